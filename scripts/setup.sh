@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs everything Gravity needs to build, test and benchmark on Debian 12. Idempotent.
+set -eu
+PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
+  libboost-dev libgit2-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
+  libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+# The Debian nginx/haproxy services are not wanted: benchmarks start their own copies.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+fi

@@ -1,0 +1,36 @@
+#include "common/duration.h"
+
+#include <gtest/gtest.h>
+
+namespace gravity {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(Duration, ParsesEachUnit) {
+  EXPECT_EQ(ParseDuration("500ms").value(), milliseconds(500));
+  EXPECT_EQ(ParseDuration("2s").value(), milliseconds(2000));
+  EXPECT_EQ(ParseDuration("10m").value(), milliseconds(600000));
+  EXPECT_EQ(ParseDuration("1h").value(), milliseconds(3600000));
+  EXPECT_EQ(ParseDuration("1m30s").value(), milliseconds(90000));
+  EXPECT_EQ(ParseDuration("0s").value(), milliseconds(0));
+}
+
+TEST(Duration, RejectsMalformedInputWithTheInputNamed) {
+  for (const char* bad : {"", "5", "s", "-1s", "1.5s", "3d", "1s ", "99999999999999999999h"}) {
+    auto r = ParseDuration(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().find(std::string("'") + bad + "'"), std::string::npos) << r.error();
+  }
+}
+
+TEST(Duration, FormatsShortestExactForm) {
+  EXPECT_EQ(FormatDuration(milliseconds(250)), "250ms");
+  EXPECT_EQ(FormatDuration(milliseconds(1500)), "1.5s");
+  EXPECT_EQ(FormatDuration(milliseconds(120000)), "2m");
+  EXPECT_EQ(FormatDuration(milliseconds(3600000)), "1h");
+  EXPECT_EQ(FormatDuration(milliseconds(1050)), "1.05s");
+}
+
+}  // namespace
+}  // namespace gravity

@@ -1,0 +1,228 @@
+#include "common/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "common/fs.h"
+
+extern char** environ;
+
+namespace gravity {
+
+Result<pid_t> Spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return Status::Error("spawn: empty command");
+  // Build everything the child needs before fork: after fork only async-signal-safe calls.
+  std::vector<std::string> env_storage;
+  if (options.inherit_env) {
+    for (char** e = environ; *e; ++e) {
+      std::string entry(*e);
+      std::string key = entry.substr(0, entry.find('='));
+      if (!options.env.count(key)) env_storage.push_back(std::move(entry));
+    }
+  }
+  for (const auto& [k, v] : options.env) env_storage.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_storage) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_storage = options.argv;
+  std::vector<char*> argv;
+  for (auto& s : argv_storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  // Resolve the program on PATH from the child's environment.
+  std::string program = options.argv[0];
+  if (program.find('/') == std::string::npos) {
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    auto it = options.env.find("PATH");
+    if (it != options.env.end()) {
+      path = it->second;
+    } else if (const char* p = ::getenv("PATH"); p && options.inherit_env) {
+      path = p;
+    }
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string candidate = path.substr(start, end - start) + "/" + program;
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        program = candidate;
+        break;
+      }
+      start = end + 1;
+    }
+    if (program.find('/') == std::string::npos) {
+      return Status::Error("spawn: '" + program + "' not found on PATH");
+    }
+  }
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Status::Error("spawn: pipe failed");
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(err_pipe[0]);
+    ::close(err_pipe[1]);
+    return Status::Error(std::string("spawn: fork failed: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    auto fail = [&](int code) {
+      int e = errno;
+      (void)code;
+      [[maybe_unused]] ssize_t n = ::write(err_pipe[1], &e, sizeof e);
+      ::_exit(127);
+    };
+    if (options.new_session) {
+      if (::setsid() < 0) fail(1);
+    } else if (options.new_process_group) {
+      if (::setpgid(0, 0) != 0) fail(1);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int s = 1; s < NSIG; ++s) {
+      if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
+    }
+    int devnull = ::open("/dev/null", O_RDWR);
+    int in = options.stdin_fd >= 0 ? options.stdin_fd : devnull;
+    int out = options.stdout_fd >= 0 ? options.stdout_fd : devnull;
+    int err = options.stderr_fd >= 0 ? options.stderr_fd : devnull;
+    // dup2 onto 0..2; dup first to high fds to survive overlaps.
+    int hin = ::fcntl(in, F_DUPFD_CLOEXEC, 10);
+    int hout = ::fcntl(out, F_DUPFD_CLOEXEC, 10);
+    int herr = ::fcntl(err, F_DUPFD_CLOEXEC, 10);
+    if (hin < 0 || hout < 0 || herr < 0) fail(2);
+    if (::dup2(hin, 0) < 0 || ::dup2(hout, 1) < 0 || ::dup2(herr, 2) < 0) fail(2);
+    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) fail(3);
+    // Close everything else except the error pipe (close-on-exec).
+    for (int fd = 3; fd < 65536; ++fd) {
+      if (fd != err_pipe[1]) {
+        if (::syscall(SYS_close_range, fd, fd, 0) != 0 && fd > 1024) break;
+      }
+    }
+    ::execve(program.c_str(), argv.data(), envp.data());
+    fail(4);
+  }
+  ::close(err_pipe[1]);
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(err_pipe[0], &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
+  ::close(err_pipe[0]);
+  if (n == sizeof child_errno) {
+    int st;
+    ::waitpid(pid, &st, 0);
+    std::string where = options.cwd.empty() ? "" : " in " + options.cwd;
+    return Status::Error("cannot start " + options.argv[0] + where + ": " +
+                         std::strerror(child_errno));
+  }
+  if (options.new_process_group && !options.new_session) ::setpgid(pid, pid);  // avoid a race
+  return pid;
+}
+
+Result<std::uint64_t> ProcessStartTime(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return Status::Error("no process " + std::to_string(pid));
+  // Field 2 (comm) may contain spaces and parentheses: parse after the last ')'.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return Status::Error("malformed /proc stat");
+  std::string rest = stat->substr(close + 2);
+  // rest starts at field 3; field 22 is the 20th token of rest.
+  size_t pos = 0;
+  for (int field = 3; field < 22; ++field) {
+    pos = rest.find(' ', pos);
+    if (pos == std::string::npos) return Status::Error("malformed /proc stat");
+    ++pos;
+  }
+  return std::stoull(rest.substr(pos, rest.find(' ', pos) - pos));
+}
+
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return false;
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) return false;
+  char state = (*stat)[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
+Status SignalGroup(pid_t pgid, int sig) {
+  if (pgid <= 1) return Status::Error("refusing to signal process group " + std::to_string(pgid));
+  if (::kill(-pgid, sig) != 0 && errno != ESRCH) {
+    return Status::Error("kill -" + std::to_string(sig) + " -" + std::to_string(pgid) + ": " +
+                         std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+bool GroupAlive(pid_t pgid) {
+  if (pgid <= 1) return false;
+  if (::kill(-pgid, 0) != 0) return false;
+  // kill(0) succeeds for zombies too; a group of only zombies counts as gone once reaped.
+  return true;
+}
+
+std::optional<int> TryReap(pid_t pid) {
+  int st = 0;
+  pid_t r = ::waitpid(pid, &st, WNOHANG);
+  if (r == pid) return st;
+  return std::nullopt;
+}
+
+void StopProcessGroup(pid_t pgid, std::chrono::milliseconds grace) {
+  if (pgid <= 1) return;
+  (void)SignalGroup(pgid, SIGTERM);
+  (void)SignalGroup(pgid, SIGCONT);
+  // Polling here is bounded by `grace`; it waits on another process, not on our logic.
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    TryReap(pgid);
+    if (!GroupAlive(pgid)) return;
+    bool any_live = false;
+    // The group may hold only zombies of someone else's; check the leader.
+    if (ProcessAlive(pgid)) any_live = true;
+    if (!any_live && ::kill(-pgid, 0) != 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  (void)SignalGroup(pgid, SIGKILL);
+  for (int i = 0; i < 100; ++i) {
+    TryReap(pgid);
+    if (!GroupAlive(pgid)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::string DescribeWaitStatus(int st) {
+  if (WIFEXITED(st)) return "exited with status " + std::to_string(WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) {
+    return "killed by signal " + std::to_string(WTERMSIG(st)) + " (" + strsignal(WTERMSIG(st)) +
+           ")";
+  }
+  return "ended (wait status " + std::to_string(st) + ")";
+}
+
+std::string SelfExecutable() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "gravity";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string ShellQuote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+}  // namespace gravity
