@@ -1,5 +1,6 @@
 #include "common/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -163,8 +165,28 @@ Status SignalGroup(pid_t pgid, int sig) {
 bool GroupAlive(pid_t pgid) {
   if (pgid <= 1) return false;
   if (::kill(-pgid, 0) != 0) return false;
-  // kill(0) succeeds for zombies too; a group of only zombies counts as gone once reaped.
-  return true;
+  // kill(0) also succeeds for zombies, which may linger when no one reaps them: look for a
+  // live member in /proc.
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return true;
+  bool alive = false;
+  while (dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    auto stat = ReadFile(std::string("/proc/") + e->d_name + "/stat");
+    if (!stat.ok()) continue;
+    size_t close = stat->rfind(')');
+    if (close == std::string::npos || close + 2 >= stat->size()) continue;
+    char state = (*stat)[close + 2];
+    // Fields after ')': state ppid pgrp ...
+    long ppid = 0, pgrp = 0;
+    if (std::sscanf(stat->c_str() + close + 3, "%ld %ld", &ppid, &pgrp) != 2) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') {
+      alive = true;
+      break;
+    }
+  }
+  ::closedir(proc);
+  return alive;
 }
 
 std::optional<int> TryReap(pid_t pid) {
@@ -183,10 +205,6 @@ void StopProcessGroup(pid_t pgid, std::chrono::milliseconds grace) {
   while (std::chrono::steady_clock::now() < deadline) {
     TryReap(pgid);
     if (!GroupAlive(pgid)) return;
-    bool any_live = false;
-    // The group may hold only zombies of someone else's; check the leader.
-    if (ProcessAlive(pgid)) any_live = true;
-    if (!any_live && ::kill(-pgid, 0) != 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   (void)SignalGroup(pgid, SIGKILL);

@@ -42,15 +42,22 @@ TEST(Process, SpawnOfMissingProgramIsAnError) {
 }
 
 TEST(Process, StopProcessGroupKillsGrandchildrenThatIgnoreTerm) {
+  auto dir = MakeTempDir("gravity-proc-test");
+  ASSERT_TRUE(dir.ok());
+  std::string ready = *dir + "/ready";
   SpawnOptions o;
-  o.argv = {"/bin/sh", "-c", "trap '' TERM; sleep 30 & sleep 30; wait"};
+  o.argv = {"/bin/sh", "-c", "trap '' TERM; sleep 30 & touch " + ready + "; sleep 30; wait"};
   auto pid = Spawn(o);
   ASSERT_TRUE(pid.ok());
+  // Wait (bounded) until the shell has set its trap and started its children.
+  for (int i = 0; i < 500 && ::access(ready.c_str(), F_OK) != 0; ++i) ::usleep(10000);
+  ASSERT_EQ(::access(ready.c_str(), F_OK), 0);
   auto start = ProcessStartTime(*pid);
   ASSERT_TRUE(start.ok()) << start.error();
   EXPECT_TRUE(ProcessAlive(*pid));
   StopProcessGroup(*pid, std::chrono::milliseconds(200));
   EXPECT_FALSE(GroupAlive(*pid));
+  RemoveTree(*dir);
 }
 
 TEST(Process, ShellQuoteSurvivesTheShell) {
