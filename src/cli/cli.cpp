@@ -39,7 +39,7 @@ struct Entry {
 constexpr Entry kCommands[] = {
     {"proxy", ProxyCommand},       {"static", StaticCommand},     {"daemon", DaemonCommand},
     {"runs", RunsCommand},         {"run", RunsCommand},          {"deploy", RunsCommand},
-    {"up", StackCommand},          {"down", StackCommand},        {"status", StackCommand},
+    {"up", StackCommand},          {"down", StackCommand},        {"status", ReleaseCommand},
     {"rollback", ReleaseCommand},  {"promote", ReleaseCommand},   {"releases", ReleaseCommand},
     {"logs", ReleaseCommand},
 };

@@ -8,7 +8,8 @@ int ProxyCommand(int argc, char** argv);     // proxy_cmd.cpp:   gravity proxy r
 int StaticCommand(int argc, char** argv);    // static_cmd.cpp:  gravity static DIR --port N
 int DaemonCommand(int argc, char** argv);    // daemon_cmd.cpp:  gravity daemon -f stack.yml
 int RunsCommand(int argc, char** argv);      // runs_cmd.cpp:    gravity runs | run show | deploy
-int StackCommand(int argc, char** argv);     // stack_cmd.cpp:   gravity up | down | status
-int ReleaseCommand(int argc, char** argv);   // release_cmd.cpp: rollback | promote | releases | logs
+int StackCommand(int argc, char** argv);     // stack_cmd.cpp:   gravity up | down
+int ReleaseCommand(int argc, char** argv);   // release_cmd.cpp: status | rollback | promote |
+                                             //                  releases | logs
 
 }  // namespace gravity::cli
