@@ -1,0 +1,177 @@
+#include "pipeline/command.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/duration.h"
+#include "common/process.h"
+
+namespace gravity::pipeline {
+
+void BoundedLog::Add(LogLine line) {
+  ++total_lines_;
+  if (line.text.size() > max_line_) {
+    std::size_t cut = line.text.size() - max_line_;
+    line.text.resize(max_line_);
+    line.text += " [... " + std::to_string(cut) + " bytes cut from this line]";
+  }
+  std::size_t size = line.text.size() + 1;
+  if (dropped_lines_ == 0 && tail_.empty() && head_bytes_ + size <= head_limit_) {
+    head_bytes_ += size;
+    head_.push_back(std::move(line));
+    return;
+  }
+  tail_bytes_ += size;
+  tail_.push_back(std::move(line));
+  while (tail_bytes_ > tail_limit_ && !tail_.empty()) {
+    tail_bytes_ -= tail_.front().text.size() + 1;
+    dropped_bytes_ += tail_.front().text.size() + 1;
+    if (dropped_lines_ == 0) drop_time_ms_ = tail_.front().time_ms;
+    ++dropped_lines_;
+    tail_.pop_front();
+  }
+}
+
+std::vector<LogLine> BoundedLog::Lines() const {
+  std::vector<LogLine> out(head_.begin(), head_.end());
+  if (dropped_lines_ > 0) {
+    out.push_back({drop_time_ms_, "[gravity: " + std::to_string(dropped_lines_) + " lines (" +
+                                      std::to_string(dropped_bytes_) +
+                                      " bytes) of output dropped here; head and tail kept]"});
+  }
+  out.insert(out.end(), tail_.begin(), tail_.end());
+  return out;
+}
+
+std::string BoundedLog::Tail(std::size_t n) const {
+  std::vector<LogLine> all = Lines();
+  std::size_t start = all.size() > n ? all.size() - n : 0;
+  std::string out;
+  for (std::size_t i = start; i < all.size(); ++i) {
+    if (!out.empty()) out += '\n';
+    out += all[i].text;
+  }
+  return out;
+}
+
+std::string CommandResult::Describe() const {
+  if (timed_out) {
+    return "timed out after " + FormatDuration(elapsed) + " (process group killed)";
+  }
+  if (cancelled) return "cancelled (process group killed)";
+  return DescribeWaitStatus(wait_status);
+}
+
+namespace {
+
+std::int64_t WallMs(Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<CommandResult> RunCommand(const CommandOptions& options) {
+  Clock& clock = options.clock ? *options.clock : Clock::Real();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::Error("cannot create a pipe");
+  SpawnOptions spawn;
+  spawn.argv = {"/bin/sh", "-c", options.command};
+  spawn.cwd = options.cwd;
+  spawn.env = options.env;
+  spawn.stdout_fd = fds[1];
+  spawn.stderr_fd = fds[1];
+  spawn.new_process_group = true;
+  auto pid = Spawn(spawn);
+  ::close(fds[1]);
+  if (!pid.ok()) {
+    ::close(fds[0]);
+    return pid.status();
+  }
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+
+  CommandResult result;
+  result.log = BoundedLog(options.head_bytes, options.tail_bytes);
+  auto start = clock.Now();
+  auto deadline = start + options.timeout;
+  std::string partial;
+  bool eof = false;
+  bool exited = false;
+  bool killed = false;
+  Clock::TimePoint exited_at{};
+  auto flush_lines = [&](bool all) {
+    std::size_t pos;
+    while ((pos = partial.find('\n')) != std::string::npos) {
+      std::string text = partial.substr(0, pos);
+      if (!text.empty() && text.back() == '\r') text.pop_back();
+      result.log.Add({WallMs(clock), std::move(text)});
+      partial.erase(0, pos + 1);
+    }
+    if (all && !partial.empty()) {
+      result.log.Add({WallMs(clock), std::move(partial)});
+      partial.clear();
+    }
+    // Never hold an unbounded partial line.
+    if (partial.size() > 64 * 1024) {
+      result.log.Add({WallMs(clock), partial});
+      partial.clear();
+    }
+  };
+  char buf[16384];
+  while (!eof) {
+    pollfd p{fds[0], POLLIN, 0};
+    int rc = ::poll(&p, 1, 100);
+    if (rc > 0) {
+      for (;;) {
+        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n > 0) {
+          partial.append(buf, static_cast<std::size_t>(n));
+          flush_lines(false);
+          continue;
+        }
+        if (n == 0) eof = true;
+        break;  // EAGAIN or error
+      }
+    }
+    if (!exited) {
+      if (auto st = TryReap(*pid)) {
+        exited = true;
+        exited_at = clock.Now();
+        result.wait_status = *st;
+      }
+    }
+    auto now = clock.Now();
+    bool cancel = options.cancel && options.cancel->load();
+    if (!killed && !exited && (now >= deadline || cancel)) {
+      result.timed_out = !cancel;
+      result.cancelled = cancel;
+      killed = true;
+      StopProcessGroup(*pid, std::chrono::milliseconds(2000));
+    }
+    // The shell is gone but something it started still holds the pipe: the command has
+    // ended, its leftovers are killed.
+    if (exited && !eof && now - exited_at > std::chrono::milliseconds(500)) {
+      SignalGroup(*pid, SIGKILL);
+      if (now - exited_at > std::chrono::seconds(5)) break;  // a process outside the group
+    }
+  }
+  flush_lines(true);
+  ::close(fds[0]);
+  if (!exited) {
+    int st = 0;
+    if (::waitpid(*pid, &st, 0) == *pid) result.wait_status = st;
+  }
+  // Nothing of the command's group outlives it.
+  if (GroupAlive(*pid)) StopProcessGroup(*pid, std::chrono::milliseconds(1000));
+  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now() - start);
+  result.ok = !result.timed_out && !result.cancelled && WIFEXITED(result.wait_status) &&
+              WEXITSTATUS(result.wait_status) == 0;
+  return result;
+}
+
+}  // namespace gravity::pipeline
