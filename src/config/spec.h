@@ -1,0 +1,160 @@
+#pragma once
+
+// The two files a user writes: `gravity.yml` (AppSpec, versioned with the app's code) and
+// `stack.yml` (StackSpec, the environment template). Plain structs with defaults filled
+// in; parsing and validation live in config.h. No YAML types leak out of this header.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gravity::config {
+
+using Duration = std::chrono::milliseconds;
+
+// ---------------------------------------------------------------- gravity.yml
+
+struct BuildSpec {
+  std::string command;  // run with /bin/sh -c in the release directory
+  Duration timeout = std::chrono::minutes(10);
+};
+
+struct TestSpec {
+  // Run once per test file. "{file}" is replaced by the shell-quoted file path; the path
+  // is also in $GRAVITY_TEST_FILE.
+  std::string command;
+  // Globs relative to the release directory (one or more; never absolute, never "..").
+  std::vector<std::string> files;
+  int workers = 1;
+  Duration timeout = std::chrono::minutes(10);
+};
+
+struct RunSpec {
+  std::string command;  // must listen on $PORT
+};
+
+struct HealthSpec {
+  std::string path = "/";
+  int status = 200;
+  std::string body_contains;  // empty: not checked
+  Duration interval = std::chrono::seconds(1);
+  Duration timeout = std::chrono::seconds(2);
+  int healthy_threshold = 2;
+  int unhealthy_threshold = 3;
+  Duration deploy_timeout = std::chrono::seconds(30);
+
+  bool operator==(const HealthSpec&) const = default;
+};
+
+struct AppSpec {
+  std::optional<BuildSpec> build;
+  std::optional<TestSpec> test;
+  RunSpec run;
+  HealthSpec health;
+};
+
+// ---------------------------------------------------------------- stack.yml
+
+enum class Strategy { kRedBlack, kCanary };
+const char* StrategyName(Strategy s);  // "red_black" | "canary"
+
+// Settings of the canary strategy (used only when strategy is canary).
+struct CanarySpec {
+  int weight = 10;                              // % of clients sent to the new release
+  Duration duration = std::chrono::minutes(1);  // observed this long before promotion
+  double max_error_rate = 0.01;                 // 5xx share above which it is dropped
+
+  bool operator==(const CanarySpec&) const = default;
+};
+
+struct ListenAddress {
+  std::string host;  // "127.0.0.1", "::1", "0.0.0.0", "localhost"
+  std::uint16_t port = 0;
+
+  std::string ToString() const;  // "127.0.0.1:8080", "[::1]:8080"
+  bool operator==(const ListenAddress&) const = default;
+};
+
+struct EnvironmentSpec {
+  std::string name;
+  std::string branch;        // exactly one of branch / promote_from is set
+  std::string promote_from;  // name of another environment of the same app
+  std::string host = "*";    // Host routed here: exact, "*.example.com", or "*" (default)
+  int instances = 1;
+  Strategy strategy = Strategy::kRedBlack;
+  CanarySpec canary;
+  Duration drain_timeout = std::chrono::seconds(30);
+  Duration keep_previous = std::chrono::minutes(10);
+  std::map<std::string, std::string> env;
+
+  bool operator==(const EnvironmentSpec&) const = default;
+};
+
+struct StackApp {
+  std::string name;
+  // As written when it is a URL (https://, ssh://, file://, user@host:path); an absolute
+  // path when it was a local path (resolved relative to the stack file).
+  std::string repo;
+  Duration poll_interval = std::chrono::seconds(2);
+  std::string webhook_secret_file;  // absolute; empty when webhooks are off
+  int keep_releases = 5;            // releases kept on disk (live + warm are never deleted)
+  std::vector<EnvironmentSpec> environments;  // in file order
+
+  const EnvironmentSpec* FindEnvironment(const std::string& env_name) const;
+  bool operator==(const StackApp&) const = default;
+};
+
+struct PortRange {
+  std::uint16_t first = 20000;
+  std::uint16_t last = 29999;
+  bool operator==(const PortRange&) const = default;
+};
+
+struct StackSpec {
+  std::string file;       // absolute path of the stack file
+  std::string state_dir;  // absolute (default: <dir of file>/.gravity)
+  ListenAddress proxy_listen{"127.0.0.1", 8080};
+  std::optional<ListenAddress> proxy_metrics;  // Prometheus endpoint; off when unset
+  ListenAddress admin_listen{"127.0.0.1", 7070};
+  PortRange instance_ports;    // $PORT of instances is allocated from here
+  std::vector<StackApp> apps;  // in file order
+
+  const StackApp* FindApp(const std::string& app_name) const;
+};
+
+// ---------------------------------------------------------------- Diff
+
+struct EnvironmentChange {
+  std::string name;
+  std::vector<std::string> fields;  // e.g. {"instances", "env"}
+};
+
+struct AppChange {
+  std::string name;
+  std::vector<std::string> fields;  // app-level fields: "repo", "poll_interval", ...
+  std::vector<std::string> environments_added;
+  std::vector<std::string> environments_removed;
+  std::vector<EnvironmentChange> environments_changed;
+};
+
+struct StackDiff {
+  std::vector<std::string> fields;  // stack-level: "state_dir", "proxy.listen", ...
+  std::vector<std::string> apps_added;
+  std::vector<std::string> apps_removed;
+  std::vector<AppChange> apps_changed;
+
+  bool empty() const {
+    return fields.empty() && apps_added.empty() && apps_removed.empty() && apps_changed.empty();
+  }
+  // One line per change, e.g. "app site: environment staging changed: instances, env".
+  std::vector<std::string> Describe() const;
+};
+
+// What `gravity up` must do to go from `before` to `after`. Apps and environments are
+// matched by name; an environment whose every field is equal is unchanged.
+StackDiff Diff(const StackSpec& before, const StackSpec& after);
+
+}  // namespace gravity::config
