@@ -42,6 +42,7 @@ constexpr Entry kCommands[] = {
     {"up", StackCommand},          {"down", StackCommand},        {"status", ReleaseCommand},
     {"rollback", ReleaseCommand},  {"promote", ReleaseCommand},   {"releases", ReleaseCommand},
     {"logs", ReleaseCommand},
+    {"_instance", ReleaseCommand},  // internal: the wrapper each instance runs under
 };
 
 }  // namespace

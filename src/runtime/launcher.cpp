@@ -1,0 +1,141 @@
+#include "runtime/launcher.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/fs.h"
+#include "common/process.h"
+
+namespace gravity::runtime {
+
+namespace {
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// argv of a process, from /proc/PID/cmdline; empty when it is gone.
+std::vector<std::string> CommandLine(pid_t pid) {
+  auto raw = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> argv;
+  if (!raw.ok()) return argv;
+  size_t start = 0;
+  while (start < raw->size()) {
+    size_t end = raw->find('\0', start);
+    if (end == std::string::npos) end = raw->size();
+    argv.push_back(raw->substr(start, end - start));
+    start = end + 1;
+  }
+  return argv;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> InstanceEnvironment(const LaunchSpec& spec,
+                                                       const std::string& gravity_binary) {
+  std::map<std::string, std::string> env = spec.env;
+  env["PORT"] = std::to_string(spec.port);
+  env["GRAVITY_APP"] = spec.app;
+  env["GRAVITY_ENV"] = spec.environment;
+  env["GRAVITY_RELEASE"] = spec.release;
+  env["GRAVITY_INSTANCE"] = spec.id;
+  std::string path;
+  if (auto it = spec.env.find("PATH"); it != spec.env.end()) {
+    path = it->second;
+  } else if (const char* p = std::getenv("PATH")) {
+    path = p;
+  } else {
+    path = "/usr/local/bin:/usr/bin:/bin";
+  }
+  env["PATH"] = DirName(gravity_binary) + ":" + path;
+  return env;
+}
+
+ProcessLauncher::ProcessLauncher(std::string gravity_binary, std::string owner)
+    : gravity_binary_(std::move(gravity_binary)), owner_(std::move(owner)) {}
+
+Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
+  if (spec.command.empty()) return Status::Error("instance " + spec.id + ": empty run command");
+  if (spec.port <= 0) return Status::Error("instance " + spec.id + ": no port");
+  RETURN_IF_ERROR(MakeDirs(DirName(spec.log_path)));
+  SpawnOptions o;
+  o.argv = {gravity_binary_, "_instance",   "--owner", owner_,    "--id", spec.id,
+            "--log",         spec.log_path, "--",      "/bin/sh", "-c",   spec.command};
+  o.cwd = spec.release_dir;
+  o.env = InstanceEnvironment(spec, gravity_binary_);
+  o.new_session = true;  // survives the daemon; pid == pgid == sid
+  ASSIGN_OR_RETURN(pid_t pid, Spawn(o));
+  auto start = ProcessStartTime(pid);
+  if (!start.ok()) {
+    // Gone already (it failed at once); keep its status for ExitDescription.
+    int st = 0;
+    if (auto r = TryReap(pid)) st = *r;
+    std::lock_guard lock(mutex_);
+    reaped_[pid] = st;
+    return ProcessRef{pid, 0};
+  }
+  return ProcessRef{pid, *start};
+}
+
+void ProcessLauncher::Stop(const ProcessRef& ref, std::chrono::milliseconds grace) {
+  if (ref.pid <= 1) return;
+  // Signal the group only while its leader is the process we started (pid reuse guard).
+  auto start = ProcessStartTime(ref.pid);
+  if (start.ok() && *start != ref.start_time) return;
+  if (!start.ok() && !GroupAlive(ref.pid)) return;
+  StopProcessGroup(ref.pid, grace);
+  if (auto st = TryReap(ref.pid)) {
+    std::lock_guard lock(mutex_);
+    reaped_[ref.pid] = *st;
+  }
+}
+
+bool ProcessLauncher::Alive(const ProcessRef& ref) {
+  if (ref.pid <= 1) return false;
+  if (auto st = TryReap(ref.pid)) {
+    std::lock_guard lock(mutex_);
+    reaped_[ref.pid] = *st;
+    return false;
+  }
+  auto start = ProcessStartTime(ref.pid);
+  if (!start.ok() || *start != ref.start_time) return false;
+  return ProcessAlive(ref.pid);
+}
+
+std::string ProcessLauncher::ExitDescription(const ProcessRef& ref) {
+  std::lock_guard lock(mutex_);
+  auto it = reaped_.find(ref.pid);
+  if (it == reaped_.end()) return "";
+  std::string text = DescribeWaitStatus(it->second);
+  reaped_.erase(it);
+  return text;
+}
+
+std::vector<ProcessRef> ProcessLauncher::FindOwned(const std::string& owner) {
+  std::vector<ProcessRef> found;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return found;
+  while (dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+    auto argv = CommandLine(pid);
+    if (argv.size() < 4 || argv[1] != "_instance") continue;
+    bool mine = false;
+    for (size_t i = 2; i + 1 < argv.size() && argv[i] != "--"; ++i) {
+      if (argv[i] == "--owner" && argv[i + 1] == owner) mine = true;
+    }
+    if (!mine || !ProcessAlive(pid)) continue;
+    auto start = ProcessStartTime(pid);
+    if (start.ok()) found.push_back(ProcessRef{pid, *start});
+  }
+  ::closedir(proc);
+  return found;
+}
+
+}  // namespace gravity::runtime

@@ -1,0 +1,49 @@
+#include "runtime/ports.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace gravity::runtime {
+
+PortAllocator::PortAllocator(int first, int last) : first_(first), last_(last), next_(first) {}
+
+bool PortAllocator::PortFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+Result<int> PortAllocator::Allocate() {
+  std::lock_guard lock(mutex_);
+  int span = last_ - first_ + 1;
+  for (int i = 0; i < span; ++i) {
+    int port = next_;
+    next_ = next_ >= last_ ? first_ : next_ + 1;
+    if (held_.count(port)) continue;
+    if (!PortFree(port)) continue;
+    held_.insert(port);
+    return port;
+  }
+  return Status::Error("no free port in " + std::to_string(first_) + "-" + std::to_string(last_));
+}
+
+void PortAllocator::Reserve(int port) {
+  std::lock_guard lock(mutex_);
+  held_.insert(port);
+}
+
+void PortAllocator::Release(int port) {
+  std::lock_guard lock(mutex_);
+  held_.erase(port);
+}
+
+}  // namespace gravity::runtime

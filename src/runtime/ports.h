@@ -1,0 +1,39 @@
+#pragma once
+
+#include <mutex>
+#include <set>
+
+#include "common/status.h"
+
+namespace gravity::runtime {
+
+// Hands out ports for instances from a configurable range [first, last]. A port is given
+// only when no instance holds it and binding 0.0.0.0:port succeeds right now. The search
+// continues after the port handed out last, so a port just given back is not reused at once
+// (the proxy never confuses an old target with a new one).
+// Thread-safe: all members are guarded by mutex_.
+class PortAllocator {
+ public:
+  PortAllocator(int first, int last);
+
+  // A free port, reserved until Release. Error when the whole range is taken.
+  Result<int> Allocate();
+  // Marks a port as held (e.g. by a re-adopted instance).
+  void Reserve(int port);
+  void Release(int port);
+
+  int first() const { return first_; }
+  int last() const { return last_; }
+
+  // True when binding 0.0.0.0:port (without SO_REUSEADDR) succeeds.
+  static bool PortFree(int port);
+
+ private:
+  const int first_;
+  const int last_;
+  std::mutex mutex_;
+  std::set<int> held_;  // guarded by mutex_
+  int next_;            // guarded by mutex_
+};
+
+}  // namespace gravity::runtime
