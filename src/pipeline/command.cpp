@@ -94,6 +94,7 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
     return pid.status();
   }
   ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  if (options.on_start) options.on_start(*pid);
 
   CommandResult result;
   result.log = BoundedLog(options.head_bytes, options.tail_bytes);

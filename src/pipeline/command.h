@@ -55,6 +55,8 @@ struct CommandOptions {
   std::size_t tail_bytes = 256 * 1024;
   const std::atomic<bool>* cancel = nullptr;  // set -> the group is killed, result "cancelled"
   Clock* clock = nullptr;                     // default: the real clock
+  // Called with the shell's pid (= its process group) right after it started.
+  std::function<void(int pid)> on_start;
 };
 
 struct CommandResult {

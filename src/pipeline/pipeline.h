@@ -1,0 +1,130 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "config/spec.h"
+#include "pipeline/mirror.h"
+#include "pipeline/run_store.h"
+#include "store/db.h"
+
+namespace gravity::pipeline {
+
+// What the deploy hook gets once a run's release passed build and test and was sealed.
+struct DeployRequest {
+  std::int64_t run_id = 0;
+  std::string app;
+  std::string environment;
+  std::string commit;
+  std::string release_dir;  // read-only
+  config::AppSpec spec;     // the release's gravity.yml
+  // Appends one line to the run's `deploy` stage log (thread-safe).
+  std::function<void(const std::string&)> log;
+};
+
+// Called once per environment the run deploys to; its Status decides the deploy stage.
+// Runs on the app's runner thread (one run per app at a time).
+using DeployHook = std::function<Status(const DeployRequest&)>;
+
+struct PipelineOptions {
+  std::string state_dir;       // mirrors in repos/, releases in releases/, scratch in tmp/
+  Clock* clock = nullptr;      // default: the real clock
+  DeployHook deploy_hook;      // empty: runs end after the release is sealed
+  int test_port_base = 41000;  // GRAVITY_PORT_BASE = base + 1000*app index + 100*worker
+  std::size_t log_head_bytes = 512 * 1024;  // per build, and per test file / 4
+  std::size_t log_tail_bytes = 512 * 1024;
+  bool start_threads = true;  // false: tests drive PollOnce/RunNext themselves
+};
+
+struct WebhookResponse {
+  int status = 200;
+  std::string message;
+};
+
+// The pipeline of every app of a stack: watches repositories (poll + webhook), queues one
+// run per new tip, and executes runs (checkout, build, test, seal, deploy hook).
+//
+// Threads: per app one watcher (fetches every poll_interval or when triggered) and one
+// runner (one run at a time). Public methods are thread-safe. The store and the mirrors
+// are thread-safe themselves; apps_ is immutable after Init(); each AppState's mutex
+// guards its request flags.
+class Pipeline {
+ public:
+  Pipeline(store::Db& db, config::StackSpec stack, PipelineOptions options);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Migrations, mirrors, and recovery from a daemon that died mid-run: runs left running
+  // are marked interrupted, their processes stopped, their half-made releases removed,
+  // and the newest tip of their branch queued again.
+  Status Init();
+  void Start();  // starts the threads (unless options.start_threads is false)
+  void Stop();   // cancels running commands (their runs become interrupted) and joins
+
+  // Asks the app's watcher to fetch now.
+  Status TriggerFetch(const std::string& app, const std::string& trigger = "webhook");
+  // Runs the pipeline for `ref` now (fetches it first). Empty env: the first environment
+  // with a branch; empty ref: that environment's branch. Returns the queued run's id.
+  Result<std::int64_t> RequestRun(const std::string& app, const std::string& ref,
+                                  const std::string& env);
+  // Verifies and handles `POST /hooks/<app>` (GitHub push format). The caller has
+  // already capped the body size.
+  WebhookResponse HandleWebhook(const std::string& app, const std::string& event,
+                                const std::string& signature, const std::string& body);
+
+  // One fetch of `app`'s watched branches; queues runs for new tips. (The watcher's step.)
+  Status PollOnce(const std::string& app, const std::string& trigger = "poll");
+  // Takes the next queued run of `app` and executes it; false when none was queued.
+  Result<bool> RunNext(const std::string& app);
+
+  RunStore& runs() { return runs_; }
+  const config::StackSpec& stack() const { return stack_; }
+  void SetDeployHook(DeployHook hook);  // before Start()
+  // state_dir/releases/<app>: where the app's releases live.
+  std::string ReleaseRoot(const std::string& app) const;
+
+ private:
+  struct AppState {
+    config::StackApp spec;
+    int index = 0;
+    std::unique_ptr<Mirror> mirror;
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool fetch_requested = false;  // guarded by mutex
+    std::string fetch_trigger;     // guarded by mutex
+    bool run_requested = false;    // guarded by mutex
+    std::atomic<bool> cancel{false};
+    std::string last_remote_error;  // watcher thread only
+    std::thread watcher, runner;
+  };
+
+  AppState* Find(const std::string& app);
+  std::int64_t NowMs() const;
+  void WatchLoop(AppState* app);
+  void RunLoop(AppState* app);
+  void NotifyRunner(AppState* app);
+  Status Execute(AppState* app, const RunRecord& run);
+  Status Recover();
+
+  store::Db& db_;
+  RunStore runs_;
+  const config::StackSpec stack_;
+  PipelineOptions options_;
+  Clock& clock_;
+  std::map<std::string, std::unique_ptr<AppState>> apps_;  // immutable after Init()
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+};
+
+}  // namespace gravity::pipeline
