@@ -14,6 +14,7 @@
 //   /status?code=N            an empty response with status N
 //   /echo                     JSON: method, target, headers, body of the request
 //   /info                     JSON: pid, cwd, argv, environment, instance name, port
+//   /stats                    JSON: requests answered, other requests in flight
 //   /ws                       WebSocket echo (upgrade required)
 //   anything else             --body with --status (default 200)
 // Every response carries `X-Instance: <--name or port>`.
@@ -332,6 +333,14 @@ class Server {
                           {"body", req.body()},
                           {"instance", shared_.instance}};
       body = j.dump() + "\n";
+      content_type = "application/json";
+      status = 200;
+    } else if (path == "/stats") {
+      // in_flight counts the other requests being answered, not this one.
+      body = nlohmann::json{{"answered", shared_.answered.load()},
+                            {"in_flight", shared_.in_flight.load() - 1}}
+                 .dump() +
+             "\n";
       content_type = "application/json";
       status = 200;
     } else if (path == "/info") {
