@@ -1,13 +1,309 @@
-#include <cstdio>
+// gravity up / gravity down: start, reconcile and stop the whole stack described by a
+// stack file — the proxy (data plane) and the daemon (control plane) as background
+// processes with pid files and logs under state_dir.
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/api_client.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/stack.h"
+#include "common/fs.h"
+#include "common/process.h"
+#include "config/config.h"
 
 namespace gravity::cli {
 
-// Placeholder until this command group lands.
-int StackCommand(int, char** argv) {
-  std::fprintf(stderr, "gravity %s: not available in this build yet\n", argv[0]);
-  return 2;
+StackPaths StackPaths::For(const std::string& state_dir) {
+  StackPaths p;
+  p.state_dir = state_dir;
+  p.proxy_socket = state_dir + "/proxy.sock";
+  p.proxy_state = state_dir + "/proxy";
+  p.proxy_pid = state_dir + "/run/proxy.pid";
+  p.daemon_pid = state_dir + "/run/daemon.pid";
+  p.proxy_log = state_dir + "/logs/proxy.log";
+  p.daemon_log = state_dir + "/logs/daemon.log";
+  p.access_log = state_dir + "/logs/access.log";
+  p.token = state_dir + "/api.token";
+  return p;
+}
+
+Result<PidRecord> ReadPidFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  PidRecord r;
+  unsigned long long start = 0;
+  long pid = 0;
+  if (std::sscanf(text.c_str(), "%ld %llu", &pid, &start) < 1 || pid <= 1) {
+    return Status::Error(path + ": not a pid file");
+  }
+  r.pid = static_cast<pid_t>(pid);
+  r.start_time = start;
+  return r;
+}
+
+Status WritePidFile(const std::string& path, pid_t pid) {
+  auto start = ProcessStartTime(pid);
+  std::string text = std::to_string(pid) + " " +
+                     (start.ok() ? std::to_string(*start) : std::string("0")) + "\n";
+  return WriteFileAtomic(path, text);
+}
+
+bool PidRecordAlive(const PidRecord& record) {
+  if (!ProcessAlive(record.pid)) return false;
+  auto start = ProcessStartTime(record.pid);
+  return start.ok() && (record.start_time == 0 || *start == record.start_time);
+}
+
+std::string ReadToken(const StackPaths& paths) {
+  auto t = ReadFile(paths.token);
+  if (!t.ok()) return "";
+  std::string s = *t;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSignal(int) { g_interrupted = true; }
+
+bool UnixSocketAnswers(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    ::close(fd);
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool AdminAnswers(const config::StackSpec& stack) {
+  ApiClient client(stack.admin_listen.host, stack.admin_listen.port);
+  auto r = client.Request("GET", "/v1/health", "", milliseconds(1000));
+  return r.ok();
+}
+
+std::string TailOf(const std::string& path, size_t lines) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return "";
+  std::string s = *text;
+  size_t pos = s.size();
+  size_t count = 0;
+  while (pos > 0 && count <= lines) {
+    pos = s.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+    ++count;
+  }
+  return s.substr(pos == 0 ? 0 : pos + 1);
+}
+
+// Starts `args` (a gravity subcommand) detached: own session, output appended to `log`.
+Result<pid_t> StartDetached(const std::vector<std::string>& args, const std::string& log,
+                            const std::string& cwd) {
+  RETURN_IF_ERROR(MakeDirs(std::filesystem::path(log).parent_path().string()));
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Error("cannot open " + log + ": " + std::strerror(errno));
+  SpawnOptions o;
+  o.argv = {SelfExecutable()};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.cwd = cwd;
+  o.stdout_fd = fd;
+  o.stderr_fd = fd;
+  o.new_session = true;
+  auto pid = Spawn(o);
+  ::close(fd);
+  return pid;
+}
+
+// Polls `ready` until true, the process dies, or the deadline passes.
+Status WaitReady(const std::string& what, pid_t pid, const std::string& log,
+                 const std::function<bool()>& ready, milliseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  while (steady_clock::now() < deadline) {
+    if (ready()) return Status::Ok();
+    if (auto st = TryReap(pid); st || !ProcessAlive(pid)) {
+      return Status::Error(what + " exited at start" +
+                           (st ? " (" + DescribeWaitStatus(*st) + ")" : std::string()) +
+                           "; last lines of " + log + ":\n" + TailOf(log, 10));
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return Status::Error(what + " did not answer within " + std::to_string(timeout.count()) +
+                       "ms; see " + log);
+}
+
+Result<bool> EnsureProxy(const config::StackSpec& stack, const StackPaths& paths) {
+  if (auto rec = ReadPidFile(paths.proxy_pid); rec.ok() && PidRecordAlive(*rec)) {
+    if (UnixSocketAnswers(paths.proxy_socket)) return false;  // reused
+  }
+  std::vector<std::string> args = {"proxy",       "run",
+                                   "--listen",    stack.proxy_listen.ToString(),
+                                   "--control",   paths.proxy_socket,
+                                   "--state-dir", paths.proxy_state,
+                                   "--access-log", paths.access_log};
+  if (stack.proxy_metrics) {
+    args.push_back("--metrics");
+    args.push_back(stack.proxy_metrics->ToString());
+  }
+  RETURN_IF_ERROR(MakeDirs(paths.proxy_state));
+  ASSIGN_OR_RETURN(pid_t pid, StartDetached(args, paths.proxy_log, stack.state_dir));
+  RETURN_IF_ERROR(WritePidFile(paths.proxy_pid, pid));
+  RETURN_IF_ERROR(WaitReady(
+      "proxy", pid, paths.proxy_log, [&] { return UnixSocketAnswers(paths.proxy_socket); },
+      milliseconds(15000)));
+  return true;
+}
+
+Result<bool> EnsureDaemon(const config::StackSpec& stack, const StackPaths& paths) {
+  if (auto rec = ReadPidFile(paths.daemon_pid); rec.ok() && PidRecordAlive(*rec)) {
+    if (AdminAnswers(stack)) {
+      // Running: ask it to re-read the stack file and apply the difference.
+      ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
+      auto r = client.Post("/v1/reload", nlohmann::json{{"file", stack.file}}.dump());
+      if (!r.ok()) return r.status().Prefixed("reload");
+      if (r->status / 100 != 2) {
+        return Status::Error("the daemon refused the stack (HTTP " + std::to_string(r->status) +
+                             "): " + r->body);
+      }
+      return false;
+    }
+  }
+  ASSIGN_OR_RETURN(pid_t pid, StartDetached({"daemon", "-f", stack.file}, paths.daemon_log,
+                                            stack.state_dir));
+  RETURN_IF_ERROR(WritePidFile(paths.daemon_pid, pid));
+  RETURN_IF_ERROR(WaitReady(
+      "daemon", pid, paths.daemon_log, [&] { return AdminAnswers(stack); }, milliseconds(30000)));
+  return true;
+}
+
+// SIGTERM, then SIGKILL after `grace`; removes the pid file.
+void StopRecorded(const std::string& what, const std::string& pid_file, milliseconds grace) {
+  auto rec = ReadPidFile(pid_file);
+  if (rec.ok() && PidRecordAlive(*rec)) {
+    std::printf("stopping %s (pid %d)\n", what.c_str(), rec->pid);
+    ::kill(rec->pid, SIGTERM);
+    auto deadline = steady_clock::now() + grace;
+    while (steady_clock::now() < deadline && PidRecordAlive(*rec)) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    if (PidRecordAlive(*rec)) {
+      std::printf("%s did not stop within %lldms: killing it\n", what.c_str(),
+                  static_cast<long long>(grace.count()));
+      ::kill(rec->pid, SIGKILL);
+      for (int i = 0; i < 200 && PidRecordAlive(*rec); ++i) {
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+    }
+  }
+  ::unlink(pid_file.c_str());
+}
+
+int Down(const config::StackSpec& stack) {
+  StackPaths paths = StackPaths::For(stack.state_dir);
+  auto rec = ReadPidFile(paths.daemon_pid);
+  if (rec.ok() && PidRecordAlive(*rec)) {
+    // The daemon stops every instance it supervises, then exits.
+    ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
+    auto r = client.Request("POST", "/v1/shutdown", R"({"stop_instances":true})",
+                            std::chrono::seconds(60));
+    if (!r.ok() || r->status / 100 != 2) {
+      std::fprintf(stderr, "gravity down: the daemon did not accept shutdown (%s); stopping it\n",
+                   r.ok() ? ("HTTP " + std::to_string(r->status)).c_str() : r.error().c_str());
+    }
+  }
+  StopRecorded("daemon", paths.daemon_pid, milliseconds(30000));
+  StopRecorded("proxy", paths.proxy_pid, milliseconds(15000));
+  ::unlink(paths.proxy_socket.c_str());
+  std::printf("stack %s is down (state kept in %s)\n", stack.file.c_str(),
+              stack.state_dir.c_str());
+  return 0;
+}
+
+int Up(const config::StackSpec& stack, bool detach) {
+  StackPaths paths = StackPaths::For(stack.state_dir);
+  if (auto st = MakeDirs(stack.state_dir + "/run"); !st.ok()) {
+    std::fprintf(stderr, "gravity up: %s\n", st.message().c_str());
+    return 1;
+  }
+  auto proxy = EnsureProxy(stack, paths);
+  if (!proxy.ok()) {
+    std::fprintf(stderr, "gravity up: %s\n", proxy.error().c_str());
+    return 1;
+  }
+  std::printf("proxy   %s on %s\n", *proxy ? "started" : "running",
+              stack.proxy_listen.ToString().c_str());
+  auto daemon = EnsureDaemon(stack, paths);
+  if (!daemon.ok()) {
+    std::fprintf(stderr, "gravity up: %s\n", daemon.error().c_str());
+    return 1;
+  }
+  std::printf("daemon  %s, API and dashboard on http://%s/\n",
+              *daemon ? "started" : "running, stack reloaded",
+              stack.admin_listen.ToString().c_str());
+  std::fflush(stdout);
+  ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
+  if (detach) return WaitForFirstDeploys(client, stack);
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  FollowProgress(client, stack, g_interrupted);
+  std::printf("\ninterrupted: stopping the stack\n");
+  return Down(stack);
+}
+
+}  // namespace
+
+int StackCommand(int argc, char** argv) {
+  std::string name = argv[0];
+  CLI::App app{name == "up" ? "Start or reconcile the stack described by a stack file"
+                            : "Stop instances, daemon and proxy of a stack (state is kept)",
+               "gravity " + name};
+  std::string file = "stack.yml";
+  bool detach = false;
+  app.add_option("-f,--file", file, "stack file")->capture_default_str();
+  if (name == "up") {
+    app.add_flag("--detach,-d", detach,
+                 "return when every environment's first deploy has finished");
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto stack = config::LoadStackSpec(file);
+  if (!stack.ok()) {
+    std::fprintf(stderr, "%s\n", stack.error().c_str());
+    return 2;
+  }
+  return name == "up" ? Up(*stack, detach) : Down(*stack);
 }
 
 }  // namespace gravity::cli

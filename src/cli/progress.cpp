@@ -1,0 +1,152 @@
+#include "cli/progress.h"
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace gravity::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+// Remembers what was already printed so each change is printed once.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(ApiClient& client) : client_(client) {}
+
+  // Fetches the runs and prints what changed. Returns the runs (empty on error).
+  json Poll() {
+    auto r = client_.Get("/v1/runs?limit=50");
+    if (!r.ok() || r->status != 200) {
+      if (!api_down_) {
+        std::printf("daemon API unreachable: %s\n",
+                    r.ok() ? ("HTTP " + std::to_string(r->status)).c_str() : r.error().c_str());
+        api_down_ = true;
+      }
+      return json::array();
+    }
+    api_down_ = false;
+    json body = json::parse(r->body, nullptr, false);
+    if (body.is_discarded()) return json::array();
+    json runs = body.is_array() ? body : body.value("runs", json::array());
+    // Oldest first so the story reads top to bottom.
+    for (auto it = runs.rbegin(); it != runs.rend(); ++it) PrintRun(*it);
+    std::fflush(stdout);
+    return runs;
+  }
+
+ private:
+  void PrintRun(const json& run) {
+    std::string id = Str(run, "id");
+    std::string commit = Str(run, "commit").substr(0, 10);
+    std::string who = "run " + id + " " + Str(run, "app") + "@" + Str(run, "branch") + " " + commit;
+    if (json stages = run.value("stages", json::array()); stages.is_array()) {
+      for (const auto& s : stages) {
+        std::string key = id + "/" + Str(s, "name") + "/" + Str(s, "status");
+        if (!printed_.insert(key).second) continue;
+        std::string status = Str(s, "status");
+        if (status == "running") {
+          std::printf("%s: %s …\n", who.c_str(), Str(s, "name").c_str());
+        } else if (status == "succeeded" || status == "failed") {
+          std::string ms = Str(s, "duration_ms");
+          std::printf("%s: %s %s%s\n", who.c_str(), Str(s, "name").c_str(), status.c_str(),
+                      ms.empty() ? "" : (" in " + ms + "ms").c_str());
+        }
+      }
+    }
+    std::string status = Str(run, "status");
+    std::string key = id + "/" + status;
+    if (printed_.insert(key).second) {
+      if (status == "failed") {
+        std::printf("%s: FAILED at %s: %s\n", who.c_str(), Str(run, "stage").c_str(),
+                    Str(run, "error").c_str());
+      } else if (status == "succeeded") {
+        std::printf("%s: succeeded\n", who.c_str());
+      } else if (status == "queued" || status == "running") {
+        std::printf("%s: %s\n", who.c_str(), status.c_str());
+      } else if (!status.empty()) {
+        std::printf("%s: %s\n", who.c_str(), status.c_str());
+      }
+    }
+  }
+
+  ApiClient& client_;
+  std::set<std::string> printed_;
+  bool api_down_ = false;
+};
+
+}  // namespace
+
+void FollowProgress(ApiClient& client, const config::StackSpec& stack,
+                    const std::atomic<bool>& stop) {
+  (void)stack;
+  ProgressPrinter printer(client);
+  std::printf("following the stack; Ctrl-C stops it\n");
+  while (!stop) {
+    printer.Poll();
+    for (int i = 0; i < 5 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
+}
+
+int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack) {
+  ProgressPrinter printer(client);
+  // Every environment that follows a branch must end up live or failed.
+  std::map<std::string, std::string> pending;  // "app/env" -> branch
+  for (const auto& app : stack.apps) {
+    for (const auto& env : app.environments) {
+      if (!env.branch.empty()) pending[app.name + "/" + env.name] = env.branch;
+    }
+  }
+  int failures = 0;
+  while (!pending.empty()) {
+    json runs = printer.Poll();
+    auto status = client.Get("/v1/status");
+    json st = status.ok() && status->status == 200 ? json::parse(status->body, nullptr, false)
+                                                  : json();
+    for (auto it = pending.begin(); it != pending.end();) {
+      auto slash = it->first.find('/');
+      std::string app = it->first.substr(0, slash), env = it->first.substr(slash + 1);
+      bool live = false;
+      if (st.is_object()) {
+        for (const auto& a : st.value("apps", json::array())) {
+          if (Str(a, "name") != app) continue;
+          for (const auto& e : a.value("environments", json::array())) {
+            if (Str(e, "name") == env && !Str(e, "live_release").empty()) live = true;
+          }
+        }
+      }
+      bool failed = false;
+      for (const auto& r : runs) {  // newest first
+        if (Str(r, "app") == app && Str(r, "branch") == it->second) {
+          std::string s = Str(r, "status");
+          failed = (s == "failed");
+          break;
+        }
+      }
+      if (live || failed) {
+        std::printf("%s: %s\n", it->first.c_str(), live ? "live" : "first deploy failed");
+        if (!live) ++failures;
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::fflush(stdout);
+    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace gravity::cli
