@@ -1,0 +1,413 @@
+#include "deploy/deployer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "runtime/fake_launcher.h"
+
+namespace gravity::deploy {
+namespace {
+
+using std::chrono::milliseconds;
+
+// The proxy seam: serves per service the targets of the last successful deploy; targets in
+// `unhealthy` fail the health gate; `down` makes every call a transport error.
+class FakeProxy : public ProxyControl {
+ public:
+  Result<ProxyDeployOutcome> Deploy(const ProxyRoute& route) override {
+    std::lock_guard lock(mutex_);
+    routes.push_back(route);
+    if (down) return Status::Error("connect to proxy.sock: connection refused");
+    ProxyDeployOutcome out;
+    for (const auto& t : route.targets) {
+      if (unhealthy.count(t)) out.failures.push_back({t, "connection refused"});
+    }
+    if (!out.failures.empty()) {
+      out.error = std::to_string(out.failures.size()) + " target(s) did not become healthy";
+      return out;
+    }
+    served[route.service] = route.targets;
+    out.switched = true;
+    out.switched_after_ms = 5;
+    return out;
+  }
+  Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (down) return Status::Error("connect to proxy.sock: connection refused");
+    auto it = served.find(service);
+    if (it == served.end()) return std::optional<std::vector<ProxyTarget>>();
+    std::vector<ProxyTarget> out;
+    for (const auto& a : it->second) out.push_back({a, "healthy", ""});
+    return std::optional<std::vector<ProxyTarget>>(out);
+  }
+  Status Remove(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    served.erase(service);
+    return Status::Ok();
+  }
+
+  std::mutex mutex_;
+  bool down = false;
+  std::set<std::string> unhealthy;
+  std::map<std::string, std::vector<std::string>> served;
+  std::vector<ProxyRoute> routes;
+};
+
+class DeployerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("gravity-deployer-test").value();
+    db_ = std::move(store::Db::Open(dir_ + "/gravity.db").value());
+    runtime::SupervisorOptions so;
+    so.state_dir = dir_ + "/state";
+    so.port_first = 45000;
+    so.port_last = 45999;
+    supervisor_ = std::make_unique<runtime::Supervisor>(so, launcher_, clock_);
+    ASSERT_TRUE(supervisor_->Recover().ok());
+    deployer_ = std::make_unique<Deployer>(*db_, *supervisor_, proxy_, clock_);
+    ASSERT_TRUE(deployer_->Init().ok());
+    config::StackApp app;
+    app.name = "site";
+    app.keep_releases = 2;
+    config::EnvironmentSpec staging;
+    staging.name = "staging";
+    staging.branch = "staging";
+    staging.instances = 2;
+    staging.keep_previous = std::chrono::minutes(10);
+    staging.drain_timeout = std::chrono::seconds(30);
+    staging.env = {{"GREETING", "hi"}};
+    config::EnvironmentSpec production;
+    production.name = "production";
+    production.promote_from = "staging";
+    production.host = "www.localhost";
+    production.instances = 3;
+    app.environments = {staging, production};
+    stack_.apps = {app};
+    deployer_->SetStack(stack_);
+  }
+  void TearDown() override { RemoveTree(dir_); }
+
+  Release MakeRelease(const std::string& commit) {
+    Release r;
+    r.app = "site";
+    r.commit = commit;
+    r.release_dir = dir_ + "/releases/" + commit;
+    EXPECT_TRUE(MakeDirs(r.release_dir).ok());
+    EXPECT_TRUE(
+        WriteFileAtomic(r.release_dir + "/gravity.yml",
+                        "run:\n  command: serve " + commit + "\nhealth:\n  body_contains: ok\n")
+            .ok());
+    r.spec.run.command = "serve " + commit;
+    r.spec.health.body_contains = "ok";
+    return r;
+  }
+
+  EnvironmentRecord Env(const std::string& env) {
+    return deployer_->records().Environment("site", env).value();
+  }
+  std::vector<std::string> Served(const std::string& env) { return proxy_.served["site." + env]; }
+  std::vector<std::string> Addresses(const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    for (const auto& id : ids) out.push_back(supervisor_->Get(id).value().address());
+    return out;
+  }
+  size_t Running() { return supervisor_->List().size(); }
+
+  std::string dir_;
+  std::unique_ptr<store::Db> db_;
+  runtime::FakeLauncher launcher_;
+  FakeClock clock_;
+  std::unique_ptr<runtime::Supervisor> supervisor_;
+  FakeProxy proxy_;
+  std::unique_ptr<Deployer> deployer_;
+  config::StackSpec stack_;
+};
+
+TEST_F(DeployerTest, FirstDeployStartsInstancesAndSwitchesTraffic) {
+  auto out = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(out->instances.size(), 2u);
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, "aaaaaaaa1");
+  EXPECT_EQ(env.live_instances, out->instances);
+  EXPECT_TRUE(env.warm_instances.empty());
+  EXPECT_EQ(Served("staging"), Addresses(out->instances));
+  const ProxyRoute& route = proxy_.routes.back();
+  EXPECT_EQ(route.service, "site.staging");
+  EXPECT_EQ(route.hosts, std::vector<std::string>{"*"});
+  EXPECT_EQ(route.health.body_contains, "ok");
+  EXPECT_EQ(route.drain_timeout, std::chrono::seconds(30));
+  ASSERT_EQ(launcher_.launched.size(), 2u);
+  EXPECT_EQ(launcher_.launched[0].command, "serve aaaaaaaa1");
+  EXPECT_EQ(launcher_.launched[0].env.at("GREETING"), "hi");
+  auto d = deployer_->records().Deployment(out->deployment_id).value().value();
+  EXPECT_EQ(d.status, "succeeded");
+  EXPECT_EQ(d.step, "done");
+}
+
+TEST_F(DeployerTest, OldInstancesStayWarmUntilKeepPreviousThenStop) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  auto second = deployer_->Deploy("staging", MakeRelease("bbbbbbbb2")).value();
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, "bbbbbbbb2");
+  EXPECT_EQ(env.warm_commit, "aaaaaaaa1");
+  EXPECT_EQ(env.warm_instances, first.instances);
+  EXPECT_EQ(Running(), 4u);
+  // A third deploy retires the oldest warm set at once.
+  auto third = deployer_->Deploy("staging", MakeRelease("cccccccc3")).value();
+  EXPECT_EQ(Running(), 4u);
+  for (const auto& id : first.instances) EXPECT_FALSE(supervisor_->Get(id));
+  // keep_previous (10m) after the drain (30s): the warm ones stop.
+  clock_.Advance(std::chrono::minutes(10));
+  deployer_->Tick();
+  EXPECT_EQ(Running(), 4u);
+  clock_.Advance(std::chrono::seconds(31));
+  deployer_->Tick();
+  EXPECT_EQ(Running(), 2u);
+  env = Env("staging");
+  EXPECT_EQ(env.live_instances, third.instances);
+  EXPECT_TRUE(env.warm_instances.empty());
+  EXPECT_EQ(env.warm_commit, "bbbbbbbb2");  // still the rollback target, relaunched from disk
+}
+
+TEST_F(DeployerTest, FailedHealthStopsNewInstancesAndLeavesLiveAlone) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  // Every port the next instances could get fails its health check.
+  for (int p = 45000; p <= 45999; ++p) proxy_.unhealthy.insert("127.0.0.1:" + std::to_string(p));
+  for (const auto& a : Addresses(first.instances)) proxy_.unhealthy.erase(a);
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  const std::string& err = out.error();
+  EXPECT_NE(err.find("site/staging: deploy of bbbbbbb failed, live release aaaaaaa untouched"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("connection refused"), std::string::npos) << err;
+  EXPECT_NE(err.find("last log lines:"), std::string::npos) << err;
+  EXPECT_NE(err.find("out fake instance site-staging-bbbbbbb-"), std::string::npos) << err;
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, "aaaaaaaa1");
+  EXPECT_EQ(env.live_instances, first.instances);
+  EXPECT_EQ(Served("staging"), Addresses(first.instances));
+  EXPECT_EQ(Running(), 2u);
+  auto history = deployer_->records().Deployments("site").value();
+  EXPECT_EQ(history[0].status, "failed");
+  EXPECT_EQ(history[0].error, err);
+}
+
+TEST_F(DeployerTest, RollbackSwapsToWarmInstancesWithoutStartingAny) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  auto second = deployer_->Deploy("staging", MakeRelease("bbbbbbbb2")).value();
+  size_t launches = launcher_.launched.size();
+  auto out = deployer_->Rollback("site", "staging", "");
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_TRUE(out->reused_warm);
+  EXPECT_EQ(launcher_.launched.size(), launches);
+  EXPECT_EQ(proxy_.routes.back().health.healthy_threshold, 1);
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, "aaaaaaaa1");
+  EXPECT_EQ(env.live_instances, first.instances);
+  EXPECT_EQ(env.warm_commit, "bbbbbbbb2");
+  EXPECT_EQ(env.warm_instances, second.instances);
+  EXPECT_EQ(Served("staging"), Addresses(first.instances));
+  // And forward again, also warm.
+  auto again = deployer_->Rollback("site", "staging", "bbbb");
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_TRUE(again->reused_warm);
+  EXPECT_EQ(Env("staging").live_commit, "bbbbbbbb2");
+}
+
+TEST_F(DeployerTest, RollbackRelaunchesFromDiskWhenNothingIsWarm) {
+  deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  deployer_->Deploy("staging", MakeRelease("bbbbbbbb2")).value();
+  clock_.Advance(std::chrono::hours(1));
+  deployer_->Tick();
+  EXPECT_EQ(Running(), 2u);
+  size_t launches = launcher_.launched.size();
+  auto out = deployer_->Rollback("site", "staging", "");
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_FALSE(out->reused_warm);
+  EXPECT_EQ(launcher_.launched.size(), launches + 2);
+  EXPECT_EQ(launcher_.launched.back().command, "serve aaaaaaaa1");  // from its gravity.yml
+  EXPECT_EQ(Env("staging").live_commit, "aaaaaaaa1");
+  auto history = deployer_->records().Deployments("site").value();
+  EXPECT_EQ(history[0].kind, "rollback");
+}
+
+TEST_F(DeployerTest, RollbackErrors) {
+  EXPECT_FALSE(deployer_->Rollback("site", "staging", "").ok());
+  deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  auto none = deployer_->Rollback("site", "staging", "");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find("no earlier release"), std::string::npos) << none.error();
+  auto live = deployer_->Rollback("site", "staging", "aaaa");
+  ASSERT_FALSE(live.ok());
+  EXPECT_NE(live.error().find("already live"), std::string::npos) << live.error();
+  auto unknown = deployer_->Rollback("site", "staging", "ffff");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("no release of 'site' matches commit 'ffff'"), std::string::npos);
+  auto noenv = deployer_->Rollback("site", "", "");
+  ASSERT_FALSE(noenv.ok());
+  EXPECT_NE(noenv.error().find("--env"), std::string::npos) << noenv.error();
+  EXPECT_FALSE(deployer_->Rollback("nope", "staging", "").ok());
+}
+
+TEST_F(DeployerTest, PromoteDeploysExactlyTheUpstreamLiveRelease) {
+  auto p0 = deployer_->Promote("site", "production");
+  ASSERT_FALSE(p0.ok());
+  EXPECT_NE(p0.error().find("no live release"), std::string::npos) << p0.error();
+  deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  auto out = deployer_->Promote("site", "production");
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(out->instances.size(), 3u);
+  EXPECT_EQ(Env("production").live_commit, "aaaaaaaa1");
+  EXPECT_EQ(proxy_.routes.back().hosts, std::vector<std::string>{"www.localhost"});
+  EXPECT_EQ(launcher_.launched.back().environment, "production");
+  auto again = deployer_->Promote("site", "production");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().find("already live"), std::string::npos);
+  auto wrong = deployer_->Promote("site", "staging");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().find("promote_from"), std::string::npos);
+}
+
+TEST_F(DeployerTest, RetentionKeepsLastReleasesAndNeverLiveOrWarm) {
+  std::vector<std::string> commits = {"aaaaaaaa1", "bbbbbbbb2", "cccccccc3", "dddddddd4"};
+  for (size_t k = 0; k < commits.size(); ++k) {
+    clock_.Advance(std::chrono::seconds(1));
+    deployer_->Deploy("staging", MakeRelease(commits[k])).value();
+  }
+  auto releases = deployer_->records().Releases("site").value();
+  std::map<std::string, bool> on_disk;
+  for (const auto& r : releases) on_disk[r.commit] = !r.removed;
+  EXPECT_TRUE(on_disk["dddddddd4"]);  // live
+  EXPECT_TRUE(on_disk["cccccccc3"]);  // warm
+  EXPECT_FALSE(on_disk["bbbbbbbb2"]);
+  EXPECT_FALSE(on_disk["aaaaaaaa1"]);
+  EXPECT_NE(::access((dir_ + "/releases/aaaaaaaa1").c_str(), F_OK), 0);
+  EXPECT_EQ(::access((dir_ + "/releases/cccccccc3").c_str(), F_OK), 0);
+  auto gone = deployer_->Rollback("site", "staging", "aaaa");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_NE(gone.error().find("no longer kept on disk"), std::string::npos) << gone.error();
+}
+
+TEST_F(DeployerTest, ReconcileAfterCrashMidHealthWaitKeepsLiveAndStopsNew) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  // A daemon that died after starting instances and handing them to the proxy.
+  runtime::InstanceSpec spec;
+  spec.app = "site";
+  spec.environment = "staging";
+  spec.release = "bbbbbbbb2";
+  spec.command = "serve";
+  DeploymentRecord d;
+  d.app = "site";
+  d.environment = "staging";
+  d.commit = "bbbbbbbb2";
+  d.kind = "deploy";
+  d.status = "running";
+  d.step = "health_wait";
+  d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
+  d.started_at_ms = 1;
+  auto id = deployer_->records().InsertDeployment(d).value();
+  size_t routes = proxy_.routes.size();
+  ASSERT_TRUE(deployer_->Reconcile().ok());
+  auto after = deployer_->records().Deployment(id).value().value();
+  EXPECT_EQ(after.status, "interrupted");
+  EXPECT_NE(after.error.find("interrupted at step 'health_wait'"), std::string::npos);
+  EXPECT_EQ(Running(), 2u);
+  EXPECT_EQ(Env("staging").live_instances, first.instances);
+  // The live targets were handed to the proxy again (a pending health gate loses).
+  ASSERT_EQ(proxy_.routes.size(), routes + 1);
+  EXPECT_EQ(proxy_.routes.back().targets, Addresses(first.instances));
+}
+
+TEST_F(DeployerTest, ReconcileCompletesADeployTheProxyAlreadySwitched) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  runtime::InstanceSpec spec;
+  spec.app = "site";
+  spec.environment = "staging";
+  spec.release = "bbbbbbbb2";
+  spec.command = "serve";
+  DeploymentRecord d;
+  d.app = "site";
+  d.environment = "staging";
+  d.commit = "bbbbbbbb2";
+  d.kind = "deploy";
+  d.status = "running";
+  d.step = "health_wait";
+  d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
+  d.started_at_ms = 1;
+  auto id = deployer_->records().InsertDeployment(d).value();
+  proxy_.served["site.staging"] = Addresses(d.instances);  // the swap happened, then kill -9
+  ASSERT_TRUE(deployer_->Reconcile().ok());
+  auto after = deployer_->records().Deployment(id).value().value();
+  EXPECT_EQ(after.status, "succeeded");
+  EXPECT_NE(after.error.find("completed after a daemon restart"), std::string::npos);
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, "bbbbbbbb2");
+  EXPECT_EQ(env.live_instances, d.instances);
+  EXPECT_EQ(env.warm_instances, first.instances);
+}
+
+TEST_F(DeployerTest, ReconcileStopsInstancesNoDeploymentOwns) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  runtime::InstanceSpec spec;
+  spec.app = "site";
+  spec.environment = "staging";
+  spec.release = "bbbbbbbb2";
+  spec.command = "serve";
+  auto stray = supervisor_->Start(spec).value();
+  ASSERT_TRUE(deployer_->Reconcile().ok());
+  EXPECT_FALSE(supervisor_->Get(stray.id));
+  EXPECT_EQ(Running(), 2u);
+}
+
+TEST_F(DeployerTest, ProxyLostMidDeployFailsAndIsSettledLater) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  proxy_.down = true;
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("cannot reach the proxy"), std::string::npos) << out.error();
+  deployer_->Tick();  // proxy still down: nothing decided, nothing stopped
+  EXPECT_EQ(Running(), 4u);
+  proxy_.down = false;
+  deployer_->Tick();
+  EXPECT_EQ(Running(), 2u);
+  EXPECT_EQ(Env("staging").live_instances, first.instances);
+  auto history = deployer_->records().Deployments("site").value();
+  EXPECT_EQ(history[0].status, "failed");
+}
+
+TEST_F(DeployerTest, RestoreLiveRelaunchesAfterInstancesWereStopped) {
+  deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  supervisor_->StopAll("site", "");  // gravity down
+  ASSERT_TRUE(deployer_->RestoreLive().ok());
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, "aaaaaaaa1");
+  EXPECT_EQ(env.live_instances.size(), 2u);
+  EXPECT_EQ(Served("staging"), Addresses(env.live_instances));
+}
+
+TEST_F(DeployerTest, StatusAndReleasesJson) {
+  deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  deployer_->Deploy("staging", MakeRelease("bbbbbbbb2")).value();
+  auto status = deployer_->StatusJson();
+  auto staging = status["apps"][0]["environments"][0];
+  EXPECT_EQ(staging["name"], "staging");
+  EXPECT_EQ(staging["live"], "bbbbbbbb2");
+  EXPECT_EQ(staging["instances"].size(), 2u);
+  EXPECT_EQ(staging["instances"][0]["health"], "healthy");
+  EXPECT_EQ(staging["warm"]["commit"], "aaaaaaaa1");
+  EXPECT_EQ(status["apps"][0]["environments"][1]["live"], nullptr);
+  auto releases = deployer_->ReleasesJson("site").value();
+  EXPECT_EQ(releases["releases"][0]["commit"], "bbbbbbbb2");
+  EXPECT_EQ(releases["releases"][0]["live_on"][0], "staging");
+  EXPECT_EQ(releases["releases"][1]["warm_on"][0], "staging");
+  EXPECT_EQ(releases["deployments"].size(), 2u);
+  EXPECT_FALSE(deployer_->ReleasesJson("nope").ok());
+}
+
+}  // namespace
+}  // namespace gravity::deploy

@@ -1,0 +1,237 @@
+#include "deploy/records.h"
+
+#include <nlohmann/json.hpp>
+
+namespace gravity::deploy {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string ToJson(const std::vector<std::string>& v) { return json(v).dump(); }
+
+std::vector<std::string> FromJson(const std::string& s) {
+  json j = json::parse(s, nullptr, false);
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& e : j) {
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+constexpr const char* kDeploymentColumns =
+    "id, app, environment, commit_id, kind, status, step, error, previous_commit, instances, "
+    "started_at_ms, finished_at_ms, switched_after_ms, duration_ms";
+
+DeploymentRecord DeploymentFromRow(const store::Row& r) {
+  DeploymentRecord d;
+  d.id = r.Int(0);
+  d.app = r.Text(1);
+  d.environment = r.Text(2);
+  d.commit = r.Text(3);
+  d.kind = r.Text(4);
+  d.status = r.Text(5);
+  d.step = r.Text(6);
+  d.error = r.Text(7);
+  d.previous_commit = r.Text(8);
+  d.instances = FromJson(r.Text(9));
+  d.started_at_ms = r.Int(10);
+  d.finished_at_ms = r.Int(11);
+  d.switched_after_ms = r.Int(12);
+  d.duration_ms = r.Int(13);
+  return d;
+}
+
+EnvironmentRecord EnvironmentFromRow(const store::Row& r) {
+  EnvironmentRecord e;
+  e.app = r.Text(0);
+  e.environment = r.Text(1);
+  e.live_commit = r.Text(2);
+  e.live_instances = FromJson(r.Text(3));
+  e.live_deployment = r.Int(4);
+  e.warm_commit = r.Text(5);
+  e.warm_instances = FromJson(r.Text(6));
+  e.warm_until_ms = r.Int(7);
+  return e;
+}
+
+ReleaseRecord ReleaseFromRow(const store::Row& r) {
+  ReleaseRecord rel;
+  rel.app = r.Text(0);
+  rel.commit = r.Text(1);
+  rel.release_dir = r.Text(2);
+  rel.first_deployed_ms = r.Int(3);
+  rel.last_deployed_ms = r.Int(4);
+  rel.removed = r.Int(5) != 0;
+  return rel;
+}
+
+}  // namespace
+
+Status Records::Migrate() {
+  return db_.Migrate("deploy", {R"sql(
+CREATE TABLE deploy_environments (
+  app TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  live_commit TEXT NOT NULL DEFAULT '',
+  live_instances TEXT NOT NULL DEFAULT '[]',
+  live_deployment INTEGER NOT NULL DEFAULT 0,
+  warm_commit TEXT NOT NULL DEFAULT '',
+  warm_instances TEXT NOT NULL DEFAULT '[]',
+  warm_until_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (app, environment)
+);
+CREATE TABLE deploy_deployments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  commit_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  step TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  previous_commit TEXT NOT NULL DEFAULT '',
+  instances TEXT NOT NULL DEFAULT '[]',
+  started_at_ms INTEGER NOT NULL,
+  finished_at_ms INTEGER NOT NULL DEFAULT 0,
+  switched_after_ms INTEGER NOT NULL DEFAULT 0,
+  duration_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX deploy_deployments_by_env ON deploy_deployments (app, environment, id);
+CREATE TABLE deploy_releases (
+  app TEXT NOT NULL,
+  commit_id TEXT NOT NULL,
+  release_dir TEXT NOT NULL,
+  first_deployed_ms INTEGER NOT NULL,
+  last_deployed_ms INTEGER NOT NULL,
+  removed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (app, commit_id)
+);
+)sql"});
+}
+
+Result<EnvironmentRecord> Records::Environment(const std::string& app, const std::string& env) {
+  ASSIGN_OR_RETURN(auto row,
+                   db_.QueryOne("SELECT app, environment, live_commit, live_instances, "
+                                "live_deployment, warm_commit, warm_instances, warm_until_ms "
+                                "FROM deploy_environments WHERE app = ? AND environment = ?",
+                                {app, env}));
+  if (!row) {
+    EnvironmentRecord e;
+    e.app = app;
+    e.environment = env;
+    return e;
+  }
+  return EnvironmentFromRow(*row);
+}
+
+Result<std::vector<EnvironmentRecord>> Records::Environments() {
+  ASSIGN_OR_RETURN(auto rows,
+                   db_.Query("SELECT app, environment, live_commit, live_instances, "
+                             "live_deployment, warm_commit, warm_instances, warm_until_ms "
+                             "FROM deploy_environments ORDER BY app, environment"));
+  std::vector<EnvironmentRecord> out;
+  for (const auto& r : rows) out.push_back(EnvironmentFromRow(r));
+  return out;
+}
+
+Status Records::SaveEnvironment(const EnvironmentRecord& e) {
+  return db_.Exec(
+      "INSERT INTO deploy_environments (app, environment, live_commit, live_instances, "
+      "live_deployment, warm_commit, warm_instances, warm_until_ms) VALUES (?,?,?,?,?,?,?,?) "
+      "ON CONFLICT (app, environment) DO UPDATE SET live_commit = excluded.live_commit, "
+      "live_instances = excluded.live_instances, live_deployment = excluded.live_deployment, "
+      "warm_commit = excluded.warm_commit, warm_instances = excluded.warm_instances, "
+      "warm_until_ms = excluded.warm_until_ms",
+      {e.app, e.environment, e.live_commit, ToJson(e.live_instances), e.live_deployment,
+       e.warm_commit, ToJson(e.warm_instances), e.warm_until_ms});
+}
+
+Result<std::int64_t> Records::InsertDeployment(const DeploymentRecord& d) {
+  std::int64_t id = 0;
+  Status st = db_.Transaction([&]() -> Status {
+    RETURN_IF_ERROR(db_.Exec(
+        "INSERT INTO deploy_deployments (app, environment, commit_id, kind, status, step, error, "
+        "previous_commit, instances, started_at_ms, finished_at_ms, switched_after_ms, "
+        "duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        {d.app, d.environment, d.commit, d.kind, d.status, d.step, d.error, d.previous_commit,
+         ToJson(d.instances), d.started_at_ms, d.finished_at_ms, d.switched_after_ms,
+         d.duration_ms}));
+    id = db_.LastInsertId();
+    return Status::Ok();
+  });
+  RETURN_IF_ERROR(st);
+  return id;
+}
+
+Status Records::UpdateDeployment(const DeploymentRecord& d) {
+  return db_.Exec(
+      "UPDATE deploy_deployments SET status = ?, step = ?, error = ?, instances = ?, "
+      "finished_at_ms = ?, switched_after_ms = ?, duration_ms = ? WHERE id = ?",
+      {d.status, d.step, d.error, ToJson(d.instances), d.finished_at_ms, d.switched_after_ms,
+       d.duration_ms, d.id});
+}
+
+Result<std::optional<DeploymentRecord>> Records::Deployment(std::int64_t id) {
+  ASSIGN_OR_RETURN(auto row, db_.QueryOne(std::string("SELECT ") + kDeploymentColumns +
+                                              " FROM deploy_deployments WHERE id = ?",
+                                          {id}));
+  if (!row) return std::optional<DeploymentRecord>();
+  return std::optional<DeploymentRecord>(DeploymentFromRow(*row));
+}
+
+Result<std::vector<DeploymentRecord>> Records::Deployments(const std::string& app, int limit) {
+  ASSIGN_OR_RETURN(auto rows, db_.Query(std::string("SELECT ") + kDeploymentColumns +
+                                            " FROM deploy_deployments WHERE app = ? "
+                                            "ORDER BY id DESC LIMIT ?",
+                                        {app, static_cast<std::int64_t>(limit)}));
+  std::vector<DeploymentRecord> out;
+  for (const auto& r : rows) out.push_back(DeploymentFromRow(r));
+  return out;
+}
+
+Result<std::vector<DeploymentRecord>> Records::RunningDeployments() {
+  ASSIGN_OR_RETURN(auto rows, db_.Query(std::string("SELECT ") + kDeploymentColumns +
+                                        " FROM deploy_deployments WHERE status = 'running' "
+                                        "ORDER BY id"));
+  std::vector<DeploymentRecord> out;
+  for (const auto& r : rows) out.push_back(DeploymentFromRow(r));
+  return out;
+}
+
+Status Records::TouchRelease(const std::string& app, const std::string& commit,
+                             const std::string& release_dir, std::int64_t now_ms) {
+  return db_.Exec(
+      "INSERT INTO deploy_releases (app, commit_id, release_dir, first_deployed_ms, "
+      "last_deployed_ms) VALUES (?,?,?,?,?) ON CONFLICT (app, commit_id) DO UPDATE SET "
+      "release_dir = excluded.release_dir, last_deployed_ms = excluded.last_deployed_ms",
+      {app, commit, release_dir, now_ms, now_ms});
+}
+
+Result<std::optional<ReleaseRecord>> Records::Release(const std::string& app,
+                                                      const std::string& commit) {
+  ASSIGN_OR_RETURN(auto row, db_.QueryOne("SELECT app, commit_id, release_dir, "
+                                          "first_deployed_ms, last_deployed_ms, removed FROM "
+                                          "deploy_releases WHERE app = ? AND commit_id = ?",
+                                          {app, commit}));
+  if (!row) return std::optional<ReleaseRecord>();
+  return std::optional<ReleaseRecord>(ReleaseFromRow(*row));
+}
+
+Result<std::vector<ReleaseRecord>> Records::Releases(const std::string& app) {
+  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT app, commit_id, release_dir, first_deployed_ms, "
+                                        "last_deployed_ms, removed FROM deploy_releases WHERE "
+                                        "app = ? ORDER BY last_deployed_ms DESC, rowid DESC",
+                                        {app}));
+  std::vector<ReleaseRecord> out;
+  for (const auto& r : rows) out.push_back(ReleaseFromRow(r));
+  return out;
+}
+
+Status Records::MarkReleaseRemoved(const std::string& app, const std::string& commit) {
+  return db_.Exec("UPDATE deploy_releases SET removed = 1 WHERE app = ? AND commit_id = ?",
+                  {app, commit});
+}
+
+}  // namespace gravity::deploy
