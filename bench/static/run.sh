@@ -1,0 +1,115 @@
+#!/bin/sh
+# gravity static vs nginx serving the same small file: 1 worker each, keep-alive, wrk.
+# Each server is pinned to CPU 0 and wrk to CPU 1 (on a 2-core machine that is all of it).
+# Usage: bench/static/run.sh [duration=10s] [connections=50] [file-bytes=1024]
+# Needs: a built ./build/gravity (or $GRAVITY_BIN), nginx, wrk. Prints req/s, p50, p99, ratios.
+set -eu
+cd "$(dirname "$0")/../.."
+DURATION=${1:-10s}
+CONNS=${2:-50}
+BYTES=${3:-1024}
+GRAVITY=${GRAVITY_BIN:-$PWD/build/gravity}
+NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 2; }
+[ -x "$GRAVITY" ] || { echo "build gravity first (./scripts/build.sh)" >&2; exit 2; }
+[ -x "$NGINX" ] || { echo "nginx is not installed" >&2; exit 2; }
+
+TMP=$(mktemp -d /tmp/gravity-static-bench.XXXXXX)
+PIDS=""
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+KEEP=${KEEP:-}
+
+mkdir -p "$TMP/site" "$TMP/nginx"
+chmod 755 "$TMP" "$TMP/site"  # nginx workers run as an unprivileged user
+head -c "$BYTES" /dev/zero | tr '\0' 'a' > "$TMP/site/index.html"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  i=0
+  until curl -fs -o /dev/null "http://127.0.0.1:$1/index.html"; do
+    i=$((i + 1)); [ $i -lt 100 ] || { echo "server on port $1 did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+PIN_SERVER="taskset -c 0"
+PIN_LOAD="taskset -c 1"
+command -v taskset >/dev/null || { PIN_SERVER=""; PIN_LOAD=""; }
+
+# nginx: one worker, sendfile, open_file_cache (its fastest setup for one hot file),
+# no access log, unlimited keep-alive requests.
+NPORT=$(free_port)
+cat > "$TMP/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  keepalive_requests 10000000;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  types { text/html html; }
+  server {
+    listen 127.0.0.1:$NPORT;
+    root $TMP/site;
+  }
+}
+CONF
+$PIN_SERVER "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+PIDS="$PIDS $!"
+
+GPORT=$(free_port)
+$PIN_SERVER "$GRAVITY" static "$TMP/site" --port "$GPORT" >"$TMP/gravity.log" 2>&1 &
+PIDS="$PIDS $!"
+
+wait_port "$NPORT"
+wait_port "$GPORT"
+
+# run NAME PORT -> "reqs p50 p99" (latencies in ms)
+run() {
+  $PIN_LOAD wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$2/index.html" >/dev/null  # warm-up
+  $PIN_LOAD wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/index.html" \
+    >"$TMP/$1.wrk"
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+      if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+      if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+      return v
+    }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx/ { bad = $NF }
+    /Socket errors/ { err = $0 }
+    END { printf "%s %s %s %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }' "$TMP/$1.wrk"
+}
+
+echo "file: ${BYTES} bytes; wrk -t1 -c$CONNS -d$DURATION; keep-alive; 1 worker each"
+set -- $(run nginx "$NPORT")
+N_RPS=$1 N_P50=$2 N_P99=$3 N_BAD=$4
+set -- $(run gravity "$GPORT")
+G_RPS=$1 G_P50=$2 G_P99=$3 G_BAD=$4
+printf "%-16s %12s %10s %10s %8s\n" server req/s p50_ms p99_ms non2xx
+printf "%-16s %12.0f %10.3f %10.3f %8s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD"
+printf "%-16s %12.0f %10.3f %10.3f %8s\n" "gravity static" "$G_RPS" "$G_P50" "$G_P99" "$G_BAD"
+awk -v g="$G_RPS" -v n="$N_RPS" -v gp="$G_P99" -v np="$N_P99" \
+  'BEGIN { printf "ratio gravity/nginx: req/s %.2fx, p99 %.2fx\n", g / n, gp / np }'
