@@ -104,6 +104,8 @@ struct BadApp {
   const char* message;   // substring of the error
 };
 
+void PrintTo(const BadApp& c, std::ostream* os) { *os << c.name; }
+
 class AppSpecErrors : public ::testing::TestWithParam<BadApp> {};
 
 TEST_P(AppSpecErrors, NamesFileLineColumnAndTheProblem) {
@@ -421,6 +423,8 @@ struct BadStack {
   const char* location;
   const char* message;
 };
+
+void PrintTo(const BadStack& c, std::ostream* os) { *os << c.name; }
 
 class StackErrors : public StackTest, public ::testing::WithParamInterface<BadStack> {};
 
