@@ -1,0 +1,418 @@
+#!/usr/bin/env bash
+# bench/proxy/run.sh — `gravity proxy` vs nginx vs HAProxy as HTTP/1.1 reverse proxies, side
+# by side in one run, on loopback: same backend, same load generator (wrk), same cores.
+#
+# 1. Throughput and latency: for each worker count (WORKERS_LIST, default "1 2") and each
+#    proxy, wrk drives CONNECTIONS keep-alive connections for DURATION seconds (after a
+#    WARMUP) through the proxy to one backend; prints req/s, p50, p99, errors, the proxy's
+#    CPU use, and ratios against nginx.
+# 2. Memory: each proxy (1 worker) holds IDLE_CONNS idle keep-alive client connections
+#    (gravity-bench-idle); prints the growth of its resident memory per connection.
+#
+# Every server is a private instance started from a generated config in a temp dir (never
+# the system service) and stopped at the end. See bench/README.md for what the figures mean.
+#
+# Environment: BUILD_DIR (default ./build), DURATION (10), WARMUP (2), CONNECTIONS (64),
+# WORKERS_LIST ("1 2"), PROXIES ("gravity nginx haproxy"), REPEAT (1; >1 interleaves runs
+# and reports the median by req/s), IDLE_CONNS (10000; 0 skips the memory part),
+# BACKEND (nginx | testapp), GRAVITY_PROXY_ARGS (extra flags for `gravity proxy run`),
+# KEEP_TMP=1 (keep configs and logs).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+GRAVITY=${GRAVITY:-$BUILD_DIR/gravity}
+TESTAPP=${TESTAPP:-$BUILD_DIR/gravity-testapp}
+IDLE=${IDLE:-$BUILD_DIR/gravity-bench-idle}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
+WRK=${WRK:-$(command -v wrk || echo wrk)}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+WORKERS_LIST=${WORKERS_LIST:-"1 2"}
+PROXIES=${PROXIES:-"gravity nginx haproxy"}
+REPEAT=${REPEAT:-1}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+BACKEND=${BACKEND:-nginx}
+GRAVITY_PROXY_ARGS=${GRAVITY_PROXY_ARGS:-}
+BODY="hello from the backend"  # 22 bytes + newline
+
+for tool in "$NGINX" "$HAPROXY" "$WRK" taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (run scripts/setup.sh)" >&2; exit 1; }
+done
+[ -x "$IDLE" ] || { echo "missing $IDLE: build first (./scripts/build.sh)" >&2; exit 1; }
+
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then PROXY_CPUS_1=0; LOAD_CPUS_1=1; else PROXY_CPUS_1=0; LOAD_CPUS_1=0; fi
+ALL_CPUS="0-$((NCPU - 1))"
+# Enough descriptors for 10,000 client connections plus upstream ones.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+
+TMP=$(mktemp -d /tmp/gravity-bench-proxy.XXXXXX)
+OUT_DIR="$ROOT/bench/out"
+mkdir -p "$OUT_DIR"
+RESULTS="$OUT_DIR/proxy-$(date +%Y%m%d-%H%M%S).tsv"
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A port nothing listens on (bash cannot bind; the range is above the usual services and
+# below the ephemeral range).
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 12000))
+    if ! port_open "$p" && ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
+      echo "$p"; return 0
+    fi
+  done
+  echo "no free port" >&2; return 1
+}
+
+wait_port() {  # port, seconds
+  local i
+  for i in $(seq 1 $(( $2 * 20 ))); do
+    port_open "$1" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local kept=()
+  for p in "${PIDS[@]}"; do [ "$p" != "$pid" ] && kept+=("$p"); done
+  PIDS=("${kept[@]:-}")
+}
+
+# Resident memory (KiB) and CPU ticks of a process and all its descendants.
+tree_pids() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2 }
+    END { for (p in parent) { q = p; while (q > 1) { if (q == root) { print p; break } q = parent[q] } } }'
+}
+rss_kib() {
+  local sum=0 p r
+  for p in $(tree_pids "$1"); do
+    r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    sum=$((sum + ${r:-0}))
+  done
+  echo "$sum"
+}
+cpu_ticks() {
+  local sum=0 p t
+  for p in $(tree_pids "$1"); do
+    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- backend
+BACKEND_PORT=$(free_port)
+start_backend() {
+  mkdir -p "$TMP/backend"
+  if [ "$BACKEND" = testapp ]; then
+    taskset -c "$LOAD_CPUS_1" "$TESTAPP" --port "$BACKEND_PORT" --name backend \
+      --body "$BODY" >"$TMP/backend/out.log" 2>&1 &
+    BACKEND_PID=$!
+    BACKEND_DESC="gravity-testapp (1 thread)"
+  else
+    cat >"$TMP/backend/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $TMP/backend/nginx.pid;
+error_log $TMP/backend/error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/backend/body;
+  proxy_temp_path $TMP/backend/proxy;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$BACKEND_PORT backlog=4096;
+    location / { default_type text/plain; return 200 "$BODY\n"; }
+  }
+}
+EOF
+    taskset -c "$LOAD_CPUS_1" "$NGINX" -p "$TMP/backend" -c "$TMP/backend/nginx.conf" \
+      -g 'daemon off;' >"$TMP/backend/out.log" 2>&1 &
+    BACKEND_PID=$!
+    BACKEND_DESC="nginx 'return 200' (1 worker)"
+  fi
+  PIDS+=("$BACKEND_PID")
+  wait_port "$BACKEND_PORT" 10 || { cat "$TMP/backend/"*.log >&2; exit 1; }
+  # While the proxies use one core, the backend shares the other one with wrk.
+  taskset -a -p -c "$LOAD_CPUS_1" "$BACKEND_PID" >/dev/null 2>&1 || true
+  for p in $(tree_pids "$BACKEND_PID"); do taskset -p -c "$LOAD_CPUS_1" "$p" >/dev/null 2>&1 || true; done
+}
+
+# ---------------------------------------------------------------- proxies
+# start_proxy NAME WORKERS CPUS -> sets PROXY_PID, PROXY_PORT; returns non-zero (with
+# PROXY_SKIP set to the reason) when the proxy cannot run.
+start_proxy() {
+  local name=$1 workers=$2 cpus=$3 dir="$TMP/$1-$2"
+  rm -rf "$dir"; mkdir -p "$dir"
+  PROXY_PORT=$(free_port)
+  PROXY_SKIP=""
+  case "$name" in
+    nginx)
+      cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+worker_rlimit_nofile $NOFILE;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 30000; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$PROXY_PORT backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_set_header X-Request-Id \$request_id;
+    }
+  }
+}
+EOF
+      taskset -c "$cpus" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' \
+        >"$dir/out.log" 2>&1 &
+      PROXY_PID=$!
+      ;;
+    haproxy)
+      cat >"$dir/haproxy.cfg" <<EOF
+global
+  nbthread $workers
+  maxconn $(( IDLE_CONNS + 1000 ))
+  ulimit-n $NOFILE
+  # Idle client connections need no server socket: run even where the descriptor limit is
+  # below HAProxy's worst case of two per connection.
+  no strict-limits
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 60s
+  timeout http-keep-alive 300s
+  option http-keep-alive
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$PROXY_PORT
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt%pid
+  unique-id-header X-Request-Id
+  default_backend be
+backend be
+  server s1 127.0.0.1:$BACKEND_PORT
+EOF
+      taskset -c "$cpus" "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/out.log" 2>&1 &
+      PROXY_PID=$!
+      ;;
+    gravity)
+      if [ ! -x "$GRAVITY" ]; then PROXY_SKIP="no $GRAVITY"; return 1; fi
+      local help
+      help=$("$GRAVITY" proxy run --help 2>&1 || true)
+      local args=(proxy run --listen "127.0.0.1:$PROXY_PORT" --control "$dir/proxy.sock"
+                  --state-dir "$dir/state")
+      if grep -q -- "--workers" <<<"$help"; then
+        args+=(--workers "$workers")
+      elif [ "$workers" != 1 ]; then
+        PROXY_SKIP="gravity proxy run has no --workers"; return 1
+      fi
+      # shellcheck disable=SC2206
+      args+=($GRAVITY_PROXY_ARGS)
+      taskset -c "$cpus" "$GRAVITY" "${args[@]}" >"$dir/out.log" 2>&1 &
+      PROXY_PID=$!
+      ;;
+  esac
+  PIDS+=("$PROXY_PID")
+  if ! wait_port "$PROXY_PORT" 15; then
+    PROXY_SKIP="did not listen: $(tail -3 "$dir/out.log" "$dir"/error.log 2>/dev/null | tr '\n' ' ')"
+    stop_pid "$PROXY_PID"; return 1
+  fi
+  if [ "$name" = gravity ]; then
+    if ! "$GRAVITY" proxy deploy bench --target "127.0.0.1:$BACKEND_PORT" \
+        --control "$dir/proxy.sock" >"$dir/deploy.log" 2>&1; then
+      PROXY_SKIP="deploy failed: $(tail -3 "$dir/deploy.log" | tr '\n' ' ')"
+      stop_pid "$PROXY_PID"; return 1
+    fi
+  fi
+  # The route must answer with the backend's body before measuring.
+  local body
+  body=$(curl -s --max-time 5 "http://127.0.0.1:$PROXY_PORT/" || true)
+  if [ "$body" != "$BODY" ]; then
+    PROXY_SKIP="does not proxy to the backend (got '${body:0:80}')"
+    stop_pid "$PROXY_PID"; return 1
+  fi
+  return 0
+}
+
+# ---------------------------------------------------------------- wrk
+to_ms() {  # "350.00us" / "1.20ms" / "2.00s" -> milliseconds
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else printf "nan" }'
+}
+
+# run_wrk PORT THREADS CPUS SECONDS -> "rps p50 p99 errors"
+run_wrk() {
+  local out
+  out=$(taskset -c "$3" "$WRK" -t"$2" -c"$CONNECTIONS" -d"$4"s --latency \
+        "http://127.0.0.1:$1/" 2>&1)
+  local rps p50 p99 errs non2xx
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  errs=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' <<<"$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+  echo "${rps:-0} ${p50:-nan} ${p99:-nan} $(( ${errs:-0} + ${non2xx:-0} ))"
+}
+
+# ---------------------------------------------------------------- throughput
+echo "# gravity proxy vs nginx vs HAProxy — reverse proxy on loopback"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  cpus=$NCPU  $("$NGINX" -v 2>&1 | sed 's/.*: //')  $("$HAPROXY" -v | head -1 | awk '{print "haproxy/" $3}')  $("$WRK" --version 2>&1 | head -1 | awk '{print "wrk/" $2}')"
+start_backend
+echo "# backend: $BACKEND_DESC on CPU $LOAD_CPUS_1, body '$BODY' ($(( ${#BODY} + 1 )) bytes)"
+echo "# load: wrk, $CONNECTIONS keep-alive connections, ${DURATION}s per run after ${WARMUP}s warm-up, REPEAT=$REPEAT"
+echo "# CPUs: 1 worker -> proxy on CPU $PROXY_CPUS_1, wrk + backend on CPU $LOAD_CPUS_1;" \
+     "2 workers -> proxy, wrk and backend share CPUs $ALL_CPUS"
+echo "# every proxy adds X-Forwarded-For/-Proto/-Host and X-Request-Id; access logs off"
+printf 'load average now: %s\n' "$(loadavg)"
+
+# Backend capacity when it shares its CPU with wrk, as the proxied runs do.
+read -r b_rps b_p50 b_p99 b_err < <(run_wrk "$BACKEND_PORT" 1 "$LOAD_CPUS_1" "$DURATION")
+printf 'backend direct (wrk + backend on CPU %s): %.0f req/s, p50 %s ms, p99 %s ms\n\n' \
+  "$LOAD_CPUS_1" "$b_rps" "$b_p50" "$b_p99"
+
+printf 'workers\tproxy\trun\treq_s\tp50_ms\tp99_ms\terrors\tproxy_cpu_pct\tloadavg\n' >"$RESULTS"
+declare -A SKIP
+for workers in $WORKERS_LIST; do
+  if [ "$workers" = 1 ]; then pcpus=$PROXY_CPUS_1; lcpus=$LOAD_CPUS_1; threads=1
+  else pcpus=$ALL_CPUS; lcpus=$ALL_CPUS; threads=$workers; fi
+  for run in $(seq 1 "$REPEAT"); do
+    for proxy in $PROXIES; do
+      [ -n "${SKIP[$proxy-$workers]:-}" ] && continue
+      log "$proxy, $workers worker(s), run $run"
+      if ! start_proxy "$proxy" "$workers" "$pcpus"; then
+        SKIP[$proxy-$workers]=$PROXY_SKIP
+        log "  skipped: $PROXY_SKIP"
+        continue
+      fi
+      run_wrk "$PROXY_PORT" "$threads" "$lcpus" "$WARMUP" >/dev/null
+      la=$(loadavg)
+      t0=$(cpu_ticks "$PROXY_PID")
+      read -r rps p50 p99 errs < <(run_wrk "$PROXY_PORT" "$threads" "$lcpus" "$DURATION")
+      t1=$(cpu_ticks "$PROXY_PID")
+      cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v d="$DURATION" \
+            'BEGIN { printf "%.1f", (b - a) / hz / d * 100 }')
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workers" "$proxy" "$run" "$rps" "$p50" \
+        "$p99" "$errs" "$cpu" "$la" >>"$RESULTS"
+      stop_pid "$PROXY_PID"
+    done
+  done
+done
+
+# Median run (by req/s) per proxy and worker count, then ratios against nginx.
+echo "== throughput and latency (median of $REPEAT run(s) by req/s) =="
+awk -F'\t' 'NR > 1 { key = $1 "\t" $2; n[key]++; row[key, n[key]] = $0 }
+  END {
+    for (key in n) {
+      # sort the runs of key by req/s (insertion sort, few runs)
+      m = n[key]
+      for (i = 1; i <= m; i++) { split(row[key, i], f, "\t"); r[i] = f[4]; s[i] = row[key, i] }
+      for (i = 2; i <= m; i++) for (j = i; j > 1 && r[j] < r[j-1]; j--) {
+        t = r[j]; r[j] = r[j-1]; r[j-1] = t; t = s[j]; s[j] = s[j-1]; s[j-1] = t }
+      print s[int((m + 1) / 2)]
+    }
+  }' "$RESULTS" | sort -t$'\t' -k1,1n -k2,2 >"$TMP/median.tsv"
+
+printf '%-8s %-8s %10s %8s %8s %7s %6s %8s %10s %10s  %s\n' workers proxy req/s p50_ms p99_ms \
+  errors cpu% "us/req" "req/s÷ng" "p99÷ng" "loadavg (1 5 15)"
+while IFS=$'\t' read -r workers proxy run rps p50 p99 errs cpu la; do
+  read -r ng_rps ng_p99 < <(awk -F'\t' -v w="$workers" '$1 == w && $2 == "nginx" {print $4, $6}' \
+                             "$TMP/median.tsv") || true
+  ratio=$(awk -v a="$rps" -v b="${ng_rps:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+  pratio=$(awk -v a="$p99" -v b="${ng_p99:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+  # Proxy CPU time per request: comparable even when the proxy was not the bottleneck.
+  usreq=$(awk -v c="$cpu" -v r="$rps" 'BEGIN { if (r > 0) printf "%.1f", c / 100 * 1e6 / r; else print "-" }')
+  printf '%-8s %-8s %10.0f %8s %8s %7s %6s %8s %10s %10s  %s\n' "$workers" "$proxy" "$rps" "$p50" \
+    "$p99" "$errs" "$cpu" "$usreq" "$ratio" "$pratio" "$la"
+done <"$TMP/median.tsv"
+for key in "${!SKIP[@]}"; do echo "skipped $key: ${SKIP[$key]}"; done
+echo "(raw runs: $RESULTS)"
+
+# ---------------------------------------------------------------- memory
+if [ "$IDLE_CONNS" -gt 0 ]; then
+  echo
+  echo "== resident memory holding $IDLE_CONNS idle keep-alive client connections (1 worker) =="
+  printf '%-8s %12s %12s %10s %8s %8s\n' proxy rss_before rss_after KiB/conn held closed
+  for proxy in $PROXIES; do
+    if ! start_proxy "$proxy" 1 "$PROXY_CPUS_1"; then
+      echo "$proxy: skipped: $PROXY_SKIP"; continue
+    fi
+    # Warm up so that buffers and upstream pools exist before the baseline.
+    run_wrk "$PROXY_PORT" 1 "$LOAD_CPUS_1" 2 >/dev/null
+    sleep 1
+    before=$(rss_kib "$PROXY_PID")
+    ready="$TMP/idle-$proxy.ready"
+    rm -f "$ready"
+    taskset -c "$LOAD_CPUS_1" "$IDLE" --port "$PROXY_PORT" --count "$IDLE_CONNS" \
+      --ready-file "$ready" --hold-seconds 120 >"$TMP/idle-$proxy.log" 2>&1 &
+    idle_pid=$!
+    PIDS+=("$idle_pid")
+    for _ in $(seq 1 1200); do [ -s "$ready" ] && break; sleep 0.1; done
+    sleep 1  # let the proxy settle after the last request
+    after=$(rss_kib "$PROXY_PID")
+    held=$(awk '{print $2}' "$ready" 2>/dev/null || echo 0)
+    stop_pid "$idle_pid"
+    closed=$(awk '/closed by the server/ {print $NF}' "$TMP/idle-$proxy.log")
+    per=$(awk -v a="$before" -v b="$after" -v n="${held:-0}" \
+          'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "-" }')
+    printf '%-8s %9s KiB %9s KiB %10s %8s %8s\n' "$proxy" "$before" "$after" "$per" \
+      "${held:-0}" "${closed:-?}"
+    stop_pid "$PROXY_PID"
+  done
+  echo "(KiB/conn = (RSS with the connections held - RSS before) / connections held; RSS summed"
+  echo " over the proxy's processes, e.g. nginx master + worker; the client's memory is not counted)"
+fi
+printf 'load average at the end: %s\n' "$(loadavg)"
