@@ -1,13 +1,274 @@
+// gravity proxy run | deploy | ls | rm | canary | canary-weight | promote-canary | drop-canary
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
+#include "common/clock.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "proxy/control_client.h"
+#include "proxy/server.h"
 
 namespace gravity::cli {
 
-// Placeholder until this command group lands.
-int ProxyCommand(int, char** argv) {
-  std::fprintf(stderr, "gravity %s: not available in this build yet\n", argv[0]);
-  return 2;
+namespace {
+
+using proxy::ControlClient;
+
+constexpr const char* kDefaultStateDir = ".gravity/proxy";
+
+struct HealthFlags {
+  std::string path = "/";
+  int status = 200;
+  std::string body;
+  std::string interval = "1s";
+  std::string timeout = "2s";
+  int healthy_threshold = 2;
+  int unhealthy_threshold = 3;
+
+  void Add(CLI::App* app) {
+    app->add_option("--health-path", path, "path to GET (default /)");
+    app->add_option("--health-status", status, "expected status (default 200)");
+    app->add_option("--health-body", body, "text the body must contain");
+    app->add_option("--health-interval", interval, "time between checks (default 1s)");
+    app->add_option("--health-timeout", timeout, "timeout of one check (default 2s)");
+    app->add_option("--healthy-threshold", healthy_threshold, "passes in a row to be healthy (2)");
+    app->add_option("--unhealthy-threshold", unhealthy_threshold,
+                    "failures in a row to be unhealthy (3)");
+  }
+  Result<proxy::HealthSpec> Spec() const;
+};
+
+Result<std::chrono::milliseconds> Duration(const std::string& flag, const std::string& text) {
+  auto d = ParseDuration(text);
+  if (!d.ok()) return d.status().Prefixed(flag);
+  return d;
+}
+
+Result<proxy::HealthSpec> HealthFlags::Spec() const {
+  proxy::HealthSpec h;
+  h.path = path;
+  h.status = status;
+  h.body_contains = body;
+  ASSIGN_OR_RETURN(h.interval, Duration("--health-interval", interval));
+  ASSIGN_OR_RETURN(h.timeout, Duration("--health-timeout", timeout));
+  h.healthy_threshold = healthy_threshold;
+  h.unhealthy_threshold = unhealthy_threshold;
+  return h;
+}
+
+std::string SocketPath(const std::string& control, const std::string& state_dir) {
+  return control.empty() ? state_dir + "/proxy.sock" : control;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "gravity proxy: %s\n", message.c_str());
+  return 1;
+}
+
+int PrintDeployResult(const Result<proxy::DeployResult>& r, const std::string& what) {
+  if (!r.ok()) return Fail(r.error());
+  if (r->ok) {
+    std::printf("%s: traffic switched after %lldms\n", what.c_str(),
+                static_cast<long long>(r->switched_after_ms));
+    return 0;
+  }
+  if (r->failures.empty()) return Fail(r->error);
+  for (const auto& f : r->failures) {
+    std::fprintf(stderr, "%s: %s\n", f.target.c_str(), f.reason.c_str());
+  }
+  return 1;
+}
+
+int PrintList(const nlohmann::json& doc) {
+  std::printf("%-16s %-24s %-10s %-7s %-22s %-10s %s\n", "SERVICE", "HOSTS", "PREFIX", "POOL",
+              "TARGET", "STATE", "LAST ERROR");
+  for (const auto& s : doc["services"]) {
+    std::string hosts;
+    for (const auto& h : s["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+    auto pool = [&](const char* name, const nlohmann::json& p, const std::string& label) {
+      if (p.is_null()) return;
+      for (const auto& t : p["targets"]) {
+        std::printf("%-16s %-24s %-10s %-7s %-22s %-10s %s\n", s["name"].get<std::string>().c_str(),
+                    hosts.c_str(), s["path_prefix"].get<std::string>().c_str(), label.c_str(),
+                    t["address"].get<std::string>().c_str(), t["state"].get<std::string>().c_str(),
+                    t["last_error"].get<std::string>().c_str());
+      }
+      (void)name;
+    };
+    pool("main", s["pools"]["main"], "main");
+    const auto& c = s["pools"]["canary"];
+    if (!c.is_null()) pool("canary", c, "canary" + std::to_string(c["weight"].get<int>()) + "%");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int ProxyCommand(int argc, char** argv) {
+  CLI::App app{"gravity proxy: the reverse proxy and load balancer, and its control commands"};
+  app.name("gravity proxy");
+  app.require_subcommand(1);
+
+  // ---- run ----
+  proxy::ServerOptions run_opts;
+  std::string log_level = "info";
+  std::string balance = "round-robin";
+  std::string header_timeout = "10s", body_timeout = "60s", idle_timeout = "60s",
+              connect_timeout = "5s", response_timeout = "60s", upstream_idle = "30s",
+              shutdown_timeout = "10s";
+  auto* run = app.add_subcommand("run", "run the proxy (until SIGTERM)");
+  run->add_option("--listen", run_opts.listen,
+                  "HOST:PORT to serve HTTP on (default 127.0.0.1:8080)");
+  run->add_option("--control", run_opts.control_socket,
+                  "control socket (default STATE_DIR/proxy.sock)");
+  run->add_option("--state-dir", run_opts.state_dir, "where the routing table is kept")
+      ->default_val(kDefaultStateDir);
+  run->add_option("--metrics", run_opts.metrics_listen, "HOST:PORT for Prometheus /metrics");
+  run->add_option("--workers", run_opts.workers, "event-loop threads (default 1)");
+  run->add_option("--access-log", run_opts.access_log, "FILE, - (stdout) or off (default)");
+  run->add_option("--balance", balance, "round-robin (default) or least-outstanding");
+  run->add_option("--ready-file", run_opts.ready_file, "write HOST:PORT here once listening");
+  run->add_option("--max-header-bytes", run_opts.limits.max_header_bytes,
+                  "request head limit (431)");
+  run->add_option("--max-headers", run_opts.limits.max_headers, "header field count limit (431)");
+  run->add_option("--max-body-bytes", run_opts.limits.max_body_bytes, "request body limit (413)");
+  run->add_option("--header-timeout", header_timeout, "a request head must arrive within (10s)");
+  run->add_option("--body-timeout", body_timeout, "client body read/response write idle (60s)");
+  run->add_option("--idle-timeout", idle_timeout, "idle keep-alive client connections (60s)");
+  run->add_option("--connect-timeout", connect_timeout, "upstream connect (5s, then 504)");
+  run->add_option("--response-timeout", response_timeout, "upstream response (60s, then 504)");
+  run->add_option("--upstream-idle-timeout", upstream_idle, "pooled upstream connections (30s)");
+  run->add_option("--shutdown-timeout", shutdown_timeout, "SIGTERM: in-flight requests get (10s)");
+  run->add_option("--log-level", log_level, "trace|debug|info|warn|error");
+
+  // ---- deploy ----
+  std::string control, state_dir = kDefaultStateDir;
+  auto add_control = [&](CLI::App* sub) {
+    sub->add_option("--control", control, "control socket (default STATE_DIR/proxy.sock)");
+    sub->add_option("--state-dir", state_dir, "the proxy's state dir (default .gravity/proxy)");
+  };
+  proxy::DeployRequest dreq;
+  HealthFlags health;
+  std::string deploy_timeout = "30s", drain_timeout = "30s";
+  auto* deploy =
+      app.add_subcommand("deploy", "health-gate new targets, switch, drain the old ones");
+  deploy->add_option("SERVICE", dreq.service, "service name")->required();
+  deploy->add_option("--target", dreq.targets, "HOST:PORT (repeat)")->required();
+  deploy->add_option("--host", dreq.hosts, "Host to route (exact, *.domain, *; repeat)");
+  deploy->add_option("--path-prefix", dreq.path_prefix, "path prefix to route (default /)");
+  health.Add(deploy);
+  deploy->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
+  deploy->add_option("--drain-timeout", drain_timeout, "in-flight requests on old targets (30s)");
+  add_control(deploy);
+
+  // ---- ls / rm ----
+  bool json_out = false;
+  auto* ls = app.add_subcommand("ls", "services, pools, targets and health");
+  ls->add_flag("--json", json_out, "the control API's JSON document");
+  add_control(ls);
+  std::string service;
+  auto* rm = app.add_subcommand("rm", "remove a service (its targets drain)");
+  rm->add_option("SERVICE", service)->required();
+  add_control(rm);
+
+  // ---- canary ----
+  proxy::CanaryRequest2 creq;
+  auto* canary = app.add_subcommand("canary", "health-gate a canary pool and send it a share");
+  canary->add_option("SERVICE", creq.service)->required();
+  canary->add_option("--target", creq.targets, "HOST:PORT (repeat)")->required();
+  canary->add_option("--weight", creq.weight, "share of clients, 0-100")->required();
+  health.Add(canary);
+  canary->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
+  add_control(canary);
+  int weight = 0;
+  auto* cweight = app.add_subcommand("canary-weight", "change the canary's share");
+  cweight->add_option("SERVICE", service)->required();
+  cweight->add_option("WEIGHT", weight, "0-100")->required();
+  add_control(cweight);
+  auto* promote = app.add_subcommand("promote-canary", "the canary pool becomes the main pool");
+  promote->add_option("SERVICE", service)->required();
+  add_control(promote);
+  auto* drop = app.add_subcommand("drop-canary", "remove the canary pool (its targets drain)");
+  drop->add_option("SERVICE", service)->required();
+  add_control(drop);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (run->parsed()) {
+    SetupLogging(log_level);
+    if (balance == "least-outstanding" || balance == "least") {
+      run_opts.balance = proxy::Balance::kLeastOutstanding;
+    } else if (balance != "round-robin" && balance != "rr") {
+      return Fail("--balance must be round-robin or least-outstanding");
+    }
+    struct {
+      const char* flag;
+      std::string* text;
+      std::chrono::milliseconds* out;
+    } durations[] = {
+        {"--header-timeout", &header_timeout, &run_opts.limits.client_header_timeout},
+        {"--body-timeout", &body_timeout, &run_opts.limits.client_body_timeout},
+        {"--idle-timeout", &idle_timeout, &run_opts.limits.idle_timeout},
+        {"--connect-timeout", &connect_timeout, &run_opts.limits.upstream_connect_timeout},
+        {"--response-timeout", &response_timeout, &run_opts.limits.upstream_response_timeout},
+        {"--upstream-idle-timeout", &upstream_idle, &run_opts.limits.upstream_idle_timeout},
+        {"--shutdown-timeout", &shutdown_timeout, &run_opts.limits.shutdown_timeout},
+    };
+    for (auto& d : durations) {
+      auto r = Duration(d.flag, *d.text);
+      if (!r.ok()) return Fail(r.error());
+      *d.out = *r;
+    }
+    if (run_opts.workers < 1 || run_opts.workers > 256) return Fail("--workers must be 1-256");
+    return proxy::RunServer(run_opts, Clock::Real());
+  }
+
+  const std::string sock = SocketPath(control, state_dir);
+  if (deploy->parsed() || canary->parsed()) {
+    auto h = health.Spec();
+    if (!h.ok()) return Fail(h.error());
+    auto dt = Duration("--deploy-timeout", deploy_timeout);
+    if (!dt.ok()) return Fail(dt.error());
+    ControlClient client(sock, *dt + std::chrono::minutes(1));
+    if (deploy->parsed()) {
+      auto dr = Duration("--drain-timeout", drain_timeout);
+      if (!dr.ok()) return Fail(dr.error());
+      dreq.health = *h;
+      dreq.deploy_timeout = *dt;
+      dreq.drain_timeout = *dr;
+      return PrintDeployResult(client.Deploy(dreq), "deployed " + dreq.service);
+    }
+    creq.health = *h;
+    creq.deploy_timeout = *dt;
+    return PrintDeployResult(client.DeployCanary(creq), "canary of " + creq.service + " at " +
+                                                            std::to_string(creq.weight) + "%");
+  }
+  ControlClient client(sock, std::chrono::seconds(30));
+  if (ls->parsed()) {
+    auto doc = client.List();
+    if (!doc.ok()) return Fail(doc.error());
+    if (json_out) {
+      std::cout << doc->dump(2) << "\n";
+      return 0;
+    }
+    return PrintList(*doc);
+  }
+  Status st;
+  if (rm->parsed()) st = client.Remove(service);
+  if (cweight->parsed()) st = client.SetCanaryWeight(service, weight);
+  if (promote->parsed()) st = client.PromoteCanary(service);
+  if (drop->parsed()) st = client.DropCanary(service);
+  if (!st.ok()) return Fail(st.message());
+  return 0;
 }
 
 }  // namespace gravity::cli

@@ -1,0 +1,76 @@
+#pragma once
+
+// A blocking client of the proxy's control API (Unix socket, HTTP/1.1 + JSON), for the CLI
+// and the deploy component. No Asio here.
+// Thread-safety: a ControlClient holds only its settings; calls may run on any thread, and
+// each opens its own connection.
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proxy/config.h"
+
+namespace gravity::proxy {
+
+struct DeployRequest {
+  std::string service;
+  std::vector<std::string> targets;  // HOST:PORT
+  std::vector<std::string> hosts;    // empty: ["*"]
+  std::string path_prefix = "/";
+  HealthSpec health;
+  std::chrono::milliseconds deploy_timeout{30000};
+  std::chrono::milliseconds drain_timeout{30000};
+};
+
+struct TargetFailure {
+  std::string target;
+  std::string reason;  // "connection refused", "timed out after 2s", ...
+};
+
+struct DeployResult {
+  bool ok = false;  // traffic switched
+  std::int64_t switched_after_ms = 0;
+  std::string error;                    // one line when !ok
+  std::vector<TargetFailure> failures;  // per failing target when !ok
+};
+
+struct CanaryRequest2 {
+  std::string service;
+  std::vector<std::string> targets;
+  int weight = 0;
+  HealthSpec health;
+  std::chrono::milliseconds deploy_timeout{30000};
+};
+
+class ControlClient {
+ public:
+  explicit ControlClient(std::string socket_path,
+                         std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
+  // Deploys and blocks until switched or refused. A refused deploy (422) is a DeployResult
+  // with ok=false and the failures; transport and request errors are an error Status.
+  Result<DeployResult> Deploy(const DeployRequest& request);
+  Status Remove(const std::string& service);
+  Result<nlohmann::json> List();  // the GET /v1/services document
+  Result<DeployResult> DeployCanary(const CanaryRequest2& request);
+  Status SetCanaryWeight(const std::string& service, int weight);
+  Status PromoteCanary(const std::string& service);
+  Status DropCanary(const std::string& service);
+
+  struct Response {
+    int status = 0;
+    std::string body;
+  };
+  // One request; the error names the socket and what failed.
+  Result<Response> Call(const std::string& method, const std::string& path,
+                        const std::string& body = "");
+
+ private:
+  std::string socket_path_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace gravity::proxy

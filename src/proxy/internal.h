@@ -1,0 +1,84 @@
+#pragma once
+
+// Shared between the proxy's data plane (data_plane.cpp) and control plane
+// (control_plane.cpp). Includes Asio: never include this from other folders.
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>  // Asio 1.18's awaitable.hpp needs std::exchange
+#include <vector>
+
+#include "common/clock.h"
+#include "proxy/balancer.h"
+#include "proxy/metrics.h"
+#include "proxy/router.h"
+#include "proxy/server.h"
+
+namespace gravity::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+// An immutable pool as the data plane sees it.
+struct PoolSnapshot {
+  std::vector<std::shared_ptr<Target>> targets;
+  std::shared_ptr<PoolStats> stats;
+  mutable std::atomic<std::uint32_t> cursor{0};
+};
+
+struct ServiceSnapshot {
+  std::string name;
+  std::unique_ptr<PoolSnapshot> main;
+  std::unique_ptr<PoolSnapshot> canary;  // null when there is none
+  int canary_weight = 0;
+};
+
+// What workers route with. Immutable once published; replaced as a whole.
+struct RouteTable {
+  Router router;
+  std::vector<std::shared_ptr<const ServiceSnapshot>> services;  // by router index
+};
+
+// Called by workers (on their thread) when a connection to a target fails.
+using PassiveFailureFn = std::function<void(std::shared_ptr<Target>, std::string reason)>;
+
+// Appends JSON lines to one file descriptor; each worker buffers and flushes whole lines.
+struct AccessLogSink {
+  int fd = -1;  // -1: off
+};
+
+// One event loop on one thread with its own listener (SO_REUSEPORT), its own upstream
+// connection pools and its own copy of the route table: the request path takes no locks.
+// Thread-safety: methods marked "any thread" post to the worker's thread; everything else
+// runs on the worker's thread only.
+class Worker {
+ public:
+  Worker(int index, const ServerOptions& options, Clock& clock, PassiveFailureFn on_failure,
+         AccessLogSink log);
+  ~Worker();
+
+  // Binds the listener; returns the bound endpoint (port 0 resolved). Before Start().
+  Result<tcp::endpoint> Listen(const tcp::endpoint& endpoint);
+  void Start();                                            // starts the thread
+  void SetTable(std::shared_ptr<const RouteTable> table);  // any thread
+  void CloseTarget(std::uint64_t target_id);               // any thread: drain timeout hit
+  void Shutdown();                                         // any thread: stop accepting
+  std::int64_t active_connections() const { return connections_.load(); }  // any thread
+  void StopAndJoin();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::atomic<std::int64_t> connections_{0};
+  std::thread thread_;
+};
+
+}  // namespace gravity::proxy
