@@ -1,0 +1,83 @@
+#include "api/router.h"
+
+#include <gtest/gtest.h>
+
+#include "api/server.h"
+
+namespace gravity::api {
+namespace {
+
+Router MakeRouter() {
+  Router r;
+  r.SetToken("t0k3n-abcdefghijklmnopqrstuvwxyz012345");
+  r.Add("GET", "/v1/runs/:id", [](const Request& req) {
+    return Response::Json(200, {{"id", req.Param("id")}, {"q", req.Query("x")}});
+  });
+  r.Add("POST", "/v1/runs/:id", [](const Request&) { return Response::Json(200, {}); });
+  r.Add(
+      "POST", "/hooks/:app", [](const Request&) { return Response::Json(200, {}); }, Auth::kNone);
+  r.Add("GET", "/v1/boom", [](const Request&) -> Response { throw std::runtime_error("bad"); });
+  return r;
+}
+
+Request Req(std::string method, std::string target, std::string auth = "") {
+  Request r;
+  r.method = std::move(method);
+  r.target = std::move(target);
+  if (!auth.empty()) r.headers["authorization"] = auth;
+  return r;
+}
+
+TEST(Router, MatchesPatternsAndDecodesQueries) {
+  Router r = MakeRouter();
+  Response res = r.Handle(Req("GET", "/v1/runs/42?x=a%20b+c"));
+  EXPECT_EQ(res.status, 200);
+  auto j = nlohmann::json::parse(res.body);
+  EXPECT_EQ(j["id"], "42");
+  EXPECT_EQ(j["q"], "a b c");
+  EXPECT_EQ(r.Handle(Req("GET", "/v1/runs")).status, 404);
+  EXPECT_EQ(r.Handle(Req("DELETE", "/v1/runs/1")).status, 405);
+  EXPECT_EQ(r.Handle(Req("GET", "/v1/runs/1?x=%zz")).status, 400);
+  EXPECT_EQ(r.Handle(Req("GET", "/v1/boom")).status, 500);
+}
+
+TEST(Router, MutatingCallsNeedTheBearerToken) {
+  Router r = MakeRouter();
+  EXPECT_EQ(r.Handle(Req("POST", "/v1/runs/1")).status, 401);
+  EXPECT_EQ(r.Handle(Req("POST", "/v1/runs/1", "Bearer wrong")).status, 401);
+  EXPECT_EQ(
+      r.Handle(Req("POST", "/v1/runs/1", "Bearer t0k3n-abcdefghijklmnopqrstuvwxyz012345")).status,
+      200);
+  EXPECT_EQ(r.Handle(Req("POST", "/hooks/site")).status, 200);  // signed instead
+}
+
+TEST(HttpServer, ServesTheRouterAndCapsBodies) {
+  Router r = MakeRouter();
+  r.Add(
+      "POST", "/echo",
+      [](const Request& req) {
+        return Response::Json(200, {{"size", req.body.size()}});
+      },
+      Auth::kNone);
+  ServerOptions o;
+  o.max_body_bytes = 1000;
+  HttpServer server(r, o);
+  ASSERT_TRUE(server.Start().ok());
+  std::string addr = "127.0.0.1:" + std::to_string(server.port());
+  auto res = HttpCall(addr, "GET", "/v1/runs/7");
+  ASSERT_TRUE(res.ok()) << res.error();
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("\"7\""), std::string::npos);
+  auto ok = HttpCall(addr, "POST", "/echo", std::string(1000, 'x'));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "{\"size\":1000}\n");
+  auto big = HttpCall(addr, "POST", "/echo", std::string(200000, 'x'));
+  ASSERT_TRUE(big.ok()) << big.error();
+  EXPECT_EQ(big->status, 413);
+  server.Stop();
+  EXPECT_FALSE(HttpCall(addr, "GET", "/v1/runs/7").ok());
+}
+
+}  // namespace
+}  // namespace gravity::api
