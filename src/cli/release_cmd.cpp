@@ -1,16 +1,360 @@
+// gravity status | releases | rollback | promote | logs — what is live where, and moving it.
+// status/releases/rollback/promote talk to the daemon's API (admin.listen of the stack file,
+// bearer token from the state dir); logs reads the instance log files under state_dir
+// directly, so it works while the daemon is down.
+
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "cli/api_client.h"
 #include "cli/commands.h"
+#include "cli/stack.h"
+#include "common/duration.h"
+#include "common/fs.h"
+#include "config/config.h"
 #include "runtime/instance_wrapper.h"
+#include "runtime/logs.h"
 
 namespace gravity::cli {
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string Short(const std::string& commit) { return commit.substr(0, 7); }
+
+std::string WallTime(std::int64_t ms) {
+  if (ms <= 0) return "-";
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// Calls the daemon; prints the error and returns nullopt on failure.
+std::optional<json> CallDaemon(const config::StackSpec& stack, const std::string& method,
+                               const std::string& path, const json& body = nullptr,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  StackPaths paths = StackPaths::For(stack.state_dir);
+  ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
+  auto r = client.Request(method, path, body.is_null() ? "" : body.dump(), timeout);
+  if (!r.ok()) {
+    std::fprintf(stderr, "cannot reach the daemon at %s: %s (is the stack up?)\n",
+                 client.address().c_str(), r.error().c_str());
+    return std::nullopt;
+  }
+  json j = json::parse(r->body, nullptr, false);
+  if (r->status / 100 != 2) {
+    std::string error = j.is_object() ? Str(j, "error") : r->body;
+    std::fprintf(stderr, "%s\n",
+                 error.empty() ? ("HTTP " + std::to_string(r->status)).c_str() : error.c_str());
+    return std::nullopt;
+  }
+  if (j.is_discarded()) {
+    std::fprintf(stderr, "the daemon answered %s with something that is not JSON\n", path.c_str());
+    return std::nullopt;
+  }
+  return j;
+}
+
+void PrintInstance(const json& i) {
+  std::printf("      %-34s 127.0.0.1:%-6s pid %-7s %-9s %s", Str(i, "id").c_str(),
+              i.contains("port") ? std::to_string(i["port"].get<int>()).c_str() : "-",
+              i.contains("pid") ? std::to_string(i["pid"].get<int>()).c_str() : "-",
+              Str(i, "state").c_str(), Str(i, "health").c_str());
+  if (i.value("restarts", 0) > 0) std::printf("  (%d restarts)", i["restarts"].get<int>());
+  if (!Str(i, "health_error").empty()) std::printf("  %s", Str(i, "health_error").c_str());
+  std::printf("\n");
+}
+
+int Status(const config::StackSpec& stack, bool as_json) {
+  auto st = CallDaemon(stack, "GET", "/v1/status");
+  if (!st) return 1;
+  if (as_json) {
+    std::printf("%s\n", st->dump(2).c_str());
+    return 0;
+  }
+  for (const auto& app : st->value("apps", json::array())) {
+    std::printf("%s\n", Str(app, "name").c_str());
+    for (const auto& e : app.value("environments", json::array())) {
+      std::string live = Str(e, "live_release");
+      std::printf("  %-12s %s  host %s\n", Str(e, "name").c_str(),
+                  live.empty() ? "nothing live"
+                               : ("live " + Short(live) + " since " +
+                                  WallTime(e.value("live_since_ms", 0LL)))
+                                     .c_str(),
+                  Str(e, "host").c_str());
+      for (const auto& i : e.value("instances", json::array())) PrintInstance(i);
+      if (e.contains("warm") && e["warm"].is_object()) {
+        std::printf("    warm %s until %s (out of traffic, for instant rollback)\n",
+                    Short(Str(e["warm"], "commit")).c_str(),
+                    WallTime(e["warm"].value("until_ms", 0LL)).c_str());
+        for (const auto& i : e["warm"].value("instances", json::array())) PrintInstance(i);
+      }
+      if (e.contains("last_deployment")) {
+        const json& d = e["last_deployment"];
+        std::printf("    last: #%lld %s of %s %s at %s", d.value("id", 0LL), Str(d, "kind").c_str(),
+                    Short(Str(d, "commit")).c_str(), Str(d, "status").c_str(),
+                    WallTime(d.value("started_at_ms", 0LL)).c_str());
+        if (Str(d, "status") == "succeeded") {
+          std::printf(" (%lld ms)", d.value("duration_ms", 0LL));
+        }
+        std::printf("\n");
+        if (Str(d, "status") != "succeeded" && !Str(d, "error").empty()) {
+          std::printf("      %s\n", Str(d, "error").substr(0, 2000).c_str());
+        }
+      }
+      if (!Str(e, "proxy_error").empty()) {
+        std::printf("    proxy: %s\n", Str(e, "proxy_error").c_str());
+      }
+    }
+  }
+  return 0;
+}
+
+int Releases(const config::StackSpec& stack, const std::string& app, bool as_json) {
+  auto r = CallDaemon(stack, "GET", "/v1/apps/" + app + "/releases");
+  if (!r) return 1;
+  if (as_json) {
+    std::printf("%s\n", r->dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-10s %-20s %-8s %s\n", "RELEASE", "LAST DEPLOYED", "ON DISK", "WHERE");
+  for (const auto& rel : r->value("releases", json::array())) {
+    std::string where;
+    for (const auto& e : rel.value("live_on", json::array())) {
+      where += (where.empty() ? "" : ", ") + std::string("live on ") + e.get<std::string>();
+    }
+    for (const auto& e : rel.value("warm_on", json::array())) {
+      where += (where.empty() ? "" : ", ") + std::string("warm on ") + e.get<std::string>();
+    }
+    std::printf("%-10s %-20s %-8s %s\n", Short(Str(rel, "commit")).c_str(),
+                WallTime(rel.value("last_deployed_ms", 0LL)).c_str(),
+                rel.value("on_disk", false) ? "yes" : "removed", where.c_str());
+  }
+  std::printf("\n%-5s %-12s %-9s %-8s %-12s %-20s %s\n", "#", "ENV", "KIND", "RELEASE", "STATUS",
+              "STARTED", "TOOK");
+  for (const auto& d : r->value("deployments", json::array())) {
+    std::printf("%-5lld %-12s %-9s %-8s %-12s %-20s %lldms\n", d.value("id", 0LL),
+                Str(d, "environment").c_str(), Str(d, "kind").c_str(),
+                Short(Str(d, "commit")).c_str(), Str(d, "status").c_str(),
+                WallTime(d.value("started_at_ms", 0LL)).c_str(), d.value("duration_ms", 0LL));
+  }
+  return 0;
+}
+
+int Move(const config::StackSpec& stack, const std::string& path, const json& body,
+         const std::string& what) {
+  auto r = CallDaemon(stack, "POST", path, body, std::chrono::minutes(15));
+  if (!r) return 1;
+  std::printf("%s: %s live%s after %lld ms\n", what.c_str(), Short(Str(*r, "commit")).c_str(),
+              r->value("reused_warm", false) ? " (warm instances)" : "",
+              r->value("duration_ms", 0LL));
+  return 0;
+}
+
+// ---- logs
+
+struct LogFile {
+  std::string path;
+  std::string instance;  // file name without .log
+  std::string env;
+  std::string release;
+  std::uintmax_t offset = 0;
+  std::string pending;
+};
+
+std::vector<LogFile> FindLogs(const std::string& root, const std::string& env,
+                              const std::string& release) {
+  std::vector<LogFile> out;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return out;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    if (!e.is_directory() || (!env.empty() && e.path().filename() != env)) continue;
+    for (const auto& r : fs::directory_iterator(e.path(), ec)) {
+      std::string rel = r.path().filename();
+      if (!r.is_directory() || (!release.empty() && rel.rfind(release, 0) != 0)) continue;
+      for (const auto& f : fs::directory_iterator(r.path(), ec)) {
+        if (f.path().extension() != ".log") continue;
+        LogFile lf;
+        lf.path = f.path();
+        lf.instance = f.path().stem();
+        lf.env = e.path().filename();
+        lf.release = rel;
+        out.push_back(lf);
+      }
+    }
+  }
+  return out;
+}
+
+struct Printed {
+  std::chrono::system_clock::time_point time;
+  std::string text;
+};
+
+// Reads what was appended to `f` since its offset; returns complete lines.
+std::vector<std::string> ReadNew(LogFile& f) {
+  std::vector<std::string> lines;
+  FILE* fp = std::fopen(f.path.c_str(), "rb");
+  if (!fp) return lines;
+  std::fseek(fp, static_cast<long>(f.offset), SEEK_SET);
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) {
+    f.offset += n;
+    runtime::SplitLines(f.pending, std::string_view(buf, n), 1 << 20,
+                        [&](std::string_view l) { lines.emplace_back(l); });
+  }
+  std::fclose(fp);
+  return lines;
+}
+
+int Logs(const config::StackSpec& stack, const std::string& app, const std::string& env,
+         const std::string& release, const std::string& since, const std::string& grep,
+         bool follow) {
+  if (!stack.FindApp(app)) {
+    std::fprintf(stderr, "no app named '%s' in %s\n", app.c_str(), stack.file.c_str());
+    return 2;
+  }
+  if (!env.empty() && !stack.FindApp(app)->FindEnvironment(env)) {
+    std::fprintf(stderr, "app '%s' has no environment named '%s'\n", app.c_str(), env.c_str());
+    return 2;
+  }
+  std::optional<std::chrono::system_clock::time_point> since_time;
+  if (!since.empty()) {
+    if (auto d = ParseDuration(since); d.ok()) {
+      since_time = std::chrono::system_clock::now() - *d;
+    } else if (auto line = runtime::ParseLogLine(since + " x"); line) {
+      since_time = line->time;
+    } else if (auto line2 = runtime::ParseLogLine(since + ".000Z x"); line2) {
+      since_time = line2->time;
+    } else {
+      std::fprintf(stderr,
+                   "--since '%s': expected a duration (10m, 1h) or a UTC time "
+                   "(2025-01-31T12:00:00Z)\n",
+                   since.c_str());
+      return 2;
+    }
+  }
+  std::string root = stack.state_dir + "/logs/" + app;
+  auto files = FindLogs(root, env, release);
+  auto keep = [&](const std::string& raw, std::chrono::system_clock::time_point* t) {
+    auto line = runtime::ParseLogLine(raw);
+    if (line) *t = line->time;
+    if (since_time && (!line || line->time < *since_time)) return false;
+    return grep.empty() || raw.find(grep) != std::string::npos;
+  };
+  std::vector<Printed> all;
+  for (auto& f : files) {
+    for (const auto& raw : ReadNew(f)) {
+      std::chrono::system_clock::time_point t{};
+      if (keep(raw, &t)) all.push_back({t, f.instance + " | " + raw});
+    }
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const Printed& a, const Printed& b) { return a.time < b.time; });
+  for (const auto& p : all) std::printf("%s\n", p.text.c_str());
+  std::fflush(stdout);
+  if (!follow) {
+    if (files.empty()) std::fprintf(stderr, "no instance logs for %s yet\n", app.c_str());
+    return 0;
+  }
+  while (true) {  // until interrupted
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (auto& nf : FindLogs(root, env, release)) {
+      bool known = std::any_of(files.begin(), files.end(),
+                               [&](const LogFile& f) { return f.path == nf.path; });
+      if (!known) files.push_back(nf);
+    }
+    for (auto& f : files) {
+      for (const auto& raw : ReadNew(f)) {
+        std::chrono::system_clock::time_point t{};
+        if (keep(raw, &t)) std::printf("%s | %s\n", f.instance.c_str(), raw.c_str());
+      }
+    }
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
 
 int ReleaseCommand(int argc, char** argv) {
   // Internal: every instance runs under `gravity _instance` (see runtime/instance_wrapper.h).
   if (std::strcmp(argv[0], "_instance") == 0) return runtime::InstanceWrapperMain(argc, argv);
-  std::fprintf(stderr, "gravity %s: not available in this build yet\n", argv[0]);
-  return 2;
+  std::string name = argv[0];
+  CLI::App cmd{"", "gravity " + name};
+  std::string file = "stack.yml", app, env, to, release, since, grep;
+  bool as_json = false, follow = false;
+  // `logs -f` follows (as tail does); there the stack file is only --file.
+  cmd.add_option(name == "logs" ? "--file" : "-f,--file", file, "stack file")
+      ->capture_default_str();
+  if (name == "status") {
+    cmd.description("Apps, environments, live release, instances and their health");
+    cmd.add_flag("--json", as_json, "print the daemon's JSON");
+  } else if (name == "releases") {
+    cmd.description("An app's releases, where each is live or warm, and its deployments");
+    cmd.add_option("app", app, "app name")->required();
+    cmd.add_flag("--json", as_json, "print the daemon's JSON");
+  } else if (name == "rollback") {
+    cmd.description("Back to the warm previous release, or to --to COMMIT (from disk)");
+    cmd.add_option("app", app, "app name")->required();
+    cmd.add_option("--env", env, "environment (needed when the app has several)");
+    cmd.add_option("--to", to, "commit (a unique prefix) to roll back to");
+  } else if (name == "promote") {
+    cmd.description("Deploy the release live on ENV's promote_from environment onto ENV");
+    cmd.add_option("app", app, "app name")->required();
+    cmd.add_option("--to", to, "environment to promote to")->required();
+  } else {  // logs
+    cmd.description("Instance logs (stdout/stderr, timestamped), merged by time");
+    cmd.add_option("app", app, "app name")->required();
+    cmd.add_option("--env", env, "only this environment");
+    cmd.add_option("--release", release, "only this release (commit prefix)");
+    cmd.add_option("--since", since, "only lines newer than a duration ago (10m) or a UTC time");
+    cmd.add_option("--grep", grep, "only lines containing this text");
+    cmd.add_flag("-f,--follow", follow, "keep printing new lines");
+  }
+  try {
+    cmd.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cmd.exit(e);
+  }
+  auto stack = config::LoadStackSpec(file);
+  if (!stack.ok()) {
+    std::fprintf(stderr, "%s\n", stack.error().c_str());
+    return 2;
+  }
+  if (name == "status") return Status(*stack, as_json);
+  if (name == "releases") return Releases(*stack, app, as_json);
+  if (name == "rollback") {
+    return Move(*stack, "/v1/apps/" + app + "/rollback", json{{"env", env}, {"to", to}},
+                app + " rolled back");
+  }
+  if (name == "promote") {
+    return Move(*stack, "/v1/apps/" + app + "/promote", json{{"to", to}},
+                app + " promoted to " + to);
+  }
+  return Logs(*stack, app, env, release, since, grep, follow);
 }
 
 }  // namespace gravity::cli

@@ -31,6 +31,9 @@ std::vector<std::string> AddressesOf(const std::vector<ProxyTarget>& targets) {
   return out;
 }
 
+// The calling thread's extra progress sink while a Deploy() with a `log` runs.
+thread_local const std::function<void(const std::string&)>* t_log = nullptr;
+
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -55,6 +58,7 @@ void Deployer::SetProgress(std::function<void(const std::string&)> progress) {
 void Deployer::Progress(const std::string& line) {
   spdlog::info("{}", line);
   if (progress_) progress_(line);
+  if (t_log && *t_log) (*t_log)(line);
 }
 
 std::int64_t Deployer::NowMs() const {
@@ -120,10 +124,14 @@ std::string Deployer::FailureDetail(const ProxyDeployOutcome& outcome,
   return text;
 }
 
-Result<DeployOutcome> Deployer::Deploy(const std::string& env, const Release& release) {
+Result<DeployOutcome> Deployer::Deploy(const std::string& env, const Release& release,
+                                       std::function<void(const std::string&)> log) {
   ASSIGN_OR_RETURN(auto found, FindEnv(release.app, env));
   std::lock_guard lock(EnvLock(release.app, found.second.name));
-  return RunLocked(found.first, found.second, release, "deploy", {});
+  t_log = &log;
+  auto out = RunLocked(found.first, found.second, release, "deploy", {});
+  t_log = nullptr;
+  return out;
 }
 
 Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
@@ -651,7 +659,7 @@ json Deployer::StatusJson() {
         e["proxy_error"] = served.error();
       }
       if (rec.ok()) {
-        e["live"] = rec->live_commit.empty() ? json(nullptr) : json(rec->live_commit);
+        e["live_release"] = rec->live_commit.empty() ? json(nullptr) : json(rec->live_commit);
         json list = json::array();
         for (const auto& id : rec->live_instances)
           list.push_back(instance_json(id, health, "live"));

@@ -74,8 +74,10 @@ class Deployer {
   // `gravity down`), starts it again from its release directory (no rebuild).
   Status RestoreLive();
 
-  // Red/black deploy of `release` onto app/env.
-  Result<DeployOutcome> Deploy(const std::string& env, const Release& release);
+  // Red/black deploy of `release` onto app/env. `log` (optional) receives this deploy's
+  // progress lines too (e.g. the run's deploy-stage log).
+  Result<DeployOutcome> Deploy(const std::string& env, const Release& release,
+                               std::function<void(const std::string&)> log = {});
   // Back to the warm previous instances, or to `to_commit` (a prefix is enough), relaunched
   // from disk when it is not warm. Empty env: the app's only environment, or an error.
   Result<DeployOutcome> Rollback(const std::string& app, const std::string& env,

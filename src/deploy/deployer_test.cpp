@@ -396,11 +396,11 @@ TEST_F(DeployerTest, StatusAndReleasesJson) {
   auto status = deployer_->StatusJson();
   auto staging = status["apps"][0]["environments"][0];
   EXPECT_EQ(staging["name"], "staging");
-  EXPECT_EQ(staging["live"], "bbbbbbbb2");
+  EXPECT_EQ(staging["live_release"], "bbbbbbbb2");
   EXPECT_EQ(staging["instances"].size(), 2u);
   EXPECT_EQ(staging["instances"][0]["health"], "healthy");
   EXPECT_EQ(staging["warm"]["commit"], "aaaaaaaa1");
-  EXPECT_EQ(status["apps"][0]["environments"][1]["live"], nullptr);
+  EXPECT_EQ(status["apps"][0]["environments"][1]["live_release"], nullptr);
   auto releases = deployer_->ReleasesJson("site").value();
   EXPECT_EQ(releases["releases"][0]["commit"], "bbbbbbbb2");
   EXPECT_EQ(releases["releases"][0]["live_on"][0], "staging");
