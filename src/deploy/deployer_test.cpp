@@ -63,8 +63,8 @@ class DeployerTest : public ::testing::Test {
     db_ = std::move(store::Db::Open(dir_ + "/gravity.db").value());
     runtime::SupervisorOptions so;
     so.state_dir = dir_ + "/state";
-    so.port_first = 45000;
-    so.port_last = 45999;
+    so.port_first = 61000;
+    so.port_last = 64999;
     supervisor_ = std::make_unique<runtime::Supervisor>(so, launcher_, clock_);
     ASSERT_TRUE(supervisor_->Recover().ok());
     deployer_ = std::make_unique<Deployer>(*db_, *supervisor_, proxy_, clock_);
@@ -176,7 +176,7 @@ TEST_F(DeployerTest, OldInstancesStayWarmUntilKeepPreviousThenStop) {
 TEST_F(DeployerTest, FailedHealthStopsNewInstancesAndLeavesLiveAlone) {
   auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
   // Every port the next instances could get fails its health check.
-  for (int p = 45000; p <= 45999; ++p) proxy_.unhealthy.insert("127.0.0.1:" + std::to_string(p));
+  for (int p = 61000; p <= 64999; ++p) proxy_.unhealthy.insert("127.0.0.1:" + std::to_string(p));
   for (const auto& a : Addresses(first.instances)) proxy_.unhealthy.erase(a);
   auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbbb2"));
   ASSERT_FALSE(out.ok());

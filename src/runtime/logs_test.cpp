@@ -60,8 +60,7 @@ TEST(InstanceLog, TailAndLastExit) {
 }
 
 TEST(PortAllocator, SkipsHeldAndBoundPortsAndRotates) {
-  // Find a small range whose ports are free right now.
-  int base = 42100;
+  int base = FreePortRun(3);
   PortAllocator ports(base, base + 2);
   auto a = ports.Allocate();
   auto b = ports.Allocate();

@@ -41,6 +41,15 @@ void PortAllocator::Reserve(int port) {
   held_.insert(port);
 }
 
+int FreePortRun(int count) {
+  for (int base = 61000 + (::getpid() * 37) % 3000; base + count <= 65000; base += count) {
+    bool free = true;
+    for (int p = base; p < base + count && free; ++p) free = PortAllocator::PortFree(p);
+    if (free) return base;
+  }
+  return 64000;
+}
+
 void PortAllocator::Release(int port) {
   std::lock_guard lock(mutex_);
   held_.erase(port);

@@ -36,4 +36,9 @@ class PortAllocator {
   int next_;            // guarded by mutex_
 };
 
+// For tests: the first of `count` consecutive ports that are free right now, in
+// 61000-64999 (above Linux's default ephemeral range, so outgoing connections do not take
+// them meanwhile). Falls back to 64000.
+int FreePortRun(int count);
+
 }  // namespace gravity::runtime

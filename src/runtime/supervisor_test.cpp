@@ -17,8 +17,8 @@ class SupervisorTest : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("gravity-supervisor-test").value();
     options_.state_dir = dir_;
-    options_.port_first = 41000;
-    options_.port_last = 41999;
+    options_.port_first = 61000;
+    options_.port_last = 64999;
     options_.backoff_initial = milliseconds(500);
     options_.backoff_max = milliseconds(4000);
     options_.crash_loop_limit = 4;
@@ -206,7 +206,8 @@ TEST_F(SupervisorTest, CorruptRecordFileIsAClearError) {
 }
 
 TEST_F(SupervisorTest, LaunchFailureIsReportedAndFreesThePort) {
-  options_.port_first = options_.port_last = 41500;
+  const int port = FreePortRun(1);
+  options_.port_first = options_.port_last = port;
   Supervisor sup(options_, launcher_, clock_);
   ASSERT_TRUE(sup.Recover().ok());
   launcher_.fail_launches = 1;
@@ -215,7 +216,7 @@ TEST_F(SupervisorTest, LaunchFailureIsReportedAndFreesThePort) {
   EXPECT_NE(a.error().find("site/staging"), std::string::npos) << a.error();
   auto b = sup.Start(Spec());
   ASSERT_TRUE(b.ok()) << b.error();
-  EXPECT_EQ(b->port, 41500);
+  EXPECT_EQ(b->port, port);
   auto c = sup.Start(Spec());
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().find("no free port"), std::string::npos) << c.error();

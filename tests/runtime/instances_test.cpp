@@ -38,7 +38,7 @@ class InstancesTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(release_ + "/marker", "in release\n").ok());
     options_.state_dir = dir_ + "/state";
     // A range away from other tests' ports; the allocator checks each port by binding.
-    int base = 43000 + (::getpid() % 50) * 40;
+    int base = FreePortRun(40);
     options_.port_first = base;
     options_.port_last = base + 39;
     options_.stop_grace = milliseconds(3000);
