@@ -74,42 +74,56 @@ http {
 }
 CONF
 $PIN_SERVER "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-PIDS="$PIDS $!"
+NGINX_MASTER=$!
+PIDS="$PIDS $NGINX_MASTER"
 
 GPORT=$(free_port)
 $PIN_SERVER "$GRAVITY" static "$TMP/site" --port "$GPORT" >"$TMP/gravity.log" 2>&1 &
-PIDS="$PIDS $!"
+GRAVITY_PID=$!
+PIDS="$PIDS $GRAVITY_PID"
 
 wait_port "$NPORT"
 wait_port "$GPORT"
 
-# run NAME PORT -> "reqs p50 p99" (latencies in ms)
+# CPU time (utime+stime, clock ticks) of process $1.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run NAME PORT PID -> "reqs p50 p99 non2xx cpu_us_per_request" (latencies in ms). The
+# CPU cost per request is independent of how busy the machine is; req/s is not.
 run() {
   $PIN_LOAD wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$2/index.html" >/dev/null  # warm-up
+  before=$(cpu_ticks "$3")
   $PIN_LOAD wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/index.html" \
     >"$TMP/$1.wrk"
-  awk '
+  after=$(cpu_ticks "$3")
+  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
     function ms(v) {
       if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
       if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
       if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
       return v
     }
+    /requests in/ { total = $1 }
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
     /Non-2xx/ { bad = $NF }
     /Socket errors/ { err = $0 }
-    END { printf "%s %s %s %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }' "$TMP/$1.wrk"
+    END { printf "%s %s %s %s %.2f\n", rps, p50, p99, (bad == "" ? 0 : bad),
+          ticks / hz * 1e6 / total }' "$TMP/$1.wrk"
 }
 
 echo "file: ${BYTES} bytes; wrk -t1 -c$CONNS -d$DURATION; keep-alive; 1 worker each"
-set -- $(run nginx "$NPORT")
-N_RPS=$1 N_P50=$2 N_P99=$3 N_BAD=$4
-set -- $(run gravity "$GPORT")
-G_RPS=$1 G_P50=$2 G_P99=$3 G_BAD=$4
-printf "%-16s %12s %10s %10s %8s\n" server req/s p50_ms p99_ms non2xx
-printf "%-16s %12.0f %10.3f %10.3f %8s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD"
-printf "%-16s %12.0f %10.3f %10.3f %8s\n" "gravity static" "$G_RPS" "$G_P50" "$G_P99" "$G_BAD"
-awk -v g="$G_RPS" -v n="$N_RPS" -v gp="$G_P99" -v np="$N_P99" \
-  'BEGIN { printf "ratio gravity/nginx: req/s %.2fx, p99 %.2fx\n", g / n, gp / np }'
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
+set -- $(run nginx "$NPORT" "$NGINX_WORKER")
+N_RPS=$1 N_P50=$2 N_P99=$3 N_BAD=$4 N_CPU=$5
+set -- $(run gravity "$GPORT" "$GRAVITY_PID")
+G_RPS=$1 G_P50=$2 G_P99=$3 G_BAD=$4 G_CPU=$5
+printf "%-16s %12s %10s %10s %8s %14s\n" server req/s p50_ms p99_ms non2xx cpu_us/req
+printf "%-16s %12.0f %10.3f %10.3f %8s %14s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD" "$N_CPU"
+printf "%-16s %12.0f %10.3f %10.3f %8s %14s\n" "gravity static" "$G_RPS" "$G_P50" "$G_P99" \
+  "$G_BAD" "$G_CPU"
+awk -v g="$G_RPS" -v n="$N_RPS" -v gp="$G_P99" -v np="$N_P99" -v gc="$G_CPU" -v nc="$N_CPU" \
+  'BEGIN { printf "ratio gravity/nginx: req/s %.2fx, p99 %.2fx, cpu per request %.2fx\n",
+           g / n, gp / np, gc / nc }'

@@ -31,7 +31,8 @@ FileCache::Kind KindForErrno(int err) {
 
 Result<std::unique_ptr<FileCache>> FileCache::Open(const std::string& root,
                                                    std::size_t max_file_bytes,
-                                                   std::size_t max_total_bytes) {
+                                                   std::size_t max_total_bytes,
+                                                   std::chrono::nanoseconds revalidate_after) {
   char* real = realpath(root.c_str(), nullptr);
   if (!real) return Status::Error(root + ": " + std::strerror(errno));
   std::string root_real = real;
@@ -39,15 +40,16 @@ Result<std::unique_ptr<FileCache>> FileCache::Open(const std::string& root,
   int fd = open(root_real.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::Error(root + ": " + std::strerror(errno));
   return std::unique_ptr<FileCache>(
-      new FileCache(fd, std::move(root_real), max_file_bytes, max_total_bytes));
+      new FileCache(fd, std::move(root_real), max_file_bytes, max_total_bytes, revalidate_after));
 }
 
 FileCache::FileCache(int root_fd, std::string root_real, std::size_t max_file,
-                     std::size_t max_total)
+                     std::size_t max_total, std::chrono::nanoseconds revalidate_after)
     : root_fd_(root_fd),
       root_real_(std::move(root_real)),
       max_file_bytes_(max_file),
-      max_total_bytes_(max_total) {}
+      max_total_bytes_(max_total),
+      revalidate_after_(revalidate_after) {}
 
 FileCache::~FileCache() { close(root_fd_); }
 
@@ -90,13 +92,20 @@ int FileCache::OpenBeneath(const std::string& relative) {
   return fd;
 }
 
-FileCache::Lookup FileCache::Get(const std::string& relative) {
+FileCache::Lookup FileCache::Get(const std::string& relative,
+                                 std::chrono::steady_clock::time_point now) {
   auto it = entries_.find(relative);
   if (it != entries_.end()) {
-    struct stat st;
-    int rc = fstatat(root_fd_, relative.empty() ? "." : relative.c_str(), &st, 0);
-    if (rc == 0 && S_ISREG(st.st_mode) && SameFile(st, *it->second)) {
-      Lookup hit{Kind::kFile, it->second, -1};
+    Cached& c = it->second;
+    bool fresh = now - c.checked < revalidate_after_;
+    if (!fresh) {
+      struct stat st;
+      int rc = fstatat(root_fd_, relative.empty() ? "." : relative.c_str(), &st, 0);
+      fresh = rc == 0 && S_ISREG(st.st_mode) && SameFile(st, *c.entry);
+      if (fresh) c.checked = now;
+    }
+    if (fresh) {
+      Lookup hit{Kind::kFile, c.entry, -1};
       if (hit.entry->content) return hit;
       // Large file: open it again, and make sure it is still the file that was checked.
       int fd = OpenBeneath(relative);
@@ -107,13 +116,14 @@ FileCache::Lookup FileCache::Get(const std::string& relative) {
       }
       if (fd >= 0) close(fd);
     }
-    bytes_ -= it->second->content ? it->second->content->size() : 0;
+    bytes_ -= c.entry->content ? c.entry->content->size() : 0;
     entries_.erase(it);
   }
-  return Load(relative);
+  return Load(relative, now);
 }
 
-FileCache::Lookup FileCache::Load(const std::string& relative) {
+FileCache::Lookup FileCache::Load(const std::string& relative,
+                                  std::chrono::steady_clock::time_point now) {
   int fd = OpenBeneath(relative);
   if (fd < 0) return {KindForErrno(errno), nullptr, -1};
   struct stat st;
@@ -173,7 +183,7 @@ FileCache::Lookup FileCache::Load(const std::string& relative) {
   }
   if (bytes_ + add <= max_total_bytes_) {
     bytes_ += add;
-    entries_[relative] = e;
+    entries_[relative] = Cached{e, now};
   }
   out.entry = std::move(e);
   return out;

@@ -268,7 +268,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     std::string file = target.relative;
     if (target.trailing_slash) file += file.empty() ? "index.html" : "/index.html";
-    FileCache::Lookup found = server_.cache().Get(file);
+    FileCache::Lookup found = server_.cache().Get(file, std::chrono::steady_clock::now());
     if (found.kind == FileCache::Kind::kDirectory && !target.trailing_slash) {
       std::string location = "Location: " + std::string(target.raw_path) + "/";
       if (!target.query.empty()) location += "?" + std::string(target.query);
@@ -458,8 +458,8 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 Status Server::Impl::Init() {
-  auto cache =
-      FileCache::Open(options_.root, options_.max_cached_file_bytes, options_.max_cache_bytes);
+  auto cache = FileCache::Open(options_.root, options_.max_cached_file_bytes,
+                               options_.max_cache_bytes, options_.revalidate_after);
   if (!cache.ok()) return cache.status();
   cache_ = std::move(cache).value();
   struct stat st;

@@ -3,7 +3,8 @@
 // `gravity static`: a small, fast HTTP/1.1 server for the files of one directory.
 //
 // One thread runs all connections (an Asio io_context); keep-alive and pipelining are
-// supported. Small files are kept in memory and revalidated with one stat per request;
+// supported. Small files are kept in memory and revalidated with one stat (at most every
+// ServerOptions::revalidate_after);
 // large files are sent with sendfile(2). Files are opened with openat2(RESOLVE_BENEATH)
 // relative to the served directory, so neither "..", nor encoded traversal, nor a
 // symlink leading out can reach a file outside it.
@@ -32,6 +33,9 @@ struct ServerOptions {
   bool handle_signals = false;                  // SIGTERM/SIGINT stop the server gracefully
   std::size_t max_cached_file_bytes = 1 << 20;  // larger files are streamed with sendfile
   std::size_t max_cache_bytes = 64 << 20;
+  // A cached file is checked against the disk (one stat) when it was last checked longer
+  // ago than this; 0 checks on every request. Changes show within this delay.
+  std::chrono::milliseconds revalidate_after{100};
 };
 
 class Server {
