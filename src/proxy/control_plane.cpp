@@ -114,6 +114,9 @@ class ControlPlane {
   std::uint64_t next_target_id_ = 1;
   std::string state_path_;
   bool stopping_ = false;
+  // Workers that applied the latest published table (a drain waits for all of them: only
+  // then can no new request pick a removed target).
+  std::shared_ptr<std::atomic<int>> last_publish_acks_;
 };
 
 // ---- services ------------------------------------------------------------------------
@@ -314,7 +317,9 @@ void ControlPlane::Publish() {
     return;
   }
   table->router = std::move(router).value();
-  for (auto& w : workers_) w->SetTable(table);
+  auto acks = std::make_shared<std::atomic<int>>(0);
+  last_publish_acks_ = acks;
+  for (auto& w : workers_) w->SetTable(table, [acks] { acks->fetch_add(1); });
 }
 
 void ControlPlane::Save() {
@@ -349,10 +354,14 @@ void ControlPlane::Drain(ServiceRuntime& svc, std::vector<TargetRef> targets,
   std::string name = svc.spec.name;
   asio::co_spawn(
       io_,
-      [this, svcp, name, targets, timeout]() -> awaitable<void> {
+      [this, svcp, name, targets, timeout, acks = last_publish_acks_]() -> awaitable<void> {
         const auto deadline = clock_.Now() + timeout;
         asio::steady_timer timer(io_);
         error_code ec;
+        while (acks && acks->load() < static_cast<int>(workers_.size()) && !stopping_) {
+          timer.expires_after(std::chrono::milliseconds(1));
+          co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
         for (;;) {
           bool idle = true;
           for (const auto& t : targets) idle = idle && t->target->inflight.load() == 0;

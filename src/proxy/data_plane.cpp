@@ -1018,11 +1018,12 @@ void Worker::Start() {
   thread_ = std::thread([impl] { impl->io.run(); });
 }
 
-void Worker::SetTable(std::shared_ptr<const RouteTable> table) {
+void Worker::SetTable(std::shared_ptr<const RouteTable> table, std::function<void()> applied) {
   Impl* impl = impl_.get();
-  asio::post(impl->io, [impl, table = std::move(table)]() mutable {
+  asio::post(impl->io, [impl, table = std::move(table), applied = std::move(applied)]() mutable {
     impl->table = std::move(table);
     impl->PruneIdle(true);
+    if (applied) applied();
   });
 }
 

@@ -66,10 +66,11 @@ class Worker {
 
   // Binds the listener; returns the bound endpoint (port 0 resolved). Before Start().
   Result<tcp::endpoint> Listen(const tcp::endpoint& endpoint);
-  void Start();                                            // starts the thread
-  void SetTable(std::shared_ptr<const RouteTable> table);  // any thread
-  void CloseTarget(std::uint64_t target_id);               // any thread: drain timeout hit
-  void Shutdown();                                         // any thread: stop accepting
+  void Start();  // starts the thread
+  // Any thread. `applied` runs on the worker's thread once the table is in use.
+  void SetTable(std::shared_ptr<const RouteTable> table, std::function<void()> applied = {});
+  void CloseTarget(std::uint64_t target_id);  // any thread: drain timeout hit
+  void Shutdown();                            // any thread: stop accepting
   std::int64_t active_connections() const { return connections_.load(); }  // any thread
   void StopAndJoin();
 

@@ -1,0 +1,59 @@
+#include "proxy/config.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace gravity::proxy {
+namespace {
+
+using nlohmann::json;
+
+TEST(ProxyConfig, DeployRequestDefaults) {
+  auto s = DeployRequestFromJson("site", json{{"targets", {"127.0.0.1:20001"}}});
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ(s->hosts, std::vector<std::string>{"*"});
+  EXPECT_EQ(s->path_prefix, "/");
+  EXPECT_EQ(s->main.health, HealthSpec{});
+  EXPECT_EQ(s->deploy_timeout.count(), 30000);
+}
+
+TEST(ProxyConfig, HostsAreLowercasedAndValidated) {
+  auto s = DeployRequestFromJson(
+      "site", json{{"targets", {"localhost:1"}}, {"hosts", {"WWW.Localhost", "*.Example.com"}}});
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ(s->hosts, (std::vector<std::string>{"*.example.com", "www.localhost"}));
+  EXPECT_EQ(ParseAddress("localhost:1")->host, "127.0.0.1");
+}
+
+TEST(ProxyConfig, BadRequestsSayWhatIsWrong) {
+  struct Case {
+    json body;
+    const char* expect;
+  } cases[] = {
+      {json{{"targets", json::array()}}, "at least one"},
+      {json{{"targets", {"127.0.0.1"}}}, "'127.0.0.1' is not HOST:PORT"},
+      {json{{"targets", {"127.0.0.1:99999"}}}, "bad port"},
+      {json{{"targets", {"example.com:80"}}}, "numeric IP"},
+      {json{{"targets", {"127.0.0.1:1", "127.0.0.1:1"}}}, "listed twice"},
+      {json{{"targets", "127.0.0.1:1"}}, "'targets' must be an array"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"hosts", {"a b"}}}, "host 'a b'"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"path_prefix", "api"}}, "'path_prefix' must start"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"health", {{"status", 99}}}},
+       "'health.status' must be between"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"health", {{"path", "x"}}}}, "'health.path'"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"health", {{"interval_ms", "1s"}}}}, "an integer"},
+      {json::array(), "JSON object"},
+  };
+  for (const auto& c : cases) {
+    auto s = DeployRequestFromJson("site", c.body);
+    ASSERT_FALSE(s.ok()) << c.body.dump();
+    EXPECT_NE(s.error().find(c.expect), std::string::npos) << s.error();
+  }
+  EXPECT_FALSE(DeployRequestFromJson("../etc", json{{"targets", {"127.0.0.1:1"}}}).ok());
+  EXPECT_FALSE(ValidateWeight(101).ok());
+  EXPECT_TRUE(ValidateWeight(0).ok());
+}
+
+}  // namespace
+}  // namespace gravity::proxy
