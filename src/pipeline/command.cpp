@@ -61,7 +61,7 @@ std::string BoundedLog::Tail(std::size_t n) const {
 
 std::string CommandResult::Describe() const {
   if (timed_out) {
-    return "timed out after " + FormatDuration(elapsed) + " (process group killed)";
+    return "timed out after " + FormatDuration(timeout) + " (process group killed)";
   }
   if (cancelled) return "cancelled (process group killed)";
   return DescribeWaitStatus(wait_status);
@@ -98,6 +98,7 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
 
   CommandResult result;
   result.log = BoundedLog(options.head_bytes, options.tail_bytes);
+  result.timeout = options.timeout;
   auto start = clock.Now();
   auto deadline = start + options.timeout;
   std::string partial;

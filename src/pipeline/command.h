@@ -65,6 +65,7 @@ struct CommandResult {
   bool cancelled = false;
   int wait_status = 0;
   std::chrono::milliseconds elapsed{0};
+  std::chrono::milliseconds timeout{0};  // the limit it ran under
   BoundedLog log{0, 0};
   // "exited with status 2", "timed out after 2s (process group killed)", ...
   std::string Describe() const;

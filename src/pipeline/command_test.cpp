@@ -54,7 +54,7 @@ TEST(RunCommand, TimeoutKillsTheWholeProcessGroup) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->timed_out);
   EXPECT_FALSE(r->ok);
-  EXPECT_NE(r->Describe().find("timed out"), std::string::npos);
+  EXPECT_EQ(r->Describe(), "timed out after 500ms (process group killed)");
   auto pid = ReadFile(pidfile);
   ASSERT_TRUE(pid.ok());
   EXPECT_FALSE(ProcessAlive(std::stoi(*pid)));
