@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/duration.h"
 #include "static/server.h"
 
 namespace gravity::cli {
@@ -18,6 +19,12 @@ int StaticCommand(int argc, char** argv) {
   app.add_option("--port", port, "TCP port; 0 picks a free one (default: $PORT)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--host", host, "address to listen on")->capture_default_str();
+  std::string idle_timeout = "60s", header_timeout = "10s";
+  app.add_option("--idle-timeout", idle_timeout, "close keep-alive connections idle this long")
+      ->capture_default_str();
+  app.add_option("--header-timeout", header_timeout,
+                 "close connections that take longer to send a request head")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -34,7 +41,19 @@ int StaticCommand(int argc, char** argv) {
     port = static_cast<int>(p);
   }
 
+  auto idle = ParseDuration(idle_timeout);
+  auto header = ParseDuration(header_timeout);
+  for (const auto* d : {&idle, &header}) {
+    if (!d->ok() || d->value().count() == 0) {
+      std::fprintf(stderr, "gravity static: %s\n",
+                   d->ok() ? "timeouts must be greater than 0" : d->error().c_str());
+      return 2;
+    }
+  }
+
   static_server::ServerOptions options;
+  options.idle_timeout = *idle;
+  options.header_timeout = *header;
   options.root = dir;
   options.host = host;
   options.port = static_cast<std::uint16_t>(port);

@@ -38,10 +38,52 @@ struct Entry {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+enum class FileKind { kApp, kStack };
+
+// Where a key that is unknown at one place belongs instead, or "" when it is unknown
+// everywhere.
+std::string Misplaced(FileKind kind, const std::string& key) {
+  static const std::set<std::string> kEnvKeys = {"branch",        "promote_from",  "host",
+                                                 "instances",     "strategy",      "canary",
+                                                 "drain_timeout", "keep_previous", "env"};
+  static const std::set<std::string> kAppKeys = {"repo", "poll_interval", "webhook_secret_file",
+                                                 "keep_releases", "environments"};
+  static const std::set<std::string> kStackTop = {"state_dir", "proxy", "admin", "instance_ports",
+                                                  "apps"};
+  static const std::set<std::string> kHealthKeys = {"path",
+                                                    "status",
+                                                    "body_contains",
+                                                    "interval",
+                                                    "healthy_threshold",
+                                                    "unhealthy_threshold",
+                                                    "deploy_timeout"};
+  static const std::set<std::string> kAppSpecTop = {"build", "test", "run", "health"};
+  if (kind == FileKind::kStack) {
+    if (kEnvKeys.count(key))
+      return "it belongs to an environment (apps.APP.environments.ENV." + key + ")";
+    if (kAppKeys.count(key)) return "it belongs to an app (apps.APP." + key + ")";
+    if (kStackTop.count(key)) return "it belongs at the top level of the stack file";
+    if (key == "listen" || key == "metrics") return "it belongs under proxy: or admin:";
+    if (kAppSpecTop.count(key) || kHealthKeys.count(key) || key == "command") {
+      return "it belongs in gravity.yml, at the root of the app's repository";
+    }
+    return "";
+  }
+  if (kHealthKeys.count(key)) return "it belongs under health:";
+  if (key == "command") return "it belongs under build:, test: or run:";
+  if (key == "files" || key == "workers") return "it belongs under test:";
+  if (key == "timeout") return "it belongs under build:, test: or health:";
+  if (kAppSpecTop.count(key)) return "it belongs at the top level of gravity.yml";
+  if (kStackTop.count(key) || kAppKeys.count(key) || kEnvKeys.count(key)) {
+    return "it belongs in stack.yml, which describes environments";
+  }
+  return "";
+}
+
 // Collects errors with their positions. Not thread-safe; one per parse.
 class Checker {
  public:
-  explicit Checker(std::string file) : file_(std::move(file)) {}
+  Checker(std::string file, FileKind kind) : file_(std::move(file)), kind_(kind) {}
 
   void Error(const YAML::Mark& mark, const std::string& where, const std::string& what) {
     if (static_cast<int>(errors_.size()) >= kMaxErrors) {
@@ -100,7 +142,9 @@ class Checker {
       seen_line[key] = k.Mark().line + 1;
       if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string msg = "unknown key " + Quote(key);
-        if (auto best = Suggest(key, allowed); !best.empty()) {
+        if (auto hint = Misplaced(kind_, key); !hint.empty()) {
+          msg += " here; " + hint;
+        } else if (auto best = Suggest(key, allowed); !best.empty()) {
           msg += "; did you mean " + Quote(best) + "?";
         } else {
           msg += " (known keys: ";
@@ -140,6 +184,7 @@ class Checker {
     std::string text;
   };
   std::string file_;
+  FileKind kind_;
   std::vector<Problem> errors_;
   bool truncated_ = false;
 };
@@ -829,7 +874,7 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
 }
 
 Result<AppSpec> ParseAppSpec(std::string_view yaml, const std::string& display_name) {
-  Checker c(display_name);
+  Checker c(display_name, FileKind::kApp);
   YAML::Node root;
   if (!LoadRoot(c, yaml, root)) return c.ToStatus();
   AppSpec app;
@@ -870,7 +915,7 @@ Result<AppSpec> LoadAppSpec(const std::string& path, const std::string& display_
 }
 
 Result<StackSpec> ParseStackSpec(std::string_view yaml, const std::string& stack_path) {
-  Checker c(stack_path);
+  Checker c(stack_path, FileKind::kStack);
   YAML::Node root;
   if (!LoadRoot(c, yaml, root)) return c.ToStatus();
 

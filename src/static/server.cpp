@@ -55,7 +55,8 @@ class Server::Impl {
   const ServerOptions& options() const { return options_; }
   FileCache& cache() { return *cache_; }
   const std::string& date() const { return date_; }
-  SteadyTime now() const { return now_; }
+  // Precise (vDSO) time for connection deadlines; the sweep compares against it.
+  SteadyTime now() const { return std::chrono::steady_clock::now(); }
   bool stopping() const { return stopping_; }
   void Register(Session* s) { sessions_.insert(s); }
   void Unregister(Session* s) { sessions_.erase(s); }
@@ -150,9 +151,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(const boost::system::error_code& ec, std::size_t n) {
     if (ec) return;  // closed by peer or by us; the session ends
-    if (len_ == start_) head_started_ = server_.now();
+    SteadyTime now = server_.now();
+    if (len_ == start_) head_started_ = now;
     len_ += n;
-    last_activity_ = server_.now();
+    last_activity_ = now;
     Process();
   }
 
@@ -172,7 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       Handle(head_);
       start_ += r.head_length;
-      if (len_ > start_) head_started_ = server_.now();
+      if (len_ > start_) head_started_ = last_activity_;
       ++answered;
     }
     if (!out_.empty()) {

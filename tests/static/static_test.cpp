@@ -48,7 +48,8 @@ class StaticServer : public ::testing::Test {
   }
 
   void Start() {
-    auto p = Subprocess::Start({{GRAVITY_BIN, "static", dir_.Join("site"), "--port", "0"}});
+    auto p = Subprocess::Start({{GRAVITY_BIN, "static", dir_.Join("site"), "--port", "0",
+                                 "--idle-timeout", "5s", "--header-timeout", "2s"}});
     ASSERT_TRUE(p.ok()) << p.error();
     server_ = std::move(p).value();
     ASSERT_TRUE(server_->WaitForOutput("/\n", seconds(30))) << server_->Output();
@@ -296,6 +297,16 @@ TEST_F(StaticServer, Http10ClosesUnlessKeepAliveWasAsked) {
   EXPECT_TRUE(c.WaitClosed(seconds(10)));
 }
 
+TEST_F(StaticServer, SlowAndIdleClientsAreCutOff) {
+  HttpClient slow("127.0.0.1", port_);
+  ASSERT_TRUE(slow.SendRaw("GET / HTTP/1.1\r\nHost: x\r\n").ok());  // never finishes the head
+  HttpClient idle("127.0.0.1", port_);
+  ASSERT_TRUE(idle.Get("/digits.txt").ok());
+  EXPECT_TRUE(slow.WaitClosed(seconds(30)));
+  EXPECT_TRUE(idle.WaitClosed(seconds(30)));
+  EXPECT_EQ(Get("/digits.txt").body, "0123456789");
+}
+
 TEST_F(StaticServer, LargeFilesAreStreamedWhole) {
   std::string big(3 * 1024 * 1024 + 17, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7919) % 26);
@@ -358,6 +369,10 @@ TEST(StaticCommand, RefusesAMissingDirectoryAndBadFlags) {
   auto bad_host = RunCommand({GRAVITY_BIN, "static", ".", "--port", "0", "--host", "nohost!"});
   ASSERT_TRUE(bad_host.ok());
   EXPECT_NE(bad_host->exit_code, 0);
+  auto bad_timeout = RunCommand({GRAVITY_BIN, "static", ".", "--port", "0", "--idle-timeout", "5"});
+  ASSERT_TRUE(bad_timeout.ok());
+  EXPECT_NE(bad_timeout->exit_code, 0);
+  EXPECT_THAT(bad_timeout->err, HasSubstr("invalid duration '5'"));
 }
 
 TEST(StaticCommand, UsesPortFromTheEnvironment) {
