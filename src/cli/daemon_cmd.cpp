@@ -6,9 +6,11 @@
 
 #include "api/daemon.h"
 #include "cli/commands.h"
+#include "cli/deploy_routes.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "deploy/service.h"
 
 namespace gravity::cli {
 
@@ -58,6 +60,18 @@ int DaemonCommand(int argc, char** argv) {
   // Extensions plug in here, between Init() and Start(): they may add API routes
   // (daemon.router()), keep tables in daemon.db() through their own migrations, and set
   // the deploy stage with daemon.SetDeployHook(...).
+  // Instances and deploys: re-adopts instances, reconciles interrupted deploys, restores
+  // what was live (in its own thread), and gives the pipeline its deploy stage.
+  deploy::DeployService deploys(daemon.db(), *stack);
+  std::atomic<bool> stop_instances{false};
+  if (Status st = deploys.Start(); !st.ok()) {
+    spdlog::error("{}", st.message());
+    std::fprintf(stderr, "gravity daemon: %s\n", st.message().c_str());
+    return 1;
+  }
+  daemon.SetDeployHook(
+      [&deploys](const pipeline::DeployRequest& r) { return deploys.DeployHook(r); });
+  AddDeployRoutes(daemon.router(), deploys, &stop_instances);
   if (Status st = daemon.Start(); !st.ok()) {
     spdlog::error("{}", st.message());
     std::fprintf(stderr, "gravity daemon: %s\n", st.message().c_str());
@@ -70,7 +84,9 @@ int DaemonCommand(int argc, char** argv) {
   sigwait(&signals, &sig);
   spdlog::info("gravity daemon: signal {}, stopping", sig);
   daemon.Stop();
-  spdlog::info("gravity daemon: stopped");
+  // Instances outlive the daemon unless `gravity down` asked for them to stop.
+  deploys.Stop(stop_instances.load());
+  spdlog::info("gravity daemon: stopped{}", stop_instances.load() ? " with its instances" : "");
   spdlog::default_logger()->flush();
   return 0;
 }

@@ -56,7 +56,11 @@ std::optional<json> CallDaemon(const config::StackSpec& stack, const std::string
                                const std::string& path, const json& body = nullptr,
                                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   StackPaths paths = StackPaths::For(stack.state_dir);
-  ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
+  std::string token;
+  if (auto t = ReadFile(stack.state_dir + "/token"); t.ok()) token = *t;  // the daemon's
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) token = ReadToken(paths);
+  ApiClient client(stack.admin_listen.host, stack.admin_listen.port, token);
   auto r = client.Request(method, path, body.is_null() ? "" : body.dump(), timeout);
   if (!r.ok()) {
     std::fprintf(stderr, "cannot reach the daemon at %s: %s (is the stack up?)\n",
