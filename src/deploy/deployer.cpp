@@ -238,16 +238,40 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
   auto t_switched = clock_.Now();
   std::vector<std::string> retire;  // previous warm set, now superseded
   EnvironmentRecord next = rec;
-  if (!warm.empty()) {
-    // Live and warm trade places.
+  auto existing = [&](const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    for (const auto& id : ids) {
+      if (supervisor_.Get(id)) out.push_back(id);
+    }
+    return out;
+  };
+  // The previous live instances become warm (live and warm trade places on a rollback to
+  // warm). When they are gone (e.g. restored after `gravity down`) the warm set stays.
+  std::vector<std::string> old_live = existing(rec.live_instances);
+  if (!old_live.empty()) {
     next.warm_commit = rec.live_commit;
-    next.warm_instances = rec.live_instances;
+    next.warm_instances = old_live;
+  } else if (!warm.empty()) {
+    next.warm_instances.clear();
   } else {
-    retire = rec.warm_instances;
-    next.warm_commit = rec.live_commit;
-    next.warm_instances = rec.live_instances;
+    next.warm_instances = existing(rec.warm_instances);
   }
-  next.warm_until_ms = NowMs() + env.drain_timeout.count() + env.keep_previous.count();
+  if (next.warm_commit == release.commit) next.warm_instances.clear();
+  next.live_instances = d.instances;
+  // Whatever was live or warm and is neither now is stopped (the warm set before this one).
+  for (const auto& id : existing(rec.live_instances)) {
+    if (!Contains(next.live_instances, id) && !Contains(next.warm_instances, id)) {
+      retire.push_back(id);
+    }
+  }
+  for (const auto& id : existing(rec.warm_instances)) {
+    if (!Contains(next.live_instances, id) && !Contains(next.warm_instances, id)) {
+      retire.push_back(id);
+    }
+  }
+  if (!old_live.empty()) {
+    next.warm_until_ms = NowMs() + env.drain_timeout.count() + env.keep_previous.count();
+  }
   next.live_commit = release.commit;
   next.live_instances = d.instances;
   next.live_deployment = d.id;
@@ -263,13 +287,7 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
   if (!saved.ok()) spdlog::error("{}: recording the switch: {}", where, saved.message());
   Progress(where + ": traffic switched to " + Short(release.commit) + " in " +
            std::to_string(d.duration_ms) + "ms");
-  std::vector<std::string> stop;
-  for (const auto& id : retire) {
-    if (!Contains(next.live_instances, id) && !Contains(next.warm_instances, id)) {
-      stop.push_back(id);
-    }
-  }
-  supervisor_.Stop(stop);
+  supervisor_.Stop(retire);
   d.step = "done";
   (void)records_.UpdateDeployment(d);
   ApplyRetention(app);

@@ -387,6 +387,7 @@ TEST_F(DeployerTest, RestoreLiveRelaunchesAfterInstancesWereStopped) {
   auto env = Env("staging");
   EXPECT_EQ(env.live_commit, "aaaaaaaa1");
   EXPECT_EQ(env.live_instances.size(), 2u);
+  EXPECT_TRUE(env.warm_instances.empty());  // the stopped ones are not "warm"
   EXPECT_EQ(Served("staging"), Addresses(env.live_instances));
 }
 
