@@ -90,7 +90,7 @@ Status Daemon::Init() {
     if (std::sscanf(content->c_str(), "%d %llu", &pid, &start) >= 1 && pid > 0 &&
         pid != ::getpid()) {
       auto now = ProcessStartTime(pid);
-      if (now.ok() && (start == 0 || *now == start)) {
+      if (now.ok() && (start == 0 || *now == start) && ProcessAlive(pid)) {  // not a zombie
         return Status::Error("another gravity daemon (pid " + std::to_string(pid) +
                              ") is running with state_dir " + dir);
       }

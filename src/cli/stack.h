@@ -20,7 +20,7 @@ struct StackPaths {
   std::string proxy_log;     // <state_dir>/logs/proxy.log
   std::string daemon_log;    // <state_dir>/logs/daemon.log
   std::string access_log;    // <state_dir>/logs/access.log
-  std::string token;         // <state_dir>/api.token (the daemon's bearer token)
+  std::string token;         // <state_dir>/token (the daemon's bearer token)
 
   static StackPaths For(const std::string& state_dir);
 };

@@ -39,7 +39,7 @@ StackPaths StackPaths::For(const std::string& state_dir) {
   p.proxy_log = state_dir + "/logs/proxy.log";
   p.daemon_log = state_dir + "/logs/daemon.log";
   p.access_log = state_dir + "/logs/access.log";
-  p.token = state_dir + "/api.token";
+  p.token = state_dir + "/token";  // api::Daemon::TokenPath
   return p;
 }
 
