@@ -1,13 +1,15 @@
 #!/bin/sh
 # gravity static vs nginx serving the same small file: 1 worker each, keep-alive, wrk.
 # Each server is pinned to CPU 0 and wrk to CPU 1 (on a 2-core machine that is all of it).
-# Usage: bench/static/run.sh [duration=10s] [connections=50] [file-bytes=1024]
+# Usage: bench/static/run.sh [rounds=5] [connections=50] [file-bytes=1024] [slice=2s]
+# Rounds alternate between the two servers so that other load on the machine hits both.
 # Needs: a built ./build/gravity (or $GRAVITY_BIN), nginx, wrk. Prints req/s, p50, p99, ratios.
 set -eu
 cd "$(dirname "$0")/../.."
-DURATION=${1:-10s}
+ROUNDS=${1:-5}
 CONNS=${2:-50}
 BYTES=${3:-1024}
+SLICE=${4:-2s}
 GRAVITY=${GRAVITY_BIN:-$PWD/build/gravity}
 NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 2; }
@@ -88,37 +90,56 @@ wait_port "$GPORT"
 # CPU time (utime+stime, clock ticks) of process $1.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# run NAME PORT PID -> "reqs p50 p99 non2xx cpu_us_per_request" (latencies in ms). The
-# CPU cost per request is independent of how busy the machine is; req/s is not.
-run() {
-  $PIN_LOAD wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$2/index.html" >/dev/null  # warm-up
+# slice NAME PORT PID ROUND: one wrk run; appends "requests seconds p50_ms p99_ms non2xx
+# cpu_ticks" to $TMP/NAME.rounds.
+slice() {
   before=$(cpu_ticks "$3")
-  $PIN_LOAD wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/index.html" \
-    >"$TMP/$1.wrk"
+  $PIN_LOAD wrk -t1 -c"$CONNS" -d"$SLICE" --latency "http://127.0.0.1:$2/index.html" \
+    >"$TMP/$1.$4.wrk"
   after=$(cpu_ticks "$3")
-  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+  awk -v ticks=$((after - before)) '
     function ms(v) {
       if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
       if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
       if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
       return v
     }
-    /requests in/ { total = $1 }
-    /Requests\/sec/ { rps = $2 }
+    /requests in/ { total = $1; secs = $4; sub(/s,?$/, "", secs) }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
     /Non-2xx/ { bad = $NF }
-    /Socket errors/ { err = $0 }
-    END { printf "%s %s %s %s %.2f\n", rps, p50, p99, (bad == "" ? 0 : bad),
-          ticks / hz * 1e6 / total }' "$TMP/$1.wrk"
+    END { printf "%s %s %s %s %s %s\n", total, secs, p50, p99, (bad == "" ? 0 : bad), ticks }
+  ' "$TMP/$1.$4.wrk" >>"$TMP/$1.rounds"
 }
 
-echo "file: ${BYTES} bytes; wrk -t1 -c$CONNS -d$DURATION; keep-alive; 1 worker each"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# summary NAME -> "req/s p50 p99 non2xx cpu_us_per_request": req/s over all rounds, median
+# of the rounds' p50 and p99, CPU time per request over all rounds.
+summary() {
+  sort -n -k3 "$TMP/$1.rounds" | awk '{ p50[NR] = $3 } END { print p50[int((NR + 1) / 2)] }' \
+    >"$TMP/$1.p50"
+  sort -n -k4 "$TMP/$1.rounds" | awk '{ p99[NR] = $4 } END { print p99[int((NR + 1) / 2)] }' \
+    >"$TMP/$1.p99"
+  awk -v hz="$(getconf CLK_TCK)" -v p50="$(cat "$TMP/$1.p50")" -v p99="$(cat "$TMP/$1.p99")" '
+    { req += $1; secs += $2; bad += $5; ticks += $6 }
+    END { printf "%.0f %s %s %d %.2f\n", req / secs, p50, p99, bad, ticks / hz * 1e6 / req }
+  ' "$TMP/$1.rounds"
+}
+
 NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
-set -- $(run nginx "$NPORT" "$NGINX_WORKER")
+echo "file: ${BYTES} bytes; wrk -t1 -c$CONNS; $ROUNDS interleaved rounds of $SLICE per server;"
+echo "keep-alive; 1 worker each; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Warm-up, then alternate so that whatever else the machine does hits both alike.
+$PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$NPORT/index.html" >/dev/null
+$PIN_LOAD wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$GPORT/index.html" >/dev/null
+r=1
+while [ $r -le "$ROUNDS" ]; do
+  slice nginx "$NPORT" "$NGINX_WORKER" $r
+  slice gravity "$GPORT" "$GRAVITY_PID" $r
+  r=$((r + 1))
+done
+set -- $(summary nginx)
 N_RPS=$1 N_P50=$2 N_P99=$3 N_BAD=$4 N_CPU=$5
-set -- $(run gravity "$GPORT" "$GRAVITY_PID")
+set -- $(summary gravity)
 G_RPS=$1 G_P50=$2 G_P99=$3 G_BAD=$4 G_CPU=$5
 printf "%-16s %12s %10s %10s %8s %14s\n" server req/s p50_ms p99_ms non2xx cpu_us/req
 printf "%-16s %12.0f %10.3f %10.3f %8s %14s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD" "$N_CPU"
@@ -127,3 +148,4 @@ printf "%-16s %12.0f %10.3f %10.3f %8s %14s\n" "gravity static" "$G_RPS" "$G_P50
 awk -v g="$G_RPS" -v n="$N_RPS" -v gp="$G_P99" -v np="$N_P99" -v gc="$G_CPU" -v nc="$N_CPU" \
   'BEGIN { printf "ratio gravity/nginx: req/s %.2fx, p99 %.2fx, cpu per request %.2fx\n",
            g / n, gp / np, gc / nc }'
+echo "(req/s depends on how busy the machine is; CPU time per request does not)"
