@@ -13,9 +13,8 @@ struct ApiResponse {
   std::string body;
 };
 
-// A small blocking HTTP/1.1 client for the daemon's JSON API (one request per connection,
-// Connection: close). Host may be "127.0.0.1", "localhost" or "::1". Not thread-safe; make
-// one per thread.
+// The CLI's handle on the daemon's JSON API: address + bearer token over api::HttpCall,
+// keeping the HTTP status and raw body (commands print the API's own error text).
 class ApiClient {
  public:
   ApiClient(std::string host, int port, std::string token = "");

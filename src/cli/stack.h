@@ -15,12 +15,13 @@ struct StackPaths {
   std::string state_dir;
   std::string proxy_socket;  // <state_dir>/proxy.sock
   std::string proxy_state;   // <state_dir>/proxy/
-  std::string proxy_pid;     // <state_dir>/run/proxy.pid
-  std::string daemon_pid;    // <state_dir>/run/daemon.pid
-  std::string proxy_log;     // <state_dir>/logs/proxy.log
-  std::string daemon_log;    // <state_dir>/logs/daemon.log
-  std::string access_log;    // <state_dir>/logs/access.log
-  std::string token;         // <state_dir>/token (the daemon's bearer token)
+  std::string proxy_pid;     // <state_dir>/proxy.pid (written by `up`)
+  std::string daemon_pid;    // <state_dir>/daemon.pid (written by the daemon itself)
+  std::string proxy_log;     // <state_dir>/proxy.log (the proxy's output)
+  std::string daemon_log;    // <state_dir>/daemon.out (the daemon's stdout/stderr; its log
+                             //  proper is daemon.log)
+  std::string access_log;    // <state_dir>/access.log
+  std::string applied;       // <state_dir>/stack.applied: path + text of the stack last applied
 
   static StackPaths For(const std::string& state_dir);
 };

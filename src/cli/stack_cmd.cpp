@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/daemon.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -26,6 +27,7 @@
 #include "common/fs.h"
 #include "common/process.h"
 #include "config/config.h"
+#include "runtime/launcher.h"
 
 namespace gravity::cli {
 
@@ -34,12 +36,12 @@ StackPaths StackPaths::For(const std::string& state_dir) {
   p.state_dir = state_dir;
   p.proxy_socket = state_dir + "/proxy.sock";
   p.proxy_state = state_dir + "/proxy";
-  p.proxy_pid = state_dir + "/run/proxy.pid";
-  p.daemon_pid = state_dir + "/run/daemon.pid";
-  p.proxy_log = state_dir + "/logs/proxy.log";
-  p.daemon_log = state_dir + "/logs/daemon.log";
-  p.access_log = state_dir + "/logs/access.log";
-  p.token = state_dir + "/token";  // api::Daemon::TokenPath
+  p.proxy_pid = state_dir + "/proxy.pid";
+  p.daemon_pid = api::Daemon::PidPath(state_dir);
+  p.proxy_log = state_dir + "/proxy.log";
+  p.daemon_log = state_dir + "/daemon.out";
+  p.access_log = state_dir + "/access.log";
+  p.applied = state_dir + "/stack.applied";
   return p;
 }
 
@@ -70,7 +72,7 @@ bool PidRecordAlive(const PidRecord& record) {
 }
 
 std::string ReadToken(const StackPaths& paths) {
-  auto t = ReadFile(paths.token);
+  auto t = ReadFile(api::Daemon::TokenPath(paths.state_dir));
   if (!t.ok()) return "";
   std::string s = *t;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -181,26 +183,41 @@ Result<bool> EnsureProxy(const config::StackSpec& stack, const StackPaths& paths
   return true;
 }
 
-Result<bool> EnsureDaemon(const config::StackSpec& stack, const StackPaths& paths) {
+// The stack last applied by `up` (its path and text), parsed as it was then.
+Result<config::StackSpec> LoadApplied(const StackPaths& paths) {
+  ASSIGN_OR_RETURN(std::string saved, ReadFile(paths.applied));
+  size_t nl = saved.find('\n');
+  if (nl == std::string::npos) return Status::Error(paths.applied + ": malformed");
+  return config::ParseStackSpec(std::string_view(saved).substr(nl + 1), saved.substr(0, nl));
+}
+
+Status SaveApplied(const config::StackSpec& stack, const StackPaths& paths) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(stack.file));
+  return WriteFileAtomic(paths.applied, stack.file + "\n" + text);
+}
+
+void StopRecorded(const std::string& what, const std::string& pid_file, milliseconds grace);
+
+// Starts the daemon, or keeps the running one when the stack is unchanged. A changed stack
+// restarts the daemon (instances and the proxy keep serving meanwhile; the new daemon
+// re-adopts the instances and applies the difference). Returns what it did.
+Result<std::string> EnsureDaemon(const config::StackSpec& stack, const StackPaths& paths) {
   if (auto rec = ReadPidFile(paths.daemon_pid); rec.ok() && PidRecordAlive(*rec)) {
-    if (AdminAnswers(stack)) {
-      // Running: ask it to re-read the stack file and apply the difference.
-      ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
-      auto r = client.Post("/v1/reload", nlohmann::json{{"file", stack.file}}.dump());
-      if (!r.ok()) return r.status().Prefixed("reload");
-      if (r->status / 100 != 2) {
-        return Status::Error("the daemon refused the stack (HTTP " + std::to_string(r->status) +
-                             "): " + r->body);
-      }
-      return false;
+    auto applied = LoadApplied(paths);
+    config::StackDiff diff;
+    if (applied.ok()) diff = config::Diff(*applied, stack);
+    if (applied.ok() && diff.empty() && AdminAnswers(stack)) return std::string("running");
+    if (applied.ok()) {
+      for (const auto& line : diff.Describe()) std::printf("change  %s\n", line.c_str());
     }
+    StopRecorded("daemon (to apply the changed stack)", paths.daemon_pid, milliseconds(30000));
   }
   ASSIGN_OR_RETURN(pid_t pid, StartDetached({"daemon", "-f", stack.file}, paths.daemon_log,
                                             stack.state_dir));
-  RETURN_IF_ERROR(WritePidFile(paths.daemon_pid, pid));
   RETURN_IF_ERROR(WaitReady(
       "daemon", pid, paths.daemon_log, [&] { return AdminAnswers(stack); }, milliseconds(30000)));
-  return true;
+  RETURN_IF_ERROR(SaveApplied(stack, paths));
+  return std::string("started");
 }
 
 // SIGTERM, then SIGKILL after `grace`; removes the pid file.
@@ -227,18 +244,17 @@ void StopRecorded(const std::string& what, const std::string& pid_file, millisec
 
 int Down(const config::StackSpec& stack) {
   StackPaths paths = StackPaths::For(stack.state_dir);
-  auto rec = ReadPidFile(paths.daemon_pid);
-  if (rec.ok() && PidRecordAlive(*rec)) {
-    // The daemon stops every instance it supervises, then exits.
-    ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
-    auto r = client.Request("POST", "/v1/shutdown", R"({"stop_instances":true})",
-                            std::chrono::seconds(60));
-    if (!r.ok() || r->status / 100 != 2) {
-      std::fprintf(stderr, "gravity down: the daemon did not accept shutdown (%s); stopping it\n",
-                   r.ok() ? ("HTTP " + std::to_string(r->status)).c_str() : r.error().c_str());
-    }
-  }
+  // The daemon first (instances outlive it by design), then every instance this stack's
+  // daemon started, found by the owner tag on their command lines, then the proxy.
   StopRecorded("daemon", paths.daemon_pid, milliseconds(30000));
+  runtime::ProcessLauncher launcher(SelfExecutable(), stack.state_dir);
+  auto owned = launcher.FindOwned(stack.state_dir);
+  if (!owned.empty()) std::printf("stopping %zu instance(s)\n", owned.size());
+  std::vector<std::thread> stoppers;
+  for (const auto& ref : owned) {
+    stoppers.emplace_back([&launcher, ref] { launcher.Stop(ref, std::chrono::seconds(10)); });
+  }
+  for (auto& t : stoppers) t.join();
   StopRecorded("proxy", paths.proxy_pid, milliseconds(15000));
   ::unlink(paths.proxy_socket.c_str());
   std::printf("stack %s is down (state kept in %s)\n", stack.file.c_str(),
@@ -248,7 +264,7 @@ int Down(const config::StackSpec& stack) {
 
 int Up(const config::StackSpec& stack, bool detach) {
   StackPaths paths = StackPaths::For(stack.state_dir);
-  if (auto st = MakeDirs(stack.state_dir + "/run"); !st.ok()) {
+  if (auto st = MakeDirs(stack.state_dir, 0700); !st.ok()) {
     std::fprintf(stderr, "gravity up: %s\n", st.message().c_str());
     return 1;
   }
@@ -264,8 +280,7 @@ int Up(const config::StackSpec& stack, bool detach) {
     std::fprintf(stderr, "gravity up: %s\n", daemon.error().c_str());
     return 1;
   }
-  std::printf("daemon  %s, API and dashboard on http://%s/\n",
-              *daemon ? "started" : "running, stack reloaded",
+  std::printf("daemon  %s, API on http://%s/\n", daemon->c_str(),
               stack.admin_listen.ToString().c_str());
   std::fflush(stdout);
   ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
