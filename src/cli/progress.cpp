@@ -67,16 +67,20 @@ class ProgressPrinter {
       }
     }
     std::string status = Str(run, "status");
+    std::string stage = Str(run, "stage");
+    if (status == "running" && !stage.empty() && printed_.insert(id + "/stage/" + stage).second) {
+      std::printf("%s: %s …\n", who.c_str(), stage.c_str());
+    }
     std::string key = id + "/" + status;
     if (printed_.insert(key).second) {
+      std::string took = Str(run, "duration_ms");
+      took = (took.empty() || took == "0") ? "" : " in " + took + "ms";
       if (status == "failed") {
-        std::printf("%s: FAILED at %s: %s\n", who.c_str(), Str(run, "stage").c_str(),
+        std::printf("%s: FAILED at %s%s: %s\n", who.c_str(), stage.c_str(), took.c_str(),
                     Str(run, "error").c_str());
       } else if (status == "succeeded") {
-        std::printf("%s: succeeded\n", who.c_str());
-      } else if (status == "queued" || status == "running") {
-        std::printf("%s: %s\n", who.c_str(), status.c_str());
-      } else if (!status.empty()) {
+        std::printf("%s: succeeded%s\n", who.c_str(), took.c_str());
+      } else if (status != "running" && !status.empty()) {
         std::printf("%s: %s\n", who.c_str(), status.c_str());
       }
     }
@@ -90,17 +94,22 @@ class ProgressPrinter {
 }  // namespace
 
 void FollowProgress(ApiClient& client, const config::StackSpec& stack,
-                    const std::atomic<bool>& stop) {
+                    const std::atomic<bool>& stop, const std::function<bool()>& daemon_alive) {
   (void)stack;
   ProgressPrinter printer(client);
   std::printf("following the stack; Ctrl-C stops it\n");
   while (!stop) {
+    if (!daemon_alive()) {
+      std::printf("the daemon has stopped; see its log in %s\n", stack.state_dir.c_str());
+      return;
+    }
     printer.Poll();
     for (int i = 0; i < 5 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(60));
   }
 }
 
-int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack) {
+int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack,
+                        const std::function<bool()>& daemon_alive) {
   ProgressPrinter printer(client);
   // Every environment that follows a branch must end up live or failed.
   std::map<std::string, std::string> pending;  // "app/env" -> branch
@@ -111,6 +120,11 @@ int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack) {
   }
   int failures = 0;
   while (!pending.empty()) {
+    if (!daemon_alive()) {
+      std::printf("the daemon has stopped before every first deploy finished; see %s/daemon.log\n",
+                  stack.state_dir.c_str());
+      return 1;
+    }
     json runs = printer.Poll();
     auto status = client.Get("/v1/status");
     json st = status.ok() && status->status == 200 ? json::parse(status->body, nullptr, false)

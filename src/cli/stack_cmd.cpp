@@ -103,10 +103,15 @@ bool UnixSocketAnswers(const std::string& path) {
   return ok;
 }
 
-bool AdminAnswers(const config::StackSpec& stack) {
+// True when a daemon answers on admin.listen — and, with `pid`, when it is that process
+// (another program on the same port must not pass for ours).
+bool AdminAnswers(const config::StackSpec& stack, pid_t pid = 0) {
   ApiClient client(stack.admin_listen.host, stack.admin_listen.port);
   auto r = client.Request("GET", "/v1/health", "", milliseconds(1000));
-  return r.ok();
+  if (!r.ok() || r->status != 200) return false;
+  if (pid == 0) return true;
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  return j.is_object() && j.value("pid", 0) == pid;
 }
 
 std::string TailOf(const std::string& path, size_t lines) {
@@ -206,7 +211,9 @@ Result<std::string> EnsureDaemon(const config::StackSpec& stack, const StackPath
     auto applied = LoadApplied(paths);
     config::StackDiff diff;
     if (applied.ok()) diff = config::Diff(*applied, stack);
-    if (applied.ok() && diff.empty() && AdminAnswers(stack)) return std::string("running");
+    if (applied.ok() && diff.empty() && AdminAnswers(stack, rec->pid)) {
+      return std::string("running");
+    }
     if (applied.ok()) {
       for (const auto& line : diff.Describe()) std::printf("change  %s\n", line.c_str());
     }
@@ -215,7 +222,8 @@ Result<std::string> EnsureDaemon(const config::StackSpec& stack, const StackPath
   ASSIGN_OR_RETURN(pid_t pid, StartDetached({"daemon", "-f", stack.file}, paths.daemon_log,
                                             stack.state_dir));
   RETURN_IF_ERROR(WaitReady(
-      "daemon", pid, paths.daemon_log, [&] { return AdminAnswers(stack); }, milliseconds(30000)));
+      "daemon", pid, paths.daemon_log, [&] { return AdminAnswers(stack, pid); },
+      milliseconds(30000)));
   RETURN_IF_ERROR(SaveApplied(stack, paths));
   return std::string("started");
 }
@@ -284,12 +292,16 @@ int Up(const config::StackSpec& stack, bool detach) {
               stack.admin_listen.ToString().c_str());
   std::fflush(stdout);
   ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
-  if (detach) return WaitForFirstDeploys(client, stack);
+  auto daemon_alive = [&paths] {
+    auto rec = ReadPidFile(paths.daemon_pid);
+    return rec.ok() && PidRecordAlive(*rec);
+  };
+  if (detach) return WaitForFirstDeploys(client, stack, daemon_alive);
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  FollowProgress(client, stack, g_interrupted);
+  FollowProgress(client, stack, g_interrupted, daemon_alive);
   std::printf("\ninterrupted: stopping the stack\n");
   return Down(stack);
 }
