@@ -1,6 +1,12 @@
 #include "cli/progress.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +19,20 @@ namespace gravity::cli {
 namespace {
 
 using nlohmann::json;
+
+// True when something accepts connections on 127.0.0.1:port (an instance is up).
+bool Listening(int port) {
+  if (port <= 0 || port > 65535) return false;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
 
 std::string Str(const json& j, const char* key) {
   auto it = j.find(key);
@@ -119,6 +139,11 @@ int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack,
     }
   }
   int failures = 0;
+  const std::int64_t started_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count() -
+      1000;
   while (!pending.empty()) {
     if (!daemon_alive()) {
       std::printf("the daemon has stopped before every first deploy finished; see %s/daemon.log\n",
@@ -133,19 +158,35 @@ int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack,
       auto slash = it->first.find('/');
       std::string app = it->first.substr(0, slash), env = it->first.substr(slash + 1);
       bool live = false;
+      bool recorded_live = false;
       if (st.is_object()) {
         for (const auto& a : st.value("apps", json::array())) {
           if (Str(a, "name") != app) continue;
           for (const auto& e : a.value("environments", json::array())) {
-            if (Str(e, "name") == env && !Str(e, "live_release").empty()) live = true;
+            if (Str(e, "name") != env || Str(e, "live_release").empty()) continue;
+            recorded_live = true;
+            // Live means serving: a recorded live release whose instances are restored
+            // (e.g. after `gravity down`) is not live until one of them is healthy.
+            int serving = 0, total = 0;
+            for (const auto& i : e.value("instances", json::array())) {
+              if (Str(i, "role") != "live") continue;
+              ++total;
+              if (Str(i, "state") == "running" && Str(i, "health") == "healthy" &&
+                  Listening(i.value("port", 0))) {
+                ++serving;
+              }
+            }
+            live = total > 0 && serving == total;
           }
         }
       }
+      // Failed: the newest run of the branch failed and nothing is left to wait for — it
+      // ran during this `up`, or the environment has no live release to restore.
       bool failed = false;
       for (const auto& r : runs) {  // newest first
         if (Str(r, "app") == app && Str(r, "branch") == it->second) {
-          std::string s = Str(r, "status");
-          failed = (s == "failed");
+          bool this_up = r.value("created_ms", std::int64_t{0}) >= started_ms;
+          failed = Str(r, "status") == "failed" && (this_up || !recorded_live);
           break;
         }
       }
