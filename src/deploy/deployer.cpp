@@ -118,7 +118,7 @@ std::string Deployer::FailureDetail(const ProxyDeployOutcome& outcome,
       if (i.address() == f.target) describe(i, f.reason);
     }
   }
-  if (reported.empty()) {
+  if (reported.empty() && outcome.error.empty()) {
     for (const auto& i : instances) describe(i, "not healthy");
   }
   return text;

@@ -26,7 +26,17 @@ class ClientProxyControl final : public ProxyControl {
     req.health.unhealthy_threshold = route.health.unhealthy_threshold;
     req.deploy_timeout = route.health.deploy_timeout;
     req.drain_timeout = route.drain_timeout;
-    ASSIGN_OR_RETURN(proxy::DeployResult r, client_.Deploy(req));
+    auto result = client_.Deploy(req);
+    if (!result.ok()) {
+      // Errors on an established connection (send/recv/timeout: "proxy control socket
+      // ...") leave it unknown whether the proxy switched. Anything else — no connection at
+      // all, or the proxy's own refusal (400, 409) — means it did not.
+      if (result.error().rfind("proxy control socket ", 0) == 0) return result.status();
+      ProxyDeployOutcome refused;
+      refused.error = result.error();
+      return refused;
+    }
+    const proxy::DeployResult& r = *result;
     ProxyDeployOutcome out;
     out.switched = r.ok;
     out.switched_after_ms = r.switched_after_ms;

@@ -44,9 +44,10 @@ struct ProxyTarget {
 class ProxyControl {
  public:
   virtual ~ProxyControl() = default;
-  // Health-gated swap. A Result error means the proxy could not be asked or did not answer
-  // (unreachable, connection lost, bad request): whether traffic switched is then unknown.
-  // A value means the proxy decided: switched, or not (live traffic untouched).
+  // Health-gated swap. A Result error means the request may have reached the proxy but no
+  // answer came back (connection lost, timeout): whether traffic switched is unknown. A
+  // value means it is known: switched, or not (refused, unreachable, bad request — live
+  // traffic untouched).
   virtual Result<ProxyDeployOutcome> Deploy(const ProxyRoute& route) = 0;
   // The main pool's targets of `service` as the proxy serves them now; nullopt when the
   // proxy has no such service. Error when the proxy cannot be asked.
