@@ -3,14 +3,17 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include "common/duration.h"
@@ -36,7 +39,34 @@ struct Entry {
   YAML::Node value;
 };
 
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+// User text quoted for a message: at most 80 characters.
+std::string Quote(std::string_view s) {
+  if (s.size() > 80) return "'" + std::string(s.substr(0, 77)) + "...'";
+  return "'" + std::string(s) + "'";
+}
+
+// One error is one line: control characters from the file are shown escaped.
+std::string OneLine(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    unsigned char u = static_cast<unsigned char>(ch);
+    if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
 
 enum class FileKind { kApp, kStack };
 
@@ -98,7 +128,7 @@ class Checker {
     if (!where.empty()) line += where + ": ";
     line += what;
     errors_.push_back(
-        {mark.is_null() ? -1 : mark.line, mark.is_null() ? -1 : mark.column, std::move(line)});
+        {mark.is_null() ? -1 : mark.line, mark.is_null() ? -1 : mark.column, OneLine(line)});
   }
 
   bool ok() const { return errors_.empty(); }
@@ -412,6 +442,25 @@ void ParseHealth(Checker& c, const Entry& section, AppSpec& app) {
   }
 }
 
+// Sees where each document starts, and nothing else.
+class DocumentProbe : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
 // Parses YAML text into a root node, reporting syntax errors. Returns false on error.
 bool LoadRoot(Checker& c, std::string_view text, YAML::Node& root) {
   if (text.size() > kMaxFileBytes) {
@@ -420,12 +469,32 @@ bool LoadRoot(Checker& c, std::string_view text, YAML::Node& root) {
     return false;
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.size() > 1) {
+    // Count the documents first, with a bounded number of steps: yaml-cpp 0.7 never gets
+    // past a stray ',' at the top level (YAML::LoadAll loops forever on "{a: b},"), which
+    // shows as a document that starts where the previous one did.
+    std::string copy(text);
+    std::istringstream in(copy);
+    YAML::Parser parser(in);
+    int documents = 0;
+    YAML::Mark previous = YAML::Mark::null_mark();
+    for (int i = 0; i < 3; ++i) {
+      DocumentProbe probe;
+      if (!parser.HandleNextDocument(probe)) break;
+      if (documents > 0 && probe.start.pos == previous.pos) {
+        char ch = probe.start.pos >= 0 && static_cast<size_t>(probe.start.pos) < text.size()
+                      ? text[static_cast<size_t>(probe.start.pos)]
+                      : '?';
+        c.Error(probe.start, "", std::string("invalid YAML: unexpected '") + ch + "'");
+        return false;
+      }
+      previous = probe.start;
+      ++documents;
+    }
+    if (documents > 1) {
       c.Error(YAML::Mark::null_mark(), "", "holds more than one YAML document ('---')");
       return false;
     }
-    root = docs.empty() ? YAML::Node() : docs[0];
+    root = documents == 0 ? YAML::Node() : YAML::Load(copy);
   } catch (const YAML::ParserException& e) {
     std::string msg = e.msg;
     if (msg.find("alias") != std::string::npos || msg.find("anchor") != std::string::npos) {
