@@ -805,28 +805,8 @@ int ControlPlane::Run() {
     listen_ep.port(0);
   }
 
-  // Control socket: refuse to steal it from a live proxy; replace a stale file.
-  local::stream_protocol::acceptor control(io_);
-  {
-    local::stream_protocol::socket probe(io_);
-    probe.connect(local::stream_protocol::endpoint(sock_path), ec);
-    if (!ec) {
-      spdlog::error("proxy: another proxy is already serving the control socket {}", sock_path);
-      return 1;
-    }
-    ::unlink(sock_path.c_str());
-    mode_t old_mask = ::umask(0077);
-    control.open(local::stream_protocol(), ec);
-    if (!ec) control.bind(local::stream_protocol::endpoint(sock_path), ec);
-    ::umask(old_mask);
-    if (!ec) ::chmod(sock_path.c_str(), 0600);
-    if (!ec) control.listen(64, ec);
-    if (ec) {
-      spdlog::error("proxy: cannot listen on control socket {}: {}", sock_path, ec.message());
-      return 1;
-    }
-  }
-
+  // The listener first: a proxy started on an address in use fails before it touches the
+  // control socket or the state. One socket for all workers (see Worker).
   AccessLogSink sink;
   if (options_.access_log == "-") {
     sink.fd = 1;
@@ -847,15 +827,41 @@ int ControlPlane::Run() {
     });
   };
   int nworkers = options_.workers < 1 ? 1 : options_.workers;
-  tcp::endpoint bound = listen_ep;
+  std::vector<Worker*> peers;
   for (int i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, options_, clock_, on_failure, sink));
-    auto r = workers_.back()->Listen(bound);
+    peers.push_back(workers_.back().get());
+  }
+  tcp::endpoint bound;
+  {
+    auto r = workers_.front()->Listen(listen_ep, peers);
     if (!r.ok()) {
       spdlog::error("proxy: {}", r.error());
       return 1;
     }
     bound = *r;
+  }
+
+  // Control socket: refuse to steal it from a live proxy; replace a stale file.
+  local::stream_protocol::acceptor control(io_);
+  {
+    local::stream_protocol::socket probe(io_);
+    probe.connect(local::stream_protocol::endpoint(sock_path), ec);
+    if (!ec) {
+      spdlog::error("proxy: another proxy is already serving the control socket {}", sock_path);
+      return 1;
+    }
+    ::unlink(sock_path.c_str());
+    mode_t old_mask = ::umask(0077);
+    control.open(local::stream_protocol(), ec);
+    if (!ec) control.bind(local::stream_protocol::endpoint(sock_path), ec);
+    ::umask(old_mask);
+    if (!ec) ::chmod(sock_path.c_str(), 0600);
+    if (!ec) control.listen(64, ec);
+    if (ec) {
+      spdlog::error("proxy: cannot listen on control socket {}: {}", sock_path, ec.message());
+      return 1;
+    }
   }
 
   std::optional<tcp::acceptor> metrics;

@@ -221,6 +221,8 @@ struct Worker::Impl {
   Clock::TimePoint now;  // refreshed by the sweep: deadlines are within kSweepInterval
   std::uint64_t rng;
   std::shared_ptr<const RouteTable> table = std::make_shared<RouteTable>();
+  std::vector<Worker*> peers;  // set by Listen: the workers this one accepts for
+  std::uint32_t next_peer = 0;
   WatchList watches;  // declared before io: coroutine frames destroyed with io unlink from it
   std::unordered_map<std::uint64_t, std::vector<std::unique_ptr<UpstreamConn>>> idle;
   std::string log_buf;
@@ -273,8 +275,9 @@ struct InflightGuard {
   Target* target = nullptr;
 };
 
+// Takes over a count the acceptor raised when it handed the connection over.
 struct CountGuard {
-  explicit CountGuard(std::atomic<std::int64_t>& c) : count(c) { count.fetch_add(1); }
+  explicit CountGuard(std::atomic<std::int64_t>& c) : count(c) {}
   ~CountGuard() { count.fetch_sub(1); }
   std::atomic<std::int64_t>& count;
 };
@@ -284,7 +287,16 @@ struct CountGuard {
 awaitable<void> Worker::Impl::AcceptLoop() {
   error_code ec;
   for (;;) {
-    tcp::socket sock(io);
+    // The worker with the fewest connections gets the next one; ties go round the list.
+    Worker* to = peers[next_peer++ % peers.size()];
+    for (Worker* p : peers) {
+      if (p->connections_.load(std::memory_order_relaxed) <
+          to->connections_.load(std::memory_order_relaxed)) {
+        to = p;
+      }
+    }
+    Impl* dst = to->impl_.get();
+    tcp::socket sock(dst->io);
     co_await acceptor.async_accept(sock, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -296,7 +308,9 @@ awaitable<void> Worker::Impl::AcceptLoop() {
       continue;
     }
     sock.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io, Serve(std::move(sock)), asio::detached);
+    to->connections_.fetch_add(1, std::memory_order_relaxed);
+    // Serve runs on the receiving worker's thread (co_spawn posts there).
+    asio::co_spawn(dst->io, dst->Serve(std::move(sock)), asio::detached);
   }
 }
 
@@ -991,29 +1005,31 @@ Worker::Worker(int index, const ServerOptions& options, Clock& clock, PassiveFai
 
 Worker::~Worker() { StopAndJoin(); }
 
-Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint) {
+Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint, std::vector<Worker*> peers) {
   error_code ec;
   auto& a = impl_->acceptor;
+  impl_->peers = std::move(peers);
+  // SO_REUSEADDR only: binding over TIME_WAIT leftovers is fine, but an address some other
+  // socket listens on is refused (SO_REUSEPORT would let another process share it).
   a.open(endpoint.protocol(), ec);
   if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) {
-    int one = 1;
-    if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-      return Status::Error(std::string("SO_REUSEPORT: ") + std::strerror(errno));
-    }
-  }
   if (!ec) a.bind(endpoint, ec);
   if (!ec) a.listen(4096, ec);
   if (ec) {
-    return Status::Error("cannot listen on " + endpoint.address().to_string() + ":" +
-                         std::to_string(endpoint.port()) + ": " + ec.message());
+    std::string where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    if (ec == asio::error::address_in_use) {
+      return Status::Error("cannot listen on " + where +
+                           ": the address is already in use (another gravity proxy or another "
+                           "server listens there)");
+    }
+    return Status::Error("cannot listen on " + where + ": " + ec.message());
   }
   return a.local_endpoint();
 }
 
 void Worker::Start() {
   Impl* impl = impl_.get();
-  asio::co_spawn(impl->io, impl->AcceptLoop(), asio::detached);
+  if (impl->acceptor.is_open()) asio::co_spawn(impl->io, impl->AcceptLoop(), asio::detached);
   impl->ScheduleSweep();
   thread_ = std::thread([impl] { impl->io.run(); });
 }

@@ -54,8 +54,11 @@ struct AccessLogSink {
   int fd = -1;  // -1: off
 };
 
-// One event loop on one thread with its own listener (SO_REUSEPORT), its own upstream
-// connection pools and its own copy of the route table: the request path takes no locks.
+// One event loop on one thread with its own upstream connection pools and its own copy of
+// the route table: the request path takes no locks. The process has one listening socket
+// (no SO_REUSEPORT, so no other process can bind the same address and silently take a share
+// of the connections); the first worker owns it, accepts, and hands each connection to the
+// worker with the fewest connections (itself included).
 // Thread-safety: methods marked "any thread" post to the worker's thread; everything else
 // runs on the worker's thread only.
 class Worker {
@@ -64,8 +67,10 @@ class Worker {
          AccessLogSink log);
   ~Worker();
 
-  // Binds the listener; returns the bound endpoint (port 0 resolved). Before Start().
-  Result<tcp::endpoint> Listen(const tcp::endpoint& endpoint);
+  // Binds the listener; returns the bound endpoint (port 0 resolved). Before Start(), on
+  // one worker only: it accepts for `peers` (every worker, itself included), which must
+  // outlive it.
+  Result<tcp::endpoint> Listen(const tcp::endpoint& endpoint, std::vector<Worker*> peers);
   void Start();  // starts the thread
   // Any thread. `applied` runs on the worker's thread once the table is in use.
   void SetTable(std::shared_ptr<const RouteTable> table, std::function<void()> applied = {});

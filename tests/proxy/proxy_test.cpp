@@ -492,5 +492,44 @@ TEST_F(ProxyTest, CanaryGetsItsShareStickyByCookieAndCanBePromoted) {
   EXPECT_TRUE((*doc)["services"][0]["pools"]["canary"].is_null());
 }
 
+TEST_F(ProxyTest, SecondProxyOnATakenAddressFailsClearlyAndTheFirstKeepsEveryConnection) {
+  StartProxy({"--workers", "2"});
+  std::vector<std::unique_ptr<TestApp>> apps;
+  apps.push_back(StartApp("only"));
+  Deploy(Request(apps));
+
+  // A second proxy on the same address: refused at once, before it makes a control socket.
+  // (Were the listener shared through SO_REUSEPORT, it would start and serve a share.)
+  const std::string taken = "127.0.0.1:" + std::to_string(port_);
+  const std::string second_state = dir_.Join("second");
+  auto res = RunCommand({GRAVITY_BIN, "proxy", "run", "--listen", taken, "--state-dir",
+                         second_state, "--workers", "2"},
+                        "", {}, seconds(20));
+  ASSERT_TRUE(res.ok()) << res.error();
+  ASSERT_FALSE(res->timed_out) << "a second proxy started on " << taken;
+  EXPECT_EQ(res->exit_code, 1);
+  EXPECT_THAT(res->err + res->out, ::testing::HasSubstr("cannot listen on " + taken +
+                                                        ": the address is already in use"));
+  EXPECT_NE(::access((second_state + "/proxy.sock").c_str(), F_OK), 0);
+
+  // The same for an address another server listens on.
+  res = RunCommand(
+      {GRAVITY_BIN, "proxy", "run", "--listen", apps[0]->address(), "--state-dir", second_state},
+      "", {}, seconds(20));
+  ASSERT_TRUE(res.ok()) << res.error();
+  ASSERT_FALSE(res->timed_out) << "a proxy started on the test app's address";
+  EXPECT_EQ(res->exit_code, 1);
+  EXPECT_THAT(res->err + res->out, ::testing::HasSubstr("the address is already in use"));
+
+  // Every new connection still reaches the first proxy, whichever worker it is given to.
+  for (int i = 0; i < 40; ++i) {
+    HttpClient c("127.0.0.1", port_, seconds(20));
+    auto r = c.Get("/");
+    ASSERT_TRUE(r.ok()) << "connection " << i << ": " << r.error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->Instance(), "only");
+  }
+}
+
 }  // namespace
 }  // namespace gravity::test
