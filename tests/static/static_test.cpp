@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "common/process.h"
@@ -279,6 +280,52 @@ TEST_F(StaticServer, MalformedRequestsGet400AndTheServerKeepsServing) {
   std::string huge = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n";
   EXPECT_THAT(Raw(huge), ::testing::StartsWith("HTTP/1.1 431"));
   EXPECT_EQ(Get("/").body, kIndex);
+}
+
+TEST_F(StaticServer, RandomGarbageNeverHurtsOtherClients) {
+  std::mt19937 rng(2024);  // fixed seed: the same bytes every run
+  const std::string pieces[] = {"GET ",
+                                "HEAD ",
+                                "/",
+                                "%",
+                                "..",
+                                "%2e",
+                                "\r\n",
+                                "\n",
+                                ":",
+                                " HTTP/1.1",
+                                "Host: x",
+                                "Range: bytes=",
+                                "Content-Length: ",
+                                "Transfer-Encoding: chunked",
+                                "\0",
+                                "\xff",
+                                "9999999999",
+                                ","};
+  HttpClient steady("127.0.0.1", port_);
+  for (int i = 0; i < 60; ++i) {
+    std::string junk;
+    int n = 1 + static_cast<int>(rng() % 30);
+    for (int k = 0; k < n; ++k) {
+      if (rng() % 3 == 0) {
+        junk += static_cast<char>(rng() % 256);
+      } else {
+        junk += pieces[rng() % std::size(pieces)];
+      }
+    }
+    if (i % 2) junk += "\r\n\r\n";
+    HttpClient c("127.0.0.1", port_, seconds(5));
+    if (c.SendRaw(junk).ok() && i % 2) {
+      auto answer = c.ReadResponse();  // a complete head is answered (or the peer closes)
+      if (answer.ok()) {
+        EXPECT_THAT(answer->body, Not(HasSubstr(kSecret)));
+      }
+    }
+    auto r = steady.Get("/digits.txt");  // everyone else is still served
+    ASSERT_TRUE(r.ok()) << r.error();
+    ASSERT_EQ(r->body, "0123456789");
+  }
+  EXPECT_EQ(steady.connections_opened(), 1);
 }
 
 TEST_F(StaticServer, Http10ClosesUnlessKeepAliveWasAsked) {
