@@ -13,8 +13,9 @@
 # the system service) and stopped at the end. See bench/README.md for what the figures mean.
 #
 # Environment: BUILD_DIR (default ./build), DURATION (10), WARMUP (2), CONNECTIONS (64),
-# WORKERS_LIST ("1 2"), PROXIES ("gravity nginx haproxy"), REPEAT (1; >1 interleaves runs
-# and reports the median by req/s), IDLE_CONNS (10000; 0 skips the memory part),
+# WORKERS_LIST ("1 2"), PROXIES ("gravity nginx haproxy"), REPEAT (3: rounds; each round runs
+# every proxy once, in a rotated order, and the table shows the median of each figure),
+# IDLE_CONNS (10000; 0 skips the memory part), GROUP_NICE (-20, see below),
 # BACKEND (nginx | testapp), GRAVITY_PROXY_ARGS (extra flags for `gravity proxy run`),
 # KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
@@ -32,15 +33,24 @@ WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WORKERS_LIST=${WORKERS_LIST:-"1 2"}
 PROXIES=${PROXIES:-"gravity nginx haproxy"}
-REPEAT=${REPEAT:-1}
+REPEAT=${REPEAT:-3}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 BACKEND=${BACKEND:-nginx}
 GRAVITY_PROXY_ARGS=${GRAVITY_PROXY_ARGS:-}
-# Scheduling priority of everything the bench runs (backend, proxies, wrk): on a shared
-# machine a negative nice value keeps other work from skewing one proxy's run more than
-# another's. Needs root; otherwise 0.
+# Scheduling priority. The kernel groups tasks by session (sched_autogroup) and shares CPU
+# time fairly between the groups first: a plain `nice` only ranks tasks inside the bench's
+# own session. On a machine where other sessions compile or run tests, every process of
+# the bench (proxy, backend and wrk alike) got a share that swung with their number — runs
+# of the same proxy differed 4x from one minute to the next, and the proxy sat at 5-20%
+# CPU waiting for a starved load generator. So the bench raises its session's group weight
+# (GROUP_NICE, default -20; needs root; "off" leaves it) while it runs and puts it back at
+# exit. Other sessions still get the CPU the bench leaves idle. Every proxy, the backend
+# and wrk run in that one group: the conditions are the same for all proxies, and
+# interleaved rounds plus medians absorb what remains.
 NICE=${NICE:--10}
+GROUP_NICE=${GROUP_NICE:--20}
 [ "$(id -u)" = 0 ] || NICE=0
+AUTOGROUP_BEFORE=""
 BODY="hello from the backend"  # 22 bytes + newline
 
 for tool in "$NGINX" "$HAPROXY" "$WRK" taskset; do
@@ -70,8 +80,13 @@ cleanup() {
     [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
   done
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+  if [ -n "$AUTOGROUP_BEFORE" ]; then echo "$AUTOGROUP_BEFORE" >/proc/self/autogroup || true; fi
 }
 trap cleanup EXIT
+if [ "$(id -u)" = 0 ] && [ -w /proc/self/autogroup ] && [ "$GROUP_NICE" != off ]; then
+  AUTOGROUP_BEFORE=$(sed -n 's/.* nice //p' /proc/self/autogroup)
+  echo "$GROUP_NICE" >/proc/self/autogroup || AUTOGROUP_BEFORE=""
+fi
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -321,7 +336,8 @@ echo "# backend: $BACKEND_DESC on CPU $LOAD_CPUS_1, body '$BODY' ($(( ${#BODY} +
 echo "# load: wrk, $CONNECTIONS keep-alive connections, ${DURATION}s per run after ${WARMUP}s warm-up, REPEAT=$REPEAT"
 echo "# CPUs: 1 worker -> proxy on CPU $PROXY_CPUS_1, wrk + backend on CPU $LOAD_CPUS_1;" \
      "2 workers -> proxy, wrk and backend share CPUs $ALL_CPUS"
-echo "# every proxy adds X-Forwarded-For/-Proto/-Host and X-Request-Id; access logs off; nice $NICE"
+echo "# every proxy adds X-Forwarded-For/-Proto/-Host and X-Request-Id; access logs off"
+echo "# scheduling: nice $NICE inside the bench's session; session group nice $(sed -n 's/.* nice //p' /proc/self/autogroup 2>/dev/null || echo '?') (GROUP_NICE)"
 printf 'load average now: %s\n' "$(loadavg)"
 
 # Backend capacity when it shares its CPU with wrk, as the proxied runs do.
@@ -331,13 +347,18 @@ printf 'backend direct (wrk + backend on CPU %s): %.0f req/s, p50 %s ms, p99 %s 
 
 printf 'workers\tproxy\trun\treq_s\tp50_ms\tp99_ms\terrors\tproxy_cpu_pct\tloadavg\n' >"$RESULTS"
 declare -A SKIP
+read -r -a PROXY_ARR <<<"$PROXIES"
 for workers in $WORKERS_LIST; do
   if [ "$workers" = 1 ]; then pcpus=$PROXY_CPUS_1; lcpus=$LOAD_CPUS_1; threads=1
   else pcpus=$ALL_CPUS; lcpus=$ALL_CPUS; threads=$workers; fi
   for run in $(seq 1 "$REPEAT"); do
-    for proxy in $PROXIES; do
+    # Round r starts with proxy r (mod n): none always runs first, right after a restart of
+    # the round or while the machine's load drifts the same way.
+    n=${#PROXY_ARR[@]}
+    for k in $(seq 0 $((n - 1))); do
+      proxy=${PROXY_ARR[$(( (run - 1 + k) % n ))]}
       [ -n "${SKIP[$proxy-$workers]:-}" ] && continue
-      log "$proxy, $workers worker(s), run $run"
+      log "$proxy, $workers worker(s), round $run (load $(loadavg))"
       if ! start_proxy "$proxy" "$workers" "$pcpus"; then
         SKIP[$proxy-$workers]=$PROXY_SKIP
         log "  skipped: $PROXY_SKIP"
@@ -352,37 +373,54 @@ for workers in $WORKERS_LIST; do
             'BEGIN { printf "%.1f", (b - a) / hz / d * 100 }')
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workers" "$proxy" "$run" "$rps" "$p50" \
         "$p99" "$errs" "$cpu" "$la" >>"$RESULTS"
+      log "  $(printf '%.0f req/s, p50 %s ms, p99 %s ms, proxy cpu %s%%' "$rps" "$p50" "$p99" "$cpu")"
       stop_pid "$PROXY_PID"
     done
   done
 done
 
-# Median run (by req/s) per proxy and worker count, then ratios against nginx.
-echo "== throughput and latency (median of $REPEAT run(s) by req/s) =="
-awk -F'\t' 'NR > 1 { key = $1 "\t" $2; n[key]++; row[key, n[key]] = $0 }
+# Per worker count and proxy: the median of each figure over the rounds (req/s, p50, p99,
+# cpu% and CPU us/req each on its own), the req/s range, the 1-minute load average range,
+# and the ratios against nginx and HAProxy at the same worker count.
+echo "== throughput and latency: median of $REPEAT round(s) per figure =="
+awk -F'\t' '
+  function median(key, col,    m, i, j, t, v) {
+    m = n[key]
+    for (i = 1; i <= m; i++) v[i] = val[key, i, col] + 0
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j] < v[j-1]; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
+    return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+  }
+  function lo(key, col,    i, x) { x = val[key, 1, col] + 0; for (i = 2; i <= n[key]; i++) if (val[key, i, col] + 0 < x) x = val[key, i, col] + 0; return x }
+  function hi(key, col,    i, x) { x = val[key, 1, col] + 0; for (i = 2; i <= n[key]; i++) if (val[key, i, col] + 0 > x) x = val[key, i, col] + 0; return x }
+  NR > 1 {
+    key = $1 SUBSEP $2; if (!(key in n)) { keys[++nk] = key; w[key] = $1; p[key] = $2 }
+    i = ++n[key]
+    val[key, i, "rps"] = $4; val[key, i, "p50"] = $5; val[key, i, "p99"] = $6
+    val[key, i, "cpu"] = $8; err[key] += $7
+    val[key, i, "us"] = ($4 > 0) ? $8 / 100 * 1e6 / $4 : 0
+    split($9, la, " "); val[key, i, "la"] = la[1]
+  }
   END {
-    for (key in n) {
-      # sort the runs of key by req/s (insertion sort, few runs)
-      m = n[key]
-      for (i = 1; i <= m; i++) { split(row[key, i], f, "\t"); r[i] = f[4]; s[i] = row[key, i] }
-      for (i = 2; i <= m; i++) for (j = i; j > 1 && r[j] < r[j-1]; j--) {
-        t = r[j]; r[j] = r[j-1]; r[j-1] = t; t = s[j]; s[j] = s[j-1]; s[j-1] = t }
-      print s[int((m + 1) / 2)]
+    for (k = 1; k <= nk; k++) {
+      key = keys[k]
+      R[key] = median(key, "rps"); P99[key] = median(key, "p99")
     }
-  }' "$RESULTS" | sort -t$'\t' -k1,1n -k2,2 >"$TMP/median.tsv"
-
-printf '%-8s %-8s %10s %8s %8s %7s %6s %8s %10s %10s  %s\n' workers proxy req/s p50_ms p99_ms \
-  errors cpu% "us/req" "req/s÷ng" "p99÷ng" "loadavg (1 5 15)"
-while IFS=$'\t' read -r workers proxy run rps p50 p99 errs cpu la; do
-  read -r ng_rps ng_p99 < <(awk -F'\t' -v w="$workers" '$1 == w && $2 == "nginx" {print $4, $6}' \
-                             "$TMP/median.tsv") || true
-  ratio=$(awk -v a="$rps" -v b="${ng_rps:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-  pratio=$(awk -v a="$p99" -v b="${ng_p99:-0}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-  # Proxy CPU time per request: comparable even when the proxy was not the bottleneck.
-  usreq=$(awk -v c="$cpu" -v r="$rps" 'BEGIN { if (r > 0) printf "%.1f", c / 100 * 1e6 / r; else print "-" }')
-  printf '%-8s %-8s %10.0f %8s %8s %7s %6s %8s %10s %10s  %s\n' "$workers" "$proxy" "$rps" "$p50" \
-    "$p99" "$errs" "$cpu" "$usreq" "$ratio" "$pratio" "$la"
-done <"$TMP/median.tsv"
+    printf "%-3s %-8s %8s %15s %7s %8s %5s %5s %6s %8s %8s %8s %8s  %s\n", "wk", "proxy", "req/s", \
+      "(min-max)", "p50_ms", "p99_ms", "err", "cpu%", "us/req", "rps/ng", "p99/ng", "rps/ha", "p99/ha", "load 1m"
+    for (k = 1; k <= nk; k++) {
+      key = keys[k]; ng = w[key] SUBSEP "nginx"; ha = w[key] SUBSEP "haproxy"
+      printf "%-3s %-8s %8.0f %15s %7.2f %8.2f %5d %5.1f %6.1f %8s %8s %8s %8s  %s\n", w[key], p[key], R[key], \
+        sprintf("(%.0f-%.0f)", lo(key, "rps"), hi(key, "rps")), median(key, "p50"), P99[key], err[key], \
+        median(key, "cpu"), median(key, "us"), \
+        (ng in R && R[ng] > 0) ? sprintf("%.2fx", R[key] / R[ng]) : "-", \
+        (ng in P99 && P99[ng] > 0) ? sprintf("%.2fx", P99[key] / P99[ng]) : "-", \
+        (ha in R && R[ha] > 0) ? sprintf("%.2fx", R[key] / R[ha]) : "-", \
+        (ha in P99 && P99[ha] > 0) ? sprintf("%.2fx", P99[key] / P99[ha]) : "-", \
+        sprintf("%.2f-%.2f", lo(key, "la"), hi(key, "la"))
+    }
+  }' < <(head -1 "$RESULTS"; tail -n +2 "$RESULTS" | sort -t$'\t' -k1,1n -k2,2 -s)
+echo "(rps/ng, p99/ng: against nginx; rps/ha, p99/ha: against HAProxy — req/s higher is"
+echo " better, p99 lower is better; us/req = the proxy's CPU time per request)"
 for key in "${!SKIP[@]}"; do echo "skipped $key: ${SKIP[$key]}"; done
 echo "(raw runs: $RESULTS)"
 
