@@ -99,12 +99,11 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
     if (hin < 0 || hout < 0 || herr < 0) fail(2);
     if (::dup2(hin, 0) < 0 || ::dup2(hout, 1) < 0 || ::dup2(herr, 2) < 0) fail(2);
     if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) fail(3);
-    // Close everything else except the error pipe (close-on-exec).
-    for (int fd = 3; fd < 65536; ++fd) {
-      if (fd != err_pipe[1]) {
-        if (::syscall(SYS_close_range, fd, fd, 0) != 0 && fd > 1024) break;
-      }
-    }
+    // Close everything else except the error pipe (close-on-exec): two close_range calls
+    // instead of one close per possible descriptor (65k system calls per spawn).
+    const unsigned keep = static_cast<unsigned>(err_pipe[1]);
+    if (keep > 3) ::syscall(SYS_close_range, 3u, keep - 1, 0);
+    ::syscall(SYS_close_range, keep + 1, ~0u, 0);
     ::execve(program.c_str(), argv.data(), envp.data());
     fail(4);
   }
