@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -186,20 +187,29 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
     spec.release_dir = release.release_dir;
     spec.command = release.spec.run.command;
     spec.env = env.env;
+    // Started side by side: each is a fork/exec plus a record write.
+    std::vector<std::future<Result<runtime::InstanceInfo>>> starting;
     for (int k = 0; k < env.instances; ++k) {
-      auto i = supervisor_.Start(spec);
-      if (!i.ok()) return fail(i.error(), true);
+      starting.push_back(std::async(std::launch::async, [&] { return supervisor_.Start(spec); }));
+    }
+    std::string error;
+    for (auto& f : starting) {
+      auto i = f.get();
+      if (!i.ok()) {
+        if (error.empty()) error = i.error();
+        continue;
+      }
       d.instances.push_back(i->id);
       started.push_back(*i);
     }
-    // Recorded before the proxy is asked, so a crash from here on knows the new instances.
-    (void)records_.UpdateDeployment(d);
+    if (!error.empty()) return fail(error, true);
   }
   auto t_started = clock_.Now();
   Progress(where + ": " + std::to_string(started.size()) + " instance(s) of " +
            Short(release.commit) + (warm.empty() ? " started" : " warm") + ", waiting for health");
 
-  // 2. The proxy's health gate and swap.
+  // 2. The proxy's health gate and swap. Recorded (with the new instances) before the
+  // proxy is asked, so a crash from here on knows them.
   d.step = "health_wait";
   (void)records_.UpdateDeployment(d);
   ProxyRoute route;
@@ -287,7 +297,15 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
   if (!saved.ok()) spdlog::error("{}: recording the switch: {}", where, saved.message());
   Progress(where + ": traffic switched to " + Short(release.commit) + " in " +
            std::to_string(d.duration_ms) + "ms");
-  supervisor_.Stop(retire);
+  // The superseded warm set may still be draining (deploys quicker than drain_timeout):
+  // stop it only once its drain deadline has passed.
+  std::int64_t drain_end = rec.warm_until_ms - env.keep_previous.count();
+  if (!retire.empty() && drain_end > NowMs()) {
+    std::lock_guard lock(pending_mutex_);
+    pending_stops_.emplace_back(drain_end, retire);
+  } else {
+    supervisor_.Stop(retire);
+  }
   d.step = "done";
   (void)records_.UpdateDeployment(d);
   ApplyRetention(app);
@@ -558,9 +576,14 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env,
   }
   if (changed) RETURN_IF_ERROR(records_.SaveEnvironment(rec));
   // Instances of this environment that are neither live nor warm are orphans.
+  std::set<std::string> draining;
+  {
+    std::lock_guard lock(pending_mutex_);
+    for (const auto& [when, ids] : pending_stops_) draining.insert(ids.begin(), ids.end());
+  }
   std::vector<std::string> orphans;
   for (const auto& i : supervisor_.List()) {
-    if (i.spec.app != app || i.spec.environment != env) continue;
+    if (i.spec.app != app || i.spec.environment != env || draining.count(i.id)) continue;
     if (!Contains(rec.live_instances, i.id) && !Contains(rec.warm_instances, i.id)) {
       orphans.push_back(i.id);
     }
@@ -609,9 +632,31 @@ void Deployer::Tick() {
     Status st = Reconcile();
     if (!st.ok()) spdlog::debug("reconcile pending: {}", st.message());
   }
+  std::int64_t now = NowMs();
+  std::vector<std::string> due;
+  {
+    std::lock_guard lock(pending_mutex_);
+    for (auto it = pending_stops_.begin(); it != pending_stops_.end();) {
+      if (it->first <= now) {
+        due.insert(due.end(), it->second.begin(), it->second.end());
+        it = pending_stops_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (!due.empty()) {
+    supervisor_.Stop(due);
+    // Their releases may have been kept only because they were running.
+    config::StackSpec stack;
+    {
+      std::lock_guard lock(stack_mutex_);
+      stack = stack_;
+    }
+    for (const auto& app : stack.apps) ApplyRetention(app);
+  }
   auto envs = records_.Environments();
   if (!envs.ok()) return;
-  std::int64_t now = NowMs();
   for (auto e : *envs) {
     if (e.warm_instances.empty() || now < e.warm_until_ms) continue;
     std::unique_lock lock(EnvLock(e.app, e.environment), std::try_to_lock);

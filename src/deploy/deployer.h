@@ -134,6 +134,11 @@ class Deployer {
   std::function<void(const std::string&)> progress_;  // set before use
   bool reconcile_pending_ = true;                     // guarded by stack_mutex_
 
+  // Instances out of traffic that may still be draining in the proxy: stopped by Tick once
+  // their drain deadline (wall ms) has passed.
+  std::mutex pending_mutex_;
+  std::vector<std::pair<std::int64_t, std::vector<std::string>>> pending_stops_;  // guarded
+
   std::mutex locks_mutex_;
   std::map<std::string, std::unique_ptr<std::mutex>> env_locks_;  // guarded by locks_mutex_
 };

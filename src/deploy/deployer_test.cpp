@@ -156,21 +156,28 @@ TEST_F(DeployerTest, OldInstancesStayWarmUntilKeepPreviousThenStop) {
   EXPECT_EQ(env.warm_commit, "aaaaaaaa1");
   EXPECT_EQ(env.warm_instances, first.instances);
   EXPECT_EQ(Running(), 4u);
-  // A third deploy retires the oldest warm set at once.
+  // A third deploy retires the oldest warm set: at once when its drain is over...
+  clock_.Advance(std::chrono::seconds(31));
   auto third = deployer_->Deploy("staging", MakeRelease("cccccccc3")).value();
   EXPECT_EQ(Running(), 4u);
   for (const auto& id : first.instances) EXPECT_FALSE(supervisor_->Get(id));
+  // ... and only after it when deploys come quicker than drain_timeout.
+  auto fourth = deployer_->Deploy("staging", MakeRelease("dddddddd4")).value();
+  EXPECT_EQ(Running(), 6u);  // the second set is still draining
+  deployer_->Tick();
+  EXPECT_EQ(Running(), 6u);
+  clock_.Advance(std::chrono::seconds(31));
+  deployer_->Tick();
+  EXPECT_EQ(Running(), 4u);
+  for (const auto& id : second.instances) EXPECT_FALSE(supervisor_->Get(id));
   // keep_previous (10m) after the drain (30s): the warm ones stop.
   clock_.Advance(std::chrono::minutes(10));
   deployer_->Tick();
-  EXPECT_EQ(Running(), 4u);
-  clock_.Advance(std::chrono::seconds(31));
-  deployer_->Tick();
   EXPECT_EQ(Running(), 2u);
   env = Env("staging");
-  EXPECT_EQ(env.live_instances, third.instances);
+  EXPECT_EQ(env.live_instances, fourth.instances);
   EXPECT_TRUE(env.warm_instances.empty());
-  EXPECT_EQ(env.warm_commit, "bbbbbbbb2");  // still the rollback target, relaunched from disk
+  EXPECT_EQ(env.warm_commit, "cccccccc3");  // still the rollback target, relaunched from disk
 }
 
 TEST_F(DeployerTest, FailedHealthStopsNewInstancesAndLeavesLiveAlone) {
@@ -279,6 +286,9 @@ TEST_F(DeployerTest, RetentionKeepsLastReleasesAndNeverLiveOrWarm) {
     clock_.Advance(std::chrono::seconds(1));
     deployer_->Deploy("staging", MakeRelease(commits[k])).value();
   }
+  // Releases with instances still draining stay until those have stopped.
+  clock_.Advance(std::chrono::seconds(31));
+  deployer_->Tick();
   auto releases = deployer_->records().Releases("site").value();
   std::map<std::string, bool> on_disk;
   for (const auto& r : releases) on_disk[r.commit] = !r.removed;

@@ -8,7 +8,12 @@
 
 namespace gravity::runtime {
 
-PortAllocator::PortAllocator(int first, int last) : first_(first), last_(last), next_(first) {}
+PortAllocator::PortAllocator(int first, int last, unsigned seed)
+    : first_(first), last_(last), next_(first) {
+  if (seed == 0) seed = static_cast<unsigned>(::getpid()) * 2654435761u;
+  if (last_ >= first_)
+    next_ = first_ + static_cast<int>(seed % static_cast<unsigned>(last_ - first_ + 1));
+}
 
 bool PortAllocator::PortFree(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -14,7 +14,9 @@ namespace gravity::runtime {
 // Thread-safe: all members are guarded by mutex_.
 class PortAllocator {
  public:
-  PortAllocator(int first, int last);
+  // The search starts at a point derived from `seed` (default: this process's pid), so two
+  // daemons sharing a range rarely race for the same ports.
+  PortAllocator(int first, int last, unsigned seed = 0);
 
   // A free port, reserved until Release. Error when the whole range is taken.
   Result<int> Allocate();

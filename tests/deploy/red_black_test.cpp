@@ -52,7 +52,14 @@ TEST_F(RedBlackTest, TenDeploysAndThreeFailingOnesWithZeroFailedRequests) {
   EXPECT_EQ(good, 10);
   EXPECT_GT(stats.total, 100) << stats.Summary();
   EXPECT_EQ(stats.failed, 0) << stats.Summary();
-  // Live (2) and warm (2) instances run; the failing ones and older ones were stopped.
+  // Live (2) and warm (2) instances run; the failing ones were stopped, older ones once
+  // their drain (5s) was over.
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        deployer_->Tick();
+        return supervisor_->List().size() == 4u;
+      },
+      30s));
   EXPECT_EQ(supervisor_->List().size(), 4u);
   auto env = Env("staging");
   EXPECT_EQ(env.live_commit.substr(0, 3), "r10");
