@@ -106,21 +106,28 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
   bool exited = false;
   bool killed = false;
   Clock::TimePoint exited_at{};
+  auto add_line = [&](std::string text) {
+    std::size_t head_before = result.log.head_lines();
+    result.log.Add({WallMs(clock), std::move(text)});
+    if (options.on_head_line && result.log.head_lines() > head_before) {
+      options.on_head_line(result.log.head_line(head_before));
+    }
+  };
   auto flush_lines = [&](bool all) {
     std::size_t pos;
     while ((pos = partial.find('\n')) != std::string::npos) {
       std::string text = partial.substr(0, pos);
       if (!text.empty() && text.back() == '\r') text.pop_back();
-      result.log.Add({WallMs(clock), std::move(text)});
+      add_line(std::move(text));
       partial.erase(0, pos + 1);
     }
     if (all && !partial.empty()) {
-      result.log.Add({WallMs(clock), std::move(partial)});
+      add_line(std::move(partial));
       partial.clear();
     }
     // Never hold an unbounded partial line.
     if (partial.size() > 64 * 1024) {
-      result.log.Add({WallMs(clock), partial});
+      add_line(partial);
       partial.clear();
     }
   };
@@ -140,6 +147,7 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
         break;  // EAGAIN or error
       }
     }
+    if (options.on_poll) options.on_poll();
     if (!exited) {
       if (auto st = TryReap(*pid)) {
         exited = true;

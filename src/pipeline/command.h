@@ -33,6 +33,9 @@ class BoundedLog {
   std::uint64_t dropped_lines() const { return dropped_lines_; }
   std::uint64_t dropped_bytes() const { return dropped_bytes_; }
   std::uint64_t total_lines() const { return total_lines_; }
+  // Lines kept in the head so far: they come first in Lines(), in order, and never change.
+  std::size_t head_lines() const { return head_.size(); }
+  const LogLine& head_line(std::size_t i) const { return head_.at(i); }
   // The last `n` kept lines joined with '\n' (for error messages).
   std::string Tail(std::size_t n) const;
 
@@ -57,6 +60,11 @@ struct CommandOptions {
   Clock* clock = nullptr;                     // default: the real clock
   // Called with the shell's pid (= its process group) right after it started.
   std::function<void(int pid)> on_start;
+  // Called with each line that lands in the log's head, as it arrives (for live views). The
+  // lines after those (Lines() from index head_lines()) are only known at the end.
+  std::function<void(const LogLine&)> on_head_line;
+  // Called about every 100 ms while the command runs (e.g. to flush batched lines).
+  std::function<void()> on_poll;
 };
 
 struct CommandResult {

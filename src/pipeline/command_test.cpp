@@ -24,6 +24,22 @@ TEST(RunCommand, CapturesLinesWithTimestampsAndExitStatus) {
   EXPECT_GT(lines[0].time_ms, 1600000000000);
 }
 
+TEST(RunCommand, HeadLinesAreReportedAsTheyArriveAndTheRestAtTheEnd) {
+  CommandOptions o;
+  o.command = "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done";
+  o.head_bytes = 100;
+  o.tail_bytes = 100;
+  std::vector<std::string> live;
+  o.on_head_line = [&](const LogLine& l) { live.push_back(l.text); };
+  auto r = RunCommand(o);
+  ASSERT_TRUE(r.ok());
+  auto lines = r->log.Lines();
+  ASSERT_EQ(live.size(), r->log.head_lines());
+  ASSERT_GT(live.size(), 5u);
+  for (std::size_t i = 0; i < live.size(); ++i) EXPECT_EQ(live[i], lines[i].text);
+  EXPECT_NE(lines[live.size()].text.find("dropped"), std::string::npos);
+}
+
 TEST(RunCommand, RunsInCwdWithEnv) {
   auto dir = MakeTempDir("gravity-cmd");
   ASSERT_TRUE(dir.ok());

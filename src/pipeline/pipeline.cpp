@@ -476,10 +476,32 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
       pid = p;
       track(p);
     };
+    // The head of the output is stored as it comes (in small batches) so a running build
+    // can be watched; the rest (tail, drop marker) when it ends.
+    std::vector<LogLine> pending;
+    std::size_t streamed = 0;
+    auto last_flush = clock_.Now();
+    auto flush = [&] {
+      (void)runs_.AppendLogs(id, "build", pending);
+      streamed += pending.size();
+      pending.clear();
+      last_flush = clock_.Now();
+    };
+    o.on_head_line = [&](const LogLine& line) {
+      pending.push_back(line);
+      if (pending.size() >= 200) flush();
+    };
+    o.on_poll = [&] {
+      if (!pending.empty() && clock_.Now() - last_flush > std::chrono::milliseconds(250)) flush();
+    };
     auto r = RunCommand(o);
     if (pid) (void)runs_.RemoveProcess(id, pid);
+    flush();
     if (!r.ok()) return finish("build", "failed", "build: " + r.error());
-    RETURN_IF_ERROR(runs_.AppendLogs(id, "build", r->log.Lines()));
+    std::vector<LogLine> all = r->log.Lines();
+    RETURN_IF_ERROR(runs_.AppendLogs(
+        id, "build",
+        std::vector<LogLine>(all.begin() + std::min(streamed, all.size()), all.end())));
     if (r->cancelled) return finish("build", "interrupted", "interrupted: the daemon stopped");
     if (!r->ok) {
       std::string tail = r->log.Tail(10);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/process.h"
@@ -177,6 +178,31 @@ TEST_F(PipelineTest, FailingBuildFailsAtBuildAndDiscardsTheRelease) {
   ASSERT_EQ(logs.size(), 2u);
   EXPECT_EQ(logs[0].text, "compiling");
   EXPECT_NE(::access((dir_ + "/state/releases/site/" + c).c_str(), F_OK), 0);
+}
+
+TEST_F(PipelineTest, BuildOutputIsVisibleWhileTheBuildRuns) {
+  std::string go = dir_ + "/go";
+  Commit("build:\n  command: \"echo first line; echo second line; while [ ! -f " + go +
+         " ]; do sleep 0.05; done; echo last line\"\nrun:\n  command: x\n");
+  MakePipeline();
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  std::int64_t id = AllRuns()[0].id;
+  std::thread runner([&] { ASSERT_TRUE(*pipeline_->RunNext("site")); });
+  bool seen = false;
+  for (int i = 0; i < 600 && !seen; ++i) {  // bounded poll, up to 60 s
+    auto logs = pipeline_->runs().Logs(id, "build");
+    seen = logs.ok() && logs->size() == 2 && (*logs)[1].text == "second line";
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(Run(id).status, "running");
+  ASSERT_TRUE(WriteFileAtomic(go, "").ok());
+  runner.join();
+  auto logs = *pipeline_->runs().Logs(id, "build");
+  ASSERT_EQ(logs.size(), 3u);
+  EXPECT_EQ(logs[0].text, "first line");
+  EXPECT_EQ(logs[2].text, "last line");
+  EXPECT_EQ(Run(id).status, "succeeded");
 }
 
 TEST_F(PipelineTest, InvalidGravityYmlFailsAtCheckoutWithLineAndColumn) {
