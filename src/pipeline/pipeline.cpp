@@ -387,6 +387,9 @@ Result<bool> Pipeline::RunNext(const std::string& app_name) {
     spdlog::error("run {}: {}", run->id, st.message());
     (void)runs_.FinishRun(run->id, "failed", run->stage, st.message(), NowMs());
   }
+  if (Status pruned = runs_.PruneLogs(app_name, options_.keep_logs_of_runs); !pruned.ok()) {
+    spdlog::warn("app {}: pruning old logs: {}", app_name, pruned.message());
+  }
   return true;
 }
 

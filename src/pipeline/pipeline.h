@@ -43,7 +43,8 @@ struct PipelineOptions {
   int test_port_base = 41000;  // GRAVITY_PORT_BASE = base + 1000*app index + 100*worker
   std::size_t log_head_bytes = 512 * 1024;  // per build, and per test file / 4
   std::size_t log_tail_bytes = 512 * 1024;
-  bool start_threads = true;  // false: tests drive PollOnce/RunNext themselves
+  int keep_logs_of_runs = 200;  // per app: older runs' logs are deleted (runs stay)
+  bool start_threads = true;    // false: tests drive PollOnce/RunNext themselves
 };
 
 struct WebhookResponse {

@@ -349,6 +349,14 @@ Result<std::optional<std::string>> RunStore::ReleaseDir(const std::string& app,
   return std::optional<std::string>(row->Text(0));
 }
 
+Status RunStore::PruneLogs(const std::string& app, int keep_runs) {
+  return db_.Exec(
+      "DELETE FROM pipeline_logs WHERE run_id IN (SELECT id FROM pipeline_runs WHERE app = ? "
+      "AND id < (SELECT coalesce(min(id), 0) FROM (SELECT id FROM pipeline_runs WHERE app = ? "
+      "ORDER BY id DESC LIMIT ?)))",
+      {app, app, std::int64_t{keep_runs}});
+}
+
 Result<std::vector<RunRecord>> RunStore::RunningRuns() {
   ASSIGN_OR_RETURN(auto rows, db_.Query(std::string("SELECT ") + kRunColumns +
                                         " FROM pipeline_runs WHERE status = 'running' "

@@ -109,6 +109,10 @@ class RunStore {
                     std::int64_t run, std::int64_t now_ms);
   Result<std::optional<std::string>> ReleaseDir(const std::string& app, const std::string& commit);
 
+  // Deletes the logs of `app`'s runs older than its `keep_runs` newest ones (the runs,
+  // stages and test results stay).
+  Status PruneLogs(const std::string& app, int keep_runs);
+
   // Runs left `running` by a daemon that died: all of them (for recovery).
   Result<std::vector<RunRecord>> RunningRuns();
 

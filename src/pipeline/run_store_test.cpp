@@ -93,6 +93,22 @@ TEST_F(RunStoreTest, StagesLogsTestsAndHistory) {
   EXPECT_TRUE(store_->TestHistory("blog")->empty());
 }
 
+TEST_F(RunStoreTest, PruneLogsKeepsTheNewestRunsLogs) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(Queue("site", "c" + std::to_string(i), "staging"));
+    ASSERT_TRUE(store_->AppendLogs(ids.back(), "build", {{1, "line"}}).ok());
+  }
+  auto other = Queue("blog", "b", "staging");
+  ASSERT_TRUE(store_->AppendLogs(other, "build", {{1, "line"}}).ok());
+  ASSERT_TRUE(store_->PruneLogs("site", 2).ok());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(store_->Logs(ids[i], "")->size(), i >= 3 ? 1u : 0u) << i;
+  }
+  EXPECT_EQ(store_->Logs(other, "")->size(), 1u);
+  EXPECT_TRUE(store_->GetRun(ids[0])->has_value());
+}
+
 TEST_F(RunStoreTest, BranchesReleasesAndRunningRuns) {
   ASSERT_TRUE(store_->SetBranch("site", {"main", "abc", "", 5}).ok());
   auto b = store_->GetBranch("site", "main");
