@@ -138,8 +138,10 @@ TEST(TestApp, StartDelayPostponesListening) {
   ASSERT_TRUE(app.ok()) << app.error();
   ASSERT_TRUE((*app)->process().WaitForOutput("starting", 30s));
   EXPECT_TRUE(WaitFor([&] { return PortOpen(port); }, 30s));
-  EXPECT_NE((*app)->process().Output().find("listening on 127.0.0.1:" + std::to_string(port)),
-            std::string::npos);
+  // The line is printed just after listen(): poll for it too.
+  EXPECT_TRUE((*app)->process().WaitForOutput("listening on 127.0.0.1:" + std::to_string(port),
+                                              30s))
+      << (*app)->process().Output();
 }
 
 TEST(TestApp, CrashAfterRequestsExitsWithoutAnswering) {
