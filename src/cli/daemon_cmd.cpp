@@ -14,6 +14,43 @@
 
 namespace gravity::cli {
 
+namespace {
+
+// An environment added to a running stack follows a branch whose tip the pipeline has
+// already seen, so no new tip will ever queue a run for it. Queue one now: the pipeline
+// runs that tip for the new environment only. Environments that have something live, or
+// that a run already names (running, failed or done), are left alone, and a branch the
+// watcher has not fetched yet is left to the watcher.
+void CatchUpNewEnvironments(pipeline::Pipeline& pipeline, deploy::DeployService& deploys,
+                            const config::StackSpec& stack) {
+  for (const auto& app : stack.apps) {
+    auto runs = pipeline.runs().ListRuns(app.name, 1000);
+    if (!runs.ok()) continue;
+    for (const auto& env : app.environments) {
+      if (env.branch.empty()) continue;
+      auto rec = deploys.deployer().records().Environment(app.name, env.name);
+      if (rec.ok() && !rec->live_commit.empty()) continue;
+      auto branch = pipeline.runs().GetBranch(app.name, env.branch);
+      if (!branch.ok() || !branch->has_value()) continue;
+      bool named = false;
+      for (const auto& run : *runs) {
+        named |= ("," + run.environments + ",").find("," + env.name + ",") != std::string::npos;
+      }
+      if (named) continue;
+      auto id = pipeline.RequestRun(app.name, env.branch, env.name);
+      if (id.ok()) {
+        spdlog::info("{}/{}: new environment: run {} queued for the tip of {}", app.name,
+                     env.name, *id, env.branch);
+      } else {
+        spdlog::warn("{}/{}: new environment: cannot queue a run: {}", app.name, env.name,
+                     id.error());
+      }
+    }
+  }
+}
+
+}  // namespace
+
 // gravity daemon [-f stack.yml] [--log-level L] [--log-file PATH]
 // Runs until SIGTERM or SIGINT. Logs go to state_dir/daemon.log unless --log-file says
 // otherwise ("-" = stderr).
@@ -77,6 +114,7 @@ int DaemonCommand(int argc, char** argv) {
     std::fprintf(stderr, "gravity daemon: %s\n", st.message().c_str());
     return 1;
   }
+  CatchUpNewEnvironments(daemon.pipeline(), deploys, *stack);
   std::fprintf(stderr, "gravity daemon: API on %s:%u, state in %s, log %s\n",
                stack->admin_listen.host.c_str(), daemon.port(), stack->state_dir.c_str(),
                log_file.c_str());

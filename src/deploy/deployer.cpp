@@ -605,18 +605,27 @@ Status Deployer::RestoreLive() {
       auto i = supervisor_.Get(id);
       missing |= !i || i->state == runtime::InstanceState::kFailed;
     }
-    if (!missing) continue;
     auto found = FindEnv(e.app, e.environment);
     if (!found.ok()) continue;  // no longer in the stack
+    // A changed instance count (gravity up with an edited stack restarts the daemon) is
+    // applied as a red/black deploy of the same release: no rebuild, no gap in traffic.
+    bool rescale = !missing && static_cast<int>(e.live_instances.size()) != found->second.instances;
+    if (!missing && !rescale) continue;
     auto release = ReleaseFromDisk(e.app, e.live_commit);
     if (!release.ok()) {
       if (result.ok()) result = release.status();
       continue;
     }
     std::lock_guard lock(EnvLock(e.app, e.environment));
-    Progress(e.app + "/" + e.environment + ": starting live release " + Short(e.live_commit) +
-             " again");
-    auto out = RunLocked(found->first, found->second, *release, "restore", {});
+    if (rescale) {
+      Progress(e.app + "/" + e.environment + ": scaling live release " + Short(e.live_commit) +
+               " from " + std::to_string(e.live_instances.size()) + " to " +
+               std::to_string(found->second.instances) + " instances");
+    } else {
+      Progress(e.app + "/" + e.environment + ": starting live release " + Short(e.live_commit) +
+               " again");
+    }
+    auto out = RunLocked(found->first, found->second, *release, rescale ? "scale" : "restore", {});
     if (!out.ok() && result.ok()) result = out.status();
   }
   return result;

@@ -71,7 +71,8 @@ class Deployer {
   // again later (Tick does) — nothing is stopped until the proxy has been asked.
   Status Reconcile();
   // For every environment whose live release has no running instances (e.g. after
-  // `gravity down`), starts it again from its release directory (no rebuild).
+  // `gravity down`), starts it again from its release directory (no rebuild); where the
+  // stack now asks for another instance count, deploys the live release again with it.
   Status RestoreLive();
 
   // Red/black deploy of `release` onto app/env. `log` (optional) receives this deploy's

@@ -28,7 +28,7 @@ struct DeploymentRecord {
   std::string app;
   std::string environment;
   std::string commit;
-  std::string kind;    // deploy | rollback | promote
+  std::string kind;    // deploy | rollback | promote | restore | scale
   std::string status;  // running | succeeded | failed | interrupted
   // Where a running deployment got to: starting (instances being started), health_wait
   // (handed to the proxy), switched (traffic moved; records updated), done.

@@ -213,6 +213,87 @@ TEST_F(Flow, SampleAppFromFirstUpToRollbackWithoutAFailedRequest) {
                                          << runs_after.output;
 }
 
+// `gravity status --json` of the stack, or null.
+json StatusOf(const std::string& stack, const std::string& cwd) {
+  auto r = Gravity({"status", "--json", "-f", stack}, cwd);
+  if (r.exit_code != 0) return json();
+  json j = json::parse(r.output, nullptr, false);
+  return j.is_discarded() ? json() : j;
+}
+
+// The environment `env` of app `site` in a status document, or null.
+json EnvOf(const json& status, const std::string& env) {
+  if (!status.is_object()) return json();
+  for (const auto& a : status.value("apps", json::array())) {
+    for (const auto& e : a.value("environments", json::array())) {
+      if (e.value("name", "") == env) return e;
+    }
+  }
+  return json();
+}
+
+int LiveInstances(const json& env) {
+  int n = 0;
+  if (!env.is_object()) return 0;
+  for (const auto& i : env.value("instances", json::array())) {
+    if (i.value("role", "") == "live" && i.value("state", "") == "running") ++n;
+  }
+  return n;
+}
+
+TEST_F(Flow, ChangedStackScalesAddsAndRemovesEnvironmentsWithoutABlip) {
+  auto up = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180));
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+
+  LoadOptions lo;
+  lo.port = proxy_port_;
+  lo.connections = 8;
+  lo.pause_between_requests = milliseconds(5);
+  LoadGenerator load(lo);
+  load.Start();
+
+  // Scale staging to 3 and add a preview environment on the same branch.
+  std::string grown = StackYaml();
+  grown.replace(grown.find("instances: 2"), 12, "instances: 3");
+  grown += "      preview:\n"
+           "        branch: staging\n"
+           "        host: preview.localhost\n"
+           "        instances: 1\n";
+  dir_.Write("stack.yml", grown);
+  auto up2 = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180));
+  ASSERT_EQ(up2.exit_code, 0) << up2.output;
+  EXPECT_NE(up2.output.find("instances"), std::string::npos) << up2.output;
+  EXPECT_TRUE(WaitFor([&] { return LiveInstances(EnvOf(StatusOf(stack_, dir_.path()), "staging")) == 3; },
+                      seconds(60)))
+      << StatusOf(stack_, dir_.path()).dump(2);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = HttpGet(proxy_port_, "/", "preview.localhost", seconds(5));
+        return r.ok() && r->status == 200 && r->body.find(kText) != std::string::npos &&
+               LiveInstances(EnvOf(StatusOf(stack_, dir_.path()), "preview")) == 1;
+      },
+      seconds(90)))
+      << StatusOf(stack_, dir_.path()).dump(2);
+
+  // Remove preview again: it is torn down; staging keeps serving throughout.
+  dir_.Write("stack.yml", StackYaml());
+  auto up3 = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180));
+  ASSERT_EQ(up3.exit_code, 0) << up3.output;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        json st = StatusOf(stack_, dir_.path());
+        return st.is_object() && EnvOf(st, "preview").is_null() &&
+               LiveInstances(EnvOf(st, "staging")) == 2;
+      },
+      seconds(60)))
+      << StatusOf(stack_, dir_.path()).dump(2);
+
+  load.Stop();
+  LoadStats stats = load.Stats();
+  EXPECT_GT(stats.total, 100);
+  EXPECT_EQ(stats.failed, 0) << stats.Summary();
+}
+
 TEST_F(Flow, MalformedStackIsRefusedWithLineAndColumnBeforeAnythingStarts) {
   std::string bad = dir_.Write("bad.yml", "state_dir: state\napps:\n  site:\n    repo: ./site.git\n"
                                           "    enviroments: {}\n");
