@@ -1,5 +1,7 @@
 #include "deploy/deployer.h"
 
+#include "common/process.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -242,6 +244,42 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
                         (rec.live_commit.empty() ? "(none)" : Short(rec.live_commit)) +
                         " untouched: " + FailureDetail(*outcome, started);
     return fail(error, warm.empty());
+  }
+  // A new instance whose process exited during the health wait cannot have answered the
+  // checks: something else listens on its port. Put the previous targets back (they are
+  // still running and healthy) and fail, so a release that cannot start never stays live.
+  if (warm.empty()) {
+    ProxyDeployOutcome exited;
+    for (const auto& i : started) {
+      // Asked of the process itself: the supervisor notices exits only on its next tick.
+      auto now = supervisor_.Get(i.id);
+      auto start = ProcessStartTime(i.process.pid);
+      if (now && now->restarts == 0 && now->process.pid == i.process.pid &&
+          ProcessAlive(i.process.pid) && start.ok() && *start == i.process.start_time) {
+        continue;
+      }
+      exited.failures.push_back(
+          {i.address(), "its process exited during the health check, yet the port answered: "
+                        "another program listens there"});
+    }
+    if (!exited.failures.empty()) {
+      exited.error = "the new instances did not stay up";
+      ProxyRoute back = route;
+      back.targets.clear();
+      for (const auto& id : rec.live_instances) {
+        if (auto i = supervisor_.Get(id)) back.targets.push_back(i->address());
+      }
+      back.health.healthy_threshold = 1;
+      back.health.interval = std::min(back.health.interval, options_.warm_health_interval);
+      Status restored = back.targets.empty() ? proxy_.Remove(route.service)
+                                             : proxy_.Deploy(back).status();
+      if (!restored.ok()) spdlog::error("{}: putting the previous targets back: {}", where,
+                                        restored.message());
+      return fail(where + ": " + kind + " of " + Short(release.commit) + " failed, live release " +
+                      (rec.live_commit.empty() ? "(none)" : Short(rec.live_commit)) +
+                      " put back: " + FailureDetail(exited, started),
+                  true);
+    }
   }
 
   // 3. Switched: record it (one transaction), then stop what is no longer needed.

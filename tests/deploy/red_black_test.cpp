@@ -1,5 +1,7 @@
 // Red/black deploys, failing deploys, rollback and promotion through the real proxy with
 // real instances, under steady load: not one request may fail.
+#include <signal.h>
+
 #include "deploy/deploy_fixture.h"
 
 namespace gravity::deploy {
@@ -70,6 +72,33 @@ TEST_F(RedBlackTest, TenDeploysAndThreeFailingOnesWithZeroFailedRequests) {
   ASSERT_TRUE(releases.ok());
   for (const auto& r : *releases) on_disk += !r.removed;
   EXPECT_EQ(on_disk, 5);
+}
+
+TEST_F(RedBlackTest, AReleaseThatExitsWhileAnotherProgramAnswersOnItsPortNeverStaysLive) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  // Its instances start a detached server on $PORT (outside their process group) and then
+  // exit: the port answers the health checks perfectly, but no instance of the release runs.
+  Release ghost = MakeRelease("ghost");
+  std::string pids = dir_.Join("ghost.pids");
+  ghost.spec.run.command = "setsid " + ghost.spec.run.command + " >/dev/null 2>&1 & echo $! >> " +
+                           ShellQuote(pids) + "; exit 3";
+  auto out = deployer_->Deploy("staging", ghost);
+  // Whatever happens, the detached servers go away with the test.
+  if (auto text = ReadFile(pids); text.ok()) {
+    size_t pos = 0;
+    while (pos < text->size()) {
+      size_t nl = text->find('\n', pos);
+      if (nl == std::string::npos) nl = text->size();
+      int pid = std::atoi(text->substr(pos, nl - pos).c_str());
+      if (pid > 1) ::kill(pid, SIGKILL);
+      pos = nl + 1;
+    }
+  }
+  ASSERT_FALSE(out.ok()) << "the ghost release went live";
+  EXPECT_NE(out.error().find("another program listens there"), std::string::npos) << out.error();
+  EXPECT_EQ(Env("staging").live_commit.substr(0, 2), "r0");
+  EXPECT_NE(Served().find("release r0:"), std::string::npos) << Served();
 }
 
 TEST_F(RedBlackTest, RollbackUnderLoadAndPromotionToProduction) {
