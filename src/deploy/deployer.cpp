@@ -1,7 +1,5 @@
 #include "deploy/deployer.h"
 
-#include "common/process.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -249,13 +247,12 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
   // checks: something else listens on its port. Put the previous targets back (they are
   // still running and healthy) and fail, so a release that cannot start never stays live.
   if (warm.empty()) {
+    supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
     ProxyDeployOutcome exited;
     for (const auto& i : started) {
-      // Asked of the process itself: the supervisor notices exits only on its next tick.
       auto now = supervisor_.Get(i.id);
-      auto start = ProcessStartTime(i.process.pid);
-      if (now && now->restarts == 0 && now->process.pid == i.process.pid &&
-          ProcessAlive(i.process.pid) && start.ok() && *start == i.process.start_time) {
+      if (now && now->state == runtime::InstanceState::kRunning && now->restarts == 0 &&
+          now->process.pid == i.process.pid) {
         continue;
       }
       exited.failures.push_back(
