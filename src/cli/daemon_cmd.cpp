@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "api/daemon.h"
+#include "api/dashboard.h"
 #include "cli/commands.h"
 #include "cli/deploy_routes.h"
 #include "common/fs.h"
@@ -109,6 +110,7 @@ int DaemonCommand(int argc, char** argv) {
   daemon.SetDeployHook(
       [&deploys](const pipeline::DeployRequest& r) { return deploys.DeployHook(r); });
   AddDeployRoutes(daemon.router(), deploys, &stop_instances);
+  api::AddDashboardRoutes(daemon.router());
   if (Status st = daemon.Start(); !st.ok()) {
     spdlog::error("{}", st.message());
     std::fprintf(stderr, "gravity daemon: %s\n", st.message().c_str());
