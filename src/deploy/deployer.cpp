@@ -334,12 +334,11 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
            std::to_string(d.duration_ms) + "ms");
   // The superseded warm set may still be draining (deploys quicker than drain_timeout):
   // stop it only once its drain deadline has passed.
+  // Either way the stop happens in Tick, off the deploy's path (it waits for processes).
   std::int64_t drain_end = rec.warm_until_ms - env.keep_previous.count();
-  if (!retire.empty() && drain_end > NowMs()) {
+  if (!retire.empty()) {
     std::lock_guard lock(pending_mutex_);
-    pending_stops_.emplace_back(drain_end, retire);
-  } else {
-    supervisor_.Stop(retire);
+    pending_stops_.emplace_back(std::max(drain_end, NowMs()), retire);
   }
   d.step = "done";
   (void)records_.UpdateDeployment(d);

@@ -159,6 +159,7 @@ TEST_F(DeployerTest, OldInstancesStayWarmUntilKeepPreviousThenStop) {
   // A third deploy retires the oldest warm set: at once when its drain is over...
   clock_.Advance(std::chrono::seconds(31));
   auto third = deployer_->Deploy("staging", MakeRelease("cccccccc3")).value();
+  deployer_->Tick();
   EXPECT_EQ(Running(), 4u);
   for (const auto& id : first.instances) EXPECT_FALSE(supervisor_->Get(id));
   // ... and only after it when deploys come quicker than drain_timeout.
