@@ -2,10 +2,14 @@
 # bench/proxy/run.sh — `gravity proxy` vs nginx vs HAProxy as HTTP/1.1 reverse proxies, side
 # by side in one run, on loopback: same backend, same load generator (wrk), same cores.
 #
-# 1. Throughput and latency: for each worker count (WORKERS_LIST, default "1 2") and each
+# 1. Throughput and latency: for each setup in WORKERS_LIST (default "1 1cap 2") and each
 #    proxy, wrk drives CONNECTIONS keep-alive connections for DURATION seconds (after a
 #    WARMUP) through the proxy to one backend; prints req/s, p50, p99, errors, the proxy's
-#    CPU use, and ratios against nginx.
+#    CPU use, and ratios against nginx and HAProxy. "1": 1 worker alone on CPU 0, wrk and
+#    the backend on CPU 1. "1cap": the same, but the proxy may use only CAP_PCT (50) % of
+#    CPU 0 (a CFS quota), so that the proxy, not wrk + backend on a 2-core machine, is the
+#    bottleneck: the figure that compares the proxies' own speed. "2": 2 workers, and
+#    proxy, wrk and backend share all CPUs.
 # 2. Memory: each proxy (1 worker) holds IDLE_CONNS idle keep-alive client connections
 #    (gravity-bench-idle); prints the growth of its resident memory per connection.
 #
@@ -13,7 +17,7 @@
 # the system service) and stopped at the end. See bench/README.md for what the figures mean.
 #
 # Environment: BUILD_DIR (default ./build), DURATION (10), WARMUP (2), CONNECTIONS (64),
-# WORKERS_LIST ("1 2"), PROXIES ("gravity nginx haproxy"), REPEAT (3: rounds; each round runs
+# WORKERS_LIST ("1 1cap 2"), CAP_PCT (50), PROXIES ("gravity nginx haproxy"), REPEAT (3: rounds; each round runs
 # every proxy once, in a rotated order, and the table shows the median of each figure),
 # IDLE_CONNS (10000; 0 skips the memory part), GROUP_NICE (-20, see below),
 # BACKEND (nginx | testapp), GRAVITY_PROXY_ARGS (extra flags for `gravity proxy run`),
@@ -31,7 +35,8 @@ WRK=${WRK:-$(command -v wrk || echo wrk)}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-64}
-WORKERS_LIST=${WORKERS_LIST:-"1 2"}
+WORKERS_LIST=${WORKERS_LIST:-"1 1cap 2"}
+CAP_PCT=${CAP_PCT:-50}
 PROXIES=${PROXIES:-"gravity nginx haproxy"}
 REPEAT=${REPEAT:-3}
 IDLE_CONNS=${IDLE_CONNS:-10000}
@@ -70,6 +75,7 @@ OUT_DIR="$ROOT/bench/out"
 mkdir -p "$OUT_DIR"
 RESULTS="$OUT_DIR/proxy-$(date +%Y%m%d-%H%M%S).tsv"
 PIDS=()
+CAP_GROUP=""
 
 cleanup() {
   local pid
@@ -81,6 +87,7 @@ cleanup() {
   done
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
   if [ -n "$AUTOGROUP_BEFORE" ]; then echo "$AUTOGROUP_BEFORE" >/proc/self/autogroup || true; fi
+  if [ -n "$CAP_GROUP" ]; then rmdir "$CAP_GROUP" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 if [ "$(id -u)" = 0 ] && [ -w /proc/self/autogroup ] && [ "$GROUP_NICE" != off ]; then
@@ -193,12 +200,29 @@ EOF
   for p in $(tree_pids "$BACKEND_PID"); do taskset -p -c "$LOAD_CPUS_1" "$p" >/dev/null 2>&1 || true; done
 }
 
+# ---------------------------------------------------------------- CPU cap ("1cap")
+# A cgroup (v1 cpu controller) with a CFS quota of CAP_PCT % of one CPU over a 10 ms period
+# (a throttled stretch adds at most CAP_PCT % of 10 ms to a request's latency) and the
+# highest weight (it replaces the session group for the processes in it).
+make_cap_group() {
+  [ -n "$CAP_GROUP" ] && return 0
+  local root=/sys/fs/cgroup/cpu
+  [ -w "$root/cgroup.procs" ] || return 1
+  CAP_GROUP="$root/gravity-bench-proxy-$$"
+  mkdir "$CAP_GROUP" 2>/dev/null || { CAP_GROUP=""; return 1; }
+  echo 262144 >"$CAP_GROUP/cpu.shares" &&
+    echo 10000 >"$CAP_GROUP/cpu.cfs_period_us" &&
+    echo $(( CAP_PCT * 100 )) >"$CAP_GROUP/cpu.cfs_quota_us" || return 1
+}
+
 # ---------------------------------------------------------------- proxies
 # start_proxy NAME WORKERS CPUS -> sets PROXY_PID, PROXY_PORT; returns non-zero (with
 # PROXY_SKIP set to the reason) when the proxy cannot run.
 start_proxy() {
   local name=$1 workers=$2 cpus=$3 dir="$TMP/$1-$2"
   rm -rf "$dir"; mkdir -p "$dir"
+  LAUNCH=()
+  if [ "${CAPPED:-0}" = 1 ]; then LAUNCH=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CAP_GROUP"); fi
   PROXY_PORT=$(free_port)
   PROXY_SKIP=""
   case "$name" in
@@ -231,7 +255,7 @@ http {
   }
 }
 EOF
-      nice -n "$NICE" taskset -c "$cpus" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' \
+      "${LAUNCH[@]}" nice -n "$NICE" taskset -c "$cpus" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' \
         >"$dir/out.log" 2>&1 &
       PROXY_PID=$!
       ;;
@@ -263,7 +287,7 @@ frontend fe
 backend be
   server s1 127.0.0.1:$BACKEND_PORT
 EOF
-      nice -n "$NICE" taskset -c "$cpus" "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/out.log" 2>&1 &
+      "${LAUNCH[@]}" nice -n "$NICE" taskset -c "$cpus" "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/out.log" 2>&1 &
       PROXY_PID=$!
       ;;
     gravity)
@@ -279,7 +303,7 @@ EOF
       fi
       # shellcheck disable=SC2206
       args+=($GRAVITY_PROXY_ARGS)
-      nice -n "$NICE" taskset -c "$cpus" "$GRAVITY" "${args[@]}" >"$dir/out.log" 2>&1 &
+      "${LAUNCH[@]}" nice -n "$NICE" taskset -c "$cpus" "$GRAVITY" "${args[@]}" >"$dir/out.log" 2>&1 &
       PROXY_PID=$!
       ;;
   esac
@@ -334,8 +358,9 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  cpus=$NCPU  $("$NGINX" -v 2
 start_backend
 echo "# backend: $BACKEND_DESC on CPU $LOAD_CPUS_1, body '$BODY' ($(( ${#BODY} + 1 )) bytes)"
 echo "# load: wrk, $CONNECTIONS keep-alive connections, ${DURATION}s per run after ${WARMUP}s warm-up, REPEAT=$REPEAT"
-echo "# CPUs: 1 worker -> proxy on CPU $PROXY_CPUS_1, wrk + backend on CPU $LOAD_CPUS_1;" \
-     "2 workers -> proxy, wrk and backend share CPUs $ALL_CPUS"
+echo "# CPUs: 1 -> 1 worker on CPU $PROXY_CPUS_1, wrk + backend on CPU $LOAD_CPUS_1;" \
+     "1cap -> the same with the proxy held to $CAP_PCT% of CPU $PROXY_CPUS_1 (CFS quota);" \
+     "2 -> 2 workers; proxy, wrk and backend share CPUs $ALL_CPUS"
 echo "# every proxy adds X-Forwarded-For/-Proto/-Host and X-Request-Id; access logs off"
 echo "# scheduling: nice $NICE inside the bench's session; session group nice $(sed -n 's/.* nice //p' /proc/self/autogroup 2>/dev/null || echo '?') (GROUP_NICE)"
 printf 'load average now: %s\n' "$(loadavg)"
@@ -348,7 +373,15 @@ printf 'backend direct (wrk + backend on CPU %s): %.0f req/s, p50 %s ms, p99 %s 
 printf 'workers\tproxy\trun\treq_s\tp50_ms\tp99_ms\terrors\tproxy_cpu_pct\tloadavg\n' >"$RESULTS"
 declare -A SKIP
 read -r -a PROXY_ARR <<<"$PROXIES"
-for workers in $WORKERS_LIST; do
+for setup in $WORKERS_LIST; do
+  workers=${setup%cap}
+  CAPPED=0
+  if [ "$setup" != "$workers" ]; then
+    CAPPED=1
+    if ! make_cap_group; then
+      log "skipping $setup: no writable cgroup v1 cpu controller (needs root)"; continue
+    fi
+  fi
   if [ "$workers" = 1 ]; then pcpus=$PROXY_CPUS_1; lcpus=$LOAD_CPUS_1; threads=1
   else pcpus=$ALL_CPUS; lcpus=$ALL_CPUS; threads=$workers; fi
   for run in $(seq 1 "$REPEAT"); do
@@ -357,10 +390,10 @@ for workers in $WORKERS_LIST; do
     n=${#PROXY_ARR[@]}
     for k in $(seq 0 $((n - 1))); do
       proxy=${PROXY_ARR[$(( (run - 1 + k) % n ))]}
-      [ -n "${SKIP[$proxy-$workers]:-}" ] && continue
-      log "$proxy, $workers worker(s), round $run (load $(loadavg))"
+      [ -n "${SKIP[$proxy-$setup]:-}" ] && continue
+      log "$proxy, $setup, round $run (load $(loadavg))"
       if ! start_proxy "$proxy" "$workers" "$pcpus"; then
-        SKIP[$proxy-$workers]=$PROXY_SKIP
+        SKIP[$proxy-$setup]=$PROXY_SKIP
         log "  skipped: $PROXY_SKIP"
         continue
       fi
@@ -371,13 +404,14 @@ for workers in $WORKERS_LIST; do
       t1=$(cpu_ticks "$PROXY_PID")
       cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v d="$DURATION" \
             'BEGIN { printf "%.1f", (b - a) / hz / d * 100 }')
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workers" "$proxy" "$run" "$rps" "$p50" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$setup" "$proxy" "$run" "$rps" "$p50" \
         "$p99" "$errs" "$cpu" "$la" >>"$RESULTS"
       log "  $(printf '%.0f req/s, p50 %s ms, p99 %s ms, proxy cpu %s%%' "$rps" "$p50" "$p99" "$cpu")"
       stop_pid "$PROXY_PID"
     done
   done
 done
+CAPPED=0
 
 # Per worker count and proxy: the median of each figure over the rounds (req/s, p50, p99,
 # cpu% and CPU us/req each on its own), the req/s range, the 1-minute load average range,
@@ -405,11 +439,11 @@ awk -F'\t' '
       key = keys[k]
       R[key] = median(key, "rps"); P99[key] = median(key, "p99")
     }
-    printf "%-3s %-8s %8s %15s %7s %8s %5s %5s %6s %8s %8s %8s %8s  %s\n", "wk", "proxy", "req/s", \
+    printf "%-4s %-8s %8s %15s %7s %8s %5s %5s %6s %8s %8s %8s %8s  %s\n", "wk", "proxy", "req/s", \
       "(min-max)", "p50_ms", "p99_ms", "err", "cpu%", "us/req", "rps/ng", "p99/ng", "rps/ha", "p99/ha", "load 1m"
     for (k = 1; k <= nk; k++) {
       key = keys[k]; ng = w[key] SUBSEP "nginx"; ha = w[key] SUBSEP "haproxy"
-      printf "%-3s %-8s %8.0f %15s %7.2f %8.2f %5d %5.1f %6.1f %8s %8s %8s %8s  %s\n", w[key], p[key], R[key], \
+      printf "%-4s %-8s %8.0f %15s %7.2f %8.2f %5d %5.1f %6.1f %8s %8s %8s %8s  %s\n", w[key], p[key], R[key], \
         sprintf("(%.0f-%.0f)", lo(key, "rps"), hi(key, "rps")), median(key, "p50"), P99[key], err[key], \
         median(key, "cpu"), median(key, "us"), \
         (ng in R && R[ng] > 0) ? sprintf("%.2fx", R[key] / R[ng]) : "-", \
@@ -418,7 +452,7 @@ awk -F'\t' '
         (ha in P99 && P99[ha] > 0) ? sprintf("%.2fx", P99[key] / P99[ha]) : "-", \
         sprintf("%.2f-%.2f", lo(key, "la"), hi(key, "la"))
     }
-  }' < <(head -1 "$RESULTS"; tail -n +2 "$RESULTS" | sort -t$'\t' -k1,1n -k2,2 -s)
+  }' < <(head -1 "$RESULTS"; tail -n +2 "$RESULTS" | sort -t$'\t' -k1,1 -k2,2 -s)
 echo "(rps/ng, p99/ng: against nginx; rps/ha, p99/ha: against HAProxy — req/s higher is"
 echo " better, p99 lower is better; us/req = the proxy's CPU time per request)"
 for key in "${!SKIP[@]}"; do echo "skipped $key: ${SKIP[$key]}"; done
