@@ -655,7 +655,12 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
       co_await asio::async_write(up->sock, bufs, utok);
       if (uec) {
         up.reset();
-        if (reused && body_complete) continue;  // a stale pooled connection: try a fresh one
+        if (reused && body_complete) {
+          // A stale pooled connection: its siblings in the pool are suspect too (the
+          // target restarted or died), so drop them all and try a fresh connection.
+          idle.erase(target->id);
+          continue;
+        }
         fail_status = 502;
         fail_reason = "target " + target->address.text + ": sending the request failed";
         break;
@@ -743,7 +748,14 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
       bool timed_out = up->watch.fired;
       up.reset();
       if (!got_bytes && body_complete && !timed_out) {
-        if (reused) continue;  // the pooled connection had been closed by the target
+        if (reused) {
+          // The pooled connection had been closed by the target; so may every other idle
+          // one to it (a killed target leaves a pool of them): drop them all, so the retry
+          // uses a fresh connection, whose failure is then reported and retried elsewhere,
+          // instead of spending every attempt on dead pooled connections.
+          idle.erase(target->id);
+          continue;
+        }
         if (idempotent && !retried_target) {
           Target* other = Pick(pool->targets, balance, &pool->cursor, target);
           if (other) {
