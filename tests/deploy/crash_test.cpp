@@ -80,8 +80,15 @@ class DaemonCrashTest : public ::testing::TestWithParam<KillAt> {
 
   void TearDown() override {
     if (daemon_) daemon_->Kill();
+    // A child the daemon forked just before it was killed may exec into an instance a
+    // moment later: scan until three scans in a row find nothing (bounded).
     runtime::ProcessLauncher launcher(GRAVITY_BIN, state_);
-    for (auto& ref : launcher.FindOwned(state_)) launcher.Stop(ref, 1s);
+    for (int quiet = 0, round = 0; quiet < 3 && round < 100; ++round) {
+      auto found = launcher.FindOwned(state_);
+      quiet = found.empty() ? quiet + 1 : 0;
+      for (auto& ref : found) launcher.Stop(ref, 1s);
+      std::this_thread::sleep_for(100ms);
+    }
     if (proxy_) proxy_->Stop(5s);
   }
 

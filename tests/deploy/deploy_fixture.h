@@ -74,7 +74,12 @@ class DeployFixture : public ::testing::Test {
       for (const auto& i : supervisor_->List()) ids.push_back(i.id);
       supervisor_->Stop(ids);
     }
-    for (auto& ref : launcher_->FindOwned(state_)) launcher_->Stop(ref, 1s);
+    for (int quiet = 0, round = 0; quiet < 3 && round < 100; ++round) {
+      auto found = launcher_->FindOwned(state_);
+      quiet = found.empty() ? quiet + 1 : 0;
+      for (auto& ref : found) launcher_->Stop(ref, 1s);
+      std::this_thread::sleep_for(100ms);
+    }
     if (proxy_) proxy_->Stop(5s);
   }
 
