@@ -1,5 +1,10 @@
 #include "deploy/deployer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +19,20 @@
 namespace gravity::deploy {
 
 namespace {
+
+// True when something accepts TCP connections on 127.0.0.1:port right now.
+bool Listening(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
 
 using json = nlohmann::json;
 using std::chrono::milliseconds;
@@ -135,6 +154,31 @@ Result<DeployOutcome> Deployer::Deploy(const std::string& env, const Release& re
   return out;
 }
 
+milliseconds Deployer::WaitListening(const std::vector<runtime::InstanceInfo>& instances,
+                                     milliseconds limit) {
+  auto t0 = clock_.Now();
+  std::vector<const runtime::InstanceInfo*> pending;
+  for (const auto& i : instances) pending.push_back(&i);
+  const long max_rounds = std::max<long>(1, limit.count() / options_.listen_poll.count());
+  for (long round = 0; !pending.empty() && round < max_rounds; ++round) {
+    if (clock_.Now() - t0 >= limit) break;
+    if (round > 0) std::this_thread::sleep_for(options_.listen_poll);
+    std::erase_if(pending, [](const runtime::InstanceInfo* i) { return Listening(i->port); });
+    if (round % 10 == 9) {
+      // An instance that exited will not listen: the proxy's checks will say why.
+      supervisor_.Tick();
+      bool exited = false;
+      for (const auto* i : pending) {
+        auto now = supervisor_.Get(i->id);
+        exited |= !now || now->state != runtime::InstanceState::kRunning ||
+                  now->process.pid != i->process.pid;
+      }
+      if (exited) break;
+    }
+  }
+  return std::chrono::duration_cast<milliseconds>(clock_.Now() - t0);
+}
+
 Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
                                           const config::EnvironmentSpec& env,
                                           const Release& release, const std::string& kind,
@@ -217,6 +261,11 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
   route.hosts = {env.host};
   for (const auto& i : started) route.targets.push_back(i.address());
   route.health = release.spec.health;
+  if (warm.empty() && options_.listen_poll.count() > 0) {
+    auto waited = WaitListening(started, route.health.deploy_timeout / 2);
+    route.health.deploy_timeout =
+        std::max<config::Duration>(route.health.deploy_timeout - waited, milliseconds(500));
+  }
   if (!warm.empty()) {
     route.health.healthy_threshold = 1;
     route.health.interval = std::min(route.health.interval, options_.warm_health_interval);

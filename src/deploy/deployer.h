@@ -41,6 +41,10 @@ struct DeployOutcome {
 struct DeployerOptions {
   // Health interval used when swapping back to warm instances (healthy_threshold 1).
   std::chrono::milliseconds warm_health_interval{200};
+  // Before handing new instances to the proxy, wait (at most half the deploy timeout) until
+  // each accepts connections, polling this often, so that the proxy's first health check
+  // finds them listening instead of costing a whole interval. 0: hand them over at once.
+  std::chrono::milliseconds listen_poll{5};
   // How many log lines of each failing instance an error message carries.
   int failure_log_lines = 8;
 };
@@ -108,6 +112,10 @@ class Deployer {
   std::mutex& EnvLock(const std::string& app, const std::string& env);
   Result<std::pair<config::StackApp, config::EnvironmentSpec>> FindEnv(const std::string& app,
                                                                        const std::string& env);
+  // Polls until every instance accepts connections, one exits, or `limit` passes; returns
+  // the time spent.
+  std::chrono::milliseconds WaitListening(const std::vector<runtime::InstanceInfo>& instances,
+                                          std::chrono::milliseconds limit);
   // The deployment itself; the caller holds the environment's lock. `warm` non-empty:
   // swap to those running instances instead of starting new ones.
   Result<DeployOutcome> RunLocked(const config::StackApp& app, const config::EnvironmentSpec& env,

@@ -67,7 +67,9 @@ class DeployerTest : public ::testing::Test {
     so.port_last = 64999;
     supervisor_ = std::make_unique<runtime::Supervisor>(so, launcher_, clock_);
     ASSERT_TRUE(supervisor_->Recover().ok());
-    deployer_ = std::make_unique<Deployer>(*db_, *supervisor_, proxy_, clock_);
+    // The fake launcher's instances never listen: hand them to the (fake) proxy at once.
+    deployer_ = std::make_unique<Deployer>(*db_, *supervisor_, proxy_, clock_,
+                                           DeployerOptions{.listen_poll = std::chrono::milliseconds(0)});
     ASSERT_TRUE(deployer_->Init().ok());
     config::StackApp app;
     app.name = "site";
