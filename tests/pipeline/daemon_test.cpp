@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/process.h"
 #include "pipeline/webhook.h"
+#include "runtime/launcher.h"
 #include "support/support.h"
 
 namespace gravity::test {
@@ -31,6 +32,10 @@ class DaemonTest : public ::testing::Test {
   }
   void TearDown() override {
     if (daemon_) daemon_->Stop(10s);
+    // Instances outlive the daemon by design; the ones its deploy stage started (there is
+    // no proxy here, so those deploys fail) must not outlive the test.
+    runtime::ProcessLauncher launcher(GRAVITY_BIN, dir_.Join("state"));
+    for (const auto& ref : launcher.FindOwned(dir_.Join("state"))) launcher.Stop(ref, 2s);
   }
 
   // Writes stack.yml watching `branch` of `repo_url` (default: the work tree).
