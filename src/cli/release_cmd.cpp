@@ -115,6 +115,21 @@ int Status(const config::StackSpec& stack, bool as_json) {
                     WallTime(e["warm"].value("until_ms", 0LL)).c_str());
         for (const auto& i : e["warm"].value("instances", json::array())) PrintInstance(i);
       }
+      if (e.contains("canary") && e["canary"].is_object() && e.contains("last_deployment")) {
+        // A canary being observed: its share of clients and what it answered so far.
+        const json& c = e["canary"];
+        std::printf(
+            "    canary %s %s: %d%% of clients, %llu requests, %.2f%% 5xx (limit %.2f%%, "
+            "judged from %d requests), main pool %llu requests",
+            Short(Str(e["last_deployment"], "commit")).c_str(), Str(c, "phase").c_str(),
+            c.value("weight", 0), c.value("requests", 0ULL), c.value("error_rate", 0.0) * 100.0,
+            c.value("max_error_rate", 0.0) * 100.0, c.value("min_requests", 0),
+            c.value("main_requests", 0ULL));
+        if (c.contains("ends_at_ms")) {
+          std::printf(", window ends %s", WallTime(c.value("ends_at_ms", 0LL)).c_str());
+        }
+        std::printf("\n");
+      }
       if (e.contains("last_deployment")) {
         const json& d = e["last_deployment"];
         std::printf("    last: #%lld %s of %s %s at %s", d.value("id", 0LL), Str(d, "kind").c_str(),

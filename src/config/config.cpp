@@ -634,12 +634,15 @@ struct EnvMarks {
 
 void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanarySpec& out) {
   if (!section.value.IsMap()) return;
-  for (const auto& e : c.Entries(section.value, w, {"weight", "duration", "max_error_rate"})) {
+  for (const auto& e :
+       c.Entries(section.value, w, {"weight", "duration", "max_error_rate", "min_requests"})) {
     std::string f = Join(w, e.key);
     if (e.key == "weight") {
       ReadInt(c, e, f, 1, 99, out.weight);
     } else if (e.key == "duration") {
       ReadDuration(c, e, f, seconds(1), hours(24), out.duration);
+    } else if (e.key == "min_requests") {
+      ReadInt(c, e, f, 1, 1000000, out.min_requests);
     } else if (e.key == "max_error_rate") {
       std::string s;
       if (ReadString(c, e, f, s)) {

@@ -407,7 +407,7 @@ TEST_F(StackTest, AllOptionalSettings) {
       "apps:\n  site:\n    repo: r\n    keep_releases: 9\n    poll_interval: 1s\n"
       "    environments:\n      prod:\n        branch: main\n        host: '*.Example.com'\n"
       "        strategy: canary\n"
-      "        canary: {weight: 25, duration: 2m, max_error_rate: 2.5%}\n"
+      "        canary: {weight: 25, duration: 2m, max_error_rate: 2.5%, min_requests: 50}\n"
       "        drain_timeout: 0s\n        keep_previous: 0s\n"
       "        env: {N: 3, EMPTY: '', B: true}\n");
   ASSERT_TRUE(r.ok()) << r.error();
@@ -427,6 +427,7 @@ TEST_F(StackTest, AllOptionalSettings) {
   EXPECT_EQ(e.canary.weight, 25);
   EXPECT_EQ(e.canary.duration, minutes(2));
   EXPECT_DOUBLE_EQ(e.canary.max_error_rate, 0.025);
+  EXPECT_EQ(e.canary.min_requests, 50);
   EXPECT_EQ(e.drain_timeout, milliseconds(0));
   EXPECT_EQ(e.keep_previous, milliseconds(0));
   EXPECT_EQ(e.env, (std::map<std::string, std::string>{{"N", "3"}, {"EMPTY", ""}, {"B", "true"}}));

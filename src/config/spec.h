@@ -66,6 +66,9 @@ struct CanarySpec {
   int weight = 10;                              // % of clients sent to the new release
   Duration duration = std::chrono::minutes(1);  // observed this long before promotion
   double max_error_rate = 0.01;                 // 5xx share above which it is dropped
+  // The canary's 5xx share is computed over at least this many requests: with fewer, the
+  // 5xx count is divided by min_requests (too little traffic cannot hide errors).
+  int min_requests = 20;
 
   bool operator==(const CanarySpec&) const = default;
 };

@@ -271,7 +271,17 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
     route.health.interval = std::min(route.health.interval, options_.warm_health_interval);
   }
   route.drain_timeout = env.drain_timeout;
-  auto outcome = proxy_.Deploy(route);
+  // Canary only when there is a live release whose instances run to compare against.
+  bool live_running = false;
+  for (const auto& id : rec.live_instances) live_running |= supervisor_.Get(id).has_value();
+  const bool canary = env.strategy == config::Strategy::kCanary && warm.empty() &&
+                      (kind == "deploy" || kind == "promote") && live_running;
+  if (env.strategy == config::Strategy::kCanary && warm.empty() && !canary) {
+    Progress(where + ": no live instances to compare a canary against: red/black " + kind);
+  }
+  std::string judged;  // why a canary was dropped after it got traffic
+  auto outcome =
+      canary ? CanaryLocked(where, route, env, d, started, &judged) : proxy_.Deploy(route);
   if (!outcome.ok()) {
     // Whether the proxy switched is unknown: leave the record running so that Reconcile
     // (from Tick, once the proxy answers) settles it by what the proxy serves.
@@ -286,10 +296,10 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
                          " failed: cannot reach the proxy: " + outcome.error());
   }
   if (!outcome->switched) {
-    std::string error = where + ": " + kind + " of " + Short(release.commit) +
-                        " failed, live release " +
-                        (rec.live_commit.empty() ? "(none)" : Short(rec.live_commit)) +
-                        " untouched: " + FailureDetail(*outcome, started);
+    std::string error =
+        where + ": " + kind + " of " + Short(release.commit) + " failed, live release " +
+        (rec.live_commit.empty() ? "(none)" : Short(rec.live_commit)) +
+        " untouched: " + (judged.empty() ? FailureDetail(*outcome, started) : judged);
     return fail(error, warm.empty());
   }
   // A new instance whose process exited during the health wait cannot have answered the
@@ -560,7 +570,13 @@ Status Deployer::Reconcile() {
   for (const auto& i : supervisor_.List()) keys.insert({i.spec.app, i.spec.environment});
   Status result;
   for (const auto& [app, env] : keys) {
-    std::lock_guard lock(EnvLock(app, env));
+    // A deployment running in this process (e.g. a canary being observed) owns its
+    // environment: settle it later rather than wait for it.
+    std::unique_lock lock(EnvLock(app, env), std::try_to_lock);
+    if (!lock.owns_lock()) {
+      if (result.ok()) result = Status::Error(app + "/" + env + ": a deployment is running");
+      continue;
+    }
     std::set<std::string> none;
     Status st = ReconcileLocked(app, env, none);
     if (!st.ok() && result.ok()) result = st;
@@ -608,6 +624,19 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env,
       d.error = "completed after a daemon restart: the proxy had switched traffic to it";
       changed = true;
     } else {
+      if (d.step == "canary_gate" || d.step == "canary" || d.step == "promoting") {
+        // A canary never promoted: drop its pool; the main pool is the live release.
+        Status dropped = proxy_.DropCanary(ServiceName(app, env));
+        if (!dropped.ok()) {
+          return Status::Error(where + ": dropping an interrupted canary: " + dropped.message());
+        }
+        auto c = nlohmann::json::parse(d.canary.empty() ? "{}" : d.canary, nullptr, false);
+        if (c.is_object()) {
+          c["phase"] = "dropped";
+          c["verdict"] = "interrupted by a daemon restart";
+          d.canary = c.dump();
+        }
+      }
       if (d.step == "health_wait" && !rec.live_instances.empty()) {
         // The proxy may still be running this deploy's health gate: hand it the live
         // targets again so that whatever it decides, it ends up serving the live release.
@@ -658,6 +687,12 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env,
     changed = true;
   }
   if (changed) RETURN_IF_ERROR(records_.SaveEnvironment(rec));
+  // No deployment of this environment runs (the caller holds its lock): a canary pool the
+  // proxy still has belongs to none (e.g. its gate finished after a restart) and goes.
+  if (auto svc = proxy_.Service(ServiceName(app, env)); svc.ok() && *svc && (*svc)->has_canary) {
+    spdlog::info("{}: dropping a canary pool no deployment owns", where);
+    RETURN_IF_ERROR(proxy_.DropCanary(ServiceName(app, env)));
+  }
   // Instances of this environment that are neither live nor warm are orphans.
   std::set<std::string> draining;
   {
@@ -842,9 +877,18 @@ json Deployer::StatusJson() {
                                   {"commit", d.commit},
                                   {"kind", d.kind},
                                   {"status", d.status},
+                                  {"step", d.step},
                                   {"error", d.error},
                                   {"started_at_ms", d.started_at_ms},
                                   {"duration_ms", d.duration_ms}};
+          if (!d.canary.empty()) {
+            json c = json::parse(d.canary, nullptr, false);
+            if (!c.is_discarded()) {
+              e["last_deployment"]["canary"] = c;
+              // A canary in progress: what `gravity status` shows while it is observed.
+              if (d.status == "running") e["canary"] = c;
+            }
+          }
           break;
         }
       }
@@ -881,17 +925,19 @@ Result<json> Deployer::ReleasesJson(const std::string& app) {
   }
   json deployments = json::array();
   for (const auto& d : history) {
-    deployments.push_back({{"id", d.id},
-                           {"environment", d.environment},
-                           {"commit", d.commit},
-                           {"kind", d.kind},
-                           {"status", d.status},
-                           {"error", d.error},
-                           {"previous_commit", d.previous_commit},
-                           {"started_at_ms", d.started_at_ms},
-                           {"finished_at_ms", d.finished_at_ms},
-                           {"duration_ms", d.duration_ms},
-                           {"switched_after_ms", d.switched_after_ms}});
+    deployments.push_back(
+        {{"id", d.id},
+         {"environment", d.environment},
+         {"commit", d.commit},
+         {"kind", d.kind},
+         {"status", d.status},
+         {"error", d.error},
+         {"previous_commit", d.previous_commit},
+         {"started_at_ms", d.started_at_ms},
+         {"finished_at_ms", d.finished_at_ms},
+         {"duration_ms", d.duration_ms},
+         {"switched_after_ms", d.switched_after_ms},
+         {"canary", d.canary.empty() ? json(nullptr) : json::parse(d.canary, nullptr, false)}});
   }
   return json{{"app", app}, {"releases", list}, {"deployments", deployments}};
 }

@@ -47,9 +47,14 @@ struct DeployerOptions {
   std::chrono::milliseconds listen_poll{5};
   // How many log lines of each failing instance an error message carries.
   int failure_log_lines = 8;
+  // Canary deploys: how often the proxy's per-pool counters and the canary's instances are
+  // checked during the observation window, and how the deployer waits between checks
+  // (empty: the real clock sleeps; tests advance a FakeClock instead).
+  std::chrono::milliseconds canary_poll_interval{250};
+  std::function<void(std::chrono::milliseconds)> sleep;
 };
 
-// Red/black deploys, rollback and promotion per environment, driving the proxy.
+// Red/black and canary deploys, rollback and promotion per environment, driving the proxy.
 //
 // One deployment at a time per environment (a per-environment mutex; a second caller
 // waits). Each deployment is recorded in SQLite with the step it reached (starting,
@@ -121,6 +126,16 @@ class Deployer {
   Result<DeployOutcome> RunLocked(const config::StackApp& app, const config::EnvironmentSpec& env,
                                   const Release& release, const std::string& kind,
                                   const std::vector<std::string>& warm);
+  // The canary strategy's part of a deployment (docs/deploy.md "Canary"): health-gate the
+  // new instances into the proxy's canary pool, observe them for canary.duration, then
+  // promote them (switched) or drop them (not switched; `*judged` holds the reason). A
+  // Result error means the proxy could not be asked: the record stays running for
+  // Reconcile. The caller holds the environment's lock.
+  Result<ProxyDeployOutcome> CanaryLocked(const std::string& where, const ProxyRoute& route,
+                                          const config::EnvironmentSpec& env, DeploymentRecord& d,
+                                          const std::vector<runtime::InstanceInfo>& started,
+                                          std::string* judged);
+  void Sleep(std::chrono::milliseconds d);
   Status ReconcileLocked(const std::string& app_name, const std::string& env_name,
                          const std::set<std::string>& running_deployment_instances);
   Result<Release> ReleaseFromDisk(const std::string& app, const std::string& commit);

@@ -6,6 +6,18 @@ namespace gravity::deploy {
 
 namespace {
 
+proxy::HealthSpec ToProxyHealth(const config::HealthSpec& h) {
+  proxy::HealthSpec out;
+  out.path = h.path;
+  out.status = h.status;
+  out.body_contains = h.body_contains;
+  out.interval = h.interval;
+  out.timeout = h.timeout;
+  out.healthy_threshold = h.healthy_threshold;
+  out.unhealthy_threshold = h.unhealthy_threshold;
+  return out;
+}
+
 // Thread-safe: ControlClient opens a connection per call.
 class ClientProxyControl final : public ProxyControl {
  public:
@@ -67,6 +79,76 @@ class ClientProxyControl final : public ProxyControl {
     Status st = client_.Remove(service);
     if (!st.ok() && st.message().find("no service") != std::string::npos) return Status::Ok();
     return st;
+  }
+
+  Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight) override {
+    proxy::CanaryRequest2 req;
+    req.service = route.service;
+    req.targets = route.targets;
+    req.weight = weight;
+    req.health = ToProxyHealth(route.health);
+    req.deploy_timeout = route.health.deploy_timeout;
+    ASSIGN_OR_RETURN(proxy::DeployResult r, client_.DeployCanary(req));
+    ProxyDeployOutcome out;
+    out.switched = r.ok;
+    out.switched_after_ms = r.switched_after_ms;
+    out.error = r.error;
+    for (const auto& f : r.failures) out.failures.push_back({f.target, f.reason});
+    return out;
+  }
+
+  Status PromoteCanary(const std::string& service) override {
+    return client_.PromoteCanary(service);
+  }
+
+  Status DropCanary(const std::string& service) override {
+    Status st = client_.DropCanary(service);
+    if (!st.ok() && (st.message().find("has no canary") != std::string::npos ||
+                     st.message().find("no service") != std::string::npos)) {
+      return Status::Ok();
+    }
+    return st;
+  }
+
+  Result<std::optional<ProxyService>> Service(const std::string& service) override {
+    ASSIGN_OR_RETURN(nlohmann::json doc, client_.List());
+    for (const auto& s : doc.value("services", nlohmann::json::array())) {
+      if (s.value("name", "") != service) continue;
+      ProxyService out;
+      const auto& pools = s.value("pools", nlohmann::json::object());
+      auto targets = [](const nlohmann::json& pool) {
+        std::vector<ProxyTarget> list;
+        for (const auto& t : pool.value("targets", nlohmann::json::array())) {
+          std::string state = t.value("state", "");
+          if (state == "draining") continue;
+          list.push_back({t.value("address", ""), state, t.value("last_error", "")});
+        }
+        return list;
+      };
+      auto requests = [](const nlohmann::json& pool) {
+        PoolRequests r;
+        const auto& j = pool.value("requests", nlohmann::json::object());
+        r.total = j.value("total", std::uint64_t{0});
+        r.errors_5xx = j.value("5xx", std::uint64_t{0});
+        return r;
+      };
+      if (pools.contains("main") && pools["main"].is_object()) {
+        out.main = targets(pools["main"]);
+        for (const auto& t : pools["main"].value("targets", nlohmann::json::array())) {
+          if (t.value("state", "") != "draining") continue;
+          out.draining_in_flight[t.value("address", "")] += t.value("in_flight", std::int64_t{0});
+        }
+        out.main_requests = requests(pools["main"]);
+      }
+      if (pools.contains("canary") && pools["canary"].is_object()) {
+        out.has_canary = true;
+        out.canary_weight = pools["canary"].value("weight", 0);
+        out.canary = targets(pools["canary"]);
+        out.canary_requests = requests(pools["canary"]);
+      }
+      return std::optional<ProxyService>(out);
+    }
+    return std::optional<ProxyService>();
   }
 
  private:

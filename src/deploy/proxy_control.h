@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,24 @@ struct ProxyTarget {
   std::string last_error;
 };
 
+// Requests a pool has answered since the proxy started (counters; they restart at 0 when the
+// proxy restarts).
+struct PoolRequests {
+  std::uint64_t total = 0;
+  std::uint64_t errors_5xx = 0;
+};
+
+// The proxy's view of one service, with both pools (for canary analysis).
+struct ProxyService {
+  std::vector<ProxyTarget> main;  // without draining targets
+  PoolRequests main_requests;
+  bool has_canary = false;
+  int canary_weight = 0;
+  std::vector<ProxyTarget> canary;
+  PoolRequests canary_requests;
+  std::map<std::string, std::int64_t> draining_in_flight;  // draining target -> requests
+};
+
 // The seam to `gravity proxy`'s control API (the real one adapts proxy::ControlClient;
 // tests use a fake). Implementations must be thread-safe.
 class ProxyControl {
@@ -53,6 +72,17 @@ class ProxyControl {
   // proxy has no such service. Error when the proxy cannot be asked.
   virtual Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) = 0;
   virtual Status Remove(const std::string& service) = 0;
+
+  // The canary pool (the defaults answer "not supported", for fakes that need no canary).
+  // Health-gated like Deploy: `route.targets` become the service's second pool with
+  // `weight`% of clients once all are healthy; error/value as for Deploy.
+  virtual Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight);
+  // The canary's targets become the main pool; the old main targets drain.
+  virtual Status PromoteCanary(const std::string& service);
+  // The canary's targets drain; Ok when the service has no canary (or does not exist).
+  virtual Status DropCanary(const std::string& service);
+  // Both pools and their request counters; nullopt when the proxy has no such service.
+  virtual Result<std::optional<ProxyService>> Service(const std::string& service);
 };
 
 }  // namespace gravity::deploy

@@ -22,7 +22,7 @@ std::vector<std::string> FromJson(const std::string& s) {
 
 constexpr const char* kDeploymentColumns =
     "id, app, environment, commit_id, kind, status, step, error, previous_commit, instances, "
-    "started_at_ms, finished_at_ms, switched_after_ms, duration_ms";
+    "started_at_ms, finished_at_ms, switched_after_ms, duration_ms, canary";
 
 DeploymentRecord DeploymentFromRow(const store::Row& r) {
   DeploymentRecord d;
@@ -40,6 +40,7 @@ DeploymentRecord DeploymentFromRow(const store::Row& r) {
   d.finished_at_ms = r.Int(11);
   d.switched_after_ms = r.Int(12);
   d.duration_ms = r.Int(13);
+  d.canary = r.Text(14);
   return d;
 }
 
@@ -108,6 +109,9 @@ CREATE TABLE deploy_releases (
   removed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (app, commit_id)
 );
+)sql",
+                                R"sql(
+ALTER TABLE deploy_deployments ADD COLUMN canary TEXT NOT NULL DEFAULT '';
 )sql"});
 }
 
@@ -168,9 +172,9 @@ Result<std::int64_t> Records::InsertDeployment(const DeploymentRecord& d) {
 Status Records::UpdateDeployment(const DeploymentRecord& d) {
   return db_.Exec(
       "UPDATE deploy_deployments SET status = ?, step = ?, error = ?, instances = ?, "
-      "finished_at_ms = ?, switched_after_ms = ?, duration_ms = ? WHERE id = ?",
+      "finished_at_ms = ?, switched_after_ms = ?, duration_ms = ?, canary = ? WHERE id = ?",
       {d.status, d.step, d.error, ToJson(d.instances), d.finished_at_ms, d.switched_after_ms,
-       d.duration_ms, d.id});
+       d.duration_ms, d.canary, d.id});
 }
 
 Result<std::optional<DeploymentRecord>> Records::Deployment(std::int64_t id) {

@@ -40,6 +40,9 @@ struct DeploymentRecord {
   std::int64_t finished_at_ms = 0;     // wall; 0 while running
   std::int64_t switched_after_ms = 0;  // proxy's figure: hand-over to switch
   std::int64_t duration_ms = 0;        // start to switch (or failure)
+  // Canary deploys only: a JSON object with the phase (gate, observing, promoting, promoted,
+  // dropped), weight, window and the counts judged (see docs/deploy.md); empty otherwise.
+  std::string canary;
 };
 
 // A release the deployer has used (kept on disk for rollback and promotion).

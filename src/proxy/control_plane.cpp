@@ -440,19 +440,36 @@ json ControlPlane::Describe(const ServiceRuntime& svc) const {
   json main_targets = json::array();
   for (const auto& t : svc.main.targets) main_targets.push_back(target_json(t, false));
   for (const auto& t : svc.draining) main_targets.push_back(target_json(t, true));
+  // Requests answered per pool since the proxy started, by status class (what canary
+  // analysis reads; the same counters as gravity_proxy_requests_total).
+  auto requests_json = [](const PoolStats& st) {
+    json j = json::object();
+    std::uint64_t total = 0;
+    for (int c = 0; c < 5; ++c) {
+      std::uint64_t n = st.by_class[c].load(std::memory_order_relaxed);
+      j[std::to_string(c + 1) + "xx"] = n;
+      total += n;
+    }
+    j["total"] = total;
+    return j;
+  };
   json canary = nullptr;
   if (svc.canary) {
     json ct = json::array();
     for (const auto& t : svc.canary->targets) ct.push_back(target_json(t, false));
     canary = json{{"weight", svc.canary_weight},
                   {"targets", ct},
-                  {"health", HealthToJson(svc.canary->health)}};
+                  {"health", HealthToJson(svc.canary->health)},
+                  {"requests", requests_json(*svc.canary_stats)}};
   }
   return json{{"name", svc.spec.name},
               {"hosts", svc.spec.hosts},
               {"path_prefix", svc.spec.path_prefix},
               {"pools",
-               {{"main", {{"targets", main_targets}, {"health", HealthToJson(svc.main.health)}}},
+               {{"main",
+                 {{"targets", main_targets},
+                  {"health", HealthToJson(svc.main.health)},
+                  {"requests", requests_json(*svc.main_stats)}}},
                 {"canary", canary}}}};
 }
 

@@ -1,0 +1,443 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "deploy/canary_judge.h"
+#include "deploy/deployer.h"
+#include "runtime/fake_launcher.h"
+
+namespace gravity::deploy {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// ---------------------------------------------------------------- the verdict rule
+
+config::CanarySpec Spec(double max_rate = 0.01, int min_requests = 20) {
+  config::CanarySpec s;
+  s.weight = 10;
+  s.duration = seconds(60);
+  s.max_error_rate = max_rate;
+  s.min_requests = min_requests;
+  return s;
+}
+
+CanaryCounts Counts(std::uint64_t n, std::uint64_t e, std::uint64_t main_n = 0,
+                    std::uint64_t main_e = 0) {
+  return CanaryCounts{n, e, main_n, main_e};
+}
+
+TEST(CanaryJudge, FailsWhenTheRateOverEnoughRequestsExceedsTheLimit) {
+  auto v = JudgeCanary(Spec(), Counts(40, 5, 360, 0), false);
+  EXPECT_EQ(v.kind, CanaryVerdict::kFail);
+  EXPECT_EQ(v.reason,
+            "canary 5xx rate 12.5% over 40 requests exceeded 1% (main pool: 0% over 360 "
+            "requests)");
+}
+
+TEST(CanaryJudge, AtTheLimitIsNotOverIt) {
+  EXPECT_EQ(JudgeCanary(Spec(0.05), Counts(100, 5), false).kind, CanaryVerdict::kContinue);
+  EXPECT_EQ(JudgeCanary(Spec(0.05), Counts(100, 5), true).kind, CanaryVerdict::kPass);
+  EXPECT_EQ(JudgeCanary(Spec(0.05), Counts(100, 6), false).kind, CanaryVerdict::kFail);
+}
+
+TEST(CanaryJudge, FewRequestsAreCountedOverTheMinimum) {
+  // 1 error in 3 requests is 33%, but over the minimum of 20 it is 5%: within a 10% limit.
+  EXPECT_EQ(JudgeCanary(Spec(0.10), Counts(3, 1), false).kind, CanaryVerdict::kContinue);
+  auto pass = JudgeCanary(Spec(0.10), Counts(3, 1), true);
+  EXPECT_EQ(pass.kind, CanaryVerdict::kPass);
+  EXPECT_NE(pass.reason.find("fewer than the 20 requests needed"), std::string::npos)
+      << pass.reason;
+  // 3 errors are 15% of 20 even if every missing request succeeded: failed at once.
+  auto fail = JudgeCanary(Spec(0.10), Counts(5, 3), false);
+  EXPECT_EQ(fail.kind, CanaryVerdict::kFail);
+  EXPECT_NE(fail.reason.find("canary 5xx rate 15% (3 5xx in 5 requests, counted over the "
+                             "minimum of 20) exceeded 10%"),
+            std::string::npos)
+      << fail.reason;
+  // With a 1% limit a single 5xx before the minimum is enough.
+  EXPECT_EQ(JudgeCanary(Spec(0.01), Counts(1, 1), false).kind, CanaryVerdict::kFail);
+}
+
+TEST(CanaryJudge, NoTrafficPassesAtTheEndOnHealthChecksAlone) {
+  EXPECT_EQ(JudgeCanary(Spec(), Counts(0, 0), false).kind, CanaryVerdict::kContinue);
+  auto v = JudgeCanary(Spec(), Counts(0, 0), true);
+  EXPECT_EQ(v.kind, CanaryVerdict::kPass);
+  EXPECT_NE(v.reason.find("no traffic"), std::string::npos) << v.reason;
+}
+
+TEST(CanaryJudge, FormatsPercentages) {
+  EXPECT_EQ(FormatPercent(0.125), "12.5%");
+  EXPECT_EQ(FormatPercent(0.01), "1%");
+  EXPECT_EQ(FormatPercent(0.0025), "0.25%");
+  EXPECT_EQ(FormatPercent(0), "0%");
+}
+
+// ---------------------------------------------------------------- the deployer
+
+// The proxy seam with both pools. Counters move only when the test says so (`on_poll`
+// runs on every Service() call, i.e. on every check of the observation loop).
+class CanaryProxy : public ProxyControl {
+ public:
+  Result<ProxyDeployOutcome> Deploy(const ProxyRoute& route) override {
+    std::lock_guard lock(mutex_);
+    main[route.service] = route.targets;
+    ProxyDeployOutcome out;
+    out.switched = true;
+    return out;
+  }
+  Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (!main.count(service)) return std::optional<std::vector<ProxyTarget>>();
+    std::vector<ProxyTarget> out;
+    for (const auto& a : main[service]) out.push_back({a, "healthy", ""});
+    return std::optional<std::vector<ProxyTarget>>(out);
+  }
+  Status Remove(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    main.erase(service);
+    return Status::Ok();
+  }
+  Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight) override {
+    std::lock_guard lock(mutex_);
+    ++canary_deploys;
+    ProxyDeployOutcome out;
+    for (const auto& t : route.targets) {
+      if (gate_fails) out.failures.push_back({t, "status 500 (expected 200)"});
+    }
+    if (!out.failures.empty()) {
+      out.error = "1 target did not become healthy";
+      return out;
+    }
+    canary[route.service] = route.targets;
+    canary_weight = weight;
+    out.switched = true;
+    return out;
+  }
+  Status PromoteCanary(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (!canary.count(service)) return Status::Error("service has no canary");
+    main[service] = canary[service];
+    canary.erase(service);
+    ++promotes;
+    return Status::Ok();
+  }
+  Status DropCanary(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (canary.erase(service)) ++drops;
+    return Status::Ok();
+  }
+  Result<std::optional<ProxyService>> Service(const std::string& service) override {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mutex_);
+      hook = on_poll;
+    }
+    if (hook) hook();
+    std::lock_guard lock(mutex_);
+    if (!main.count(service)) return std::optional<ProxyService>();
+    ProxyService s;
+    for (const auto& a : main[service]) s.main.push_back({a, "healthy", ""});
+    s.main_requests = main_requests;
+    if (canary.count(service)) {
+      s.has_canary = true;
+      s.canary_weight = canary_weight;
+      for (const auto& a : canary[service]) s.canary.push_back({a, "healthy", ""});
+      s.canary_requests = canary_requests;
+    }
+    return std::optional<ProxyService>(s);
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, std::vector<std::string>> main, canary;
+  int canary_weight = 0;
+  bool gate_fails = false;
+  PoolRequests main_requests{1000, 3};   // from before the canary: not counted
+  PoolRequests canary_requests{50, 50};  // an earlier canary's: not counted
+  std::function<void()> on_poll;
+  int canary_deploys = 0, promotes = 0, drops = 0;
+};
+
+class CanaryDeployerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("gravity-canary-test").value();
+    db_ = std::move(store::Db::Open(dir_ + "/gravity.db").value());
+    runtime::SupervisorOptions so;
+    so.state_dir = dir_ + "/state";
+    so.port_first = 61000;
+    so.port_last = 64999;
+    supervisor_ = std::make_unique<runtime::Supervisor>(so, launcher_, clock_);
+    ASSERT_TRUE(supervisor_->Recover().ok());
+    DeployerOptions options;
+    options.canary_poll_interval = milliseconds(500);
+    options.sleep = [this](milliseconds d) {
+      clock_.Advance(d);
+      slept_ += d;
+      if (on_sleep_) on_sleep_();
+    };
+    deployer_ = std::make_unique<Deployer>(*db_, *supervisor_, proxy_, clock_, options);
+    ASSERT_TRUE(deployer_->Init().ok());
+    config::StackApp app;
+    app.name = "site";
+    config::EnvironmentSpec env;
+    env.name = "staging";
+    env.branch = "staging";
+    env.instances = 2;
+    env.strategy = config::Strategy::kCanary;
+    env.canary.weight = 25;
+    env.canary.duration = seconds(30);
+    env.canary.max_error_rate = 0.01;
+    env.canary.min_requests = 20;
+    env.drain_timeout = seconds(5);
+    app.environments = {env};
+    stack_.apps = {app};
+    deployer_->SetStack(stack_);
+  }
+  void TearDown() override { RemoveTree(dir_); }
+
+  Release MakeRelease(const std::string& commit) {
+    Release r;
+    r.app = "site";
+    r.commit = commit;
+    r.release_dir = dir_ + "/releases/" + commit;
+    EXPECT_TRUE(MakeDirs(r.release_dir).ok());
+    EXPECT_TRUE(WriteFileAtomic(r.release_dir + "/gravity.yml", "run:\n  command: serve\n").ok());
+    r.spec.run.command = "serve " + commit;
+    return r;
+  }
+  EnvironmentRecord Env() { return deployer_->records().Environment("site", "staging").value(); }
+  std::vector<std::string> Addresses(const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    for (const auto& id : ids) out.push_back(supervisor_->Get(id).value().address());
+    return out;
+  }
+  DeploymentRecord Last() { return deployer_->records().Deployments("site", 1).value().at(0); }
+  nlohmann::json CanaryOf(const DeploymentRecord& d) { return nlohmann::json::parse(d.canary); }
+
+  std::string dir_;
+  std::unique_ptr<store::Db> db_;
+  runtime::FakeLauncher launcher_;
+  FakeClock clock_;
+  std::unique_ptr<runtime::Supervisor> supervisor_;
+  CanaryProxy proxy_;
+  std::unique_ptr<Deployer> deployer_;
+  config::StackSpec stack_;
+  milliseconds slept_{0};
+  std::function<void()> on_sleep_;
+};
+
+TEST_F(CanaryDeployerTest, FirstDeployHasNothingToCompareAgainstAndIsRedBlack) {
+  auto out = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(proxy_.canary_deploys, 0);
+  EXPECT_EQ(proxy_.main["site.staging"], Addresses(out->instances));
+  EXPECT_TRUE(Last().canary.empty());
+}
+
+TEST_F(CanaryDeployerTest, HealthyCanaryIsObservedForItsDurationThenPromoted) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  // Each check: 10 more canary requests, none 5xx; 90 more on main.
+  proxy_.on_poll = [&] {
+    proxy_.canary_requests.total += 10;
+    proxy_.main_requests.total += 90;
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(proxy_.canary_weight, 25);
+  EXPECT_EQ(proxy_.promotes, 1);
+  EXPECT_EQ(proxy_.drops, 0);
+  EXPECT_GE(slept_, seconds(30));  // the whole window, on the fake clock
+  EXPECT_LT(slept_, seconds(32));
+  auto env = Env();
+  EXPECT_EQ(env.live_commit, "bbbbbbb2");
+  EXPECT_EQ(env.warm_commit, "aaaaaaa1");  // kept warm exactly as red/black does
+  EXPECT_EQ(env.warm_instances, first->instances);
+  EXPECT_EQ(proxy_.main["site.staging"], Addresses(out->instances));
+  auto d = Last();
+  EXPECT_EQ(d.status, "succeeded");
+  auto c = CanaryOf(d);
+  EXPECT_EQ(c["phase"], "promoted");
+  EXPECT_EQ(c["weight"], 25);
+  EXPECT_GE(c["requests"].get<int>(), 600);  // only this window's requests
+  EXPECT_EQ(c["errors_5xx"], 0);
+  EXPECT_NE(c["verdict"].get<std::string>().find("0 5xx in"), std::string::npos) << c.dump();
+  // Rollback works the same as after red/black: back to the warm instances.
+  auto back = deployer_->Rollback("site", "staging", "");
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_TRUE(back->reused_warm);
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+}
+
+TEST_F(CanaryDeployerTest, CanaryOverTheErrorRateIsDroppedAndMainNeverChanges) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  auto live = proxy_.main["site.staging"];
+  int polls = 0;
+  std::vector<std::vector<std::string>> main_seen;
+  proxy_.on_poll = [&] {
+    main_seen.push_back(proxy_.main["site.staging"]);
+    if (++polls == 3) {  // 40 requests, 5 of them 5xx, at the third check
+      proxy_.canary_requests.total += 40;
+      proxy_.canary_requests.errors_5xx += 5;
+      proxy_.main_requests.total += 360;
+    }
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("site/staging: deploy of bbbbbbb failed, live release aaaaaaa "
+                             "untouched: canary 5xx rate 12.5% over 40 requests exceeded 1% "
+                             "(main pool: 0% over 360 requests)"),
+            std::string::npos)
+      << out.error();
+  EXPECT_EQ(proxy_.drops, 1);
+  EXPECT_EQ(proxy_.promotes, 0);
+  EXPECT_TRUE(proxy_.canary.empty());
+  for (const auto& m : main_seen) EXPECT_EQ(m, live);
+  EXPECT_EQ(proxy_.main["site.staging"], live);
+  EXPECT_LT(slept_, seconds(5));  // judged as soon as the errors showed, not at the end
+  auto env = Env();
+  EXPECT_EQ(env.live_commit, "aaaaaaa1");
+  EXPECT_EQ(env.live_instances, first->instances);
+  EXPECT_EQ(supervisor_->List().size(), 2u);  // the canary's instances were stopped
+  auto d = Last();
+  EXPECT_EQ(d.status, "failed");
+  EXPECT_EQ(CanaryOf(d)["phase"], "dropped");
+  EXPECT_EQ(CanaryOf(d)["requests"], 40);
+  EXPECT_EQ(CanaryOf(d)["errors_5xx"], 5);
+}
+
+TEST_F(CanaryDeployerTest, CrashedCanaryInstanceIsDropped) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  int sleeps = 0;
+  on_sleep_ = [&] {
+    if (++sleeps != 4) return;
+    // Kill one of the canary's instances (the newest two) and let the supervisor notice.
+    auto all = supervisor_->List();
+    for (const auto& i : all) {
+      if (i.spec.release == "bbbbbbb2") {
+        launcher_.Kill(i.process.pid, "exited with status 3");
+        break;
+      }
+    }
+    supervisor_->Tick();
+  };
+  proxy_.on_poll = [&] { proxy_.canary_requests.total += 10; };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find(") crashed: process exited with status 3"), std::string::npos)
+      << out.error();
+  EXPECT_NE(out.error().find("last log lines:"), std::string::npos) << out.error();
+  EXPECT_EQ(proxy_.drops, 1);
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+  EXPECT_EQ(proxy_.main["site.staging"], Addresses(first->instances));
+}
+
+TEST_F(CanaryDeployerTest, UnhealthyCanaryNeverGetsTraffic) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  proxy_.gate_fails = true;
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("status 500 (expected 200)"), std::string::npos) << out.error();
+  EXPECT_TRUE(proxy_.canary.empty());
+  EXPECT_EQ(slept_, milliseconds(0));
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+  EXPECT_EQ(supervisor_->List().size(), 2u);
+}
+
+TEST_F(CanaryDeployerTest, RestartedDaemonDropsACanaryLeftMidObservation) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  // What a daemon killed while observing leaves behind: a running deployment at step
+  // "canary", its instances running, the proxy's canary pool pointing at them.
+  runtime::InstanceSpec spec;
+  spec.app = "site";
+  spec.environment = "staging";
+  spec.release = "bbbbbbb2";
+  spec.release_dir = MakeRelease("bbbbbbb2").release_dir;
+  spec.command = "serve";
+  DeploymentRecord d;
+  d.app = "site";
+  d.environment = "staging";
+  d.commit = "bbbbbbb2";
+  d.kind = "deploy";
+  d.status = "running";
+  d.step = "canary";
+  d.canary = R"({"phase":"observing","weight":25,"requests":7})";
+  d.previous_commit = "aaaaaaa1";
+  for (int k = 0; k < 2; ++k) d.instances.push_back(supervisor_->Start(spec).value().id);
+  d.id = deployer_->records().InsertDeployment(d).value();
+  ASSERT_TRUE(deployer_->records().UpdateDeployment(d).ok());
+  proxy_.canary["site.staging"] = Addresses(d.instances);
+
+  Deployer restarted(*db_, *supervisor_, proxy_, clock_);
+  ASSERT_TRUE(restarted.Init().ok());
+  restarted.SetStack(stack_);
+  ASSERT_TRUE(restarted.Reconcile().ok());
+  EXPECT_TRUE(proxy_.canary.empty());
+  EXPECT_EQ(proxy_.main["site.staging"], Addresses(first->instances));
+  EXPECT_EQ(supervisor_->List().size(), 2u);  // the canary's instances were stopped
+  auto env = Env();
+  EXPECT_EQ(env.live_commit, "aaaaaaa1");
+  auto after = deployer_->records().Deployment(d.id).value().value();
+  EXPECT_EQ(after.status, "interrupted");
+  EXPECT_NE(after.error.find("interrupted at step 'canary'"), std::string::npos) << after.error;
+  EXPECT_EQ(CanaryOf(after)["phase"], "dropped");
+}
+
+TEST_F(CanaryDeployerTest, RestartedDaemonCompletesACanaryTheProxyHadPromoted) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  runtime::InstanceSpec spec;
+  spec.app = "site";
+  spec.environment = "staging";
+  spec.release = "bbbbbbb2";
+  spec.release_dir = MakeRelease("bbbbbbb2").release_dir;
+  spec.command = "serve";
+  DeploymentRecord d;
+  d.app = "site";
+  d.environment = "staging";
+  d.commit = "bbbbbbb2";
+  d.kind = "deploy";
+  d.status = "running";
+  d.step = "promoting";
+  for (int k = 0; k < 2; ++k) d.instances.push_back(supervisor_->Start(spec).value().id);
+  d.id = deployer_->records().InsertDeployment(d).value();
+  ASSERT_TRUE(deployer_->records().UpdateDeployment(d).ok());
+  proxy_.main["site.staging"] = Addresses(d.instances);  // the promote went through
+
+  Deployer restarted(*db_, *supervisor_, proxy_, clock_);
+  ASSERT_TRUE(restarted.Init().ok());
+  restarted.SetStack(stack_);
+  ASSERT_TRUE(restarted.Reconcile().ok());
+  EXPECT_EQ(Env().live_commit, "bbbbbbb2");
+  EXPECT_EQ(deployer_->records().Deployment(d.id).value().value().status, "succeeded");
+}
+
+TEST_F(CanaryDeployerTest, StatusShowsACanaryInProgress) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  nlohmann::json seen;
+  int sleeps = 0;
+  proxy_.on_poll = [&] { proxy_.canary_requests.total += 4; };
+  on_sleep_ = [&] {
+    if (++sleeps == 3) seen = deployer_->StatusJson();
+  };
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("bbbbbbb2")).ok());
+  const auto& e = seen["apps"][0]["environments"][0];
+  ASSERT_TRUE(e.contains("canary")) << seen.dump(2);
+  EXPECT_EQ(e["canary"]["phase"], "observing");
+  EXPECT_EQ(e["canary"]["weight"], 25);
+  EXPECT_EQ(e["canary"]["requests"], 12);
+  EXPECT_EQ(e["last_deployment"]["status"], "running");
+  // Once settled, status no longer shows a canary in progress.
+  EXPECT_FALSE(deployer_->StatusJson()["apps"][0]["environments"][0].contains("canary"));
+}
+
+}  // namespace
+}  // namespace gravity::deploy

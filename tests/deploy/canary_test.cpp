@@ -1,0 +1,149 @@
+// Canary deploys through the real proxy with real gravity-testapp instances, under load.
+// Two kinds of clients: "main" clients carry the proxy's bucket cookie 99 (never sent to a
+// canary below weight 100) and "canary" clients carry bucket 0 (always sent to a canary):
+// the main pool's clients must never see a failed request, whatever the canary does.
+#include <nlohmann/json.hpp>
+
+#include "deploy/deploy_fixture.h"
+#include "proxy/control_client.h"
+
+namespace gravity::deploy {
+namespace {
+
+class CanaryTest : public DeployFixture {
+ protected:
+  void SetUp() override {
+    DeployFixture::SetUp();
+    auto& env = stack_.apps[0].environments[0];  // staging
+    env.strategy = config::Strategy::kCanary;
+    env.canary.weight = 50;
+    env.canary.duration = 4s;
+    env.canary.max_error_rate = 0.01;
+    env.canary.min_requests = 20;
+    deployer_->SetStack(stack_);
+  }
+
+  test::LoadOptions Clients(int bucket, int connections) {
+    test::LoadOptions o;
+    o.port = proxy_port_;
+    o.connections = connections;
+    o.headers = {{"Cookie", "gravity_bucket=" + std::to_string(bucket)}};
+    o.pause_between_requests = 2ms;
+    o.max_run = 5min;
+    return o;
+  }
+
+  nlohmann::json LastCanary() {
+    auto d = deployer_->records().Deployments("site", 1).value().at(0);
+    return nlohmann::json::parse(d.canary.empty() ? "null" : d.canary);
+  }
+
+  static bool SawRelease(const test::LoadStats& stats, const std::string& name) {
+    for (const auto& [instance, n] : stats.instances) {
+      if (instance.rfind(name + "-", 0) == 0 && n > 0) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(CanaryTest, GoodCanaryIsPromotedUnderLoadWithZeroFailedRequests) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));  // nothing live: red/black
+  ASSERT_TRUE(first.ok()) << first.error();
+  test::LoadGenerator main_clients(Clients(99, 6));
+  test::LoadGenerator canary_clients(Clients(0, 2));
+  main_clients.Start();
+  canary_clients.Start();
+  auto out = deployer_->Deploy("staging", MakeRelease("r1"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  // After the promotion every client is served by r1.
+  auto after = test::LoadGenerator::Now();
+  ASSERT_TRUE(main_clients.WaitForRequestsSince(after, 50, 60s));
+  main_clients.Stop();
+  canary_clients.Stop();
+  auto main_stats = main_clients.Stats();
+  auto canary_stats = canary_clients.Stats();
+  EXPECT_EQ(main_stats.failed, 0) << main_stats.Summary();
+  EXPECT_EQ(canary_stats.failed, 0) << canary_stats.Summary();
+  EXPECT_TRUE(SawRelease(canary_stats, "r1")) << canary_stats.Summary();
+  EXPECT_NE(Served().find("release r1:"), std::string::npos) << Served();
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit.substr(0, 2), "r1");
+  EXPECT_EQ(env.warm_commit.substr(0, 2), "r0");  // kept warm as red/black does
+  EXPECT_EQ(env.warm_instances, first->instances);
+  auto c = LastCanary();
+  EXPECT_EQ(c["phase"], "promoted") << c.dump();
+  EXPECT_GE(c["requests"].get<long>(), 20) << c.dump();
+  EXPECT_EQ(c["errors_5xx"], 0) << c.dump();
+  EXPECT_GT(c["main_requests"].get<long>(), 0) << c.dump();
+  // Rollback works exactly as after red/black: back to the warm r0 instances.
+  auto back = deployer_->Rollback("site", "staging", "");
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_TRUE(back->reused_warm);
+  EXPECT_NE(Served().find("release r0:"), std::string::npos) << Served();
+}
+
+TEST_F(CanaryTest, CanaryAnswering500IsDroppedAndTheLiveReleaseStays) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  test::LoadGenerator main_clients(Clients(99, 6));
+  test::LoadGenerator canary_clients(Clients(0, 2));
+  main_clients.Start();
+  canary_clients.Start();
+  // Healthy on /info (its health check), 500 for everything else.
+  Release bad = MakeRelease("e500", "--status 500");
+  bad.spec.health.path = "/info";
+  bad.spec.health.body_contains = "";
+  auto out = deployer_->Deploy("staging", bad);
+  ASSERT_FALSE(out.ok()) << "the failing canary was promoted";
+  EXPECT_NE(out.error().find("failed, live release " + first->commit.substr(0, 7) +
+                             " untouched: canary 5xx rate "),
+            std::string::npos)
+      << out.error();
+  EXPECT_NE(out.error().find("exceeded 1% (main pool: 0% over"), std::string::npos) << out.error();
+  auto after = test::LoadGenerator::Now();
+  ASSERT_TRUE(canary_clients.WaitForRequestsSince(after, 20, 60s));
+  main_clients.Stop();
+  canary_clients.Stop();
+  auto main_stats = main_clients.Stats();
+  EXPECT_EQ(main_stats.failed, 0) << main_stats.Summary();
+  EXPECT_GT(main_stats.total, 0);
+  // The canary's clients saw its 500s while it was in, and r0 once it was dropped.
+  EXPECT_GT(canary_clients.Stats().statuses[500], 0) << canary_clients.Stats().Summary();
+  EXPECT_EQ(canary_clients.StatsSince(after).failed, 0)
+      << canary_clients.StatsSince(after).Summary();
+  EXPECT_NE(Served().find("release r0:"), std::string::npos) << Served();
+  auto env = Env("staging");
+  EXPECT_EQ(env.live_commit, first->commit);
+  EXPECT_EQ(env.live_instances, first->instances);
+  EXPECT_EQ(supervisor_->List().size(), 2u);  // the canary's instances were stopped
+  auto listed = proxy::ControlClient(sock_).List().value();
+  EXPECT_TRUE(listed["services"][0]["pools"]["canary"].is_null()) << listed.dump();
+  auto c = LastCanary();
+  EXPECT_EQ(c["phase"], "dropped") << c.dump();
+  EXPECT_GE(c["errors_5xx"].get<long>(), 1) << c.dump();
+}
+
+TEST_F(CanaryTest, CrashingCanaryIsDropped) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  test::LoadGenerator main_clients(Clients(99, 6));
+  test::LoadGenerator canary_clients(Clients(0, 2));
+  main_clients.Start();
+  canary_clients.Start();
+  auto out = deployer_->Deploy("staging", MakeRelease("crashy", "--crash-after-requests 60"));
+  ASSERT_FALSE(out.ok()) << "the crashing canary was promoted";
+  EXPECT_NE(out.error().find("untouched: canary instance 127.0.0.1:"), std::string::npos)
+      << out.error();
+  EXPECT_NE(out.error().find(") crashed"), std::string::npos) << out.error();
+  main_clients.Stop();
+  canary_clients.Stop();
+  auto main_stats = main_clients.Stats();
+  EXPECT_EQ(main_stats.failed, 0) << main_stats.Summary();
+  EXPECT_NE(Served().find("release r0:"), std::string::npos) << Served();
+  EXPECT_EQ(Env("staging").live_commit, first->commit);
+  EXPECT_EQ(supervisor_->List().size(), 2u);
+  EXPECT_EQ(LastCanary()["phase"], "dropped");
+}
+
+}  // namespace
+}  // namespace gravity::deploy
