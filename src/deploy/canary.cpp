@@ -119,6 +119,7 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(const std::string& where, cons
     c["main_errors_5xx"] = counts.main_errors_5xx;
 
     // An instance that crashed (or is being restarted) fails the canary at once.
+    supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
     for (const auto& i : started) {
       auto cur = supervisor_.Get(i.id);
       bool crashed = !cur || cur->state != runtime::InstanceState::kRunning ||
