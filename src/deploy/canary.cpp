@@ -32,6 +32,21 @@ void Deployer::Sleep(milliseconds d) {
   }
 }
 
+void Deployer::WaitDrained(const std::string& service, const std::vector<std::string>& targets,
+                           milliseconds timeout) {
+  // The proxy lists dropped targets as draining until every worker has left them and their
+  // requests in flight have finished (or its drain timeout passed).
+  const auto end = clock_.Now() + timeout + std::chrono::seconds(2);
+  for (;;) {
+    auto svc = proxy_.Service(service);
+    if (!svc.ok() || !*svc) return;
+    bool draining = false;
+    for (const auto& t : targets) draining |= (*svc)->draining_in_flight.count(t) > 0;
+    if (!draining || clock_.Now() >= end) return;
+    Sleep(milliseconds(20));
+  }
+}
+
 Result<ProxyDeployOutcome> Deployer::CanaryLocked(const std::string& where, const ProxyRoute& route,
                                                   const config::EnvironmentSpec& env,
                                                   DeploymentRecord& d,
@@ -180,17 +195,7 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(const std::string& where, cons
       std::lock_guard lock(stack_mutex_);
       reconcile_pending_ = true;
     } else {
-      // Let requests in flight on the canary finish before its instances stop: the proxy
-      // lists the targets as draining until every worker left them and they are idle.
-      const auto drain_end = clock_.Now() + env.drain_timeout + std::chrono::seconds(2);
-      for (;;) {
-        auto svc = proxy_.Service(route.service);
-        if (!svc.ok() || !*svc) break;
-        bool draining = false;
-        for (const auto& t : route.targets) draining |= (*svc)->draining_in_flight.count(t) > 0;
-        if (!draining || clock_.Now() >= drain_end) break;
-        Sleep(milliseconds(20));
-      }
+      WaitDrained(route.service, route.targets, env.drain_timeout);
     }
     Progress(where + ": canary " + release + " dropped: " + failure.substr(0, failure.find('\n')));
     *judged = failure;

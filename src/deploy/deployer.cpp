@@ -630,6 +630,9 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env,
         if (!dropped.ok()) {
           return Status::Error(where + ": dropping an interrupted canary: " + dropped.message());
         }
+        auto spec = FindEnv(app, env);
+        WaitDrained(ServiceName(app, env), Addresses(d.instances),
+                    spec.ok() ? spec->second.drain_timeout : std::chrono::seconds(30));
         auto c = nlohmann::json::parse(d.canary.empty() ? "{}" : d.canary, nullptr, false);
         if (c.is_object()) {
           c["phase"] = "dropped";

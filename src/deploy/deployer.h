@@ -136,6 +136,10 @@ class Deployer {
                                           const std::vector<runtime::InstanceInfo>& started,
                                           std::string* judged);
   void Sleep(std::chrono::milliseconds d);
+  // Waits (bounded by `timeout` plus a little) until the proxy no longer lists `targets` of
+  // `service` as draining, so their instances can stop without cutting requests off.
+  void WaitDrained(const std::string& service, const std::vector<std::string>& targets,
+                   std::chrono::milliseconds timeout);
   Status ReconcileLocked(const std::string& app_name, const std::string& env_name,
                          const std::set<std::string>& running_deployment_instances);
   Result<Release> ReleaseFromDisk(const std::string& app, const std::string& commit);

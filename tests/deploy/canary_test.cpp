@@ -145,5 +145,72 @@ TEST_F(CanaryTest, CrashingCanaryIsDropped) {
   EXPECT_EQ(LastCanary()["phase"], "dropped");
 }
 
+TEST_F(CanaryTest, RestartedDaemonDropsACanaryLeftMidObservation) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  test::LoadGenerator main_clients(Clients(99, 6));
+  test::LoadGenerator canary_clients(Clients(0, 2));
+  main_clients.Start();
+  canary_clients.Start();
+  // What a daemon killed while observing a canary leaves behind: the canary's instances
+  // running, the proxy's canary pool pointing at them, the deployment at step "canary".
+  Release r1 = MakeRelease("r1");
+  runtime::InstanceSpec spec;
+  spec.app = "site";
+  spec.environment = "staging";
+  spec.release = r1.commit;
+  spec.release_dir = r1.release_dir;
+  spec.command = r1.spec.run.command;
+  DeploymentRecord d;
+  d.app = "site";
+  d.environment = "staging";
+  d.commit = r1.commit;
+  d.kind = "deploy";
+  d.status = "running";
+  d.step = "canary";
+  d.canary = R"({"phase":"observing","weight":50})";
+  d.previous_commit = first->commit;
+  ProxyRoute route;
+  route.service = "site.staging";
+  route.hosts = {"*"};
+  route.health = r1.spec.health;
+  for (int k = 0; k < 2; ++k) {
+    auto i = supervisor_->Start(spec);
+    ASSERT_TRUE(i.ok()) << i.error();
+    d.instances.push_back(i->id);
+    route.targets.push_back(i->address());
+  }
+  d.started_at_ms = 1;
+  d.id = deployer_->records().InsertDeployment(d).value();
+  auto gate = control_->DeployCanary(route, 50);
+  ASSERT_TRUE(gate.ok() && gate->switched) << (gate.ok() ? gate->error : gate.error());
+  auto before = test::LoadGenerator::Now();
+  ASSERT_TRUE(
+      test::WaitFor([&] { return SawRelease(canary_clients.StatsSince(before), "r1"); }, 30s))
+      << canary_clients.Stats().Summary();
+
+  Deployer restarted(*db_, *supervisor_, *control_, Clock::Real());
+  ASSERT_TRUE(restarted.Init().ok());
+  restarted.SetStack(stack_);
+  ASSERT_TRUE(restarted.Reconcile().ok());
+  auto after = test::LoadGenerator::Now();
+  auto listed = proxy::ControlClient(sock_).List().value();
+  EXPECT_TRUE(listed["services"][0]["pools"]["canary"].is_null()) << listed.dump();
+  EXPECT_EQ(supervisor_->List().size(), 2u);  // the canary's instances were stopped
+  ASSERT_TRUE(canary_clients.WaitForRequestsSince(after, 50, 60s));
+  main_clients.Stop();
+  canary_clients.Stop();
+  EXPECT_EQ(main_clients.Stats().failed, 0) << main_clients.Stats().Summary();
+  auto since = canary_clients.StatsSince(after);
+  EXPECT_EQ(since.failed, 0) << since.Summary();
+  EXPECT_FALSE(SawRelease(since, "r1")) << since.Summary();
+  EXPECT_NE(Served().find("release r0:"), std::string::npos) << Served();
+  EXPECT_EQ(Env("staging").live_commit, first->commit);
+  auto settled = deployer_->records().Deployment(d.id).value().value();
+  EXPECT_EQ(settled.status, "interrupted");
+  EXPECT_NE(settled.error.find("interrupted at step 'canary'"), std::string::npos) << settled.error;
+  EXPECT_EQ(nlohmann::json::parse(settled.canary)["phase"], "dropped");
+}
+
 }  // namespace
 }  // namespace gravity::deploy
