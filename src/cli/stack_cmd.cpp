@@ -166,9 +166,22 @@ Status WaitReady(const std::string& what, pid_t pid, const std::string& log,
                        "ms; see " + log);
 }
 
+Result<config::StackSpec> LoadApplied(const StackPaths& paths);
+void StopRecorded(const std::string& what, const std::string& pid_file, milliseconds grace);
+
 Result<bool> EnsureProxy(const config::StackSpec& stack, const StackPaths& paths) {
   if (auto rec = ReadPidFile(paths.proxy_pid); rec.ok() && PidRecordAlive(*rec)) {
-    if (UnixSocketAnswers(paths.proxy_socket)) return false;  // reused
+    auto applied = LoadApplied(paths);
+    bool moved = applied.ok() && (applied->proxy_listen != stack.proxy_listen ||
+                                  applied->proxy_metrics != stack.proxy_metrics);
+    if (!moved && UnixSocketAnswers(paths.proxy_socket)) return false;  // reused
+    if (moved) {
+      // Listening elsewhere needs a new proxy: its routes come back from its state file at
+      // once, but connections to the old address end here.
+      std::printf("change  proxy.listen/metrics: restarting the proxy on %s\n",
+                  stack.proxy_listen.ToString().c_str());
+      StopRecorded("proxy", paths.proxy_pid, milliseconds(15000));
+    }
   }
   std::vector<std::string> args = {"proxy",       "run",
                                    "--listen",    stack.proxy_listen.ToString(),
