@@ -345,11 +345,10 @@ void ControlPlane::Save() {
 
 void ControlPlane::Drain(ServiceRuntime& svc, std::vector<TargetRef> targets,
                          milliseconds timeout) {
-  for (const auto& t : targets) {
-    t->target->draining.store(true);
-    StopChecks(t);
-    svc.draining.push_back(t);
-  }
+  // Listed as draining at once; taken out of traffic only once every worker has the new
+  // table. A worker still on the old table picks among these targets: marked draining
+  // earlier, it would find none routable and answer 503.
+  for (const auto& t : targets) svc.draining.push_back(t);
   ServiceRuntime* svcp = &svc;
   std::string name = svc.spec.name;
   asio::co_spawn(
@@ -361,6 +360,10 @@ void ControlPlane::Drain(ServiceRuntime& svc, std::vector<TargetRef> targets,
         while (acks && acks->load() < static_cast<int>(workers_.size()) && !stopping_) {
           timer.expires_after(std::chrono::milliseconds(1));
           co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+        for (const auto& t : targets) {
+          t->target->draining.store(true);
+          StopChecks(t);
         }
         for (;;) {
           bool idle = true;
