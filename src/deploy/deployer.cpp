@@ -33,7 +33,6 @@ bool Listening(int port) {
   return ok;
 }
 
-
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 
