@@ -1,10 +1,5 @@
 #include "cli/progress.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -14,25 +9,13 @@
 #include <string>
 #include <thread>
 
+#include "common/net.h"
+
 namespace gravity::cli {
 
 namespace {
 
 using nlohmann::json;
-
-// True when something accepts connections on 127.0.0.1:port (an instance is up).
-bool Listening(int port) {
-  if (port <= 0 || port > 65535) return false;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 std::string Str(const json& j, const char* key) {
   auto it = j.find(key);
@@ -172,7 +155,7 @@ int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack,
               if (Str(i, "role") != "live") continue;
               ++total;
               if (Str(i, "state") == "running" && Str(i, "health") == "healthy" &&
-                  Listening(i.value("port", 0))) {
+                  LoopbackPortOpen(i.value("port", 0))) {
                 ++serving;
               }
             }

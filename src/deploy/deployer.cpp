@@ -1,10 +1,5 @@
 #include "deploy/deployer.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,25 +8,13 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/net.h"
 #include "config/config.h"
 #include "runtime/logs.h"
 
 namespace gravity::deploy {
 
 namespace {
-
-// True when something accepts TCP connections on 127.0.0.1:port right now.
-bool Listening(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 using json = nlohmann::json;
 using std::chrono::milliseconds;
@@ -162,7 +145,7 @@ milliseconds Deployer::WaitListening(const std::vector<runtime::InstanceInfo>& i
   for (long round = 0; !pending.empty() && round < max_rounds; ++round) {
     if (clock_.Now() - t0 >= limit) break;
     if (round > 0) std::this_thread::sleep_for(options_.listen_poll);
-    std::erase_if(pending, [](const runtime::InstanceInfo* i) { return Listening(i->port); });
+    std::erase_if(pending, [](const runtime::InstanceInfo* i) { return LoopbackPortOpen(i->port); });
     if (round % 10 == 9) {
       // An instance that exited will not listen: the proxy's checks will say why.
       supervisor_.Tick();
