@@ -157,7 +157,7 @@ class Checker {
     std::vector<Entry> out;
     std::map<std::string, int> seen_line;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: the iterator yields a temporary pair
       if (!k.IsScalar()) {
         Error(k.Mark(), where, "keys must be plain names");
         continue;
