@@ -7,39 +7,9 @@
 
 namespace gravity::deploy {
 
-namespace {
-
-using json = nlohmann::json;
-
-std::pair<int, json> Error(int status, const std::string& message) {
-  return {status, json{{"ok", false}, {"error", message}}};
-}
-
-json OutcomeJson(const DeployOutcome& o) {
-  return json{{"ok", true},
-              {"deployment", o.deployment_id},
-              {"commit", o.commit},
-              {"reused_warm", o.reused_warm},
-              {"duration_ms", o.duration_ms},
-              {"switched_after_ms", o.switched_after_ms},
-              {"instances", o.instances}};
-}
-
-// 404 for unknown apps/environments, 422 for a deploy that did not go live.
-int StatusFor(const std::string& error) {
-  if (error.rfind("no app named", 0) == 0 ||
-      error.find("has no environment named") != std::string::npos) {
-    return 404;
-  }
-  return 422;
-}
-
-}  // namespace
 
 DeployService::DeployService(store::Db& db, const config::StackSpec& stack, Options options)
     : stack_(stack) {
-  std::string socket =
-      options.proxy_socket.empty() ? stack.state_dir + "/proxy.sock" : options.proxy_socket;
   std::string binary = options.gravity_binary.empty() ? SelfExecutable() : options.gravity_binary;
   launcher_ = std::make_unique<runtime::ProcessLauncher>(binary, stack.state_dir);
   runtime::SupervisorOptions so;
@@ -47,7 +17,7 @@ DeployService::DeployService(store::Db& db, const config::StackSpec& stack, Opti
   so.port_first = stack.instance_ports.first;
   so.port_last = stack.instance_ports.last;
   supervisor_ = std::make_unique<runtime::Supervisor>(so, *launcher_, Clock::Real());
-  proxy_ = MakeProxyControl(socket);
+  proxy_ = MakeProxyControl(options.proxy_socket);
   deployer_ = std::make_unique<Deployer>(db, *supervisor_, *proxy_, Clock::Real());
   deployer_->SetStack(stack);
 }
@@ -122,37 +92,6 @@ Status DeployService::DeployHook(const pipeline::DeployRequest& request) {
   auto out = deployer_->Deploy(request.environment, release, request.log);
   if (!out.ok()) return out.status();
   return Status::Ok();
-}
-
-std::pair<int, json> DeployService::HandleStatus() { return {200, deployer_->StatusJson()}; }
-
-std::pair<int, json> DeployService::HandleReleases(const std::string& app) {
-  auto r = deployer_->ReleasesJson(app);
-  if (!r.ok()) return Error(404, r.error());
-  return {200, *r};
-}
-
-std::pair<int, json> DeployService::HandleRollback(const std::string& app,
-                                                   const std::string& body) {
-  json j = body.empty() ? json::object() : json::parse(body, nullptr, false);
-  if (!j.is_object()) return Error(400, "rollback: the body must be a JSON object");
-  auto field = [&](const char* key) {
-    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
-  };
-  std::string env = field("env"), to = field("to");
-  auto out = deployer_->Rollback(app, env, to);
-  if (!out.ok()) return Error(StatusFor(out.error()), out.error());
-  return {200, OutcomeJson(*out)};
-}
-
-std::pair<int, json> DeployService::HandlePromote(const std::string& app, const std::string& body) {
-  json j = body.empty() ? json::object() : json::parse(body, nullptr, false);
-  if (!j.is_object() || !j.contains("to") || !j["to"].is_string()) {
-    return Error(400, "promote: the body must be {\"to\": \"ENV\"}");
-  }
-  auto out = deployer_->Promote(app, j["to"].get<std::string>());
-  if (!out.ok()) return Error(StatusFor(out.error()), out.error());
-  return {200, OutcomeJson(*out)};
 }
 
 }  // namespace gravity::deploy

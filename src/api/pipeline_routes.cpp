@@ -1,12 +1,8 @@
-#include "api/daemon.h"
+#include "api/pipeline_routes.h"
 
-#include <openssl/rand.h>
-#include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/fs.h"
-#include "common/process.h"
+#include <cstdlib>
 
 namespace gravity::api {
 
@@ -22,28 +18,6 @@ std::vector<std::string> SplitComma(const std::string& s) {
     start = end + 1;
   }
   return out;
-}
-
-Result<std::string> LoadOrMakeToken(const std::string& path) {
-  auto existing = ReadFile(path);
-  if (existing.ok()) {
-    std::string t = *existing;
-    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-    if (t.size() >= 32) {
-      ::chmod(path.c_str(), 0600);
-      return t;
-    }
-  }
-  unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::Error("no randomness for the token");
-  static const char kHex[] = "0123456789abcdef";
-  std::string t;
-  for (unsigned char b : bytes) {
-    t.push_back(kHex[b >> 4]);
-    t.push_back(kHex[b & 0xf]);
-  }
-  RETURN_IF_ERROR(WriteFileAtomic(path, t + "\n", 0600));
-  return t;
 }
 
 bool IsTerminal(const std::string& status) {
@@ -75,74 +49,15 @@ nlohmann::json RunToJson(const pipeline::RunRecord& run) {
           {"done", IsTerminal(run.status)}};
 }
 
-Daemon::Daemon(config::StackSpec stack) : stack_(std::move(stack)) {}
+void AddPipelineRoutes(Router& router, pipeline::Pipeline& pipeline) {
+  pipeline::Pipeline* p = &pipeline;
+  const config::StackSpec* stack = &pipeline.stack();
 
-Daemon::~Daemon() { Stop(); }
-
-Status Daemon::Init() {
-  const std::string& dir = stack_.state_dir;
-  RETURN_IF_ERROR(MakeDirs(dir, 0700));
-  // Pid file: "<pid> <start time>"; a live holder means another daemon owns this state.
-  std::string pid_path = PidPath(dir);
-  if (auto content = ReadFile(pid_path); content.ok()) {
-    int pid = 0;
-    unsigned long long start = 0;
-    if (std::sscanf(content->c_str(), "%d %llu", &pid, &start) >= 1 && pid > 0 &&
-        pid != ::getpid()) {
-      auto now = ProcessStartTime(pid);
-      if (now.ok() && (start == 0 || *now == start) && ProcessAlive(pid)) {  // not a zombie
-        return Status::Error("another gravity daemon (pid " + std::to_string(pid) +
-                             ") is running with state_dir " + dir);
-      }
-    }
-  }
-  auto my_start = ProcessStartTime(::getpid());
-  RETURN_IF_ERROR(WriteFileAtomic(
-      pid_path,
-      std::to_string(::getpid()) + " " + std::to_string(my_start.ok() ? *my_start : 0) + "\n"));
-  owns_pid_file_ = true;
-
-  ASSIGN_OR_RETURN(db_, store::Db::Open(DbPath(dir)));
-  ASSIGN_OR_RETURN(token_, LoadOrMakeToken(TokenPath(dir)));
-  router_.SetToken(token_);
-  pipeline::PipelineOptions options;
-  options.state_dir = dir;
-  pipeline_ = std::make_unique<pipeline::Pipeline>(*db_, stack_, options);
-  RETURN_IF_ERROR(pipeline_->Init());
-  AddPipelineRoutes();
-  return Status::Ok();
-}
-
-Status Daemon::Start() {
-  ServerOptions options;
-  options.host = stack_.admin_listen.host;
-  options.port = stack_.admin_listen.port;
-  server_ = std::make_unique<HttpServer>(router_, options);
-  RETURN_IF_ERROR(server_->Start());
-  pipeline_->Start();
-  spdlog::info("gravity daemon: API on {}:{}, state in {}", options.host, server_->port(),
-               stack_.state_dir);
-  return Status::Ok();
-}
-
-void Daemon::Stop() {
-  if (server_) server_->Stop();
-  if (pipeline_) pipeline_->Stop();
-  if (owns_pid_file_) {
-    ::unlink(PidPath(stack_.state_dir).c_str());
-    owns_pid_file_ = false;
-  }
-}
-
-void Daemon::AddPipelineRoutes() {
-  pipeline::Pipeline* p = pipeline_.get();
-  const config::StackSpec* stack = &stack_;
-
-  router_.Add("GET", "/v1/health", [](const Request&) {
+  router.Add("GET", "/v1/health", [](const Request&) {
     return Response::Json(200, {{"ok", true}, {"pid", ::getpid()}});
   });
 
-  router_.Add("GET", "/v1/apps", [p, stack](const Request&) {
+  router.Add("GET", "/v1/apps", [p, stack](const Request&) {
     nlohmann::json apps = nlohmann::json::array();
     for (const auto& app : stack->apps) {
       nlohmann::json branches = nlohmann::json::array();
@@ -169,7 +84,7 @@ void Daemon::AddPipelineRoutes() {
     return Response::Json(200, {{"apps", apps}});
   });
 
-  router_.Add("GET", "/v1/runs", [p](const Request& req) {
+  router.Add("GET", "/v1/runs", [p](const Request& req) {
     int limit = std::atoi(req.Query("limit", "50").c_str());
     if (limit <= 0 || limit > 1000) limit = 50;
     std::string app = req.Query("app");
@@ -190,7 +105,7 @@ void Daemon::AddPipelineRoutes() {
     }
   };
 
-  router_.Add("GET", "/v1/runs/:id", [p, parse_id](const Request& req) {
+  router.Add("GET", "/v1/runs/:id", [p, parse_id](const Request& req) {
     std::int64_t id = 0;
     if (!parse_id(req, &id)) return Response::Error(400, "run id must be a positive number");
     auto run = p->runs().GetRun(id);
@@ -223,7 +138,7 @@ void Daemon::AddPipelineRoutes() {
     return Response::Json(200, j);
   });
 
-  router_.Add("GET", "/v1/runs/:id/logs", [p, parse_id](const Request& req) {
+  router.Add("GET", "/v1/runs/:id/logs", [p, parse_id](const Request& req) {
     std::int64_t id = 0;
     if (!parse_id(req, &id)) return Response::Error(400, "run id must be a positive number");
     auto run = p->runs().GetRun(id);
@@ -238,7 +153,7 @@ void Daemon::AddPipelineRoutes() {
     return Response::Json(200, {{"run", id}, {"lines", lines}});
   });
 
-  router_.Add("POST", "/v1/apps/:app/deploy", [p](const Request& req) {
+  router.Add("POST", "/v1/apps/:app/deploy", [p](const Request& req) {
     std::string ref, env;
     if (!req.body.empty()) {
       auto j = nlohmann::json::parse(req.body, nullptr, false);
@@ -263,13 +178,13 @@ void Daemon::AddPipelineRoutes() {
     return Response::Json(202, j);
   });
 
-  router_.Add("POST", "/v1/apps/:app/fetch", [p](const Request& req) {
+  router.Add("POST", "/v1/apps/:app/fetch", [p](const Request& req) {
     Status st = p->TriggerFetch(req.Param("app"), "manual");
     if (!st.ok()) return Response::Error(404, st.message());
     return Response::Json(202, {{"ok", true}});
   });
 
-  router_.Add(
+  router.Add(
       "POST", "/hooks/:app",
       [p](const Request& req) {
         auto r = p->HandleWebhook(req.Param("app"), req.Header("x-github-event"),
