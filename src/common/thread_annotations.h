@@ -4,6 +4,8 @@
 // locked state says which mutex guards it, functions say which they need. Other compilers
 // see nothing. std::mutex carries no annotations in libstdc++, so locked state uses the
 // small Mutex / MutexLock wrappers below.
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #if defined(__clang__)
@@ -26,14 +28,21 @@
 
 namespace gravity {
 
-// A std::mutex the analysis knows. Also meets BasicLockable / Lockable, so std::unique_lock
-// and std::condition_variable_any work with it.
+// A std::mutex the analysis knows (also Lockable, for std::unique_lock where needed).
 class CAPABILITY("mutex") Mutex {
  public:
   void lock() ACQUIRE() { m_.lock(); }
   void unlock() RELEASE() { m_.unlock(); }
   bool try_lock() TRY_ACQUIRE(true) { return m_.try_lock(); }
-  std::mutex& native() { return m_; }
+  // Waits on `cv` until notified or `timeout` passed (spurious wake-ups possible: callers
+  // re-check their condition in a loop). Held on entry and on return.
+  template <typename Rep, typename Period>
+  void WaitFor(std::condition_variable& cv, std::chrono::duration<Rep, Period> timeout)
+      REQUIRES(this) {
+    std::unique_lock<std::mutex> lock(m_, std::adopt_lock);
+    cv.wait_for(lock, timeout);
+    lock.release();
+  }
 
  private:
   std::mutex m_;

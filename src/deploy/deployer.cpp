@@ -15,17 +15,17 @@ Deployer::Deployer(store::Db& db, runtime::Supervisor& supervisor, ProxyControl&
 Status Deployer::Init() { return records_.Migrate(); }
 
 void Deployer::SetStack(const config::StackSpec& stack) {
-  std::lock_guard lock(stack_mutex_);
+  MutexLock lock(stack_mutex_);
   stack_ = stack;
 }
 
 config::StackSpec Deployer::StackCopy() {
-  std::lock_guard lock(stack_mutex_);
+  MutexLock lock(stack_mutex_);
   return stack_;
 }
 
 void Deployer::MarkReconcilePending() {
-  std::lock_guard lock(stack_mutex_);
+  MutexLock lock(stack_mutex_);
   reconcile_pending_ = true;
 }
 
@@ -54,7 +54,7 @@ std::int64_t Deployer::NowMs() const {
 }
 
 std::mutex& Deployer::EnvLock(const std::string& app, const std::string& env) {
-  std::lock_guard lock(locks_mutex_);
+  MutexLock lock(locks_mutex_);
   auto& m = env_locks_[app + "\n" + env];
   if (!m) m = std::make_unique<std::mutex>();
   return *m;
@@ -62,7 +62,7 @@ std::mutex& Deployer::EnvLock(const std::string& app, const std::string& env) {
 
 Result<std::pair<config::StackApp, config::EnvironmentSpec>> Deployer::FindEnv(
     const std::string& app, const std::string& env) {
-  std::lock_guard lock(stack_mutex_);
+  MutexLock lock(stack_mutex_);
   const config::StackApp* a = stack_.FindApp(app);
   if (!a) return Status::NotFound("no app named '" + app + "' in the stack");
   if (env.empty()) {

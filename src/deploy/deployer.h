@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "config/spec.h"
 #include "deploy/proxy_control.h"
 #include "deploy/records.h"
@@ -131,11 +132,12 @@ class Deployer {
   struct CanaryWatch;  // a canary's observation window (deploy/run.h)
 
   // deployer.cpp
-  std::mutex& EnvLock(const std::string& app, const std::string& env);
+  std::mutex& EnvLock(const std::string& app, const std::string& env) EXCLUDES(locks_mutex_);
   Result<std::pair<config::StackApp, config::EnvironmentSpec>> FindEnv(const std::string& app,
-                                                                       const std::string& env);
-  config::StackSpec StackCopy();
-  void MarkReconcilePending();
+                                                                       const std::string& env)
+      EXCLUDES(stack_mutex_);
+  config::StackSpec StackCopy() EXCLUDES(stack_mutex_);
+  void MarkReconcilePending() EXCLUDES(stack_mutex_);
   std::vector<std::string> Addresses(const std::vector<std::string>& ids);
   void Progress(const std::string& line, const LogSink& log = {});
   void Sleep(std::chrono::milliseconds d);
@@ -207,18 +209,23 @@ class Deployer {
   Clock& clock_;
   const DeployerOptions options_;
 
-  std::mutex stack_mutex_;
-  config::StackSpec stack_;                           // guarded by stack_mutex_
   std::function<void(const std::string&)> progress_;  // set before use
-  bool reconcile_pending_ = true;                     // guarded by stack_mutex_
+
+  Mutex stack_mutex_;
+  config::StackSpec stack_ GUARDED_BY(stack_mutex_);
+  bool reconcile_pending_ GUARDED_BY(stack_mutex_) = true;
 
   // Instances out of traffic that may still be draining in the proxy: stopped by Tick once
   // their drain deadline (wall ms) has passed.
-  std::mutex pending_mutex_;
-  std::vector<std::pair<std::int64_t, std::vector<std::string>>> pending_stops_;  // guarded
+  Mutex pending_mutex_;
+  std::vector<std::pair<std::int64_t, std::vector<std::string>>> pending_stops_
+      GUARDED_BY(pending_mutex_);
 
-  std::mutex locks_mutex_;
-  std::map<std::string, std::unique_ptr<std::mutex>> env_locks_;  // guarded by locks_mutex_
+  // One mutex per environment, held for the whole of a deployment, reconcile or expiry
+  // of that environment (std::mutex: taken with try_lock / lock_guard where it is needed;
+  // the analysis does not follow these per-key locks).
+  Mutex locks_mutex_;
+  std::map<std::string, std::unique_ptr<std::mutex>> env_locks_ GUARDED_BY(locks_mutex_);
 };
 
 }  // namespace gravity::deploy

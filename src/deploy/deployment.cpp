@@ -287,7 +287,7 @@ void Deployer::RecordSwitch(Run& run, const ProxyDeployOutcome& outcome) {
   // waits for processes).
   std::int64_t drain_end = run.rec.warm_until_ms - run.env.keep_previous.count();
   if (!retire.empty()) {
-    std::lock_guard lock(pending_mutex_);
+    MutexLock lock(pending_mutex_);
     pending_stops_.emplace_back(std::max(drain_end, NowMs()), retire);
   }
   d.step = DeploymentStep::kDone;

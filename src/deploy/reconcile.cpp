@@ -47,7 +47,7 @@ Status Deployer::Reconcile() {
     Status st = ReconcileLocked(app, env);
     if (!st.ok() && result.ok()) result = st;
   }
-  std::lock_guard lock(stack_mutex_);
+  MutexLock lock(stack_mutex_);
   reconcile_pending_ = !result.ok();
   return result;
 }
@@ -178,7 +178,7 @@ void Deployer::StopOrphans(const std::string& app, const std::string& env,
   // waiting for their drain deadline in pending_stops_ excepted).
   std::set<std::string> draining;
   {
-    std::lock_guard lock(pending_mutex_);
+    MutexLock lock(pending_mutex_);
     for (const auto& [when, ids] : pending_stops_) draining.insert(ids.begin(), ids.end());
   }
   std::vector<std::string> orphans;

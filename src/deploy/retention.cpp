@@ -14,7 +14,7 @@ namespace gravity::deploy {
 void Deployer::Tick() {
   bool pending;
   {
-    std::lock_guard lock(stack_mutex_);
+    MutexLock lock(stack_mutex_);
     pending = reconcile_pending_;
   }
   if (pending) {
@@ -29,7 +29,7 @@ void Deployer::Tick() {
 void Deployer::StopDueInstances(std::int64_t now) {
   std::vector<std::string> due;
   {
-    std::lock_guard lock(pending_mutex_);
+    MutexLock lock(pending_mutex_);
     for (auto it = pending_stops_.begin(); it != pending_stops_.end();) {
       if (it->first <= now) {
         due.insert(due.end(), it->second.begin(), it->second.end());

@@ -28,7 +28,7 @@ Status DeployService::Start() {
   RETURN_IF_ERROR(supervisor_->Recover());
   RETURN_IF_ERROR(deployer_->Init());
   supervisor_->StartThread();
-  std::lock_guard lock(thread_mutex_);
+  MutexLock lock(thread_mutex_);
   stop_ = false;
   thread_ = std::thread([this] { TickLoop(); });
   return Status::Ok();
@@ -39,25 +39,28 @@ void DeployService::TickLoop() {
   if (!st.ok()) spdlog::warn("deploy: reconcile pending: {}", st.message());
   st = deployer_->RestoreLive();
   if (!st.ok()) spdlog::warn("deploy: restoring live releases: {}", st.message());
-  std::unique_lock lock(thread_mutex_);
-  while (!stop_) {
-    lock.unlock();
+  while (!Stopping()) {
     deployer_->Tick();
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+    MutexLock lock(thread_mutex_);
+    if (!stop_) thread_mutex_.WaitFor(cv_, std::chrono::milliseconds(500));
   }
+}
+
+bool DeployService::Stopping() {
+  MutexLock lock(thread_mutex_);
+  return stop_;
 }
 
 void DeployService::Stop(bool stop_instances) {
   {
-    std::lock_guard lock(thread_mutex_);
+    MutexLock lock(thread_mutex_);
     stop_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   supervisor_->StopThread();
   if (stop_instances) {
-    std::lock_guard lock(stack_mutex_);
+    MutexLock lock(stack_mutex_);
     std::vector<std::string> ids;
     for (const auto& i : supervisor_->List()) ids.push_back(i.id);
     supervisor_->Stop(ids);
@@ -67,7 +70,7 @@ void DeployService::Stop(bool stop_instances) {
 void DeployService::SetStack(const config::StackSpec& stack) {
   config::StackSpec before;
   {
-    std::lock_guard lock(stack_mutex_);
+    MutexLock lock(stack_mutex_);
     before = stack_;
     stack_ = stack;
   }

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "config/spec.h"
 #include "deploy/deployer.h"
 #include "deploy/proxy_control.h"
@@ -53,18 +54,19 @@ class DeployService {
   runtime::Supervisor& supervisor() { return *supervisor_; }
 
  private:
-  void TickLoop();
+  void TickLoop() EXCLUDES(thread_mutex_);
+  bool Stopping() EXCLUDES(thread_mutex_);
 
-  std::mutex stack_mutex_;
-  config::StackSpec stack_;  // guarded by stack_mutex_
+  Mutex stack_mutex_;
+  config::StackSpec stack_ GUARDED_BY(stack_mutex_);
   std::unique_ptr<runtime::ProcessLauncher> launcher_;
   std::unique_ptr<runtime::Supervisor> supervisor_;
   std::unique_ptr<ProxyControl> proxy_;
   std::unique_ptr<Deployer> deployer_;
 
-  std::mutex thread_mutex_;
+  Mutex thread_mutex_;
   std::condition_variable cv_;
-  bool stop_ = false;  // guarded by thread_mutex_
+  bool stop_ GUARDED_BY(thread_mutex_) = false;
   std::thread thread_;
 };
 

@@ -108,7 +108,7 @@ json Deployer::StatusJson() {
 
 Result<json> Deployer::ReleasesJson(const std::string& app) {
   {
-    std::lock_guard lock(stack_mutex_);
+    MutexLock lock(stack_mutex_);
     if (!stack_.FindApp(app)) return Status::NotFound("no app named '" + app + "' in the stack");
   }
   ASSIGN_OR_RETURN(auto releases, records_.Releases(app));
