@@ -33,7 +33,8 @@ constexpr std::array<bool, 256> MakeRegNameChar() {
   for (int c = '0'; c <= '9'; ++c) t[c] = true;
   for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("-._~")) t[static_cast<unsigned char>(c)] = true;
+  // unreserved and sub-delims (RFC 3986 3.2.2)
+  for (char c : std::string_view("-._~!$&'()*+,;=")) t[static_cast<unsigned char>(c)] = true;
   return t;
 }
 constexpr auto kTchar = MakeTchar();
@@ -171,8 +172,12 @@ const char* ClassifyTarget(std::string_view method, std::string_view target, Req
   } else if (target.front() == '/') {
     out->form = TargetForm::kOrigin;
   } else if (target == "*") {
+    // Server-wide: OPTIONS, and extension methods that define it (e.g. M-SEARCH); never a
+    // method of RFC 9110 that acts on a resource.
     out->form = TargetForm::kAsterisk;
-    if (method != "OPTIONS") return "request target \"*\" is only for OPTIONS";
+    for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "PATCH"}) {
+      if (method == m) return "request target \"*\" is only for OPTIONS";
+    }
   } else {
     std::size_t rest = 0;
     if (EqualsPrefixIgnoreCase(target, "http://")) {
@@ -187,9 +192,11 @@ const char* ClassifyTarget(std::string_view method, std::string_view target, Req
     out->form = TargetForm::kAbsolute;
     out->authority = target.substr(rest, end - rest);
     out->origin = target.substr(end);
+    // User information is never passed on: Host is the authority without it (RFC 9112 3.2).
+    if (std::size_t at = out->authority.rfind('@'); at != std::string_view::npos) {
+      out->authority.remove_prefix(at + 1);
+    }
     if (out->authority.empty()) return "request target URL without a host";
-    if (out->authority.find('@') != std::string_view::npos)
-      return "request target URL with user information";
     if (!IsValidHost(out->authority)) return "invalid host in request target URL";
   }
   return nullptr;
@@ -520,15 +527,20 @@ bool ChunkedDecoder::Reject(const char* why) {
 }
 
 // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) (RFC 9112
-// 7.1.1); whitespace before the CRLF is tolerated.
+// 7.1.1). Whitespace is allowed only where the grammar has BWS: never right before CRLF.
 bool ChunkedDecoder::ExtensionChar(char c) {
   if (++line_bytes_ > limits_.max_line_bytes) return Reject("chunk extension too long");
   const bool ows = IsOws(c);
   switch (state_) {
-    case State::kExtBws:
+    case State::kExtBws:  // whitespace is only allowed before ";" (no trailing whitespace)
+      if (c == ';') state_ = State::kExtNameStart;
+      else if (!ows) return Reject("malformed chunk extension (whitespace before CRLF)");
+      return true;
+    case State::kExtAfterQuoted:
       if (c == ';') state_ = State::kExtNameStart;
       else if (c == '\r') state_ = State::kSizeLf;
-      else if (!ows) return Reject("malformed chunk extension");
+      else if (ows) state_ = State::kExtBws;
+      else return Reject("malformed chunk extension value");
       return true;
     case State::kExtNameStart:
       if (IsTchar(c)) state_ = State::kExtName;
@@ -538,8 +550,8 @@ bool ChunkedDecoder::ExtensionChar(char c) {
     case State::kExtAfterName:
       if (c == '=') state_ = State::kExtValStart;
       else if (c == ';') state_ = State::kExtNameStart;
-      else if (c == '\r') state_ = State::kSizeLf;
       else if (ows) state_ = State::kExtAfterName;
+      else if (c == '\r' && state_ == State::kExtName) state_ = State::kSizeLf;
       else if (!IsTchar(c) || state_ == State::kExtAfterName)
         return Reject("malformed chunk extension name");
       return true;
@@ -555,7 +567,7 @@ bool ChunkedDecoder::ExtensionChar(char c) {
       else if (!IsTchar(c)) return Reject("malformed chunk extension value");
       return true;
     case State::kExtQuoted:
-      if (c == '"') state_ = State::kExtBws;
+      if (c == '"') state_ = State::kExtAfterQuoted;
       else if (c == '\\') state_ = State::kExtQuotedEsc;
       else if (!IsFieldChar(c)) return Reject("invalid character in chunk extension");
       return true;
@@ -621,6 +633,7 @@ std::size_t ChunkedDecoder::Feed(std::string_view data) {
       case State::kExtToken:
       case State::kExtQuoted:
       case State::kExtQuotedEsc:
+      case State::kExtAfterQuoted:
         if (!ExtensionChar(c)) return 0;
         break;
       case State::kSizeLf:

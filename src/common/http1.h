@@ -105,8 +105,8 @@ ParseResult ParseRequestHead(std::string_view data, const Limits& limits, Reques
 ParseResult ParseResponseHead(std::string_view data, const Limits& limits, ResponseHead* out,
                               HeadScanner* scanner = nullptr);
 
-// True when `value` is a valid Host / authority: reg-name (letters, digits, "-._~" and
-// %-escapes), IPv4, or a bracketed IPv6 literal, then an optional ":" and up to 5 digits.
+// True when `value` is a valid Host / authority: reg-name (letters, digits, "-._~", the
+// sub-delims "!$&'()*+,;=" and %-escapes), IPv4, or a bracketed IPv6 literal, then an optional ":" and up to 5 digits.
 // No userinfo, no whitespace, no list. An empty value is valid (RFC 9112 3.2).
 bool IsValidHost(std::string_view value);
 
@@ -174,6 +174,7 @@ class ChunkedDecoder {
     kExtToken,      // inside a token value
     kExtQuoted,     // inside a quoted-string value
     kExtQuotedEsc,  // after a backslash in a quoted string
+    kExtAfterQuoted,  // after the closing quote: ";", whitespace or CR
     kSizeLf,        // saw CR after the size line
     kData,          // inside chunk data
     kDataCr,        // expecting CR after chunk data

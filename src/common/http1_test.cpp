@@ -342,7 +342,6 @@ TEST(Http1Chunked, ExtensionsFollowTheGrammar) {
                            std::string("5;a=b\r\nhello\r\n0\r\n\r\n"),
                            std::string("5 ; a = b ;c\r\nhello\r\n0\r\n\r\n"),
                            std::string("5;a=\"q \\\" ;x\"\r\nhello\r\n0\r\n\r\n"),
-                           std::string("5 \r\nhello\r\n0\r\n\r\n"),
                            std::string("5\r\nhello\r\n0;last\r\nX-T: 1\r\n\r\n")}) {
     ChunkedDecoder d;
     EXPECT_EQ(d.Feed(good), good.size()) << good << ": " << d.error();
@@ -358,6 +357,9 @@ TEST(Http1Chunked, ExtensionsFollowTheGrammar) {
                           std::string("5;=b\r\n"),        // value without a name
                           std::string("5;a@b\r\n"),       // non-token character
                           std::string("5 x\r\n"),         // junk after the size
+                          std::string("5 \r\n"),          // whitespace before CRLF
+                          std::string("5;a \r\n"),        // whitespace after a name
+                          std::string("5;a=b \r\n"),      // whitespace after a value
                           std::string("5;a=\xff\r\n")}) {  // raw byte as a token
     ChunkedDecoder d;
     d.Feed(bad);
@@ -401,6 +403,9 @@ TEST(Http1Request, TargetFormsAndTheMethodsThatMayUseThem) {
       {"GET http://x.example?q HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAbsolute, "x.example",
        "?q"},
       {"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAsterisk, "", "*"},
+      {"M-SEARCH * HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAsterisk, "", "*"},
+      {"GET http://u:p%41@x.example/a HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAbsolute,
+       "x.example", "/a"},  // user information dropped
       {"CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n\r\n", TargetForm::kAuthority,
        "x.example:443", ""},
   };
@@ -416,7 +421,8 @@ TEST(Http1Request, TargetFormsAndTheMethodsThatMayUseThem) {
                           "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n",
                           "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
                           "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET http://u:p@h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET http://u:p@/x HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "POST * HTTP/1.1\r\nHost: h\r\n\r\n",
                           "GET http://h h/ HTTP/1.1\r\nHost: h\r\n\r\n",
                           "CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n",
                           "CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n",
@@ -448,10 +454,11 @@ TEST(Http1Request, TooLongRequestLineIs414) {
 
 TEST(Http1Host, ValidValues) {
   for (std::string_view ok : {"", "a", "www.example.com", "a-b_c~d.e", "a:80", "a:", "127.0.0.1:8080",
-                              "[::1]", "[::1]:443", "[2001:db8::1]", "xn--caf-dma.example", "%41b"}) {
+                              "[::1]", "[::1]:443", "[2001:db8::1]", "xn--caf-dma.example", "%41b",
+                              "0.0.0.0=5000", "a,b"}) {
     EXPECT_TRUE(IsValidHost(ok)) << ok;
   }
-  for (std::string_view bad : {"a, b", "a,b", "a b", "a/evil", "user@a", "a:80x", "a:123456",
+  for (std::string_view bad : {"a, b", "a b", "a/evil", "user@a", "a:80x", "a:123456",
                                "[::1", "[zz::1]", "a:80:80", "a\tb", "%4", "caf\xc3\xa9", "a?b",
                                "a#b", "[]"}) {
     EXPECT_FALSE(IsValidHost(bad)) << bad;

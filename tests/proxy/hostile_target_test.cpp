@@ -141,6 +141,12 @@ TEST_F(HostileTargetTest, AbsoluteFormIsRoutedByItsAuthorityWhichBecomesTheHost)
   EXPECT_THAT(head, HasSubstr("Host: admin.example\r\n"));
   EXPECT_THAT(head, Not(HasSubstr("www.example")));
 
+  // User information in the URL is dropped, never passed on.
+  out = Raw("GET http://me:pw@admin.example/u HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(out, StartsWith("HTTP/1.1 200"));
+  EXPECT_EQ(admin.Received("GET /u HTTP/1.1\r\nHost: admin.example\r\n"), 1u);
+  EXPECT_EQ(admin.Received("me:pw"), 0u);
+
   // "http://host" without a path is "/"; an HTTP/1.0 request without Host still gets one.
   out = Raw("GET http://www.example HTTP/1.1\r\nHost: www.example\r\nConnection: close\r\n\r\n");
   EXPECT_THAT(out, StartsWith("HTTP/1.1 200"));
@@ -162,7 +168,10 @@ TEST_F(HostileTargetTest, MalformedTargetsHostsAndChunksAreRefusedBeforeTheTarge
       {"host with path", "GET /bad HTTP/1.1\r\nHost: a/evil\r\n\r\n", "HTTP/1.1 400"},
       {"host with userinfo", "GET /bad HTTP/1.1\r\nHost: user@a\r\n\r\n", "HTTP/1.1 400"},
       {"host bad port", "GET /bad HTTP/1.1\r\nHost: a:80x\r\n\r\n", "HTTP/1.1 400"},
-      {"url with userinfo", "GET http://u@a/bad HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
+      {"url with empty host", "GET http://u@/bad HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
+      {"chunk size then space",
+       "POST /bad HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1 \r\nx\r\n0\r\n\r\n",
+       "HTTP/1.1 400"},
       {"relative target", "GET bad HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
       {"asterisk for GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
       {"authority for GET", "GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
