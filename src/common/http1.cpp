@@ -73,8 +73,11 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
-// Splits the head into lines. A line ends with LF; a CR right before the LF is dropped. A CR
-// anywhere else stays in the line, where the character checks reject it.
+// Splits the head into lines, each ended by CRLF. A bare LF is not a line end here: a
+// recipient may accept one (RFC 9112 2.2), but a head that mixes the two is the classic
+// shape of a smuggling attempt against a server that reads it differently, so `bare_lf`
+// reports it and the caller refuses the message. A CR anywhere else stays in the line, where
+// the character checks reject it.
 class LineReader {
  public:
   explicit LineReader(std::string_view head) : head_(head) {}
@@ -83,16 +86,22 @@ class LineReader {
     const void* nl = std::memchr(head_.data() + pos_, '\n', head_.size() - pos_);
     std::size_t end = nl ? static_cast<const char*>(nl) - head_.data() : head_.size();
     std::string_view l = head_.substr(pos_, end - pos_);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (!l.empty() && l.back() == '\r') {
+      l.remove_suffix(1);
+    } else if (nl) {
+      bare_lf_ = true;
+    }
     pos_ = end + 1;
     *line = l;
     return true;
   }
   std::size_t pos() const { return pos_; }
+  bool bare_lf() const { return bare_lf_; }
 
  private:
   std::string_view head_;
   std::size_t pos_ = 0;
+  bool bare_lf_ = false;
 };
 
 // Skips empty lines before the start line (RFC 9112 2.2). Returns false on a stray CR.
@@ -121,6 +130,7 @@ ParseResult ParseHeaderLines(LineReader* reader, const Limits& limits, bool is_r
   const int bad = is_request ? 400 : 502;
   std::string_view line;
   while (reader->Next(&line)) {
+    if (reader->bare_lf()) return Error(bad, "line ended by a bare LF (CRLF required)");
     if (line.empty()) return ParseResult{ParseStatus::kComplete, 0, 0, ""};
     if (headers->size() >= limits.max_headers) {
       return is_request ? Error(431, "too many header fields")

@@ -56,12 +56,28 @@ TEST(Http1Request, PipelinedRequestsParseOneAtATime) {
   EXPECT_EQ(h.target, "/2");
 }
 
-TEST(Http1Request, AcceptsLeadingEmptyLinesAndBareLf) {
+TEST(Http1Request, AcceptsLeadingEmptyLines) {
   RequestHead h;
-  auto r = ParseReq("\r\n\r\nGET / HTTP/1.1\nHost: h\n\n", &h);
+  auto r = ParseReq("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", &h);
   ASSERT_EQ(r.status, ParseStatus::kComplete) << r.error_reason;
   EXPECT_EQ(h.target, "/");
   EXPECT_EQ(h.Find("host")->value, "h");
+}
+
+// A bare LF as a line end was accepted once; a head mixing LF and CRLF is how a request is
+// smuggled past a server that splits lines differently, so both shapes are refused now.
+TEST(Http1Request, RefusesBareLfLineEnds) {
+  for (std::string bad : {"GET / HTTP/1.1\nHost: h\n\n", "GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n",
+                          "GET / HTTP/1.1\r\nHost: h\r\nDummy: x\nContent-Length: 3\r\n\r\nabc",
+                          "GET / HTTP/1.1\r\nHost: h\r\n\n"}) {
+    RequestHead h;
+    auto r = ParseReq(bad, &h);
+    EXPECT_EQ(r.status, ParseStatus::kError) << bad;
+    EXPECT_EQ(r.error_status, 400) << bad;
+  }
+  ResponseHead rh;
+  auto r = ParseResponseHead("HTTP/1.1 200 OK\nContent-Length: 0\n\n", Limits{}, &rh);
+  EXPECT_EQ(r.error_status, 502);
 }
 
 TEST(Http1Request, Http10WithoutHostIsFine) {

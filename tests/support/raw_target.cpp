@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 
 namespace gravity::test {
 
@@ -20,6 +22,27 @@ bool WriteAll(int fd, const std::string& bytes) {
     off += static_cast<std::size_t>(n);
   }
   return true;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// How many bytes of `buf` the body of the request with head `head` takes, or npos while it
+// is incomplete. Enough for the tests' own requests: Content-Length, or a chunked body
+// ending in a last-chunk without trailers.
+std::size_t BodyLength(const std::string& head, const std::string& buf) {
+  std::string h = Lower(head);
+  if (h.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+    if (buf.rfind("0\r\n\r\n", 0) == 0) return 5;
+    std::size_t end = buf.find("\r\n0\r\n\r\n");
+    return end == std::string::npos ? std::string::npos : end + 7;
+  }
+  std::size_t cl = h.find("\r\ncontent-length:");
+  if (cl == std::string::npos) return 0;
+  std::size_t n = std::strtoul(h.c_str() + cl + 17, nullptr, 10);
+  return buf.size() >= n ? n : std::string::npos;
 }
 
 }  // namespace
@@ -93,6 +116,17 @@ void RawTarget::Serve(int fd) {
     if (!open) break;
     std::string head = buf.substr(0, end);
     buf.erase(0, end + 4);
+    std::size_t body;
+    while ((body = BodyLength(head, buf)) == std::string::npos) {
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n <= 0) {
+        open = false;
+        break;
+      }
+      buf.append(tmp, static_cast<std::size_t>(n));
+    }
+    if (!open) break;
+    buf.erase(0, body);
     {
       std::lock_guard<std::mutex> l(mu_);
       heads_.push_back(head);

@@ -26,7 +26,8 @@ struct RawReply {
 class RawTarget {
  public:
   // `handler` gets the request head (request line + fields, without the blank line) and
-  // returns what to send back. Request bodies are not read (send only bodiless requests).
+  // returns what to send back. Bodies (Content-Length, or chunked without trailers) are
+  // read and skipped.
   using Handler = std::function<RawReply(const std::string& head)>;
   explicit RawTarget(Handler handler);
   ~RawTarget();
