@@ -14,7 +14,8 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 
-constexpr std::size_t kClientBufInitial = 4096;
+// Most request heads fit; larger ones grow the buffer (up to the head limit).
+constexpr std::size_t kClientBufInitial = 1024;
 
 bool IsIdempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
@@ -275,7 +276,7 @@ awaitable<Session::Outcome> Session::Attempt(bool* reused, AttemptFailure* failu
 
 awaitable<bool> Session::Connect(AttemptFailure* failure, std::string* reason) {
   const ProxyLimits& limits = w_.limits;
-  up_ = std::make_unique<UpstreamConn>(w_.io);
+  up_ = std::make_unique<UpstreamConn>(w_.io, w_.pool.buffers());
   up_->target = r_.pool->Owner(r_.target);  // kept alive while the request runs
   error_code ec;
   tcp::endpoint ep(asio::ip::make_address(r_.target->address.host, ec), r_.target->address.port);

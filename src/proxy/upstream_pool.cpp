@@ -38,6 +38,7 @@ void UpstreamPool::Put(std::unique_ptr<UpstreamConn> c, Clock::TimePoint now) {
   auto& v = idle_[c->target->id];
   if (v.size() >= limits_.max_idle_upstream_per_target) return;
   WatchList::Remove(&c->watch);
+  c->buf.Release();
   c->idle_since = now;
   c->watch.fired = false;
   v.push_back(std::move(c));

@@ -24,11 +24,11 @@ namespace gravity::proxy {
 inline constexpr std::size_t kUpstreamBuf = 16 * 1024;
 
 struct UpstreamConn {
-  explicit UpstreamConn(asio::io_context& io) : sock(io) {}
+  UpstreamConn(asio::io_context& io, BufferPool* buffers) : sock(io), buf(buffers) {}
   ~UpstreamConn() { WatchList::Remove(&watch); }
   tcp::socket sock;
   std::shared_ptr<Target> target;
-  Buffer buf{kUpstreamBuf};
+  Buffer buf;  // released to the worker's BufferPool while the connection is pooled
   Clock::TimePoint idle_since{};
   Watch watch;
 };
@@ -36,6 +36,10 @@ struct UpstreamConn {
 class UpstreamPool {
  public:
   explicit UpstreamPool(const ProxyLimits& limits) : limits_(limits) {}
+  ~UpstreamPool() { Clear(); }  // before buffers_: the pooled connections' buffers go there
+
+  // Read buffers for upstream connections (see UpstreamConn::buf).
+  BufferPool* buffers() { return &buffers_; }
 
   // An idle connection to `t` with nothing to read, or null.
   std::unique_ptr<UpstreamConn> Take(const Target& t);
@@ -53,6 +57,7 @@ class UpstreamPool {
   void CloseReadable();
 
   const ProxyLimits& limits_;
+  BufferPool buffers_{kUpstreamBuf};
   std::unordered_map<std::uint64_t, std::vector<std::unique_ptr<UpstreamConn>>> idle_;
   std::vector<pollfd> poll_fds_;  // CloseReadable's scratch space
 };
