@@ -247,12 +247,14 @@ TEST_F(HostileTargetTest, KeepAliveConnectionIdleLongEnoughToBeTrimmedIsServedAs
   ASSERT_TRUE(t.Start());
   DeployRaw("site", t);
   HttpClient c("127.0.0.1", port_);
+  c.set_retry_stale(false);  // a connection closed while idle must fail the test
   for (int i = 0; i < 3; ++i) {
     auto r = c.Get("/idle-" + std::to_string(i));
     ASSERT_TRUE(r.ok()) << r.error();
     EXPECT_EQ(r->body, "for /idle-" + std::to_string(i));
     std::this_thread::sleep_for(milliseconds(450));  // past the trim (200 ms + a sweep)
   }
+  EXPECT_EQ(c.connections_opened(), 1);
   // A head split across the idle wait: the first bytes arrive, then the rest later.
   HttpClient raw("127.0.0.1", port_);
   ASSERT_TRUE(raw.SendRaw("GET /split HTTP/1.1\r\nHo").ok());
