@@ -181,6 +181,54 @@ INSTANTIATE_TEST_SUITE_P(
         BadApp{"AliasUnquoted", "run: {command: *}\n", "1:", "must be quoted"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Hostile input the cases above leave out: each still gets `file:line:col: what`.
+INSTANTIATE_TEST_SUITE_P(
+    Hostile, AppSpecErrors,
+    ::testing::Values(
+        BadApp{"UnclosedQuote", "run: {command: 'x}\n", "2:1", "invalid YAML"},
+        BadApp{"OnlyDocumentMarker", "---\n", "1:1", "the file is empty"},
+        BadApp{"KeyIsList", "run: {command: x}\n[a, b]: 1\n", "2:1", "keys must be plain names"},
+        BadApp{"KeyIsMap", "run: {command: x}\n? {a: b}\n: 1\n", "2:3", "keys must be plain names"},
+        BadApp{"DuplicateNestedKey", "run:\n  command: x\n  command: y\n", "3:3",
+               "run.command: duplicate key (first given on line 2)"},
+        BadApp{"DuplicateHealthKey", "run: {command: x}\nhealth: {path: /a, path: /b}\n", "2:20",
+               "health.path: duplicate key (first given on line 2)"},
+        BadApp{"BuildNotMap", "build: make\nrun: {command: x}\n", "1:8",
+               "build: expected a mapping, got a scalar"},
+        BadApp{"TestNotMap", "test: [a]\nrun: {command: x}\n", "1:7",
+               "test: expected a mapping, got a list"},
+        BadApp{"BuildCommandMap", "build: {command: {a: b}}\nrun: {command: x}\n", "1:18",
+               "build.command: expected a string, got a mapping"},
+        BadApp{"TestCommandNull", "test:\n  command:\n  files: a\nrun: {command: x}\n", "2:3",
+               "test.command: expected a string, got nothing"},
+        BadApp{"TestTimeoutTooShort",
+               "test: {command: x, files: a, timeout: 10ms}\nrun: {command: x}\n", "1:39",
+               "test.timeout: must be between 1s and 24h, got 10ms"},
+        BadApp{"DurationFraction", "run: {command: x}\nhealth: {timeout: 1.5s}\n", "2:19",
+               "health.timeout: invalid duration '1.5s'"},
+        BadApp{"DurationUppercase", "run: {command: x}\nhealth: {timeout: 2S}\n", "2:19",
+               "invalid duration '2S'"},
+        BadApp{"DurationOverflow",
+               "run: {command: x}\nhealth: {deploy_timeout: 99999999999999999999h}\n", "2:26",
+               "health.deploy_timeout: invalid duration"},
+        BadApp{"DeployTimeoutTooLong", "run: {command: x}\nhealth: {deploy_timeout: 25h}\n", "2:26",
+               "health.deploy_timeout: must be between 100ms and 24h, got 25h"},
+        BadApp{"IntOverflow", "run: {command: x}\nhealth: {status: 99999999999999999999}\n", "2:18",
+               "health.status: expected a whole number"},
+        BadApp{"IntHex", "run: {command: x}\nhealth: {status: 0xc8}\n", "2:18",
+               "expected a whole number, got '0xc8'"},
+        BadApp{"IntList", "run: {command: x}\nhealth: {unhealthy_threshold: [1]}\n", "2:31",
+               "health.unhealthy_threshold: expected a whole number, got a list"},
+        BadApp{"UnhealthyThresholdHuge", "run: {command: x}\nhealth: {unhealthy_threshold: 101}\n",
+               "2:31", "must be between 1 and 100, got 101"},
+        BadApp{"BodyContainsList", "run: {command: x}\nhealth: {body_contains: [a]}\n", "2:25",
+               "health.body_contains: expected a string, got a list"},
+        BadApp{"PathControlCharacter", "run: {command: x}\nhealth: {path: \"/a\\tb\"}\n", "2:16",
+               "must not contain spaces or control characters"},
+        BadApp{"ControlCharacterInKey", "run: {command: x}\n\"\\x01\": 1\n", "2:1",
+               "unknown key '\\x01'"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
 TEST(AppSpec, ReportsEveryProblemOnItsOwnLine) {
   auto r = ParseAppSpec("run:\n  command: x\nhealth:\n  status: nope\n  interval: 3\n  pth: /\n");
   ASSERT_FALSE(r.ok());

@@ -61,7 +61,8 @@ std::string MisplacedInStack(const std::string& key) {
     return "it belongs to an environment (apps.APP.environments.ENV." + key + ")";
   if (kAppKeys.count(key)) return "it belongs to an app (apps.APP." + key + ")";
   if (kStackTop.count(key)) return "it belongs at the top level of the stack file";
-  if (key == "listen" || key == "metrics") return "it belongs under proxy: or admin:";
+  if (key == "listen") return "it belongs under proxy: or admin:";
+  if (key == "metrics") return "it belongs under proxy:";
   if (kAppSpecTop.count(key) || kHealthKeys.count(key) || key == "command") {
     return "it belongs in gravity.yml, at the root of the app's repository";
   }

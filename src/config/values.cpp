@@ -116,7 +116,8 @@ Result<double> ParseRate(const std::string& s) {
     return Status::Error("expected a rate such as 1% or 0.01, got " + Quote(s));
   }
   if (percent) v /= 100.0;
-  if (v < 0 || v > 1) return Status::Error("must be between 0% and 100%, got " + s);
+  // Written so that NaN ("nan" parses as a number) is refused too.
+  if (!(v >= 0 && v <= 1)) return Status::Error("must be between 0% and 100%, got " + s);
   return v;
 }
 
