@@ -46,6 +46,7 @@ TEST(AppSpec, OnlyRunIsRequiredAndDefaultsAreFilledIn) {
   EXPECT_FALSE(r->build.has_value());
   EXPECT_FALSE(r->test.has_value());
   EXPECT_EQ(r->health, HealthSpec{});
+  EXPECT_EQ(static_cast<const HealthCheckSpec&>(r->health), HealthCheckSpec{});
   EXPECT_EQ(r->health.path, "/");
   EXPECT_EQ(r->health.status, 200);
   EXPECT_EQ(r->health.body_contains, "");
