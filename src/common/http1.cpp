@@ -25,18 +25,31 @@ constexpr std::array<bool, 256> MakeFieldChar() {
 }
 constexpr std::array<bool, 256> MakeTargetChar() {
   std::array<bool, 256> t{};
-  for (int c = 0x21; c <= 0x7e; ++c) t[c] = true;
-  for (int c = 0x80; c <= 0xff; ++c) t[c] = true;
+  for (int c = 0x21; c <= 0x7e; ++c) t[c] = true;  // visible ASCII; raw bytes >= 0x80 refused
+  return t;
+}
+constexpr std::array<bool, 256> MakeRegNameChar() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  // unreserved and sub-delims (RFC 3986 3.2.2)
+  for (char c : std::string_view("-._~!$&'()*+,;=")) t[static_cast<unsigned char>(c)] = true;
   return t;
 }
 constexpr auto kTchar = MakeTchar();
 constexpr auto kFieldChar = MakeFieldChar();
 constexpr auto kTargetChar = MakeTargetChar();
+constexpr auto kRegNameChar = MakeRegNameChar();
 
 inline bool IsTchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 inline bool IsFieldChar(char c) { return kFieldChar[static_cast<unsigned char>(c)]; }
 inline bool IsTargetChar(char c) { return kTargetChar[static_cast<unsigned char>(c)]; }
 inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
+inline bool IsHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+inline bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 ParseResult Error(int status, const char* reason) {
@@ -60,8 +73,11 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
-// Splits the head into lines. A line ends with LF; a CR right before the LF is dropped. A CR
-// anywhere else stays in the line, where the character checks reject it.
+// Splits the head into lines, each ended by CRLF. A bare LF is not a line end here: a
+// recipient may accept one (RFC 9112 2.2), but a head that mixes the two is the classic
+// shape of a smuggling attempt against a server that reads it differently, so `bare_lf`
+// reports it and the caller refuses the message. A CR anywhere else stays in the line, where
+// the character checks reject it.
 class LineReader {
  public:
   explicit LineReader(std::string_view head) : head_(head) {}
@@ -70,16 +86,22 @@ class LineReader {
     const void* nl = std::memchr(head_.data() + pos_, '\n', head_.size() - pos_);
     std::size_t end = nl ? static_cast<const char*>(nl) - head_.data() : head_.size();
     std::string_view l = head_.substr(pos_, end - pos_);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (!l.empty() && l.back() == '\r') {
+      l.remove_suffix(1);
+    } else if (nl) {
+      bare_lf_ = true;
+    }
     pos_ = end + 1;
     *line = l;
     return true;
   }
   std::size_t pos() const { return pos_; }
+  bool bare_lf() const { return bare_lf_; }
 
  private:
   std::string_view head_;
   std::size_t pos_ = 0;
+  bool bare_lf_ = false;
 };
 
 // Skips empty lines before the start line (RFC 9112 2.2). Returns false on a stray CR.
@@ -108,6 +130,7 @@ ParseResult ParseHeaderLines(LineReader* reader, const Limits& limits, bool is_r
   const int bad = is_request ? 400 : 502;
   std::string_view line;
   while (reader->Next(&line)) {
+    if (reader->bare_lf()) return Error(bad, "line ended by a bare LF (CRLF required)");
     if (line.empty()) return ParseResult{ParseStatus::kComplete, 0, 0, ""};
     if (headers->size() >= limits.max_headers) {
       return is_request ? Error(431, "too many header fields")
@@ -133,14 +156,60 @@ ParseResult ParseHeaderLines(LineReader* reader, const Limits& limits, bool is_r
   return Error(bad, "header section not terminated");
 }
 
-// "HTTP/1.1" -> 1, "HTTP/1.0" -> 0; -2 for another HTTP version; -1 for garbage.
+// "HTTP/1.0" -> 0, "HTTP/1.1" -> 1; a later 1.x is handled as 1.1 (RFC 9110 2.5);
+// -2 for another major version; -1 for garbage.
 int ParseVersion(std::string_view v) {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.') return -1;
   if (v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') return -1;
   if (v[5] != '1') return -2;
-  if (v[7] == '0') return 0;
-  if (v[7] == '1') return 1;
-  return -2;
+  return v[7] == '0' ? 0 : 1;
+}
+
+bool EqualsPrefixIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// Sorts the request-target into its form and checks that the method allows it.
+const char* ClassifyTarget(std::string_view method, std::string_view target, RequestHead* out) {
+  out->authority = {};
+  out->origin = target;
+  if (method == "CONNECT") {
+    out->form = TargetForm::kAuthority;
+    out->origin = {};
+    out->authority = target;
+    if (!IsValidHost(target) || target.find(':') == std::string_view::npos)
+      return "CONNECT needs a host:port target";
+  } else if (target.front() == '/') {
+    out->form = TargetForm::kOrigin;
+  } else if (target == "*") {
+    // Server-wide: OPTIONS, and extension methods that define it (e.g. M-SEARCH); never a
+    // method of RFC 9110 that acts on a resource.
+    out->form = TargetForm::kAsterisk;
+    for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "PATCH"}) {
+      if (method == m) return "request target \"*\" is only for OPTIONS";
+    }
+  } else {
+    std::size_t rest = 0;
+    if (EqualsPrefixIgnoreCase(target, "http://")) {
+      rest = 7;
+    } else if (EqualsPrefixIgnoreCase(target, "https://")) {
+      rest = 8;
+    } else {
+      return "malformed request target (neither /path nor an http(s) URL)";
+    }
+    std::size_t end = target.find_first_of("/?#", rest);
+    if (end == std::string_view::npos) end = target.size();
+    out->form = TargetForm::kAbsolute;
+    out->authority = target.substr(rest, end - rest);
+    out->origin = target.substr(end);
+    // User information is never passed on: Host is the authority without it (RFC 9112 3.2).
+    if (std::size_t at = out->authority.rfind('@'); at != std::string_view::npos) {
+      out->authority.remove_prefix(at + 1);
+    }
+    if (out->authority.empty()) return "request target URL without a host";
+    if (!IsValidHost(out->authority)) return "invalid host in request target URL";
+  }
+  return nullptr;
 }
 
 const Header* FindHeader(const std::vector<Header>& headers, std::string_view name) {
@@ -194,7 +263,8 @@ enum class Coding {
   kAbsent,
   kChunked,
   kChunkedLastOfMany,
-  kNotChunkedLast,
+  kNotChunkedLast,  // no chunked at all
+  kChunkedNotLast,  // chunked, then another coding
   kMalformed,
   kRepeatedChunked
 };
@@ -230,7 +300,7 @@ Coding ClassifyTransferEncoding(const std::vector<Header>& headers) {
   if (!present) return Coding::kAbsent;
   if (count == 0) return Coding::kMalformed;
   if (chunked_count > 1) return Coding::kRepeatedChunked;
-  if (!last_is_chunked) return chunked_count ? Coding::kMalformed : Coding::kNotChunkedLast;
+  if (!last_is_chunked) return chunked_count ? Coding::kChunkedNotLast : Coding::kNotChunkedLast;
   return count == 1 ? Coding::kChunked : Coding::kChunkedLastOfMany;
 }
 
@@ -265,12 +335,23 @@ std::size_t HeadScanner::FindEnd(std::string_view d) {
 const Header* RequestHead::Find(std::string_view name) const { return FindHeader(headers, name); }
 const Header* ResponseHead::Find(std::string_view name) const { return FindHeader(headers, name); }
 
+// The head is over the limit: 414 while still inside the request line, else 431.
+ParseResult HeadTooLarge(std::string_view data, const Limits& limits) {
+  std::size_t i = 0;
+  while (i < data.size() && (data[i] == '\r' || data[i] == '\n')) ++i;
+  std::size_t lf = data.find('\n', i);
+  if (lf == std::string_view::npos || lf - i > limits.max_head_bytes) {
+    return Error(414, "request line (target) too long");
+  }
+  return Error(431, "request header section too large");
+}
+
 ParseResult ParseRequestHead(std::string_view data, const Limits& limits, RequestHead* out,
                              HeadScanner* scanner) {
   HeadScanner local;
   std::size_t end = (scanner ? scanner : &local)->FindEnd(data);
   if (end == 0) {
-    if (data.size() > limits.max_head_bytes) return Error(431, "request header section too large");
+    if (data.size() > limits.max_head_bytes) return HeadTooLarge(data, limits);
     // Refuse at once what cannot become a request line (e.g. a TLS handshake).
     std::size_t i = 0;
     while (i < data.size() && (data[i] == '\r' || data[i] == '\n')) ++i;
@@ -279,7 +360,7 @@ ParseResult ParseRequestHead(std::string_view data, const Limits& limits, Reques
     }
     return ParseResult{};
   }
-  if (end > limits.max_head_bytes) return Error(431, "request header section too large");
+  if (end > limits.max_head_bytes) return HeadTooLarge(data, limits);
   std::string_view head = data.substr(0, end);
   std::size_t start = 0;
   if (!SkipLeadingEmptyLines(head, &start)) return Error(400, "stray CR before request line");
@@ -304,6 +385,7 @@ ParseResult ParseRequestHead(std::string_view data, const Limits& limits, Reques
   int minor = ParseVersion(version);
   if (minor == -2) return Error(505, "HTTP version not supported");
   if (minor < 0) return Error(400, "malformed HTTP version");
+  if (const char* why = ClassifyTarget(method, target, out)) return Error(400, why);
 
   out->method = method;
   out->target = target;
@@ -314,7 +396,9 @@ ParseResult ParseRequestHead(std::string_view data, const Limits& limits, Reques
 
   int hosts = 0;
   for (const auto& h : out->headers) {
-    if (EqualsIgnoreCase(h.name, "host")) ++hosts;
+    if (!EqualsIgnoreCase(h.name, "host")) continue;
+    ++hosts;
+    if (!IsValidHost(h.value)) return Error(400, "invalid Host header");
   }
   if (hosts > 1) return Error(400, "more than one Host header");
   if (hosts == 0 && minor == 1) return Error(400, "HTTP/1.1 request without Host header");
@@ -386,8 +470,10 @@ Framing RequestFraming(const RequestHead& head) {
         return f;
       }
       case Coding::kChunkedLastOfMany:
-      case Coding::kNotChunkedLast:
         return FramingError(501, "transfer coding not supported");
+      case Coding::kNotChunkedLast:
+      case Coding::kChunkedNotLast:
+        return FramingError(400, "request Transfer-Encoding does not end in chunked");
       case Coding::kRepeatedChunked:
         return FramingError(400, "chunked applied more than once");
       default:
@@ -421,6 +507,7 @@ Framing ResponseFraming(const ResponseHead& head, std::string_view request_metho
         f.kind = BodyKind::kChunked;
         return f;
       case Coding::kNotChunkedLast:
+      case Coding::kChunkedNotLast:
         f.kind = BodyKind::kUntilClose;
         return f;
       default:
@@ -442,6 +529,65 @@ std::size_t ChunkedDecoder::Fail(const char* why) {
   state_ = State::kError;
   error_ = why;
   return 0;
+}
+
+bool ChunkedDecoder::Reject(const char* why) {
+  Fail(why);
+  return false;
+}
+
+// chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) (RFC 9112
+// 7.1.1). Whitespace is allowed only where the grammar has BWS: never right before CRLF.
+bool ChunkedDecoder::ExtensionChar(char c) {
+  if (++line_bytes_ > limits_.max_line_bytes) return Reject("chunk extension too long");
+  const bool ows = IsOws(c);
+  switch (state_) {
+    case State::kExtBws:  // whitespace is only allowed before ";" (no trailing whitespace)
+      if (c == ';') state_ = State::kExtNameStart;
+      else if (!ows) return Reject("malformed chunk extension (whitespace before CRLF)");
+      return true;
+    case State::kExtAfterQuoted:
+      if (c == ';') state_ = State::kExtNameStart;
+      else if (c == '\r') state_ = State::kSizeLf;
+      else if (ows) state_ = State::kExtBws;
+      else return Reject("malformed chunk extension value");
+      return true;
+    case State::kExtNameStart:
+      if (IsTchar(c)) state_ = State::kExtName;
+      else if (!ows) return Reject("malformed chunk extension name");
+      return true;
+    case State::kExtName:
+    case State::kExtAfterName:
+      if (c == '=') state_ = State::kExtValStart;
+      else if (c == ';') state_ = State::kExtNameStart;
+      else if (ows) state_ = State::kExtAfterName;
+      else if (c == '\r' && state_ == State::kExtName) state_ = State::kSizeLf;
+      else if (!IsTchar(c) || state_ == State::kExtAfterName)
+        return Reject("malformed chunk extension name");
+      return true;
+    case State::kExtValStart:
+      if (c == '"') state_ = State::kExtQuoted;
+      else if (IsTchar(c)) state_ = State::kExtToken;
+      else if (!ows) return Reject("malformed chunk extension value");
+      return true;
+    case State::kExtToken:
+      if (c == ';') state_ = State::kExtNameStart;
+      else if (c == '\r') state_ = State::kSizeLf;
+      else if (ows) state_ = State::kExtBws;
+      else if (!IsTchar(c)) return Reject("malformed chunk extension value");
+      return true;
+    case State::kExtQuoted:
+      if (c == '"') state_ = State::kExtAfterQuoted;
+      else if (c == '\\') state_ = State::kExtQuotedEsc;
+      else if (!IsFieldChar(c)) return Reject("invalid character in chunk extension");
+      return true;
+    case State::kExtQuotedEsc:
+      if (!IsFieldChar(c)) return Reject("invalid character in chunk extension");
+      state_ = State::kExtQuoted;
+      return true;
+    default:
+      return Reject("internal chunked decoder state");
+  }
 }
 
 std::size_t ChunkedDecoder::Feed(std::string_view data) {
@@ -470,30 +616,35 @@ std::size_t ChunkedDecoder::Feed(std::string_view data) {
         else if (c >= 'A' && c <= 'F')
           digit = c - 'A' + 10;
         if (digit >= 0) {
-          if (++size_digits_ > 15) return Fail("chunk size too large");
+          // Leading zeros do not count toward the size limit; the line limit bounds them.
+          if ((remaining_ != 0 || digit != 0) && ++size_digits_ > 15)
+            return Fail("chunk size too large");
+          if (++line_bytes_ > limits_.max_line_bytes) return Fail("chunk size line too long");
           remaining_ = remaining_ * 16 + static_cast<std::uint64_t>(digit);
-          ++line_bytes_;
           break;
         }
-        if (size_digits_ == 0) return Fail("malformed chunk size");
+        if (line_bytes_ == 0) return Fail("malformed chunk size");
         if (c == '\r') {
           state_ = State::kSizeLf;
-        } else if (c == ';' || IsOws(c)) {
-          state_ = State::kExtension;
-          ++line_bytes_;
+        } else if (c == ';') {
+          state_ = State::kExtNameStart;
+        } else if (IsOws(c)) {
+          state_ = State::kExtBws;
         } else {
           return Fail("malformed chunk size");
         }
         break;
       }
-      case State::kExtension:
-        if (c == '\r') {
-          state_ = State::kSizeLf;
-        } else if (!IsFieldChar(c)) {
-          return Fail("invalid character in chunk extension");
-        } else if (++line_bytes_ > limits_.max_line_bytes) {
-          return Fail("chunk extension too long");
-        }
+      case State::kExtBws:
+      case State::kExtNameStart:
+      case State::kExtName:
+      case State::kExtAfterName:
+      case State::kExtValStart:
+      case State::kExtToken:
+      case State::kExtQuoted:
+      case State::kExtQuotedEsc:
+      case State::kExtAfterQuoted:
+        if (!ExtensionChar(c)) return 0;
         break;
       case State::kSizeLf:
         if (c != '\n') return Fail("chunk size line not ended by CRLF");
@@ -515,9 +666,20 @@ std::size_t ChunkedDecoder::Feed(std::string_view data) {
           break;
         }
         if (!IsTchar(c)) return Fail("malformed trailer field");
-        state_ = State::kTrailer;
+        state_ = State::kTrailerName;
         line_bytes_ = 1;
         if (++trailer_bytes_ > limits_.max_trailer_bytes) return Fail("trailer section too large");
+        break;
+      case State::kTrailerName:
+        if (c == ':') {
+          state_ = State::kTrailer;
+        } else if (!IsTchar(c)) {
+          return Fail("malformed trailer field name");
+        }
+        if (++line_bytes_ > limits_.max_line_bytes ||
+            ++trailer_bytes_ > limits_.max_trailer_bytes) {
+          return Fail("trailer section too large");
+        }
         break;
       case State::kTrailer:
         if (c == '\r') {
@@ -545,6 +707,35 @@ std::size_t ChunkedDecoder::Feed(std::string_view data) {
 }
 
 // ---- header rules ----------------------------------------------------------------------
+
+bool IsValidHost(std::string_view v) {
+  std::size_t i = 0;
+  if (!v.empty() && v.front() == '[') {
+    std::size_t close = v.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    for (std::size_t k = 1; k < close; ++k) {
+      char c = v[k];
+      if (!IsHex(c) && c != ':' && c != '.') return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < v.size() && v[i] != ':') {
+      if (v[i] == '%') {
+        if (i + 2 >= v.size() || !IsHex(v[i + 1]) || !IsHex(v[i + 2])) return false;
+        i += 3;
+        continue;
+      }
+      if (!kRegNameChar[static_cast<unsigned char>(v[i])]) return false;
+      ++i;
+    }
+  }
+  if (i == v.size()) return true;
+  if (v[i] != ':' || v.size() - i - 1 > 5) return false;
+  for (++i; i < v.size(); ++i) {
+    if (v[i] < '0' || v[i] > '9') return false;
+  }
+  return true;
+}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -46,10 +46,23 @@ struct ParseResult {
   const char* error_reason = "";  // kError: static text naming what is wrong
 };
 
+// The four forms of request-target (RFC 9112 3.2).
+enum class TargetForm {
+  kOrigin,     // "/path?query"
+  kAbsolute,   // "http://authority/path?query" (scheme http or https)
+  kAuthority,  // "host:port", only with CONNECT
+  kAsterisk,   // "*", only with OPTIONS
+};
+
 struct RequestHead {
   std::string_view method;
-  std::string_view target;
-  int version_minor = 1;  // HTTP/1.0 -> 0, HTTP/1.1 -> 1
+  std::string_view target;  // as received
+  TargetForm form = TargetForm::kOrigin;
+  // kAbsolute: the authority (host[:port], validated like Host; it replaces Host) and the
+  // rest of the target (empty, "/...", or "?..."). kOrigin: authority empty, origin = target.
+  std::string_view authority;
+  std::string_view origin;
+  int version_minor = 1;  // HTTP/1.0 -> 0, HTTP/1.1 (and 1.x above 1, RFC 9110 2.5) -> 1
   std::vector<Header> headers;
 
   // First value of a header (case-insensitive name), or nullptr.
@@ -82,13 +95,20 @@ class HeadScanner {
 };
 
 // Parses a request head from `data` (which may hold more than the head). `scanner` may be
-// nullptr. On kComplete, `out` holds the parsed head.
+// nullptr. On kComplete, `out` holds the parsed head. Refused: a request line longer than
+// the head limit (414), a target with bytes outside visible ASCII or in none of the four
+// forms (or a form its method does not allow), a Host that is not `host[:port]` (400).
 ParseResult ParseRequestHead(std::string_view data, const Limits& limits, RequestHead* out,
                              HeadScanner* scanner = nullptr);
 
 // Parses a response head. Interim 1xx responses are returned like any other.
 ParseResult ParseResponseHead(std::string_view data, const Limits& limits, ResponseHead* out,
                               HeadScanner* scanner = nullptr);
+
+// True when `value` is a valid Host / authority: reg-name (letters, digits, "-._~", the
+// sub-delims "!$&'()*+,;=" and %-escapes), IPv4, or a bracketed IPv6 literal, then an optional ":" and up to 5 digits.
+// No userinfo, no whitespace, no list. An empty value is valid (RFC 9112 3.2).
+bool IsValidHost(std::string_view value);
 
 // ---- Framing -------------------------------------------------------------------------
 
@@ -110,11 +130,13 @@ struct Framing {
 // The body length of a request. Refuses: Transfer-Encoding together with Content-Length,
 // Transfer-Encoding on HTTP/1.0, any transfer coding other than a single "chunked"
 // (unknown codings -> 501, malformed or obfuscated ones -> 400), differing or malformed
-// Content-Length values.
+// Content-Length values. A request whose codings do not end in chunked is refused with 400
+// (RFC 9112 6.1).
 Framing RequestFraming(const RequestHead& head);
 
 // The body length of a response to a request with method `request_method`.
 // HEAD requests, 1xx, 204 and 304 have no body; a 2xx answer to CONNECT has none either.
+// Codings that do not end in chunked mean the body ends at close (RFC 9112 6.3).
 // Errors carry 502 (the upstream sent something a proxy must not pass on).
 Framing ResponseFraming(const ResponseHead& head, std::string_view request_method);
 
@@ -144,19 +166,30 @@ class ChunkedDecoder {
  private:
   enum class State {
     kSize,          // reading hex digits of the chunk size
-    kExtension,     // after the size: extensions up to CRLF
+    kExtBws,        // whitespace after the size or an extension, before ";" or CR
+    kExtNameStart,  // after ";": whitespace, then the first character of a name
+    kExtName,       // inside an extension name
+    kExtAfterName,  // whitespace after a name: "=", ";" or CR
+    kExtValStart,   // after "=": whitespace, then a token or a quoted string
+    kExtToken,      // inside a token value
+    kExtQuoted,     // inside a quoted-string value
+    kExtQuotedEsc,  // after a backslash in a quoted string
+    kExtAfterQuoted,  // after the closing quote: ";", whitespace or CR
     kSizeLf,        // saw CR after the size line
     kData,          // inside chunk data
     kDataCr,        // expecting CR after chunk data
     kDataLf,        // expecting LF after chunk data
     kTrailerStart,  // start of a trailer line (or the final empty line)
-    kTrailer,       // inside a trailer line
+    kTrailerName,   // inside a trailer field name, up to ":"
+    kTrailer,       // inside a trailer field value
     kTrailerLf,     // saw CR in a trailer line
     kFinalLf,       // saw CR of the final empty line
     kDone,
     kError,
   };
   std::size_t Fail(const char* why);
+  bool Reject(const char* why);  // Fail, for the bool-returning steps
+  bool ExtensionChar(char c);  // one byte of the size line after the digits; false: failed
 
   Limits limits_;
   State state_ = State::kSize;

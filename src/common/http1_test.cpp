@@ -56,12 +56,28 @@ TEST(Http1Request, PipelinedRequestsParseOneAtATime) {
   EXPECT_EQ(h.target, "/2");
 }
 
-TEST(Http1Request, AcceptsLeadingEmptyLinesAndBareLf) {
+TEST(Http1Request, AcceptsLeadingEmptyLines) {
   RequestHead h;
-  auto r = ParseReq("\r\n\r\nGET / HTTP/1.1\nHost: h\n\n", &h);
+  auto r = ParseReq("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", &h);
   ASSERT_EQ(r.status, ParseStatus::kComplete) << r.error_reason;
   EXPECT_EQ(h.target, "/");
   EXPECT_EQ(h.Find("host")->value, "h");
+}
+
+// A bare LF as a line end was accepted once; a head mixing LF and CRLF is how a request is
+// smuggled past a server that splits lines differently, so both shapes are refused now.
+TEST(Http1Request, RefusesBareLfLineEnds) {
+  for (std::string bad : {"GET / HTTP/1.1\nHost: h\n\n", "GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n",
+                          "GET / HTTP/1.1\r\nHost: h\r\nDummy: x\nContent-Length: 3\r\n\r\nabc",
+                          "GET / HTTP/1.1\r\nHost: h\r\n\n"}) {
+    RequestHead h;
+    auto r = ParseReq(bad, &h);
+    EXPECT_EQ(r.status, ParseStatus::kError) << bad;
+    EXPECT_EQ(r.error_status, 400) << bad;
+  }
+  ResponseHead rh;
+  auto r = ParseResponseHead("HTTP/1.1 200 OK\nContent-Length: 0\n\n", Limits{}, &rh);
+  EXPECT_EQ(r.error_status, 502);
 }
 
 TEST(Http1Request, Http10WithoutHostIsFine) {
@@ -84,7 +100,7 @@ TEST(Http1Request, RejectsMalformedHeadsWithTheRightStatus) {
       {"no version", "GET /\r\nHost: h\r\n\r\n", 400},
       {"garbage version", "GET / HTTX/1.1\r\nHost: h\r\n\r\n", 400},
       {"http2", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
-      {"http1.2", "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505},
+      {"http3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505},
       {"bad method char", "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"ctl in target", std::string("GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n"), 400},
       {"nul in target", std::string("GET /\0 HTTP/1.1\r\nHost: h\r\n\r\n", 28), 400},
@@ -189,7 +205,10 @@ TEST(Http1Framing, RefusesSmugglingShapes) {
       {"te commas", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,\r\n\r\n", 400},
       {"te with params", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
        400},
-      {"te unknown", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 501},
+      // Codings that do not end in chunked leave the length unknown (RFC 9112 6.1): 400.
+      {"te unknown", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+      {"te identity", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400},
+      {"te gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
       {"te gzip chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
        501},
       {"te on 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
@@ -332,6 +351,152 @@ TEST(Http1Chunked, ExtensionLineLengthIsBounded) {
   ChunkedDecoder d(limits);
   d.Feed("5;" + std::string(100, 'a'));
   EXPECT_TRUE(d.failed());
+}
+
+TEST(Http1Chunked, ExtensionsFollowTheGrammar) {
+  for (std::string good : {std::string("5;a\r\nhello\r\n0\r\n\r\n"),
+                           std::string("5;a=b\r\nhello\r\n0\r\n\r\n"),
+                           std::string("5 ; a = b ;c\r\nhello\r\n0\r\n\r\n"),
+                           std::string("5;a=\"q \\\" ;x\"\r\nhello\r\n0\r\n\r\n"),
+                           std::string("5\r\nhello\r\n0;last\r\nX-T: 1\r\n\r\n")}) {
+    ChunkedDecoder d;
+    EXPECT_EQ(d.Feed(good), good.size()) << good << ": " << d.error();
+    EXPECT_TRUE(d.done()) << good << ": " << d.error();
+    EXPECT_EQ(d.data_bytes(), 5u) << good;
+  }
+  for (std::string bad : {std::string("5;\r\n"),          // ";" without a name
+                          std::string("5;a b\r\n"),       // two words
+                          std::string("5;a=\r\n"),        // "=" without a value
+                          std::string("5;a=b c\r\n"),     // value then a word
+                          std::string("5;a\"b\r\n"),      // quote inside a name
+                          std::string("5;a=\"b\r\n"),     // unterminated quoted string
+                          std::string("5;=b\r\n"),        // value without a name
+                          std::string("5;a@b\r\n"),       // non-token character
+                          std::string("5 x\r\n"),         // junk after the size
+                          std::string("5 \r\n"),          // whitespace before CRLF
+                          std::string("5;a \r\n"),        // whitespace after a name
+                          std::string("5;a=b \r\n"),      // whitespace after a value
+                          std::string("5;a=\xff\r\n")}) {  // raw byte as a token
+    ChunkedDecoder d;
+    d.Feed(bad);
+    EXPECT_TRUE(d.failed()) << bad;
+  }
+}
+
+TEST(Http1Chunked, TrailersMustBeFieldLines) {
+  for (std::string bad : {std::string("0\r\nnocolon\r\n\r\n"), std::string("0\r\nX T: 1\r\n\r\n"),
+                          std::string("0\r\nX-T: a\x01b\r\n\r\n"),
+                          std::string("0\r\n X-T: 1\r\n\r\n")}) {
+    ChunkedDecoder d;
+    d.Feed(bad);
+    EXPECT_TRUE(d.failed()) << bad;
+  }
+}
+
+TEST(Http1Chunked, LeadingZerosDoNotCountTowardTheSizeLimit) {
+  ChunkedDecoder d;
+  std::string body = std::string(40, '0') + "5\r\nhello\r\n0\r\n\r\n";
+  EXPECT_EQ(d.Feed(body), body.size()) << d.error();
+  EXPECT_TRUE(d.done());
+  ChunkedDecoder::Limits limits;
+  limits.max_line_bytes = 32;
+  ChunkedDecoder bounded(limits);
+  bounded.Feed(std::string(100, '0'));
+  EXPECT_TRUE(bounded.failed());
+}
+
+TEST(Http1Request, TargetFormsAndTheMethodsThatMayUseThem) {
+  struct Case {
+    std::string data;
+    TargetForm form;
+    std::string_view authority;
+    std::string_view origin;
+  } cases[] = {
+      {"GET /a?b HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kOrigin, "", "/a?b"},
+      {"GET http://x.example:8080/a?b HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAbsolute,
+       "x.example:8080", "/a?b"},
+      {"GET HTTPS://x.example HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAbsolute, "x.example", ""},
+      {"GET http://x.example?q HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAbsolute, "x.example",
+       "?q"},
+      {"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAsterisk, "", "*"},
+      {"M-SEARCH * HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAsterisk, "", "*"},
+      {"GET http://u:p%41@x.example/a HTTP/1.1\r\nHost: h\r\n\r\n", TargetForm::kAbsolute,
+       "x.example", "/a"},  // user information dropped
+      {"CONNECT x.example:443 HTTP/1.1\r\nHost: x.example:443\r\n\r\n", TargetForm::kAuthority,
+       "x.example:443", ""},
+  };
+  for (const auto& c : cases) {
+    RequestHead h;
+    auto r = ParseReq(c.data, &h);
+    ASSERT_EQ(r.status, ParseStatus::kComplete) << c.data << ": " << r.error_reason;
+    EXPECT_EQ(h.form, c.form) << c.data;
+    EXPECT_EQ(h.authority, c.authority) << c.data;
+    EXPECT_EQ(h.origin, c.origin) << c.data;
+  }
+  for (std::string bad : {"GET foo HTTP/1.1\r\nHost: h\r\n\r\n", "GET * HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET http://u:p@/x HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "POST * HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET http://h h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n",
+                          "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"}) {
+    RequestHead h;
+    auto r = ParseReq(bad, &h);
+    EXPECT_EQ(r.status, ParseStatus::kError) << bad;
+    EXPECT_EQ(r.error_status, 400) << bad;
+  }
+}
+
+TEST(Http1Request, LaterMinorVersionsAreHandledAsHttp11) {
+  RequestHead h;
+  auto r = ParseReq("GET / HTTP/1.9\r\nHost: h\r\n\r\n", &h);
+  ASSERT_EQ(r.status, ParseStatus::kComplete);
+  EXPECT_EQ(h.version_minor, 1);
+  auto r2 = ParseReq("GET / HTTP/1.2\r\n\r\n", &h);  // like 1.1: Host is required
+  EXPECT_EQ(r2.error_status, 400);
+}
+
+TEST(Http1Request, TooLongRequestLineIs414) {
+  Limits limits;
+  limits.max_head_bytes = 1024;
+  RequestHead h;
+  std::string line = "GET /" + std::string(2000, 'a');
+  EXPECT_EQ(ParseReq(line, &h, limits).error_status, 414);  // still inside the request line
+  EXPECT_EQ(ParseReq(line + " HTTP/1.1\r\nHost: h\r\n\r\n", &h, limits).error_status, 414);
+}
+
+TEST(Http1Host, ValidValues) {
+  for (std::string_view ok : {"", "a", "www.example.com", "a-b_c~d.e", "a:80", "a:", "127.0.0.1:8080",
+                              "[::1]", "[::1]:443", "[2001:db8::1]", "xn--caf-dma.example", "%41b",
+                              "0.0.0.0=5000", "a,b"}) {
+    EXPECT_TRUE(IsValidHost(ok)) << ok;
+  }
+  for (std::string_view bad : {"a, b", "a b", "a/evil", "user@a", "a:80x", "a:123456",
+                               "[::1", "[zz::1]", "a:80:80", "a\tb", "%4", "caf\xc3\xa9", "a?b",
+                               "a#b", "[]"}) {
+    EXPECT_FALSE(IsValidHost(bad)) << bad;
+  }
+}
+
+TEST(Http1Request, InvalidHostIs400) {
+  RequestHead h;
+  auto r = ParseReq("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", &h);
+  EXPECT_EQ(r.error_status, 400);
+  EXPECT_STREQ(r.error_reason, "invalid Host header");
+}
+
+TEST(Http1Response, CodingsNotEndingInChunkedAreReadUntilClose) {
+  for (std::string te : {"chunked, deflate", "gzip", "chunked, identity"}) {
+    ResponseHead h;
+    std::string data = "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + te + "\r\n\r\n";
+    ASSERT_EQ(ParseResponseHead(data, Limits{}, &h).status, ParseStatus::kComplete);
+    Framing f = ResponseFraming(h, "GET");
+    EXPECT_TRUE(f.ok()) << te << ": " << f.error_reason;
+    EXPECT_EQ(f.kind, BodyKind::kUntilClose) << te;
+  }
 }
 
 TEST(Http1Headers, HopByHopIncludesConnectionListedFields) {

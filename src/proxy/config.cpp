@@ -84,10 +84,14 @@ Result<PoolSpec> PoolFromJson(const json& j) {
 
 }  // namespace
 
-Result<Address> ParseAddress(const std::string& text) {
+namespace {
+
+// `what` names the address in errors ("target", "listen address"); `min_port` is 0 where
+// port 0 means "pick a free one".
+Result<Address> ParseHostPort(const std::string& text, const char* what, int min_port) {
   std::size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return Status::Error("target '" + text + "' is not HOST:PORT");
+    return Status::Error(std::string(what) + " '" + text + "' is not HOST:PORT");
   }
   Address a;
   a.text = text;
@@ -97,19 +101,27 @@ Result<Address> ParseAddress(const std::string& text) {
   }
   std::string port = text.substr(colon + 1);
   if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) {
-    return Status::Error("target '" + text + "' has a bad port");
+    return Status::Error(std::string(what) + " '" + text + "' has a bad port");
   }
   int p = std::stoi(port);
-  if (p < 1 || p > 65535) return Status::Error("target '" + text + "' has a bad port");
+  if (p < min_port || p > 65535) return Status::Error(std::string(what) + " '" + text + "' has a bad port");
   a.port = static_cast<std::uint16_t>(p);
   if (a.host == "localhost") a.host = "127.0.0.1";
   unsigned char buf[16];
   if (inet_pton(AF_INET, a.host.c_str(), buf) != 1 &&
       inet_pton(AF_INET6, a.host.c_str(), buf) != 1) {
-    return Status::Error("target '" + text +
+    return Status::Error(std::string(what) + " '" + text +
                          "' must be a numeric IP address (or localhost) and port");
   }
   return a;
+}
+
+}  // namespace
+
+Result<Address> ParseAddress(const std::string& text) { return ParseHostPort(text, "target", 1); }
+
+Result<Address> ParseListenAddress(const std::string& text) {
+  return ParseHostPort(text, "listen address", 0);
 }
 
 Status ValidateServiceName(const std::string& name) {

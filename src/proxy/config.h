@@ -36,6 +36,8 @@ struct Address {
   std::uint16_t port = 0;
 };
 Result<Address> ParseAddress(const std::string& text);
+// The same for an address to listen on, where port 0 picks a free port.
+Result<Address> ParseListenAddress(const std::string& text);
 
 struct PoolSpec {
   std::vector<std::string> targets;

@@ -814,16 +814,13 @@ int ControlPlane::Run() {
   const std::string sock_path = options_.control_socket.empty() ? options_.state_dir + "/proxy.sock"
                                                                 : options_.control_socket;
 
-  auto listen = ParseAddress(options_.listen);
+  auto listen = ParseListenAddress(options_.listen);
   if (!listen.ok()) {
     spdlog::error("proxy: --listen: {}", listen.error());
     return 2;
   }
   error_code ec;
   tcp::endpoint listen_ep(asio::ip::make_address(listen->host, ec), listen->port);
-  if (options_.listen.size() > 2 && options_.listen.rfind(":0") == options_.listen.size() - 2) {
-    listen_ep.port(0);
-  }
 
   // The listener first: a proxy started on an address in use fails before it touches the
   // control socket or the state. One socket for all workers (see Worker).
@@ -886,7 +883,7 @@ int ControlPlane::Run() {
 
   std::optional<tcp::acceptor> metrics;
   if (!options_.metrics_listen.empty()) {
-    auto m = ParseAddress(options_.metrics_listen);
+    auto m = ParseListenAddress(options_.metrics_listen);
     if (!m.ok()) {
       spdlog::error("proxy: --metrics: {}", m.error());
       return 2;

@@ -6,6 +6,8 @@
 // request.
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -122,6 +124,14 @@ struct UpstreamConn {
   Watch watch;
 };
 
+// An idle pooled connection must have nothing to read: bytes a target sent after its
+// response (or its close) would otherwise be taken as the next client's response.
+bool QuietIdle(tcp::socket& sock) {
+  char byte;
+  ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 bool IsIdempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
@@ -205,6 +215,7 @@ struct Worker::Impl {
   void ScheduleSweep();
   void Sweep();
   void FlushLog();
+  void CloseReadableIdle();
   std::unique_ptr<UpstreamConn> TakeIdle(const Target* t);
   void Release(std::unique_ptr<UpstreamConn> c, bool reusable);
   void PruneIdle(bool all_unlisted);
@@ -225,6 +236,7 @@ struct Worker::Impl {
   std::uint32_t next_peer = 0;
   WatchList watches;  // declared before io: coroutine frames destroyed with io unlink from it
   std::unordered_map<std::uint64_t, std::vector<std::unique_ptr<UpstreamConn>>> idle;
+  std::vector<pollfd> poll_fds;  // CloseReadableIdle's scratch space
   std::string log_buf;
   bool shutting_down = false;
   asio::io_context io{1};
@@ -339,7 +351,24 @@ void Worker::Impl::Sweep() {
     });
     it = v.empty() ? idle.erase(it) : std::next(it);
   }
+  CloseReadableIdle();
   FlushLog();
+}
+
+// Watches the idle pool: one poll() per sweep over every idle connection; one that turned
+// readable (stray bytes, EOF, error) is closed, never reused.
+void Worker::Impl::CloseReadableIdle() {
+  poll_fds.clear();
+  for (auto& [id, v] : idle) {
+    for (auto& c : v) poll_fds.push_back(pollfd{c->sock.native_handle(), POLLIN, 0});
+  }
+  if (poll_fds.empty() || ::poll(poll_fds.data(), poll_fds.size(), 0) <= 0) return;
+  std::size_t i = 0;
+  for (auto it = idle.begin(); it != idle.end();) {
+    auto& v = it->second;
+    std::erase_if(v, [&](const std::unique_ptr<UpstreamConn>&) { return poll_fds[i++].revents != 0; });
+    it = v.empty() ? idle.erase(it) : std::next(it);
+  }
 }
 
 void Worker::Impl::FlushLog() {
@@ -364,7 +393,7 @@ std::unique_ptr<UpstreamConn> Worker::Impl::TakeIdle(const Target* t) {
   while (!it->second.empty()) {
     std::unique_ptr<UpstreamConn> c = std::move(it->second.back());
     it->second.pop_back();
-    if (c->sock.is_open()) return c;
+    if (c->sock.is_open() && QuietIdle(c->sock)) return c;
   }
   return nullptr;
 }
@@ -457,6 +486,12 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
     const http1::RequestHead& head = s.head;
     const Clock::TimePoint started = clock.Now();
     s.method.assign(head.method);
+    if (head.form == http1::TargetForm::kAuthority) {
+      // A reverse proxy for apps opens no tunnels: a pooled connection must never carry
+      // a tunnel's bytes to another client.
+      co_await send_error(501, "CONNECT is not supported", false);
+      co_return;
+    }
     http1::Framing framing = http1::RequestFraming(head);
     if (!framing.ok()) {
       co_await send_error(framing.error_status, framing.error_reason, false);
@@ -465,7 +500,13 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
     http1::ParseConnection(head.headers, &s.cinfo);
     bool client_keep = http1::KeepAlive(head.version_minor, s.cinfo) && !shutting_down;
     const http1::Header* host_h = head.Find("host");
-    std::string_view host = host_h ? host_h->value : std::string_view();
+    // An absolute-form target's authority wins over Host (RFC 9112 3.2.2): it routes the
+    // request and becomes the Host sent upstream.
+    const bool absolute = head.form == http1::TargetForm::kAbsolute;
+    std::string_view host = absolute ? head.authority
+                            : host_h ? host_h->value
+                                     : std::string_view();
+    std::string_view path = head.origin;
     const http1::Header* upgrade_h = head.Find("upgrade");
     const bool upgrade = s.cinfo.upgrade && upgrade_h && framing.kind == http1::BodyKind::kNone;
     if (framing.kind == http1::BodyKind::kContentLength && framing.length > limits.max_body_bytes) {
@@ -474,13 +515,14 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
     }
     if (logging) {
       s.log_host.assign(host);
-      s.log_path.assign(head.target);
+      s.log_path.assign(path);
     }
     const bool no_body = framing.kind == http1::BodyKind::kNone;
 
     // ---- 2. route ------------------------------------------------------------------
     std::shared_ptr<const RouteTable> tbl = table;
-    int route = tbl->router.Match(host, head.target);
+    int route = tbl->router.Match(
+        host, path.empty() || path.front() != '/' ? std::string_view("/") : path);
     if (route < 0) {
       co_await send_error(404, "no service for this host and path", client_keep && no_body);
       if (s.ec || !(client_keep && no_body)) co_return;
@@ -536,11 +578,21 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
     }
     bool expect_continue = false;
     s.out.clear();
-    s.out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
+    s.out.append(head.method).append(" ");
+    if (head.form != http1::TargetForm::kAsterisk && (path.empty() || path.front() != '/')) {
+      s.out.push_back('/');  // "http://host" and "http://host?q" have an empty path
+    }
+    s.out.append(path).append(" HTTP/1.1\r\n");
+    if (absolute || !host_h) {
+      // Upstream is HTTP/1.1, which needs a Host: the URL's authority, or for an HTTP/1.0
+      // request without one, the target's address.
+      s.out.append("Host: ").append(absolute ? head.authority : target->address.text);
+      s.out.append("\r\n");
+    }
     std::string_view prior_xff;
     for (const auto& h : head.headers) {
       if (http1::IsHopByHop(h.name, s.cinfo)) continue;
-      if (http1::EqualsIgnoreCase(h.name, "content-length") ||
+      if ((absolute && &h == host_h) || http1::EqualsIgnoreCase(h.name, "content-length") ||
           http1::EqualsIgnoreCase(h.name, "x-forwarded-proto") ||
           http1::EqualsIgnoreCase(h.name, "x-forwarded-host") ||
           http1::EqualsIgnoreCase(h.name, "x-request-id")) {
@@ -667,7 +719,7 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
       }
       // Stream the rest of the body from the client.
       if (!body_complete) {
-        if (expect_continue) {
+        if (expect_continue && head.version_minor >= 1) {  // HTTP/1.0 ignores Expect
           static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
           s.watch.at = now + limits.client_body_timeout;
           co_await asio::async_write(s.sock, asio::buffer(k100), tok);
@@ -817,7 +869,9 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
       if (http1::IsHopByHop(h.name, s.rinfo)) continue;
       s.out.append(h.name).append(": ").append(h.value).append("\r\n");
     }
-    if (rf.kind == http1::BodyKind::kChunked) {
+    if (rf.kind == http1::BodyKind::kChunked ||
+        (rf.kind == http1::BodyKind::kUntilClose && resp.Find("transfer-encoding"))) {
+      // The codings are passed on as received; with chunked not last the body ends at close.
       s.out.append("Transfer-Encoding: ");
       bool first = true;
       for (const auto& h : resp.headers) {
@@ -896,6 +950,14 @@ awaitable<void> Worker::Impl::Serve(tcp::socket sock_in) {
           std::size_t take = s.resp_chunks.Feed(up->buf.view());
           if (s.resp_chunks.failed()) {
             upstream_ok = false;
+            if (!head_out.empty()) {  // nothing sent yet: the client can still be told
+              up.reset();
+              co_await send_error(502,
+                                  "target " + target->address.text + ": " + s.resp_chunks.error(),
+                                  false);
+              pool->stats->Record(502, 0, 0);
+              co_return;
+            }
             break;
           }
           co_await write_client(head_out, up->buf.view().substr(0, take));
