@@ -21,6 +21,8 @@
 # every proxy once, in a rotated order, and the table shows the median of each figure),
 # IDLE_CONNS (10000; 0 skips the memory part), GROUP_NICE (-20, see below),
 # BACKEND (nginx | testapp), GRAVITY_PROXY_ARGS (extra flags for `gravity proxy run`),
+# BODY_BYTES (response body size; default: a 23-byte line; the nginx backend serves a file),
+# GRAVITY_B (a second gravity binary, measured as proxy "gravity_b": add it to PROXIES),
 # KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
 
@@ -57,6 +59,8 @@ GROUP_NICE=${GROUP_NICE:--20}
 [ "$(id -u)" = 0 ] || NICE=0
 AUTOGROUP_BEFORE=""
 BODY="hello from the backend"  # 22 bytes + newline
+BODY_BYTES=${BODY_BYTES:-}
+GRAVITY_B=${GRAVITY_B:-}
 
 for tool in "$NGINX" "$HAPROXY" "$WRK" taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (run scripts/setup.sh)" >&2; exit 1; }
@@ -164,6 +168,14 @@ CLK_TCK=$(getconf CLK_TCK)
 BACKEND_PORT=$(free_port)
 start_backend() {
   mkdir -p "$TMP/backend"
+  BACKEND_LOCATION="location / { default_type text/plain; return 200 \"$BODY\\n\"; }"
+  if [ -n "$BODY_BYTES" ]; then
+    # A body of BODY_BYTES bytes (the last one a newline), served from a file.
+    yes "gravity proxy bench body" | head -c "$(( BODY_BYTES - 1 ))" >"$TMP/backend/body"
+    echo >>"$TMP/backend/body"
+    BODY=$(head -c "$(( BODY_BYTES - 1 ))" "$TMP/backend/body")
+    BACKEND_LOCATION="location / { default_type text/plain; alias $TMP/backend/body; }"
+  fi
   if [ "$BACKEND" = testapp ]; then
     nice -n "$NICE" taskset -c "$LOAD_CPUS_1" "$TESTAPP" --port "$BACKEND_PORT" --name backend \
       --body "$BODY" >"$TMP/backend/out.log" 2>&1 &
@@ -184,7 +196,7 @@ http {
   keepalive_timeout 300s;
   server {
     listen 127.0.0.1:$BACKEND_PORT backlog=4096;
-    location / { default_type text/plain; return 200 "$BODY\n"; }
+    $BACKEND_LOCATION
   }
 }
 EOF
@@ -290,10 +302,12 @@ EOF
       "${LAUNCH[@]}" nice -n "$NICE" taskset -c "$cpus" "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/out.log" 2>&1 &
       PROXY_PID=$!
       ;;
-    gravity)
-      if [ ! -x "$GRAVITY" ]; then PROXY_SKIP="no $GRAVITY"; return 1; fi
+    gravity|gravity_b)
+      local bin=$GRAVITY
+      [ "$name" = gravity_b ] && bin=$GRAVITY_B
+      if [ -z "$bin" ] || [ ! -x "$bin" ]; then PROXY_SKIP="no binary for $name"; return 1; fi
       local help
-      help=$("$GRAVITY" proxy run --help 2>&1 || true)
+      help=$("$bin" proxy run --help 2>&1 || true)
       local args=(proxy run --listen "127.0.0.1:$PROXY_PORT" --control "$dir/proxy.sock"
                   --state-dir "$dir/state")
       if grep -q -- "--workers" <<<"$help"; then
@@ -303,7 +317,7 @@ EOF
       fi
       # shellcheck disable=SC2206
       args+=($GRAVITY_PROXY_ARGS)
-      "${LAUNCH[@]}" nice -n "$NICE" taskset -c "$cpus" "$GRAVITY" "${args[@]}" >"$dir/out.log" 2>&1 &
+      "${LAUNCH[@]}" nice -n "$NICE" taskset -c "$cpus" "$bin" "${args[@]}" >"$dir/out.log" 2>&1 &
       PROXY_PID=$!
       ;;
   esac
@@ -312,7 +326,7 @@ EOF
     PROXY_SKIP="did not listen: $(tail -3 "$dir/out.log" "$dir"/error.log 2>/dev/null | tr '\n' ' ')"
     stop_pid "$PROXY_PID"; return 1
   fi
-  if [ "$name" = gravity ]; then
+  if [ "$name" = gravity ] || [ "$name" = gravity_b ]; then
     if ! "$GRAVITY" proxy deploy bench --target "127.0.0.1:$BACKEND_PORT" \
         --control "$dir/proxy.sock" >"$dir/deploy.log" 2>&1; then
       PROXY_SKIP="deploy failed: $(tail -3 "$dir/deploy.log" | tr '\n' ' ')"
@@ -356,7 +370,7 @@ run_wrk() {
 echo "# gravity proxy vs nginx vs HAProxy — reverse proxy on loopback"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  cpus=$NCPU  $("$NGINX" -v 2>&1 | sed 's/.*: //')  $("$HAPROXY" -v | head -1 | awk '{print "haproxy/" $3}')  $("$WRK" --version 2>&1 | head -1 | awk '{print "wrk/" $2}')"
 start_backend
-echo "# backend: $BACKEND_DESC on CPU $LOAD_CPUS_1, body '$BODY' ($(( ${#BODY} + 1 )) bytes)"
+echo "# backend: $BACKEND_DESC on CPU $LOAD_CPUS_1, body $(( ${#BODY} + 1 )) bytes"
 echo "# load: wrk, $CONNECTIONS keep-alive connections, ${DURATION}s per run after ${WARMUP}s warm-up, REPEAT=$REPEAT"
 echo "# CPUs: 1 -> 1 worker on CPU $PROXY_CPUS_1, wrk + backend on CPU $LOAD_CPUS_1;" \
      "1cap -> the same with the proxy held to $CAP_PCT% of CPU $PROXY_CPUS_1 (CFS quota);" \

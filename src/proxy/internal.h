@@ -1,8 +1,10 @@
 #pragma once
 
-// Shared between the proxy's data plane (data_plane.cpp) and control plane
-// (control_plane.cpp). Includes Asio: never include this from other folders.
+// Shared between the proxy's data plane (worker, session, pool) and its control plane.
+// Includes Asio: never include this from other folders.
 
+#include <utility>  // first: Asio 1.18's awaitable.hpp needs std::exchange
+// clang-format off
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -11,12 +13,13 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <utility>  // Asio 1.18's awaitable.hpp needs std::exchange
 #include <vector>
+// clang-format on
 
 #include "common/clock.h"
 #include "proxy/balancer.h"
 #include "proxy/metrics.h"
+#include "proxy/route_table.h"
 #include "proxy/router.h"
 #include "proxy/server.h"
 
@@ -25,26 +28,6 @@ namespace gravity::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-
-// An immutable pool as the data plane sees it.
-struct PoolSnapshot {
-  std::vector<std::shared_ptr<Target>> targets;
-  std::shared_ptr<PoolStats> stats;
-  mutable std::atomic<std::uint32_t> cursor{0};
-};
-
-struct ServiceSnapshot {
-  std::string name;
-  std::unique_ptr<PoolSnapshot> main;
-  std::unique_ptr<PoolSnapshot> canary;  // null when there is none
-  int canary_weight = 0;
-};
-
-// What workers route with. Immutable once published; replaced as a whole.
-struct RouteTable {
-  Router router;
-  std::vector<std::shared_ptr<const ServiceSnapshot>> services;  // by router index
-};
 
 // Called by workers (on their thread) when a connection to a target fails.
 using PassiveFailureFn = std::function<void(std::shared_ptr<Target>, std::string reason)>;

@@ -237,6 +237,34 @@ TEST_F(HostileTargetTest, ResponseFramingRules) {
   EXPECT_THAT(out, HasSubstr("chunk"));
 }
 
+// A client connection idle for a while gives up its read buffer (the sweep cancels its read)
+// and is served as before when its next request comes, whole or in pieces.
+TEST_F(HostileTargetTest, KeepAliveConnectionIdleLongEnoughToBeTrimmedIsServedAsBefore) {
+  StartProxy();
+  RawTarget t(WithHealth([](const std::string& head) {
+    return RawReply{SimpleResponse(200, "for " + PathOf(head))};
+  }));
+  ASSERT_TRUE(t.Start());
+  DeployRaw("site", t);
+  HttpClient c("127.0.0.1", port_);
+  c.set_retry_stale(false);  // a connection closed while idle must fail the test
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Get("/idle-" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r->body, "for /idle-" + std::to_string(i));
+    std::this_thread::sleep_for(milliseconds(450));  // past the trim (200 ms + a sweep)
+  }
+  EXPECT_EQ(c.connections_opened(), 1);
+  // A head split across the idle wait: the first bytes arrive, then the rest later.
+  HttpClient raw("127.0.0.1", port_);
+  ASSERT_TRUE(raw.SendRaw("GET /split HTTP/1.1\r\nHo").ok());
+  std::this_thread::sleep_for(milliseconds(450));
+  ASSERT_TRUE(raw.SendRaw("st: a\r\nConnection: close\r\n\r\n").ok());
+  auto out = raw.ReadUntilClose();
+  ASSERT_TRUE(out.ok());
+  EXPECT_THAT(*out, HasSubstr("for /split"));
+}
+
 TEST_F(HostileTargetTest, ListenOnPortZeroPicksAFreePort) {
   TempDir d("proxy-port0");
   std::string ready = d.Join("ready");

@@ -1,0 +1,67 @@
+#include "proxy/canary_split.h"
+
+#include <gtest/gtest.h>
+
+namespace gravity::proxy {
+namespace {
+
+int BucketOf(const std::string& cookie_line) {
+  std::string data = "GET / HTTP/1.1\r\nHost: h\r\n" + cookie_line + "\r\n";
+  http1::RequestHead head;
+  EXPECT_EQ(http1::ParseRequestHead(data, http1::Limits{}, &head).status,
+            http1::ParseStatus::kComplete);
+  return CookieBucket(head);
+}
+
+TEST(CanarySplit, ReadsTheBucketCookie) {
+  EXPECT_EQ(BucketOf("Cookie: gravity_bucket=42\r\n"), 42);
+  EXPECT_EQ(BucketOf("Cookie: a=1; gravity_bucket=7; b=2\r\n"), 7);
+  EXPECT_EQ(BucketOf("Cookie: a=1\r\nCookie: gravity_bucket=0\r\n"), 0);
+  EXPECT_EQ(BucketOf("Cookie: xgravity_bucket=5\r\n"), -1);
+  EXPECT_EQ(BucketOf("Cookie: gravity_bucket=100\r\n"), -1);
+  EXPECT_EQ(BucketOf("Cookie: gravity_bucket=\r\n"), -1);
+  EXPECT_EQ(BucketOf("Cookie: gravity_bucket=abc\r\n"), -1);
+  EXPECT_EQ(BucketOf(""), -1);
+}
+
+ServiceSnapshot Service(int weight) {
+  ServiceSnapshot s;
+  s.name = "site";
+  s.main = std::make_unique<PoolSnapshot>();
+  if (weight >= 0) {
+    s.canary = std::make_unique<PoolSnapshot>();
+    s.canary_weight = weight;
+  }
+  return s;
+}
+
+TEST(CanarySplit, BucketsBelowTheWeightGoToTheCanary) {
+  ServiceSnapshot s = Service(25);
+  EXPECT_EQ(ChoosePool(s, 24, 0).pool, s.canary.get());
+  EXPECT_STREQ(ChoosePool(s, 24, 0).name, "canary");
+  EXPECT_EQ(ChoosePool(s, 25, 0).pool, s.main.get());
+  EXPECT_EQ(ChoosePool(s, 24, 0).set_cookie_bucket, -1);  // the client has its cookie
+}
+
+TEST(CanarySplit, ClientsWithoutTheCookieAreSplitByWeightAndGetOne) {
+  ServiceSnapshot s = Service(30);
+  int canary = 0;
+  for (std::uint64_t r = 0; r < 1000; ++r) {
+    PoolChoice c = ChoosePool(s, -1, r);
+    EXPECT_EQ(c.set_cookie_bucket, static_cast<int>(r % 100));
+    if (c.pool == s.canary.get()) ++canary;
+  }
+  EXPECT_EQ(canary, 300);
+}
+
+TEST(CanarySplit, NoCanaryOrZeroWeightMeansMainAndNoCookie) {
+  for (int weight : {-1, 0}) {
+    ServiceSnapshot s = Service(weight);
+    PoolChoice c = ChoosePool(s, -1, 3);
+    EXPECT_EQ(c.pool, s.main.get());
+    EXPECT_EQ(c.set_cookie_bucket, -1);
+  }
+}
+
+}  // namespace
+}  // namespace gravity::proxy

@@ -1,0 +1,627 @@
+#include "proxy/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "proxy/canary_split.h"
+#include "proxy/forwarding.h"
+
+namespace gravity::proxy {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+
+// Most request heads fit; larger ones grow the buffer (up to the head limit).
+constexpr std::size_t kClientBufInitial = 1024;
+
+bool IsIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
+std::uint64_t MicrosSince(Clock::TimePoint start, Clock::TimePoint end) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
+}
+
+}  // namespace
+
+void Session::Inflight::Set(Target* t, PoolStats* p) {
+  if (target_) target_->inflight.fetch_sub(1, std::memory_order_relaxed);
+  if (pool_) pool_->inflight.fetch_sub(1, std::memory_order_relaxed);
+  target_ = t;
+  pool_ = p;
+  if (target_) target_->inflight.fetch_add(1, std::memory_order_relaxed);
+  if (pool_) pool_->inflight.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::Session(Worker::Impl& w, tcp::socket sock)
+    : w_(w), sock_(std::move(sock)), buf_(kClientBufInitial) {
+  watch_.sock = &sock_;
+  error_code ec;
+  auto ep = sock_.remote_endpoint(ec);
+  if (!ec) client_ip_ = ep.address().to_string();
+}
+
+void Session::TrimIdle() {
+  buf_.Release();
+  std::string().swap(out_);
+  std::string().swap(request_id_);
+  std::string().swap(log_host_);
+  std::string().swap(log_path_);
+  head_.headers = {};
+  resp_.headers = {};
+  cinfo_.tokens = {};
+  rinfo_.tokens = {};
+}
+
+awaitable<void> Session::Run() {
+  WatchGuard guard(w_.watches, &watch_);
+  while (co_await ReadHead()) {
+    if (co_await Handle() == After::kClose) break;
+    ++served_;
+  }
+}
+
+// ---- 1. the request head --------------------------------------------------------------
+
+awaitable<bool> Session::ReadHead() {
+  const ProxyLimits& limits = w_.limits;
+  http1::HeadScanner scanner;
+  method_.clear();
+  auto tok = asio::redirect_error(use_awaitable, ec_);
+  watch_.fired = false;
+  watch_.idle_client = buf_.empty();
+  watch_.idle_since = w_.now;
+  watch_.trimmed = false;
+  watch_.at = w_.now + (buf_.empty() ? limits.idle_timeout : limits.client_header_timeout);
+  buf_.Shrink(kClientBufInitial);
+  http1::ParseResult pr;
+  for (;;) {
+    if (!buf_.empty()) {
+      pr = http1::ParseRequestHead(buf_.view(), w_.parse_limits, &head_, &scanner);
+      if (pr.status != http1::ParseStatus::kNeedMore) break;
+    } else if (w_.shutting_down) {
+      co_return false;
+    }
+    if (buf_.empty() && watch_.trimmed) {
+      // Idle for a while: wait holding no buffer (the sweep cancelled the read to get here).
+      TrimIdle();
+      co_await sock_.async_wait(tcp::socket::wait_read, tok);
+      if (ec_) co_return false;
+    }
+    std::size_t n = co_await sock_.async_read_some(buf_.Space(limits.max_header_bytes + 1024), tok);
+    if (ec_ == asio::error::operation_aborted && watch_.trimmed && !watch_.fired) continue;
+    if (ec_) co_return false;  // closed, reset, idle or header deadline passed
+    if (watch_.idle_client) {
+      watch_.idle_client = false;
+      watch_.at = w_.now + limits.client_header_timeout;
+    }
+    buf_.Commit(n);
+  }
+  watch_.idle_client = false;
+  if (pr.status == http1::ParseStatus::kError) {
+    co_await SendError(pr.error_status, pr.error_reason, false);
+    co_return false;
+  }
+  r_ = Request{};
+  r_.head_len = pr.head_length;
+  r_.started = w_.clock.Now();
+  method_.assign(head_.method);
+  co_return true;
+}
+
+// ---- 2. checks and route ----------------------------------------------------------------
+
+awaitable<Session::After> Session::Handle() {
+  const ProxyLimits& limits = w_.limits;
+  if (head_.form == http1::TargetForm::kAuthority) {
+    // A reverse proxy for apps opens no tunnels: a pooled connection must never carry a
+    // tunnel's bytes to another client.
+    co_await SendError(501, "CONNECT is not supported", false);
+    co_return After::kClose;
+  }
+  r_.framing = http1::RequestFraming(head_);
+  if (!r_.framing.ok()) {
+    co_await SendError(r_.framing.error_status, r_.framing.error_reason, false);
+    co_return After::kClose;
+  }
+  if (r_.framing.kind == http1::BodyKind::kContentLength &&
+      r_.framing.length > limits.max_body_bytes) {
+    co_await SendError(413, "request body larger than the limit", false);
+    co_return After::kClose;
+  }
+  http1::ParseConnection(head_.headers, &cinfo_);
+  r_.keep = http1::KeepAlive(head_.version_minor, cinfo_) && !w_.shutting_down;
+  r_.host = RequestHost(head_);
+  r_.path = RoutePath(head_);
+  r_.upgrade = cinfo_.upgrade && head_.Find("upgrade") &&
+               r_.framing.kind == http1::BodyKind::kNone;
+  if (w_.log.enabled()) {
+    log_host_.assign(r_.host);
+    log_path_.assign(head_.origin.empty() ? std::string_view("/") : head_.origin);
+  }
+  if (!Route()) {
+    if (!r_.service) co_return co_await Reject(404, "no service for this host and path", true);
+    r_.pool->stats->Record(503, 0, 0);
+    co_return co_await Reject(503, "no healthy target for service '" + r_.service->name + "'",
+                              true);
+  }
+  inflight_.Set(r_.target, r_.pool->stats.get());
+  if (!PrepareUpstream()) {
+    co_await SendError(400, req_chunks_.error(), false);
+    co_return After::kClose;
+  }
+  const After after = co_await Respond();
+  inflight_.Set(nullptr, nullptr);
+  co_return after;
+}
+
+awaitable<Session::After> Session::Reject(int status, std::string_view detail,
+                                          bool keep_if_no_body) {
+  const bool keep = keep_if_no_body && r_.keep && r_.framing.kind == http1::BodyKind::kNone;
+  co_await SendError(status, detail, keep);
+  if (ec_ || !keep) co_return After::kClose;
+  buf_.Consume(r_.head_len);
+  co_return After::kNext;
+}
+
+bool Session::Route() {
+  r_.table = w_.table;
+  int route = r_.table->router.Match(r_.host, r_.path);
+  if (route < 0) return false;
+  r_.service = r_.table->services[route].get();
+  PoolChoice choice = ChoosePool(*r_.service, CookieBucket(head_), w_.Random());
+  r_.pool = choice.pool;
+  r_.pool_name = choice.name;
+  r_.set_cookie_bucket = choice.set_cookie_bucket;
+  const Balance balance = w_.options.balance;
+  r_.target = Pick(r_.pool->targets, balance, &r_.pool->cursor);
+  if (!r_.target && r_.pool != r_.service->main.get()) {  // no canary target: main serves
+    r_.pool = r_.service->main.get();
+    r_.pool_name = "main";
+    r_.target = Pick(r_.pool->targets, balance, &r_.pool->cursor);
+  }
+  return r_.target != nullptr;
+}
+
+// The upstream head in out_, and how much of the body came with the head.
+bool Session::PrepareUpstream() {
+  ChooseRequestId(head_, w_.Random(), w_.Random(), &request_id_);
+  UpstreamContext ctx;
+  ctx.client_ip = client_ip_;
+  ctx.request_id = request_id_;
+  ctx.target_address = r_.target->address.text;
+  ctx.upgrade = r_.upgrade;
+  out_.clear();
+  r_.expect_continue =
+      AppendUpstreamRequestHead(head_, cinfo_, r_.framing, ctx, &out_).expect_continue;
+  r_.upstream_head_len = out_.size();
+  const std::size_t after_head = buf_.size() - r_.head_len;
+  if (r_.framing.kind == http1::BodyKind::kContentLength) {
+    r_.prefix = std::min<std::uint64_t>(r_.framing.length, after_head);
+    r_.body_complete = r_.prefix == r_.framing.length;
+  } else if (r_.framing.kind == http1::BodyKind::kChunked) {
+    req_chunks_.Reset();
+    r_.prefix = req_chunks_.Feed(buf_.view().substr(r_.head_len));
+    if (req_chunks_.failed()) return false;
+    r_.body_complete = req_chunks_.done();
+  }
+  return true;
+}
+
+// ---- 3. exchange: get a response head from a target -------------------------------------
+
+awaitable<Session::Outcome> Session::Exchange() {
+  RetryPolicy retry(IsIdempotent(method_), r_.body_complete);
+  for (;;) {
+    bool reused = false;
+    AttemptFailure failure{};
+    Outcome o = co_await Attempt(&reused, &failure);
+    if (o.response || o.abort || o.status != 0) co_return o;
+    up_.reset();
+    switch (retry.OnFailure(failure, reused)) {
+      case RetryAction::kFreshConnection:
+        // A dead pooled connection: its siblings are suspect too (the target restarted or
+        // died), so drop them all, instead of spending every attempt on them.
+        w_.pool.DropTarget(r_.target->id);
+        continue;
+      case RetryAction::kOtherTarget:
+        if (Target* other = Pick(r_.pool->targets, w_.options.balance, &r_.pool->cursor,
+                                 r_.target)) {
+          r_.target = other;
+          inflight_.Set(r_.target, r_.pool->stats.get());
+          continue;
+        }
+        break;
+      case RetryAction::kGiveUp:
+        break;
+    }
+    co_return Failed(failure, o.reason);
+  }
+}
+
+// One try: a connection (pooled or new), the head and body sent, the response head read.
+// Returns an Outcome with response/abort/status set, or an empty one with `failure` set for
+// the retry policy (and the reason in `reason`).
+awaitable<Session::Outcome> Session::Attempt(bool* reused, AttemptFailure* failure) {
+  Outcome o;
+  up_ = w_.pool.Take(*r_.target);
+  *reused = up_ != nullptr;
+  if (!up_ && !co_await Connect(failure, &o.reason)) co_return o;
+  up_->watch.sock = &up_->sock;
+  up_->watch.target_id = r_.target->id;
+  up_->watch.fired = false;
+  if (!up_->watch.prev) w_.watches.Add(&up_->watch);
+  up_->watch.at = w_.now + w_.limits.upstream_response_timeout;
+  error_code uec;
+  std::array<asio::const_buffer, 2> bufs = {
+      asio::buffer(out_.data(), r_.upstream_head_len),
+      asio::buffer(buf_.view().data() + r_.head_len, r_.prefix)};
+  co_await asio::async_write(up_->sock, bufs, asio::redirect_error(use_awaitable, uec));
+  if (uec) {
+    *failure = AttemptFailure::kSendFailed;
+    o.reason = "sending the request failed";
+    co_return o;
+  }
+  if (!r_.body_complete) {
+    Outcome b = co_await StreamBody();
+    if (b.abort) co_return b;
+  }
+  if (co_await ReadResponseHead(failure, &o)) o.response = true;
+  co_return o;
+}
+
+awaitable<bool> Session::Connect(AttemptFailure* failure, std::string* reason) {
+  const ProxyLimits& limits = w_.limits;
+  up_ = std::make_unique<UpstreamConn>(w_.io, w_.pool.buffers());
+  up_->target = r_.pool->Owner(r_.target);  // kept alive while the request runs
+  error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(r_.target->address.host, ec), r_.target->address.port);
+  up_->watch.sock = &up_->sock;
+  up_->watch.target_id = r_.target->id;
+  up_->watch.at = w_.now + limits.upstream_connect_timeout;
+  w_.watches.Add(&up_->watch);
+  co_await up_->sock.async_connect(ep, asio::redirect_error(use_awaitable, ec));
+  if (!ec) {
+    up_->sock.set_option(tcp::no_delay(true), ec);
+    co_return true;
+  }
+  const bool timed_out = up_->watch.fired;
+  *failure = timed_out ? AttemptFailure::kConnectTimedOut : AttemptFailure::kConnectFailed;
+  *reason = timed_out ? "timed out after connecting for " +
+                            std::to_string(limits.upstream_connect_timeout.count()) + "ms"
+            : ec == asio::error::connection_refused ? "connection refused"
+                                                    : "connect: " + ec.message();
+  w_.on_failure(up_->target, *reason);
+  up_.reset();
+  co_return false;
+}
+
+// The rest of a request body, from the client to the target (after 100 Continue when the
+// client waits for it). Any failure here ends the connection.
+awaitable<Session::Outcome> Session::StreamBody() {
+  const ProxyLimits& limits = w_.limits;
+  Outcome abort;
+  abort.abort = true;
+  auto tok = asio::redirect_error(use_awaitable, ec_);
+  if (r_.expect_continue) {
+    static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+    watch_.at = w_.now + limits.client_body_timeout;
+    co_await asio::async_write(sock_, asio::buffer(k100), tok);
+    if (ec_) co_return abort;
+  }
+  buf_.Consume(r_.head_len + r_.prefix);
+  std::uint64_t remaining = r_.framing.kind == http1::BodyKind::kContentLength
+                                ? r_.framing.length - r_.prefix
+                                : 0;
+  for (bool done = false; !done;) {
+    watch_.at = w_.now + limits.client_body_timeout;
+    std::size_t n = co_await sock_.async_read_some(buf_.Space(kClientBufInitial), tok);
+    if (ec_) co_return abort;  // the client went away mid-body: drop both connections
+    buf_.Commit(n);
+    std::size_t take;
+    if (r_.framing.kind == http1::BodyKind::kContentLength) {
+      take = std::min<std::uint64_t>(remaining, buf_.size());
+      remaining -= take;
+      done = remaining == 0;
+    } else {
+      take = req_chunks_.Feed(buf_.view());
+      if (req_chunks_.failed()) {
+        co_await SendError(400, req_chunks_.error(), false);
+        co_return abort;
+      }
+      if (req_chunks_.data_bytes() > limits.max_body_bytes) {
+        co_await SendError(413, "request body larger than the limit", false);
+        co_return abort;
+      }
+      done = req_chunks_.done();
+    }
+    error_code uec;
+    up_->watch.at = w_.now + limits.upstream_response_timeout;
+    co_await asio::async_write(up_->sock, asio::buffer(buf_.view().data(), take),
+                               asio::redirect_error(use_awaitable, uec));
+    if (uec) {
+      co_await SendError(502, "target " + TargetText() + ": sending the body failed", false);
+      co_return abort;
+    }
+    buf_.Consume(take);
+  }
+  co_return Outcome{};
+}
+
+// Reads the response head into up_->buf and resp_, skipping interim 1xx responses (but
+// 101). True when it is there; false with `failure` for the retry policy, or with `fatal`
+// set to an error that is answered as it is.
+awaitable<bool> Session::ReadResponseHead(AttemptFailure* failure, Outcome* fatal) {
+  http1::HeadScanner scan;
+  bool got_bytes = false;
+  error_code uec;
+  up_->watch.at = w_.now + w_.limits.upstream_response_timeout;
+  for (;;) {
+    if (!up_->buf.empty()) {
+      auto r = http1::ParseResponseHead(up_->buf.view(), w_.parse_limits, &resp_, &scan);
+      if (r.status == http1::ParseStatus::kError) {
+        *fatal = Outcome{false, false, 502, "target " + TargetText() + ": " + r.error_reason};
+        co_return false;
+      }
+      if (r.status == http1::ParseStatus::kComplete) {
+        if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
+          up_->buf.Consume(r.head_length);  // interim response: not passed on
+          scan.Reset();
+          continue;
+        }
+        r_.resp_head_len = r.head_length;
+        co_return true;
+      }
+    }
+    auto space = up_->buf.Space(kUpstreamBuf);
+    if (space.size() == 0) {
+      *fatal = Outcome{false, false, 502, "target " + TargetText() + ": response head too large"};
+      co_return false;
+    }
+    std::size_t n =
+        co_await up_->sock.async_read_some(space, asio::redirect_error(use_awaitable, uec));
+    if (uec) break;
+    got_bytes = true;
+    up_->buf.Commit(n);
+  }
+  if (up_->watch.fired) {
+    *failure = AttemptFailure::kResponseTimedOut;
+    fatal->reason = "no response within " +
+                    std::to_string(w_.limits.upstream_response_timeout.count()) + "ms";
+  } else {
+    *failure = got_bytes ? AttemptFailure::kResponseStarted : AttemptFailure::kClosedBeforeResponse;
+    fatal->reason = "connection closed before a response";
+  }
+  co_return false;
+}
+
+Session::Outcome Session::Failed(AttemptFailure f, const std::string& reason) const {
+  const bool timed_out =
+      f == AttemptFailure::kConnectTimedOut || f == AttemptFailure::kResponseTimedOut;
+  return Outcome{false, false, timed_out ? 504 : 502, "target " + TargetText() + ": " + reason};
+}
+
+std::string Session::TargetText() const { return r_.target->address.text; }
+
+// ---- 4. the response ---------------------------------------------------------------------
+
+awaitable<Session::After> Session::Respond() {
+  Outcome o = co_await Exchange();
+  if (o.abort) co_return After::kClose;
+  if (!o.response) {
+    up_.reset();
+    const bool keep = r_.keep && r_.body_complete;
+    co_await SendError(o.status, o.reason, keep);
+    r_.pool->stats->Record(o.status, 0, 0);
+    if (ec_ || !keep) co_return After::kClose;
+    buf_.Consume(r_.head_len + r_.prefix);
+    co_return After::kNext;
+  }
+  http1::Framing rf = http1::ResponseFraming(resp_, method_);
+  const bool switching = resp_.status == 101;
+  if (switching && !r_.upgrade) {
+    up_.reset();
+    co_await SendError(502, "target answered 101 to a request without Upgrade", false);
+    co_return After::kClose;
+  }
+  if (!rf.ok()) {
+    up_.reset();
+    co_await SendError(502, "target " + TargetText() + ": " + rf.error_reason, false);
+    r_.pool->stats->Record(502, 0, 0);
+    co_return After::kClose;
+  }
+  http1::ParseConnection(resp_.headers, &rinfo_);
+  if (rf.kind == http1::BodyKind::kUntilClose || !r_.body_complete) r_.keep = false;
+  DownstreamContext ctx;
+  ctx.keep_alive = r_.keep;
+  ctx.client_minor = head_.version_minor;
+  ctx.switching = switching;
+  if (switching) ctx.upgrade = head_.Find("upgrade")->value;
+  ctx.set_cookie_bucket = r_.set_cookie_bucket;
+  out_.clear();
+  AppendDownstreamResponseHead(resp_, rinfo_, rf, ctx, &out_);
+  up_->buf.Consume(r_.resp_head_len);
+  const int status = resp_.status;
+  const bool upstream_keep = http1::KeepAlive(resp_.version_minor, rinfo_) &&
+                             rf.kind != http1::BodyKind::kUntilClose && !switching;
+
+  std::uint64_t body_bytes = 0;
+  const RelayEnd end = co_await Relay(rf, out_, &body_bytes);
+  if (end == RelayEnd::kAnswered) co_return After::kClose;
+  if (switching && end == RelayEnd::kComplete) {
+    buf_.Consume(r_.head_len);
+    co_await Tunnel();
+    r_.pool->stats->Record(101, MicrosSince(r_.started, w_.clock.Now()), body_bytes);
+    co_return After::kClose;
+  }
+  Finish(status, body_bytes);
+  // Pool the upstream connection only when the exchange ended cleanly.
+  if (end == RelayEnd::kComplete && upstream_keep) w_.pool.Put(std::move(up_), w_.now);
+  up_.reset();
+  // A truncated response: the client must see the connection end.
+  if (end != RelayEnd::kComplete || !r_.keep) co_return After::kClose;
+  if (r_.body_complete) buf_.Consume(r_.head_len + r_.prefix);
+  co_return After::kNext;
+}
+
+// Passes the response body on as framed by `rf`, `head_out` first.
+awaitable<Session::RelayEnd> Session::Relay(const http1::Framing& rf, std::string_view head_out,
+                                            std::uint64_t* body_bytes) {
+  error_code uec;
+  auto read_more = [&]() -> awaitable<bool> {
+    up_->watch.at = w_.now + w_.limits.upstream_response_timeout;
+    std::size_t n = co_await up_->sock.async_read_some(up_->buf.Space(kUpstreamBuf),
+                                                       asio::redirect_error(use_awaitable, uec));
+    if (uec) co_return false;
+    up_->buf.Commit(n);
+    co_return true;
+  };
+  auto send = [&](std::string_view body) -> awaitable<bool> {
+    co_await WriteClient(head_out, body);
+    head_out = {};
+    *body_bytes += body.size();
+    co_return !ec_;
+  };
+  switch (rf.kind) {
+    case http1::BodyKind::kNone:
+      co_return co_await send({}) ? RelayEnd::kComplete : RelayEnd::kClientGone;
+    case http1::BodyKind::kContentLength:
+      for (std::uint64_t remaining = rf.length;;) {
+        std::size_t take = std::min<std::uint64_t>(remaining, up_->buf.size());
+        if (!co_await send(up_->buf.view().substr(0, take))) co_return RelayEnd::kClientGone;
+        up_->buf.Consume(take);
+        remaining -= take;
+        if (remaining == 0) co_return RelayEnd::kComplete;
+        if (!co_await read_more()) break;
+      }
+      break;
+    case http1::BodyKind::kChunked:
+      resp_chunks_.Reset();
+      for (;;) {
+        std::size_t take = resp_chunks_.Feed(up_->buf.view());
+        if (resp_chunks_.failed()) {
+          if (head_out.empty()) break;
+          // Nothing sent yet: the client can still be told.
+          co_await SendError(502, "target " + TargetText() + ": " + resp_chunks_.error(), false);
+          r_.pool->stats->Record(502, 0, 0);
+          co_return RelayEnd::kAnswered;
+        }
+        if (!co_await send(up_->buf.view().substr(0, take))) co_return RelayEnd::kClientGone;
+        up_->buf.Consume(take);
+        if (resp_chunks_.done()) co_return RelayEnd::kComplete;
+        if (!co_await read_more()) break;
+      }
+      break;
+    case http1::BodyKind::kUntilClose:
+      for (;;) {
+        std::size_t take = up_->buf.size();
+        if (!co_await send(up_->buf.view())) co_return RelayEnd::kClientGone;
+        up_->buf.Consume(take);
+        if (!co_await read_more()) {
+          // EOF ends the body normally.
+          const bool eof = uec == asio::error::eof && !up_->watch.fired;
+          co_return eof ? RelayEnd::kComplete : RelayEnd::kTargetFailed;
+        }
+      }
+  }
+  co_return RelayEnd::kTargetFailed;
+}
+
+awaitable<void> Session::WriteClient(std::string_view a, std::string_view b) {
+  watch_.at = w_.now + w_.limits.client_body_timeout;
+  std::array<asio::const_buffer, 2> bufs = {asio::buffer(a.data(), a.size()),
+                                            asio::buffer(b.data(), b.size())};
+  co_await asio::async_write(sock_, bufs, asio::redirect_error(use_awaitable, ec_));
+}
+
+// Records the request in the pool's statistics and the access log.
+void Session::Finish(int status, std::uint64_t body_bytes) {
+  const Clock::TimePoint finished = w_.clock.Now();
+  const std::uint64_t micros = MicrosSince(r_.started, finished);
+  r_.pool->stats->Record(status, micros, body_bytes);
+  if (!w_.log.enabled()) return;
+  AccessRecord rec;
+  rec.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    w_.clock.WallNow().time_since_epoch())
+                    .count();
+  rec.request_id = request_id_;
+  rec.method = method_;
+  rec.host = log_host_;
+  rec.path = log_path_;
+  rec.status = status;
+  rec.bytes = body_bytes;
+  rec.micros = micros;
+  rec.service = r_.service->name;
+  rec.pool = r_.pool_name;
+  rec.target = r_.target->address.text;
+  w_.log.Append(rec);
+}
+
+// ---- 5. tunnel (WebSocket or another upgraded protocol) ------------------------------------
+
+awaitable<void> Session::Tunnel() {
+  asio::steady_timer done_timer(w_.io, Clock::Duration::max());
+  bool other_done = false;
+  const auto idle = w_.limits.idle_timeout * 60;
+  auto pump = [this, idle](tcp::socket& from, tcp::socket& to, Buffer& b, Watch& wf,
+                           Watch& wt) -> awaitable<void> {
+    error_code ec;
+    auto t = asio::redirect_error(use_awaitable, ec);
+    for (;;) {
+      if (!b.empty()) {
+        wt.at = w_.now + idle;
+        co_await asio::async_write(to, asio::buffer(b.view().data(), b.size()), t);
+        if (ec) break;
+        b.Consume(b.size());
+      }
+      wf.at = w_.now + idle;
+      std::size_t n = co_await from.async_read_some(b.Space(kUpstreamBuf), t);
+      if (ec) break;
+      b.Commit(n);
+    }
+    error_code ignored;
+    to.shutdown(tcp::socket::shutdown_send, ignored);
+    // Give the other direction a little time to finish, then close.
+    wf.at = wt.at = w_.now + std::chrono::seconds(5);
+  };
+  asio::co_spawn(w_.io, pump(sock_, up_->sock, buf_, watch_, up_->watch),
+                 [&](std::exception_ptr) {
+                   other_done = true;
+                   done_timer.cancel();
+                 });
+  co_await pump(up_->sock, sock_, up_->buf, up_->watch, watch_);
+  while (!other_done) {
+    error_code ec;
+    co_await done_timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+// ---- errors ------------------------------------------------------------------------------
+
+// Writes a short error page; the connection closes afterwards unless `keep`.
+awaitable<void> Session::SendError(int status, std::string_view detail, bool keep) {
+  out_.clear();
+  AppendErrorResponse(status, detail, keep, method_ == "HEAD", &out_);
+  co_await WriteClient(out_, {});
+}
+
+// ---- Worker::Impl::Serve ---------------------------------------------------------------
+
+// Takes over a count the acceptor raised when it handed the connection over.
+struct CountGuard {
+  explicit CountGuard(std::atomic<std::int64_t>& c) : count(c) {}
+  ~CountGuard() { count.fetch_sub(1); }
+  std::atomic<std::int64_t>& count;
+};
+
+awaitable<void> Worker::Impl::Serve(tcp::socket sock) {
+  CountGuard connections(owner->connections_);
+  auto session = std::make_unique<Session>(*this, std::move(sock));
+  co_await session->Run();
+}
+
+}  // namespace gravity::proxy

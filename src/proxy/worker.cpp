@@ -1,0 +1,194 @@
+// A worker: one event loop on one thread, accepting (the first worker) and serving client
+// connections (session.cpp), with its own upstream pool and its own copy of the routes.
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/worker_impl.h"
+
+namespace gravity::proxy {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+// A client connection idle this long waits for its next request holding no buffer.
+constexpr auto kTrimIdleAfter = std::chrono::milliseconds(200);
+
+}  // namespace
+
+Worker::Impl::Impl(Worker* owner_in, int index_in, const ServerOptions& options_in,
+                   Clock& clock_in, PassiveFailureFn on_failure_in, AccessLogSink log_in)
+    : owner(owner_in),
+      index(index_in),
+      options(options_in),
+      limits(options.limits),
+      clock(clock_in),
+      on_failure(std::move(on_failure_in)),
+      pool(options.limits),
+      log(log_in.fd) {
+  parse_limits.max_head_bytes = limits.max_header_bytes;
+  parse_limits.max_headers = limits.max_headers;
+  now = clock.Now();
+  rng = 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(index) << 32) ^
+        static_cast<std::uint64_t>(clock.Now().time_since_epoch().count()) ^
+        reinterpret_cast<std::uintptr_t>(this);
+}
+
+Worker::Impl::~Impl() {
+  pool.Clear();  // their sockets belong to io
+  error_code ec;
+  acceptor.close(ec);
+}
+
+std::uint64_t Worker::Impl::Random() {
+  rng ^= rng >> 12;
+  rng ^= rng << 25;
+  rng ^= rng >> 27;
+  return rng * 0x2545F4914F6CDD1Dull;
+}
+
+awaitable<void> Worker::Impl::AcceptLoop() {
+  error_code ec;
+  for (;;) {
+    // The worker with the fewest connections gets the next one; ties go round the list.
+    Worker* to = peers[next_peer++ % peers.size()];
+    for (Worker* p : peers) {
+      if (p->connections_.load(std::memory_order_relaxed) <
+          to->connections_.load(std::memory_order_relaxed)) {
+        to = p;
+      }
+    }
+    Impl* dst = to->impl_.get();
+    tcp::socket sock(dst->io);
+    co_await acceptor.async_accept(sock, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        spdlog::warn("proxy: accept failed: {}", ec.message());
+        asio::steady_timer t(io, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    to->connections_.fetch_add(1, std::memory_order_relaxed);
+    // Serve runs on the receiving worker's thread (co_spawn posts there).
+    asio::co_spawn(dst->io, dst->Serve(std::move(sock)), asio::detached);
+  }
+}
+
+void Worker::Impl::ScheduleSweep() {
+  sweep_timer.expires_after(kSweepInterval);
+  sweep_timer.async_wait([this](error_code ec) {
+    if (ec) return;
+    Sweep();
+    ScheduleSweep();
+  });
+}
+
+// Deadlines, idle trimming, the upstream pool's upkeep and the access log's flush.
+void Worker::Impl::Sweep() {
+  now = clock.Now();
+  watches.ForEach([&](Watch* w) {
+    if (!w->sock) return;
+    error_code ec;
+    if (!w->fired && w->at <= now) {
+      w->fired = true;
+      w->sock->close(ec);
+    } else if (w->idle_client && !w->trimmed && w->idle_since + kTrimIdleAfter <= now) {
+      w->trimmed = true;
+      w->sock->cancel(ec);  // the session re-waits without a buffer
+    }
+  });
+  pool.Sweep(now);
+  log.Flush();
+}
+
+// ---- Worker --------------------------------------------------------------------------
+
+Worker::Worker(int index, const ServerOptions& options, Clock& clock, PassiveFailureFn on_failure,
+               AccessLogSink log)
+    : impl_(std::make_unique<Impl>(this, index, options, clock, std::move(on_failure), log)) {}
+
+Worker::~Worker() { StopAndJoin(); }
+
+Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint, std::vector<Worker*> peers) {
+  error_code ec;
+  auto& a = impl_->acceptor;
+  impl_->peers = std::move(peers);
+  // SO_REUSEADDR only: binding over TIME_WAIT leftovers is fine, but an address some other
+  // socket listens on is refused (SO_REUSEPORT would let another process share it).
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(4096, ec);
+  if (ec) {
+    std::string where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    if (ec == asio::error::address_in_use) {
+      return Status::Error("cannot listen on " + where +
+                           ": the address is already in use (another gravity proxy or another "
+                           "server listens there)");
+    }
+    return Status::Error("cannot listen on " + where + ": " + ec.message());
+  }
+  return a.local_endpoint();
+}
+
+void Worker::Start() {
+  Impl* impl = impl_.get();
+  if (impl->acceptor.is_open()) asio::co_spawn(impl->io, impl->AcceptLoop(), asio::detached);
+  impl->ScheduleSweep();
+  thread_ = std::thread([impl] { impl->io.run(); });
+}
+
+void Worker::SetTable(std::shared_ptr<const RouteTable> table, std::function<void()> applied) {
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl, table = std::move(table), applied = std::move(applied)]() mutable {
+    impl->table = std::move(table);
+    impl->pool.Prune(*impl->table);
+    if (applied) applied();
+  });
+}
+
+void Worker::CloseTarget(std::uint64_t target_id) {
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl, target_id] {
+    impl->pool.DropTarget(target_id);
+    impl->watches.ForEach([&](Watch* w) {
+      if (w->target_id == target_id && w->sock) {
+        w->fired = true;
+        error_code ec;
+        w->sock->close(ec);
+      }
+    });
+  });
+}
+
+void Worker::Shutdown() {
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl] {
+    impl->shutting_down = true;
+    error_code ec;
+    impl->acceptor.close(ec);
+    impl->pool.Clear();
+    impl->watches.ForEach([&](Watch* w) {
+      if (w->idle_client && w->sock) {
+        error_code e;
+        w->sock->close(e);
+      }
+    });
+    impl->log.Flush();
+  });
+}
+
+void Worker::StopAndJoin() {
+  if (!thread_.joinable()) return;
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl] { impl->log.Flush(); });
+  impl->io.stop();
+  thread_.join();
+}
+
+}  // namespace gravity::proxy
