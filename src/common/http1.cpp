@@ -590,7 +590,7 @@ bool ChunkedDecoder::ExtensionChar(char c) {
   }
 }
 
-std::size_t ChunkedDecoder::Feed(std::string_view data) {
+std::size_t ChunkedDecoder::Feed(std::string_view data, std::string* payload) {
   std::size_t i = 0;
   const std::size_t n = data.size();
   while (i < n) {
@@ -599,6 +599,7 @@ std::size_t ChunkedDecoder::Feed(std::string_view data) {
     if (state_ == State::kData) {
       std::uint64_t take = n - i;
       if (take > remaining_) take = remaining_;
+      if (payload) payload->append(data.data() + i, take);
       i += take;
       remaining_ -= take;
       data_bytes_ += take;

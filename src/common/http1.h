@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -155,7 +156,8 @@ class ChunkedDecoder {
 
   // Consumes a prefix of `data`. Returns the number of bytes that belong to the chunked
   // body (all of `data` unless the body ended inside it). After an error, returns 0.
-  std::size_t Feed(std::string_view data);
+  // With `payload`, the chunk data (without sizes, extensions and trailers) is appended to it.
+  std::size_t Feed(std::string_view data, std::string* payload = nullptr);
 
   bool done() const { return state_ == State::kDone; }
   bool failed() const { return state_ == State::kError; }

@@ -353,6 +353,15 @@ TEST(Http1Chunked, ExtensionLineLengthIsBounded) {
   EXPECT_TRUE(d.failed());
 }
 
+TEST(Http1Chunked, PayloadIsTheChunkDataOnly) {
+  std::string body = "3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n";
+  ChunkedDecoder d;
+  std::string payload;
+  for (char c : body) d.Feed(std::string_view(&c, 1), &payload);  // any split
+  EXPECT_TRUE(d.done());
+  EXPECT_EQ(payload, "abcde");
+}
+
 TEST(Http1Chunked, ExtensionsFollowTheGrammar) {
   for (std::string good : {std::string("5;a\r\nhello\r\n0\r\n\r\n"),
                            std::string("5;a=b\r\nhello\r\n0\r\n\r\n"),

@@ -1,0 +1,79 @@
+#include "proxy/control_api.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <boost/asio/use_future.hpp>
+#include <future>
+
+#include "common/fs.h"
+#include "support/temp_dir.h"
+
+namespace gravity::proxy {
+namespace {
+
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+// A ControlApi over a real ServiceTable (no workers, a state file in a temp dir), driven
+// one request at a time on its own io_context. Only paths that answer without waiting on
+// health checks are exercised here; deploys are covered by tests/proxy.
+class ControlApiTest : public ::testing::Test {
+ protected:
+  ApiResponse Call(const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+    auto f = asio::co_spawn(io_, api_.Handle(method, path, body), asio::use_future);
+    io_.restart();
+    io_.run();
+    return f.get();
+  }
+  json Body(const ApiResponse& r) { return json::parse(r.body); }
+
+  test::TempDir dir_{"control-api"};
+  FakeClock clock_;
+  asio::io_context io_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  ServiceTable table_{io_, clock_, workers_, dir_.Join("routes.json")};
+  ControlApi api_{table_, clock_};
+};
+
+TEST_F(ControlApiTest, ListIsEmptyAtFirst) {
+  ApiResponse r = Call("GET", "/v1/services?x=1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["services"], json::array());
+  EXPECT_EQ(Call("POST", "/v1/services").status, 405);
+}
+
+TEST_F(ControlApiTest, UnknownPathsAndServicesAre404WithTheReason) {
+  ApiResponse r = Call("GET", "/v2/nothing");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(Body(r)["error"].get<std::string>(), HasSubstr("/v2/nothing"));
+  r = Call("GET", "/v1/services/site");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(Body(r)["error"], "no service named 'site'");
+  EXPECT_EQ(Call("DELETE", "/v1/services/site").status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/services/site/canary", "{}").status, 404);
+  EXPECT_EQ(Call("POST", "/v1/services/site/canary/promote").status, 404);
+}
+
+TEST_F(ControlApiTest, HostileInputIs400BeforeAnythingChanges) {
+  EXPECT_EQ(Call("PUT", "/v1/services/bad name", "{}").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/services/-dash", "{}").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/services/" + std::string(100, 'a'), "{}").status, 400);
+  ApiResponse r = Call("PUT", "/v1/services/site", "{not json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Body(r)["error"], "request body is not valid JSON");
+  r = Call("PUT", "/v1/services/site", R"({"targets": ["127.0.0.1:99999"]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(Body(r)["error"].get<std::string>(), HasSubstr("bad port"));
+  r = Call("PUT", "/v1/services/site", R"({"targets": "127.0.0.1:1"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Call("PATCH", "/v1/services/site").status, 405);
+  EXPECT_EQ(table_.size(), 0u);
+  EXPECT_NE(::access(dir_.Join("routes.json").c_str(), F_OK), 0);  // nothing saved
+}
+
+}  // namespace
+}  // namespace gravity::proxy
