@@ -77,14 +77,15 @@ awaitable<bool> Session::ReadHead() {
   watch_.idle_since = w_.now;
   watch_.trimmed = false;
   watch_.at = w_.now + (buf_.empty() ? limits.idle_timeout : limits.client_header_timeout);
+  if (w_.shutting_down && buf_.empty()) {  // one more request may come, with a short wait
+    watch_.at = std::min(watch_.at, w_.now + w_.ShutdownGrace());
+  }
   buf_.Shrink(kClientBufInitial);
   http1::ParseResult pr;
   for (;;) {
     if (!buf_.empty()) {
       pr = http1::ParseRequestHead(buf_.view(), w_.parse_limits, &head_, &scanner);
       if (pr.status != http1::ParseStatus::kNeedMore) break;
-    } else if (w_.shutting_down) {
-      co_return false;
     }
     if (buf_.empty() && watch_.trimmed) {
       // Idle for a while: wait holding no buffer (the sweep cancelled the read to get here).
