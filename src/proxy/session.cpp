@@ -461,7 +461,9 @@ awaitable<Session::After> Session::Respond() {
   }
   Finish(status, body_bytes);
   // Pool the upstream connection only when the exchange ended cleanly.
-  if (end == RelayEnd::kComplete && upstream_keep) w_.pool.Put(std::move(up_), w_.now);
+  if (end == RelayEnd::kComplete && upstream_keep && !w_.shutting_down) {
+    w_.pool.Put(std::move(up_), w_.now);
+  }
   up_.reset();
   // A truncated response: the client must see the connection end.
   if (end != RelayEnd::kComplete || !r_.keep) co_return After::kClose;
