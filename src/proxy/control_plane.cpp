@@ -63,7 +63,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
 };
 
-HttpResponse JsonResponse(int status, const json& j) { return {status, j.dump() + "\n"}; }
+HttpResponse JsonResponse(int status, const json& j) {
+  return {status, j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"};
+}
 HttpResponse JsonError(int status, const std::string& message) {
   return JsonResponse(status, json{{"ok", false}, {"error", message}});
 }
