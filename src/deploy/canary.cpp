@@ -22,6 +22,11 @@ using std::chrono::milliseconds;
 
 std::string Short(const std::string& commit) { return commit.substr(0, 7); }
 
+// After a failing 5xx verdict: how long the supervisor is given to see a canary instance's
+// exit behind those errors (kCrashGracePolls x kCrashGracePoll).
+constexpr int kCrashGracePolls = 10;
+constexpr milliseconds kCrashGracePoll{50};
+
 }  // namespace
 
 void Deployer::Sleep(milliseconds d) {
@@ -30,6 +35,26 @@ void Deployer::Sleep(milliseconds d) {
   } else {
     std::this_thread::sleep_for(d);
   }
+}
+
+std::string Deployer::CrashedCanaryInstance(const std::vector<runtime::InstanceInfo>& started) {
+  supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
+  for (const auto& i : started) {
+    auto cur = supervisor_.Get(i.id);
+    bool crashed = !cur || cur->state != runtime::InstanceState::kRunning ||
+                   cur->restarts > i.restarts || cur->process.pid != i.process.pid;
+    if (!crashed) continue;
+    std::string failure = "canary instance " + i.address() + " (" + i.id + ") crashed";
+    std::string exit = cur ? cur->last_exit : "";
+    if (!exit.empty()) failure += ": process " + exit;
+    auto lines = runtime::TailLines(i.log_path, static_cast<size_t>(options_.failure_log_lines));
+    if (lines.ok() && !lines->empty()) {
+      failure += "\n    last log lines:";
+      for (const auto& l : *lines) failure += "\n      " + l;
+    }
+    return failure;
+  }
+  return "";
 }
 
 void Deployer::WaitDrained(const std::string& service, const std::vector<std::string>& targets,
@@ -134,22 +159,7 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(const std::string& where, cons
     c["main_errors_5xx"] = counts.main_errors_5xx;
 
     // An instance that crashed (or is being restarted) fails the canary at once.
-    supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
-    for (const auto& i : started) {
-      auto cur = supervisor_.Get(i.id);
-      bool crashed = !cur || cur->state != runtime::InstanceState::kRunning ||
-                     cur->restarts > i.restarts || cur->process.pid != i.process.pid;
-      if (!crashed) continue;
-      failure = "canary instance " + i.address() + " (" + i.id + ") crashed";
-      std::string exit = cur ? cur->last_exit : "";
-      if (!exit.empty()) failure += ": process " + exit;
-      auto lines = runtime::TailLines(i.log_path, static_cast<size_t>(options_.failure_log_lines));
-      if (lines.ok() && !lines->empty()) {
-        failure += "\n    last log lines:";
-        for (const auto& l : *lines) failure += "\n      " + l;
-      }
-      break;
-    }
+    failure = CrashedCanaryInstance(started);
     if (!failure.empty()) break;
     // An unhealthy target fails it at the next check (by then the supervisor has usually
     // seen a crash behind it, which is the more precise reason).
@@ -168,7 +178,14 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(const std::string& where, cons
     const bool window_over = clock_.Now() >= deadline;
     CanaryVerdict verdict = JudgeCanary(spec, counts, window_over);
     if (verdict.kind == CanaryVerdict::kFail) {
-      failure = verdict.reason;
+      // A canary's 5xx are often its instance dying: the proxy sees the connection close
+      // a moment before the supervisor can reap the process. That crash is the more
+      // precise reason; give it a few polls to show.
+      for (int i = 0; i < kCrashGracePolls && failure.empty(); ++i) {
+        Sleep(kCrashGracePoll);
+        failure = CrashedCanaryInstance(started);
+      }
+      if (failure.empty()) failure = verdict.reason;
       break;
     }
     if (verdict.kind == CanaryVerdict::kPass && unhealthy.empty()) {

@@ -135,6 +135,9 @@ class Deployer {
                                           const config::EnvironmentSpec& env, DeploymentRecord& d,
                                           const std::vector<runtime::InstanceInfo>& started,
                                           std::string* judged);
+  // The first of `started` that exited or was restarted since it started, described with
+  // its exit and last log lines; "" when all still run. Ticks the supervisor first.
+  std::string CrashedCanaryInstance(const std::vector<runtime::InstanceInfo>& started);
   void Sleep(std::chrono::milliseconds d);
   // Waits (bounded by `timeout` plus a little) until the proxy no longer lists `targets` of
   // `service` as draining, so their instances can stop without cutting requests off.
