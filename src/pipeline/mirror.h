@@ -62,8 +62,7 @@ class Mirror {
   std::string Subject(const std::string& commit);
 
  private:
-  Mirror(std::unique_ptr<LibGit2> libgit2, git_repository* repo, std::string path,
-         std::string url)
+  Mirror(std::unique_ptr<LibGit2> libgit2, git_repository* repo, std::string path, std::string url)
       : libgit2_(std::move(libgit2)), repo_(repo), path_(std::move(path)), url_(std::move(url)) {}
   Status Fetch(const std::vector<std::string>& refspecs);
   Result<std::string> ResolveLocked(const std::string& ref);
