@@ -501,8 +501,7 @@ TEST_F(ProxyTest, ControlApiAnswersInJsonWhenTheRequestHoldsBytesThatAreNotUtf8)
   EXPECT_EQ(r->status, 400);
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r->body;
-  EXPECT_NE(j["error"].get<std::string>().find("service name 'bad\xEF\xBF\xBD'"),
-            std::string::npos)
+  EXPECT_NE(j["error"].get<std::string>().find("service name 'bad\xEF\xBF\xBD'"), std::string::npos)
       << r->body;
   auto list = proxy_->client().List();  // the control plane still serves
   EXPECT_TRUE(list.ok()) << list.error();
