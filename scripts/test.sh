@@ -1,8 +1,36 @@
 #!/bin/sh
-# Sets up, builds and runs every test: unit tests, then integration and end-to-end tests.
+# Sets up, builds and runs every test, in this order (docs/testing.md says how long each
+# part takes):
+#   1. the suite (unit, then integration and end-to-end tests)      build/
+#   2. the whole suite under AddressSanitizer + LeakSanitizer + UBSan build-asan/
+#   3. the proxy, runtime and deploy tests under ThreadSanitizer    build-tsan/
+#   4. every libFuzzer target for FUZZ_SECONDS (default 30) each     build-fuzz/
+#   5. the lock annotations checked by clang -Wthread-safety         build-clang/
+# Any failure, sanitizer report or fuzzer crash fails the run.
+#
+#   GRAVITY_TEST_PARTS="suite asan"  runs only the parts named (suite asan tsan fuzz locks)
+#   arguments                        go to ctest in parts 1-3 (e.g. -R Proxy)
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-./scripts/build.sh
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure -j 2 "$@"
+parts=${GRAVITY_TEST_PARTS:-suite asan tsan fuzz locks}
+timings=""
+run_part() {
+  name=$1
+  shift
+  case " $parts " in *" $name "*) ;; *) return 0 ;; esac
+  echo "==== test.sh: $name"
+  t0=$(date +%s)
+  "$@"
+  timings="$timings $name=$(($(date +%s) - t0))s"
+}
+suite() {
+  ./scripts/build.sh
+  (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j 2 "$@")
+}
+run_part suite suite "$@"
+run_part asan ./scripts/sanitize.sh asan "$@"
+run_part tsan ./scripts/sanitize.sh tsan "$@"
+run_part fuzz ./scripts/fuzz.sh
+run_part locks ./scripts/check-thread-safety.sh
+echo "test.sh: all passed:$timings"

@@ -26,6 +26,8 @@ constexpr const char* kPage = R"html(<!doctype html>
 </head>
 <body>
 <h1>Gravity <span id="stamp" class="muted"></span></h1>
+<form id="login" hidden>This API listens beyond loopback and needs its token (state_dir/token):
+<input id="token" type="password" autocomplete="off" size="48"> <button>Use token</button></form>
 <h2>Environments</h2>
 <table><thead><tr><th>app / env</th><th>live</th><th>instances</th><th>warm</th><th>last deployment</th></tr></thead>
 <tbody id="envs"></tbody></table>
@@ -51,11 +53,28 @@ function cell(children) {
   return td;
 }
 const short = c => (c || "").slice(0, 7);
+// The token, when the API asks for one, is kept for this browser session only.
 async function getJson(path) {
-  const r = await fetch(path, {cache: "no-store"});
+  const headers = {};
+  const token = sessionStorage.getItem("gravity-token");
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const r = await fetch(path, {cache: "no-store", headers});
+  if (r.status === 401) {
+    sessionStorage.removeItem("gravity-token");
+    document.getElementById("login").hidden = false;
+    throw new Error("the API needs its token");
+  }
   if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+  document.getElementById("login").hidden = true;
   return r.json();
 }
+document.getElementById("login").addEventListener("submit", ev => {
+  ev.preventDefault();
+  const t = document.getElementById("token");
+  if (t.value) sessionStorage.setItem("gravity-token", t.value.trim());
+  t.value = "";
+  refresh();
+});
 async function refresh() {
   try {
     const [status, runs] = await Promise.all([getJson("/v1/status"), getJson("/v1/runs?limit=25")]);
@@ -115,8 +134,9 @@ void AddDashboardRoutes(Router& router) {
     r.headers.push_back({"X-Content-Type-Options", "nosniff"});
     return r;
   };
-  router.Add("GET", "/", page);
-  router.Add("GET", "/dashboard", page);
+  // The page holds no data (it asks the API, with the token when the API needs one).
+  router.Add("GET", "/", page, Auth::kNone);
+  router.Add("GET", "/dashboard", page, Auth::kNone);
 }
 
 }  // namespace gravity::api

@@ -103,7 +103,7 @@ void Router::Add(const std::string& method, const std::string& pattern, Handler 
                  Auth auth) {
   bool needs =
       auth == Auth::kToken || (auth == Auth::kDefault && method != "GET" && method != "HEAD");
-  routes_.push_back({method, SplitPath(pattern), std::move(handler), needs});
+  routes_.push_back({method, SplitPath(pattern), std::move(handler), auth, needs});
 }
 
 bool Router::Match(const Route& route, const std::vector<std::string>& segments,
@@ -134,7 +134,7 @@ Response Router::Handle(Request request) const {
     if (!Match(route, segments, &params)) continue;
     path_known = true;
     if (route.method != request.method) continue;
-    if (route.needs_token) {
+    if (route.needs_token || (reads_need_token_ && route.auth == Auth::kDefault)) {
       std::string auth = request.Header("authorization");
       const std::string prefix = "Bearer ";
       std::string given = auth.rfind(prefix, 0) == 0 ? auth.substr(prefix.size()) : "";

@@ -53,6 +53,9 @@ class Router {
            Auth auth = Auth::kDefault);
   // The bearer token required by authenticated routes (compared in constant time).
   void SetToken(std::string token) { token_ = std::move(token); }
+  // Reads (kDefault GET/HEAD routes) need the token too: for an API that listens beyond
+  // loopback, where its runs, logs and paths would otherwise be public.
+  void RequireTokenForReads(bool on) { reads_need_token_ = on; }
 
   Response Handle(Request request) const;
 
@@ -65,13 +68,15 @@ class Router {
     std::string method;
     std::vector<std::string> segments;
     Handler handler;
-    bool needs_token;
+    Auth auth;
+    bool needs_token;  // whatever RequireTokenForReads says
   };
   static bool Match(const Route& route, const std::vector<std::string>& segments,
                     std::map<std::string, std::string>* params);
 
   std::vector<Route> routes_;
   std::string token_;
+  bool reads_need_token_ = false;
 };
 
 }  // namespace gravity::api

@@ -62,6 +62,22 @@ TEST(Router, MutatingCallsNeedTheBearerToken) {
   EXPECT_EQ(r.Handle(Req("POST", "/hooks/site")).status, 200);  // signed instead
 }
 
+TEST(Router, BeyondLoopbackReadsNeedTheTokenToo) {
+  Router r = MakeRouter();
+  EXPECT_EQ(r.Handle(Req("GET", "/v1/runs/1")).status, 200);  // loopback: reads are open
+  r.RequireTokenForReads(true);
+  Response anon = r.Handle(Req("GET", "/v1/runs/1"));
+  EXPECT_EQ(anon.status, 401);
+  EXPECT_EQ(anon.body.find("\"id\""), std::string::npos) << anon.body;  // nothing leaks
+  EXPECT_EQ(r.Handle(Req("GET", "/v1/runs/1", "Bearer wrong")).status, 401);
+  EXPECT_EQ(r.Handle(Req("GET", "/v1/boom", "Bearer nope")).status, 401);
+  EXPECT_EQ(
+      r.Handle(Req("GET", "/v1/runs/1", "Bearer t0k3n-abcdefghijklmnopqrstuvwxyz012345")).status,
+      200);
+  EXPECT_EQ(r.Handle(Req("POST", "/v1/runs/1")).status, 401);
+  EXPECT_EQ(r.Handle(Req("POST", "/hooks/site")).status, 200);  // signed instead
+}
+
 TEST(HttpServer, ServesTheRouterAndCapsBodies) {
   Router r = MakeRouter();
   r.Add(

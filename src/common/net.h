@@ -1,9 +1,15 @@
 #pragma once
 
+#include <string_view>
+
 namespace gravity {
 
 // True when something accepts TCP connections on 127.0.0.1:port right now (a blocking
 // connect, immediate on loopback). Ports outside 1-65535 are never open.
 bool LoopbackPortOpen(int port);
+
+// True for a listen host only loopback clients can reach: an IPv4 address in 127.0.0.0/8,
+// ::1 (also bracketed) or "localhost". Wildcards (0.0.0.0, ::, "") and names are not.
+bool IsLoopbackHost(std::string_view host);
 
 }  // namespace gravity

@@ -26,5 +26,15 @@ TEST(Net, LoopbackPortOpenSeesAListenerAndNothingOnceItIsGone) {
   EXPECT_FALSE(LoopbackPortOpen(70000));
 }
 
+TEST(Net, LoopbackHostsAreOnlyThoseNoOtherMachineCanReach) {
+  for (const char* h : {"127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"}) {
+    EXPECT_TRUE(IsLoopbackHost(h)) << h;
+  }
+  for (const char* h : {"0.0.0.0", "::", "[::]", "", "10.0.0.1", "128.0.0.1", "::ffff:127.0.0.1",
+                        "localhost.example", "127.0.0.1.example", "[::1", "1.127.0.0"}) {
+    EXPECT_FALSE(IsLoopbackHost(h)) << h;
+  }
+}
+
 }  // namespace
 }  // namespace gravity

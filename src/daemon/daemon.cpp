@@ -8,6 +8,7 @@
 #include "api/deploy_routes.h"
 #include "api/pipeline_routes.h"
 #include "common/fs.h"
+#include "common/net.h"
 #include "daemon/pid_file.h"
 #include "daemon/token.h"
 
@@ -25,6 +26,13 @@ Status Daemon::Init() {
   ASSIGN_OR_RETURN(db_, store::Db::Open(layout_.db));
   ASSIGN_OR_RETURN(std::string token, LoadOrMakeToken(layout_.token));
   router_.SetToken(token);
+  if (!IsLoopbackHost(stack_.admin_listen.host)) {
+    // Beyond loopback, runs, logs and paths are not for everyone: every call needs the
+    // token (webhooks excepted: their own signature authenticates them).
+    router_.RequireTokenForReads(true);
+    spdlog::warn("admin API on {}: not a loopback address, every call needs the token",
+                 stack_.admin_listen.ToString());
+  }
 
   pipeline::PipelineOptions options;
   options.state_dir = layout_.state_dir;

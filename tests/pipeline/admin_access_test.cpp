@@ -1,0 +1,122 @@
+// The daemon's admin API beyond loopback: every call, reads included, needs the token; a
+// signed webhook still gets through; on loopback, reads stay open.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "pipeline/webhook.h"
+#include "support/support.h"
+
+namespace gravity {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace test;
+
+constexpr auto kWait = 60s;
+
+class AdminAccessTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& listen_host) {
+    auto repo = GitRepo::Init(dir_.Join("app"), "main");
+    ASSERT_TRUE(repo.ok()) << repo.error();
+    ASSERT_TRUE(repo->CommitFiles({{"gravity.yml", "run: ./serve\n"}}, "first").ok());
+    port_ = FreePort();
+    dir_.Write("hook.secret", "hook-secret\n");
+    dir_.Write("stack.yml", "state_dir: state\n"
+                            "admin: { listen: " + listen_host + ":" + std::to_string(port_) +
+                                " }\n"
+                                "apps:\n"
+                                "  site:\n"
+                                "    repo: " + repo->path() + "\n"
+                                "    poll_interval: 1h\n"
+                                "    webhook_secret_file: hook.secret\n"
+                                "    environments:\n"
+                                "      staging: { branch: main }\n");
+    SubprocessOptions o;
+    o.argv = {GRAVITY_BIN, "daemon", "-f", dir_.Join("stack.yml"), "--log-file", "-"};
+    o.output_path = dir_.Join("daemon.out");
+    auto p = Subprocess::Start(o);
+    ASSERT_TRUE(p.ok()) << p.error();
+    daemon_ = std::move(*p);
+    ASSERT_TRUE(daemon_->WaitForOutput("gravity daemon: API on", kWait)) << daemon_->Output();
+    auto token = ReadFile(dir_.Join("state/token"));
+    ASSERT_TRUE(token.ok()) << token.error();
+    token_ = *token;
+    while (!token_.empty() && (token_.back() == '\n' || token_.back() == ' ')) token_.pop_back();
+  }
+  void TearDown() override {
+    if (daemon_) daemon_->Stop(10s);
+  }
+  Result<HttpResponse> Call(const std::string& method, const std::string& target,
+                            const std::string& token = "", HttpHeaders headers = {},
+                            const std::string& body = "") {
+    HttpClient client("127.0.0.1", port_, 30s);  // loopback is where the test reaches it
+    HttpRequest req;
+    req.method = method;
+    req.target = target;
+    req.body = body;
+    req.headers = std::move(headers);
+    if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + token});
+    return client.Send(req);
+  }
+
+  // Every read the API has (and the mutating calls, which always needed the token).
+  const std::vector<std::pair<std::string, std::string>> kCalls = {
+      {"GET", "/v1/health"},         {"GET", "/v1/status"},
+      {"GET", "/v1/apps"},           {"GET", "/v1/apps/site/releases"},
+      {"GET", "/v1/runs"},           {"GET", "/v1/runs/1"},
+      {"GET", "/v1/runs/1/logs"},
+      {"POST", "/v1/apps/site/fetch"}, {"POST", "/v1/apps/site/deploy"}};
+
+  TempDir dir_{"gravity-admin-access"};
+  std::unique_ptr<Subprocess> daemon_;
+  std::string token_;
+  int port_ = 0;
+};
+
+TEST_F(AdminAccessTest, BeyondLoopbackEveryCallNeedsTheToken) {
+  Start("0.0.0.0");
+  EXPECT_TRUE(daemon_->WaitForOutput("every call needs the token", kWait)) << daemon_->Output();
+  for (const auto& [method, path] : kCalls) {
+    auto anon = Call(method, path);
+    ASSERT_TRUE(anon.ok()) << method << " " << path << ": " << anon.error();
+    EXPECT_EQ(anon->status, 401) << method << " " << path << ": " << anon->body;
+    EXPECT_EQ(anon->body.find("site"), std::string::npos) << path << " leaks: " << anon->body;
+    auto wrong = Call(method, path, std::string(token_.size(), 'x'));
+    ASSERT_TRUE(wrong.ok()) << wrong.error();
+    EXPECT_EQ(wrong->status, 401) << method << " " << path;
+  }
+  auto status = Call("GET", "/v1/status", token_);
+  ASSERT_TRUE(status.ok()) << status.error();
+  EXPECT_EQ(status->status, 200) << status->body;
+  auto runs = Call("GET", "/v1/runs", token_);
+  ASSERT_TRUE(runs.ok()) << runs.error();
+  EXPECT_EQ(runs->status, 200) << runs->body;
+  // The dashboard's page holds no data and loads, to ask for the token.
+  auto page = Call("GET", "/");
+  ASSERT_TRUE(page.ok()) << page.error();
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("needs its token"), std::string::npos);
+  // A webhook is judged by its signature, not the token.
+  auto hook = Call("POST", "/hooks/site", "",
+                   {{"X-GitHub-Event", "ping"},
+                    {"X-Hub-Signature-256", "sha256=" + pipeline::HmacSha256Hex("hook-secret", "{}")}},
+                   "{}");
+  ASSERT_TRUE(hook.ok()) << hook.error();
+  EXPECT_EQ(hook->status, 200) << hook->body;
+}
+
+TEST_F(AdminAccessTest, OnLoopbackReadsStayOpen) {
+  Start("127.0.0.1");
+  auto status = Call("GET", "/v1/status");
+  ASSERT_TRUE(status.ok()) << status.error();
+  EXPECT_EQ(status->status, 200) << status->body;
+  auto fetch = Call("POST", "/v1/apps/site/fetch");
+  ASSERT_TRUE(fetch.ok()) << fetch.error();
+  EXPECT_EQ(fetch->status, 401);
+}
+
+}  // namespace
+}  // namespace gravity
