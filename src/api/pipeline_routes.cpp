@@ -174,6 +174,12 @@ Response RequestRun(Pipeline& p, const Request& req) {
   return Response::Json(202, j);
 }
 
+Response Webhook(Pipeline& p, const Request& req) {
+  auto r = p.HandleWebhook(req.Param("app"), req.Header("x-github-event"),
+                           req.Header("x-hub-signature-256"), req.body);
+  return Response::Json(r.status, {{"ok", r.status < 300}, {"message", r.message}});
+}
+
 }  // namespace
 
 void AddPipelineRoutes(Router& router, Pipeline& pipeline) {
@@ -194,11 +200,18 @@ void AddPipelineRoutes(Router& router, Pipeline& pipeline) {
   });
   router.Add(
       "POST", "/hooks/:app",
-      [p](const Request& req) {
-        auto r = p->HandleWebhook(req.Param("app"), req.Header("x-github-event"),
-                                  req.Header("x-hub-signature-256"), req.body);
-        return Response::Json(r.status, {{"ok", r.status < 300}, {"message", r.message}});
-      },
+      [p](const Request& req) { return Webhook(*p, req); },
+      Auth::kNone);
+}
+
+void AddWebhookRoutes(Router& router, pipeline::Pipeline& pipeline) {
+  Pipeline* p = &pipeline;
+  router.Add(
+      "POST", "/hooks/:app",
+      [p](const Request& req) { return Webhook(*p, req); },
+      Auth::kNone);
+  router.Add(
+      "GET", "/hooks", [](const Request&) { return Response::Json(200, {{"ok", true}}); },
       Auth::kNone);
 }
 

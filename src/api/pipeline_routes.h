@@ -19,6 +19,11 @@ namespace gravity::api {
 // `pipeline` must outlive the router.
 void AddPipelineRoutes(Router& router, pipeline::Pipeline& pipeline);
 
+// Only the webhook routes, for the listener the proxy exposes (stack.yml `webhooks:`):
+//   POST /hooks/:app   as above
+//   GET  /hooks        {"ok":true} (the proxy's health check)
+void AddWebhookRoutes(Router& router, pipeline::Pipeline& pipeline);
+
 // JSON forms shared by the API and the CLI.
 nlohmann::json RunToJson(const pipeline::RunRecord& run);
 

@@ -49,7 +49,8 @@ const std::set<std::string> kEnvKeys = {"branch",        "promote_from",  "host"
                                         "drain_timeout", "keep_previous", "env"};
 const std::set<std::string> kAppKeys = {"repo", "poll_interval", "webhook_secret_file",
                                         "keep_releases", "environments"};
-const std::set<std::string> kStackTop = {"state_dir", "proxy", "admin", "instance_ports", "apps"};
+const std::set<std::string> kStackTop = {"state_dir",      "proxy", "admin", "webhooks",
+                                         "instance_ports", "apps"};
 const std::set<std::string> kHealthKeys = {"path",
                                            "status",
                                            "body_contains",

@@ -79,6 +79,15 @@ struct ListenAddress {
   bool operator==(const ListenAddress&) const = default;
 };
 
+// `webhooks:` in stack.yml: the proxy routes http(s)://HOST/hooks/<app> to the daemon's
+// webhook listener, which serves the signed webhooks and nothing else of the daemon. The
+// admin API can then stay on loopback.
+struct WebhookRoute {
+  std::string host;                      // a host name (no wildcard, no port)
+  ListenAddress listen{"127.0.0.1", 0};  // the daemon's webhook listener; port 0: any free one
+  bool operator==(const WebhookRoute&) const = default;
+};
+
 struct EnvironmentSpec {
   std::string name;
   std::string branch;        // exactly one of branch / promote_from is set
@@ -120,6 +129,7 @@ struct StackSpec {
   ListenAddress proxy_listen{"127.0.0.1", 8080};
   std::optional<ListenAddress> proxy_metrics;  // Prometheus endpoint; off when unset
   ListenAddress admin_listen{"127.0.0.1", 7070};
+  std::optional<WebhookRoute> webhooks;  // off when unset
   PortRange instance_ports;    // $PORT of instances is allocated from here
   std::vector<StackApp> apps;  // in file order
 

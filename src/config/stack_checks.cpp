@@ -85,6 +85,14 @@ void CheckAddresses(Checker& c, const StackSpec& stack, const StackMarks& marks)
     c.Error(mark_of("proxy.metrics"), "proxy.metrics",
             "must differ from proxy.listen and admin.listen");
   }
+  if (stack.webhooks && stack.webhooks->listen.port != 0) {
+    const ListenAddress& hooks = stack.webhooks->listen;
+    if (Collide(hooks, stack.proxy_listen) || Collide(hooks, stack.admin_listen) ||
+        (stack.proxy_metrics && Collide(hooks, *stack.proxy_metrics))) {
+      c.Error(mark_of("webhooks.listen"), "webhooks.listen",
+              "must differ from proxy.listen, proxy.metrics and admin.listen");
+    }
+  }
   const PortRange& ports = stack.instance_ports;
   for (const auto* a : {&stack.proxy_listen, &stack.admin_listen}) {
     if (a->port < ports.first || a->port > ports.last) continue;

@@ -297,6 +297,51 @@ void ParseListenSection(Checker& c, const Entry& section, const std::string& w,
   }
 }
 
+// webhooks: { host: ci.example.com, listen: 127.0.0.1:7071 } (host required).
+void ParseWebhooks(Checker& c, const Entry& section, StackSpec& stack,
+                   std::map<std::string, YAML::Mark>& marks) {
+  if (!IsMapOrNull(c, section, "webhooks") || !section.value.IsMap()) {
+    if (section.value.IsNull()) c.Error(section.key_node.Mark(), "webhooks", "needs a host:");
+    return;
+  }
+  WebhookRoute hooks;
+  bool have_host = false, host_given = false;
+  for (const auto& e : c.Entries(section.value, "webhooks", {"host", "listen"})) {
+    std::string f = Join("webhooks", e.key);
+    std::string s;
+    if (!ReadString(c, e, f, s)) continue;
+    if (e.key == "host") {
+      host_given = true;
+      for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      std::string why = CheckRouteHost(s);
+      if (why.empty() && s.find('*') != std::string::npos) {
+        why = "the webhook host is one name, not a wildcard";
+      }
+      if (!why.empty()) {
+        c.Error(e.value.Mark(), f, Quote(s) + ": " + why);
+        continue;
+      }
+      hooks.host = s;
+      have_host = true;
+    } else {
+      auto addr = ParseListenAddress(s);
+      if (!addr.ok()) {
+        c.Error(e.value.Mark(), f, addr.error());
+        continue;
+      }
+      hooks.listen = *addr;
+      marks[f] = e.value.Mark();
+    }
+  }
+  if (!have_host) {
+    if (!host_given) {
+      c.Error(section.key_node.Mark(), "webhooks", "needs a host: (the public name webhooks use)");
+    }
+    return;
+  }
+  stack.webhooks = hooks;
+}
+
 // instance_ports: "20000-29999", unprivileged and in order.
 void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks& marks) {
   std::string s;
@@ -326,7 +371,7 @@ void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks&
 void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_dir,
                    StackSpec& stack, StackMarks& marks, bool& have_apps) {
   for (const auto& e :
-       c.Entries(root, "", {"state_dir", "proxy", "admin", "instance_ports", "apps"})) {
+       c.Entries(root, "", {"state_dir", "proxy", "admin", "webhooks", "instance_ports", "apps"})) {
     if (e.key == "state_dir") {
       std::string s;
       if (ReadString(c, e, e.key, s)) stack.state_dir = Resolve(base_dir, s);
@@ -335,6 +380,8 @@ void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_d
                          &stack.proxy_metrics, marks.listen);
     } else if (e.key == "admin") {
       ParseListenSection(c, e, "admin", {"listen"}, &stack.admin_listen, nullptr, marks.listen);
+    } else if (e.key == "webhooks") {
+      ParseWebhooks(c, e, stack, marks.listen);
     } else if (e.key == "instance_ports") {
       ReadInstancePorts(c, e, stack, marks);
     } else if (e.key == "apps") {

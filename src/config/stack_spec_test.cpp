@@ -494,8 +494,39 @@ INSTANTIATE_TEST_SUITE_P(
         BadStack{"StrategyList", APP_HEAD "      s: {branch: m, strategy: [canary]}\n", "5:32",
                  "strategy: expected a string, got a list"},
         BadStack{"PromoteFromList", APP_HEAD "      s: {promote_from: [a]}\n", "5:25",
-                 "promote_from: expected a string, got a list"}),
+                 "promote_from: expected a string, got a list"},
+        BadStack{"WebhooksNoHost", "webhooks: {listen: 127.0.0.1:7071}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:1", "webhooks: needs a host:"},
+        BadStack{"WebhooksEmpty", "webhooks:\n" APP_HEAD "      s: {branch: m}\n", "1:1",
+                 "webhooks: needs a host:"},
+        BadStack{"WebhooksWildcard", "webhooks: {host: '*.example.com'}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:18", "one name, not a wildcard"},
+        BadStack{"WebhooksHostWithPort", "webhooks: {host: 'ci.example.com:443'}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:18", "a host is a name without a port"},
+        BadStack{"WebhooksBadListen", "webhooks: {host: ci.example.com, listen: nowhere}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:42", "webhooks.listen: invalid listen address"},
+        BadStack{"WebhooksListenOnAdmin",
+                 "admin: {listen: 127.0.0.1:7070}\n"
+                 "webhooks: {host: ci.example.com, listen: 127.0.0.1:7070}\n" APP_HEAD
+                 "      s: {branch: m}\n", "2:42", "webhooks.listen: must differ from"},
+        BadStack{"WebhooksUnknownKey", "webhooks: {host: ci.example.com, path: /x}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:34", "webhooks: unknown key 'path'"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(StackTest, WebhooksRouteOneHostToTheDaemonsWebhookListener) {
+  auto none = Parse(APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_FALSE(none->webhooks.has_value());
+  auto hooks = Parse("webhooks: {host: CI.Example.com}\n" APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(hooks.ok()) << hooks.error();
+  ASSERT_TRUE(hooks->webhooks.has_value());
+  EXPECT_EQ(hooks->webhooks->host, "ci.example.com");
+  EXPECT_EQ(hooks->webhooks->listen, (ListenAddress{"127.0.0.1", 0}));
+  auto listen = Parse("webhooks: {host: ci.example.com, listen: '[::1]:7071'}\n" APP_HEAD
+                      "      s: {branch: m}\n");
+  ASSERT_TRUE(listen.ok()) << listen.error();
+  EXPECT_EQ(listen->webhooks->listen, (ListenAddress{"::1", 7071}));
+}
 
 TEST_F(StackTest, SecretFileMustNotBeEmpty) {
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/empty.secret", "\n").ok());

@@ -51,6 +51,7 @@ Status Daemon::Init() {
     ::kill(::getpid(), SIGTERM);  // the process's sigwait picks it up and stops in order
   });
   api::AddDashboardRoutes(router_);
+  if (stack_.webhooks) api::AddWebhookRoutes(hook_router_, *pipeline_);
   return Status::Ok();
 }
 
@@ -76,6 +77,20 @@ Status Daemon::Start() {
   options.port = stack_.admin_listen.port;
   server_ = std::make_unique<api::HttpServer>(router_, options);
   RETURN_IF_ERROR(server_->Start());
+  if (stack_.webhooks) {
+    // A listener with the webhook routes only, which the proxy exposes on the public host:
+    // nothing else of the daemon is reachable through it.
+    api::ServerOptions hooks;
+    hooks.host = stack_.webhooks->listen.host;
+    hooks.port = stack_.webhooks->listen.port;
+    hook_server_ = std::make_unique<api::HttpServer>(hook_router_, hooks);
+    Status st = hook_server_->Start();
+    if (!st.ok()) return st.Prefixed("webhooks.listen");
+    std::string address = config::ListenAddress{hooks.host, hook_server_->port()}.ToString();
+    deploys_->deployer().RouteWebhooks(stack_.webhooks->host, address);
+    spdlog::info("webhooks: listening on {} for http(s)://{}/hooks/<app>", address,
+                 stack_.webhooks->host);
+  }
   pipeline_->Start();
   spdlog::info("gravity daemon: API on {}:{}, state in {}", options.host, server_->port(),
                stack_.state_dir);
@@ -85,6 +100,7 @@ Status Daemon::Start() {
 
 void Daemon::Stop() {
   if (server_) server_->Stop();
+  if (hook_server_) hook_server_->Stop();
   if (pipeline_) pipeline_->Stop();
   if (owns_pid_file_) {
     ::unlink(layout_.daemon_pid.c_str());

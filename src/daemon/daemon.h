@@ -59,6 +59,8 @@ class Daemon {
   std::unique_ptr<deploy::DeployService> deploys_;
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;
+  api::Router hook_router_;  // stack.yml `webhooks:`: only the webhook routes
+  std::unique_ptr<api::HttpServer> hook_server_;
   bool owns_pid_file_ = false;
   std::atomic<bool> stop_instances_{false};  // set by POST /v1/shutdown
 };

@@ -118,6 +118,12 @@ class Deployer {
   // not reach the proxy is retried.
   void Tick();
 
+  // The proxy routes http(s)://`host`/hooks/ to `address` (the daemon's webhook listener,
+  // stack.yml `webhooks:`), as the service kWebhookService. Sent by Tick until the proxy
+  // has taken it (the proxy may start after the daemon).
+  void RouteWebhooks(const std::string& host, const std::string& address);
+  static constexpr const char* kWebhookService = "gravity-webhooks";  // no '.': no app's
+
   // JSON for `gravity status --json` and `gravity releases APP --json`.
   nlohmann::json StatusJson();
   Result<nlohmann::json> ReleasesJson(const std::string& app);
@@ -206,6 +212,7 @@ class Deployer {
 
   // retention.cpp
   void StopDueInstances(std::int64_t now);
+  void SendWebhookRoute();
   void StopExpiredWarm(std::int64_t now);
   void ApplyRetention(const config::StackApp& app);
 
@@ -220,6 +227,7 @@ class Deployer {
   Mutex stack_mutex_;
   config::StackSpec stack_ GUARDED_BY(stack_mutex_);
   bool reconcile_pending_ GUARDED_BY(stack_mutex_) = true;
+  std::optional<ProxyRoute> webhook_route_ GUARDED_BY(stack_mutex_);  // until the proxy has it
 
   // Instances out of traffic that may still be draining in the proxy: stopped by Tick once
   // their drain deadline (wall ms) has passed.

@@ -21,9 +21,43 @@ void Deployer::Tick() {
     Status st = Reconcile();
     if (!st.ok()) spdlog::debug("reconcile pending: {}", st.message());
   }
+  SendWebhookRoute();
   std::int64_t now = NowMs();
   StopDueInstances(now);
   StopExpiredWarm(now);
+}
+
+void Deployer::RouteWebhooks(const std::string& host, const std::string& address) {
+  ProxyRoute route;
+  route.service = kWebhookService;
+  route.hosts = {host};
+  route.path_prefix = "/hooks/";
+  route.targets = {address};
+  route.health.path = "/hooks";
+  route.health.healthy_threshold = 1;
+  route.health.interval = std::chrono::milliseconds(200);
+  route.health.deploy_timeout = std::chrono::seconds(10);
+  route.drain_timeout = std::chrono::seconds(5);
+  MutexLock lock(stack_mutex_);
+  webhook_route_ = route;
+}
+
+void Deployer::SendWebhookRoute() {
+  std::optional<ProxyRoute> route;
+  {
+    MutexLock lock(stack_mutex_);
+    route = webhook_route_;
+  }
+  if (!route) return;
+  auto out = proxy_.Deploy(*route);
+  if (!out.ok() || !out->switched) {
+    spdlog::debug("webhooks: the proxy has not taken the route yet: {}",
+                  out.ok() ? out->error : out.error());
+    return;
+  }
+  spdlog::info("webhooks: the proxy routes {}/hooks/ to {}", route->hosts[0], route->targets[0]);
+  MutexLock lock(stack_mutex_);
+  if (webhook_route_ == route) webhook_route_.reset();
 }
 
 void Deployer::StopDueInstances(std::int64_t now) {

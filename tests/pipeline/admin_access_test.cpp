@@ -18,13 +18,13 @@ constexpr auto kWait = 60s;
 
 class AdminAccessTest : public ::testing::Test {
  protected:
-  void Start(const std::string& listen_host) {
+  void Start(const std::string& listen_host, const std::string& extra = "") {
     auto repo = GitRepo::Init(dir_.Join("app"), "main");
     ASSERT_TRUE(repo.ok()) << repo.error();
     ASSERT_TRUE(repo->CommitFiles({{"gravity.yml", "run: ./serve\n"}}, "first").ok());
     port_ = FreePort();
     dir_.Write("hook.secret", "hook-secret\n");
-    dir_.Write("stack.yml", "state_dir: state\n"
+    dir_.Write("stack.yml", "state_dir: state\n" + extra +
                             "admin: { listen: " + listen_host + ":" + std::to_string(port_) +
                                 " }\n"
                                 "apps:\n"
@@ -116,6 +116,57 @@ TEST_F(AdminAccessTest, OnLoopbackReadsStayOpen) {
   auto fetch = Call("POST", "/v1/apps/site/fetch");
   ASSERT_TRUE(fetch.ok()) << fetch.error();
   EXPECT_EQ(fetch->status, 401);
+}
+
+// stack.yml `webhooks:`: the proxy routes HOST/hooks/ to a daemon listener that serves the
+// signed webhooks and nothing else, so a public host never reaches the admin API.
+TEST_F(AdminAccessTest, WebhooksGoThroughTheProxyAndNothingElseOfTheDaemonDoes) {
+  int proxy_port = FreePort();
+  std::string state = dir_.Join("state");
+  auto proxy = Subprocess::Start(
+      {.argv = {GRAVITY_BIN, "proxy", "run", "--listen", "127.0.0.1:" + std::to_string(proxy_port),
+                "--control", state + "/proxy.sock", "--state-dir", state + "/proxy"},
+       .output_path = dir_.Join("proxy.log")});
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  ASSERT_TRUE(WaitFor([&] { return PortOpen(proxy_port); }, kWait));
+  Start("127.0.0.1", "proxy: { listen: 127.0.0.1:" + std::to_string(proxy_port) +
+                         " }\nwebhooks: { host: ci.localhost }\n");
+  ASSERT_TRUE(daemon_->WaitForOutput("the proxy routes ci.localhost/hooks/", kWait))
+      << daemon_->Output() << (*proxy)->Output();
+  auto via_proxy = [&](const std::string& method, const std::string& target,
+                       HttpHeaders headers = {}, const std::string& body = "") {
+    HttpClient client("127.0.0.1", proxy_port, 30s);
+    HttpRequest req;
+    req.method = method;
+    req.target = target;
+    req.host = "ci.localhost";
+    req.headers = std::move(headers);
+    req.body = body;
+    return client.Send(req);
+  };
+  const std::string ping = "{\"zen\":\"hi\"}";
+  auto hook = via_proxy(
+      "POST", "/hooks/site",
+      {{"X-GitHub-Event", "ping"},
+       {"X-Hub-Signature-256", "sha256=" + pipeline::HmacSha256Hex("hook-secret", ping)}},
+      ping);
+  ASSERT_TRUE(hook.ok()) << hook.error();
+  EXPECT_EQ(hook->status, 200) << hook->body;
+  auto unsigned_hook = via_proxy("POST", "/hooks/site", {{"X-GitHub-Event", "ping"}}, ping);
+  ASSERT_TRUE(unsigned_hook.ok()) << unsigned_hook.error();
+  EXPECT_EQ(unsigned_hook->status, 401) << unsigned_hook->body;
+  // Nothing else of the daemon: not its API, not through tricks on the path.
+  for (const std::string target :
+       {"/v1/status", "/v1/runs", "/hooks/../v1/status", "/hooks/%2e%2e/v1/runs",
+        "/hooks/site/../../v1/status", "/hooks//v1/status", "/", "/dashboard"}) {
+    auto r = via_proxy("GET", target);
+    ASSERT_TRUE(r.ok()) << target << ": " << r.error();
+    EXPECT_TRUE(r->status == 404 || r->status == 405 || r->status == 400)
+        << target << ": " << r->status << " " << r->body;
+    EXPECT_EQ(r->body.find("\"runs\""), std::string::npos) << target << ": " << r->body;
+    EXPECT_EQ(r->body.find("\"apps\""), std::string::npos) << target << ": " << r->body;
+  }
+  (*proxy)->Stop(5s);
 }
 
 }  // namespace
