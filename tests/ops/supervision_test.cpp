@@ -42,9 +42,9 @@ struct CliResult {
 };
 
 CliResult Gravity(const std::vector<std::string>& args, const std::string& cwd,
-                  milliseconds timeout = seconds(120)) {
+                  milliseconds timeout = seconds(120), const std::string& bin = GRAVITY_BIN) {
   SubprocessOptions o;
-  o.argv = {GRAVITY_BIN};
+  o.argv = {bin};
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.cwd = cwd;
   auto p = Subprocess::Start(o);
@@ -270,6 +270,62 @@ TEST_F(Supervision, DaemonKilledComesBackReadoptsItsInstancesAndDeploysTheNextCo
   LoadStats stats = load.Stats();
   EXPECT_GT(stats.total, 50);
   EXPECT_EQ(stats.failed, 0) << stats.Summary();
+}
+
+TEST_F(Supervision, ProxyRestartAndAChangedBinaryStartANewProxyWithTheSameRoutes) {
+  // The stack runs from a copy of gravity, so that the test can "upgrade" it.
+  const std::string bin = dir_.Join("bin/gravity");
+  std::filesystem::create_directories(dir_.Join("bin"));
+  std::filesystem::copy_file(GRAVITY_BIN, bin);
+  auto up = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180), bin);
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  ASSERT_TRUE(Serves());
+
+  LoadOptions lo;
+  lo.port = proxy_port_;
+  lo.connections = 4;
+  lo.pause_between_requests = milliseconds(5);
+  LoadGenerator load(lo);
+  load.Start();
+  ASSERT_TRUE(load.WaitForRequestsSince(LoadGenerator::Now(), 100, seconds(20)));
+
+  int old_proxy = PidOf("proxy");
+  auto restart = Gravity({"proxy", "restart", "-f", stack_}, dir_.path(), seconds(60), bin);
+  ASSERT_EQ(restart.exit_code, 0) << restart.output;
+  std::printf("gravity proxy restart: %s", restart.output.c_str());
+  EXPECT_NE(restart.output.find("serving after"), std::string::npos) << restart.output;
+  EXPECT_NE(PidOf("proxy"), old_proxy);
+  EXPECT_TRUE(Serves()) << "the new proxy lost the routes";
+
+  // A new binary at the same path: `up` replaces the proxy and the daemon with it.
+  old_proxy = PidOf("proxy");
+  int old_daemon = PidOf("daemon");
+  std::filesystem::copy_file(GRAVITY_BIN, bin + ".new");
+  std::filesystem::rename(bin + ".new", bin);
+  auto up2 = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180), bin);
+  ASSERT_EQ(up2.exit_code, 0) << up2.output;
+  EXPECT_NE(up2.output.find("the gravity binary changed"), std::string::npos) << up2.output;
+  EXPECT_NE(PidOf("proxy"), old_proxy);
+  EXPECT_NE(PidOf("daemon"), old_daemon);
+  EXPECT_TRUE(Serves());
+
+  // An unchanged stack and binary: nothing is restarted.
+  old_proxy = PidOf("proxy");
+  auto up3 = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180), bin);
+  ASSERT_EQ(up3.exit_code, 0) << up3.output;
+  EXPECT_NE(up3.output.find("proxy   running"), std::string::npos) << up3.output;
+  EXPECT_EQ(PidOf("proxy"), old_proxy);
+
+  load.Stop();
+  LoadStats stats = load.Stats();
+  // Planned restarts are not failures of the process...
+  EXPECT_EQ(Process("proxy").value("restarts", -1), 0) << SupervisorFile().dump(2);
+  // ...but without a socket handover in the proxy yet, connections are refused while the
+  // new proxy binds: the figure is printed, not held to 0.
+  std::printf("requests failed across 2 planned proxy restarts: %ld of %ld\n", stats.failed,
+              stats.total);
+  std::fflush(stdout);
+  Gravity({"down", "-f", stack_}, dir_.path(), seconds(120), bin);
 }
 
 // Takes 127.0.0.1:port with a listening socket (another program's, as far as the proxy
