@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "common/duration.h"
 #include "common/fs.h"
@@ -223,7 +224,9 @@ int Supervisor::Run() {
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   if (!pid_file_.empty()) {
-    if (Status st = daemon::TakePidFile(pid_file_, "gravity supervisor", "this state_dir");
+    if (Status st = daemon::TakePidFile(
+            pid_file_, "gravity supervisor",
+            std::filesystem::path(pid_file_).parent_path().string());
         !st.ok()) {
       spdlog::error("supervisor: {}", st.message());
       std::fprintf(stderr, "gravity supervisor: %s\n", st.message().c_str());
