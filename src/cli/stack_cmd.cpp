@@ -132,10 +132,13 @@ std::optional<supervise::ProcessStatus> Supervised(const StackPaths& paths,
 
 // Waits until the supervisor runs `name` as a process other than `old_pid` for which
 // `ready(pid)` holds. Fails with the supervisor's reason when it is crash-looping (after an
-// exit other than the one at `old_exit_ms`, which the supervisor is asked to retry).
+// exit other than the one at `old_exit_ms`, which the supervisor is asked to retry), or
+// when a takeover failed: `old_pid` still runs, alone, with an exit recorded after
+// `before_exit_ms` (-1: not a restart).
 Status WaitSupervised(pid_t supervisor, const StackPaths& paths, const std::string& name,
                       pid_t old_pid, const std::function<bool(pid_t)>& ready,
-                      milliseconds timeout, std::int64_t old_exit_ms = 0) {
+                      milliseconds timeout, std::int64_t old_exit_ms = 0,
+                      std::int64_t before_exit_ms = -1) {
   auto deadline = steady_clock::now() + timeout;
   std::string last;
   while (steady_clock::now() < deadline) {
@@ -149,6 +152,13 @@ Status WaitSupervised(pid_t supervisor, const StackPaths& paths, const std::stri
       return Status::Unavailable(name + " is crash-looping: " + p->last_exit);
     }
     if (p) last = p->last_exit;
+    if (p && before_exit_ms >= 0 && old_pid > 0 && p->pid == old_pid && p->state == "running" &&
+        p->successor_pid == 0 && p->last_exit_ms != before_exit_ms) {
+      std::string why = name;
+      why.append(" was not replaced: ").append(p->last_exit).append("; pid ");
+      why.append(std::to_string(old_pid)).append(" keeps serving");
+      return Status::Error(why);
+    }
     if (p && p->pid > 0 && p->pid != old_pid && p->state == "running" && ready(p->pid)) {
       return Status::Ok();
     }
@@ -189,7 +199,8 @@ Status RestartSupervised(pid_t supervisor, const StackPaths& paths, const std::s
     return Status::Error("cannot signal the supervisor (pid " + std::to_string(supervisor) +
                          "): " + std::strerror(errno));
   }
-  return WaitSupervised(supervisor, paths, name, old, ready, timeout, old_exit);
+  return WaitSupervised(supervisor, paths, name, old, ready, timeout, old_exit,
+                        before ? before->last_exit_ms : 0);
 }
 
 // The proxy must be replaced when it listens elsewhere now, when the `gravity` binary on
@@ -214,8 +225,8 @@ Result<std::string> EnsureProxy(const config::StackSpec& stack, const StackPaths
   std::string change = ProxyChange(stack, paths);
   if (change.empty() && ProxyReady(paths)) return std::string("running");
   if (change.empty()) change = "the proxy does not answer";
-  // No socket handover in `gravity proxy run` yet: the new proxy binds after the old one
-  // has stopped, so connections are refused for the restart window (well under a second).
+  // The supervisor starts the new proxy with --takeover: it receives the running proxy's
+  // listening sockets and the old one stops only once the new one serves (no gap).
   std::printf("change  %s: restarting the proxy on %s\n", change.c_str(),
               stack.proxy_listen.ToString().c_str());
   std::fflush(stdout);
@@ -277,6 +288,12 @@ int Down(const config::StackSpec& stack) {
   // it by design), then every instance this stack's daemon started, found by the owner tag
   // on their command lines, then the proxy.
   StopRecorded("supervisor", paths.supervisor_pid, milliseconds(10000));
+  // A proxy that was taking over when the supervisor stopped is in no pid file yet.
+  pid_t successor = 0;
+  if (auto s = supervise::ReadStatusFile(paths.supervisor_status); s.ok()) {
+    auto it = s->processes.find("proxy");
+    if (it != s->processes.end()) successor = it->second.successor_pid;
+  }
   StopRecorded("daemon", paths.daemon_pid, milliseconds(30000));
   runtime::ProcessLauncher launcher(SelfExecutable(), stack.state_dir);
   auto owned = launcher.FindOwned(stack.state_dir);
@@ -286,7 +303,15 @@ int Down(const config::StackSpec& stack) {
     stoppers.emplace_back([&launcher, ref] { launcher.Stop(ref, std::chrono::seconds(10)); });
   }
   for (auto& t : stoppers) t.join();
+  if (successor > 0 && ProcessAlive(successor)) {
+    std::printf("stopping the proxy taking over (pid %d)\n", successor);
+    ::kill(successor, SIGTERM);
+  }
   StopRecorded("proxy", paths.proxy_pid, milliseconds(15000));
+  for (int i = 0; i < 1500 && successor > 0 && ProcessAlive(successor); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  if (successor > 0 && ProcessAlive(successor)) ::kill(successor, SIGKILL);
   ::unlink(paths.proxy_socket.c_str());
   std::printf("stack %s is down (state kept in %s)\n", stack.file.c_str(),
               stack.state_dir.c_str());

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +49,20 @@ std::int64_t NowMs() {
       .count();
 }
 
+std::vector<std::string> ProxyArgv(const std::string& self, const config::StackSpec& stack,
+                                   const StackPaths& paths) {
+  std::vector<std::string> argv = {self,          "proxy",      "run",
+                                   "--listen",    stack.proxy_listen.ToString(),
+                                   "--control",   paths.proxy_socket,
+                                   "--state-dir", paths.proxy_state,
+                                   "--access-log", paths.access_log};
+  if (stack.proxy_metrics) {
+    argv.push_back("--metrics");
+    argv.push_back(stack.proxy_metrics->ToString());
+  }
+  return argv;
+}
+
 }  // namespace
 
 supervise::SupervisorOptions SupervisorFor(const config::StackSpec& stack,
@@ -59,21 +74,25 @@ supervise::SupervisorOptions SupervisorFor(const config::StackSpec& stack,
 
   supervise::ChildSpec proxy;
   proxy.name = "proxy";
-  proxy.argv = {self,          "proxy",      "run",
-                "--listen",    stack.proxy_listen.ToString(),
-                "--control",   paths.proxy_socket,
-                "--state-dir", paths.proxy_state,
-                "--access-log", paths.access_log};
-  if (stack.proxy_metrics) {
-    proxy.argv.push_back("--metrics");
-    proxy.argv.push_back(stack.proxy_metrics->ToString());
-  }
+  proxy.argv = ProxyArgv(self, stack, paths);
+  // proxy.* as the stack file says now: `gravity up` restarts the proxy when they changed.
+  proxy.current_argv = [self, file = stack.file, paths]() -> std::vector<std::string> {
+    auto now = config::LoadStackSpec(file);
+    if (!now.ok()) {
+      spdlog::warn("supervisor: {}; the proxy keeps its arguments", now.error());
+      return {};
+    }
+    return ProxyArgv(self, *now, paths);
+  };
   proxy.cwd = stack.state_dir;
   proxy.log = paths.proxy_log;
   proxy.pid_file = paths.proxy_pid;
   proxy.restart_signal = kRestartProxySignal;
   proxy.ready = [sock = paths.proxy_socket] { return ControlSocketAnswers(sock); };
   proxy.stop_grace = milliseconds(15'000);
+  // A planned restart (`gravity proxy restart`, a new binary or proxy.* settings under
+  // `gravity up`) hands the listening sockets to the new process: no gap.
+  proxy.takeover_args = {"--takeover"};
   o.children.push_back(std::move(proxy));
 
   supervise::ChildSpec daemon;
@@ -106,7 +125,9 @@ json SupervisionJson(const StackPaths& paths) {
                    {"uptime_ms", live ? now - p.started_ms : 0},
                    {"restarts", p.restarts},
                    {"last_exit", p.last_exit},
-                   {"last_exit_ms", p.last_exit_ms}};
+                   {"last_exit_ms", p.last_exit_ms},
+                   {"successor_pid",
+                    p.successor_pid > 0 && ProcessAlive(p.successor_pid) ? p.successor_pid : 0}};
   }
   return {{"supervisor",
            {{"running", running.has_value()},
@@ -136,6 +157,9 @@ std::string DescribeSupervision(const StackPaths& paths) {
                       : "-",
                   p["restarts"].get<int>());
     out += line;
+    if (int next = p["successor_pid"].get<int>(); next > 0) {
+      out.append(", pid ").append(std::to_string(next)).append(" taking over");
+    }
     std::string last = p["last_exit"].get<std::string>();
     if (!last.empty()) out += ", last exit: " + last;
     out += "\n";

@@ -17,7 +17,7 @@ Status WriteStatusFile(const std::string& path, const SupervisorStatus& status) 
     procs[name] = {{"state", p.state},         {"pid", p.pid},
                    {"started_ms", p.started_ms}, {"restarts", p.restarts},
                    {"last_exit", p.last_exit},   {"last_exit_ms", p.last_exit_ms},
-                   {"binary", p.binary}};
+                   {"binary", p.binary},         {"successor_pid", p.successor_pid}};
   }
   doc["processes"] = procs;
   return WriteFileAtomic(path, doc.dump(2) + "\n");
@@ -40,6 +40,7 @@ Result<SupervisorStatus> ReadStatusFile(const std::string& path) {
     ps.last_exit = p.value("last_exit", "");
     ps.last_exit_ms = p.value("last_exit_ms", std::int64_t{0});
     ps.binary = p.value("binary", "");
+    ps.successor_pid = p.value("successor_pid", 0);
     s.processes[name] = ps;
   }
   return s;

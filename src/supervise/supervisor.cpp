@@ -56,16 +56,23 @@ Supervisor::Supervisor(SupervisorOptions options, Clock& clock)
       self_(::getpid()),
       started_ms_(WallMs(clock)) {
   for (auto& spec : options.children) {
-    Child c{std::move(spec), RestartPolicy(options.policy), {}, {}, {}, {}, false, false, {}};
+    Child c{std::move(spec), RestartPolicy(options.policy)};  // the rest: member defaults
     c.due = clock_.Now();
     children_.push_back(std::move(c));
   }
+}
+
+void Supervisor::RefreshArgv(Child& c) {
+  if (!c.spec.current_argv) return;
+  std::vector<std::string> argv = c.spec.current_argv();
+  if (!argv.empty()) c.spec.argv = std::move(argv);
 }
 
 void Supervisor::Start(Child& c) {
   c.due.reset();
   c.planned = false;
   c.kill_at.reset();
+  RefreshArgv(c);
   int fd = ::open(c.spec.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   SpawnOptions o;
   o.argv = c.spec.argv;
@@ -134,7 +141,100 @@ void Supervisor::OnExit(Child& c, int wait_status) {
   WriteStatus();
 }
 
+// Starts argv + takeover_args beside the running process (see ChildSpec::takeover_args).
+void Supervisor::StartSuccessor(Child& c) {
+  RefreshArgv(c);
+  int fd = ::open(c.spec.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  SpawnOptions o;
+  o.argv = c.spec.argv;
+  o.argv.insert(o.argv.end(), c.spec.takeover_args.begin(), c.spec.takeover_args.end());
+  o.cwd = c.spec.cwd;
+  o.stdout_fd = fd;
+  o.stderr_fd = fd;
+  auto pid = Spawn(o);
+  if (fd >= 0) ::close(fd);
+  if (!pid.ok()) {
+    spdlog::error("supervisor: cannot start a successor for {}: {}", c.spec.name, pid.error());
+    c.status.last_exit = "takeover failed: " + pid.error();
+    WriteStatus();
+    return;
+  }
+  c.successor = *pid;
+  c.successor_started_at = clock_.Now();
+  c.successor_started_ms = WallMs(clock_);
+  c.successor_kill_at = clock_.Now() + c.spec.ready_timeout + c.spec.stop_grace;
+  c.successor_binary = BinaryId(c.spec.argv.front());
+  c.status.successor_pid = *pid;
+  c.status.state = "taking-over";
+  spdlog::info("supervisor: started {} (pid {}) to take over from pid {}", c.spec.name, *pid,
+               c.status.pid);
+  WriteStatus();
+}
+
+// The successor exited while the old process still runs: the takeover failed, and the old
+// process, which changes nothing until the successor is ready, keeps serving.
+void Supervisor::OnSuccessorExit(Child& c, int wait_status) {
+  std::string reason = "takeover by pid ";
+  reason.append(std::to_string(c.successor)).append(" failed: ");
+  if (c.successor_killed) {
+    reason.append("it did not take over within ")
+        .append(FormatDuration(c.spec.ready_timeout + c.spec.stop_grace))
+        .append(" and was killed");
+  } else {
+    reason.append(DescribeWaitStatus(wait_status));
+    std::string line = LastLogLine(c.spec.log);
+    if (!line.empty()) reason.append(": ").append(line);
+  }
+  spdlog::error("supervisor: {} {}; pid {} keeps serving", c.spec.name, reason, c.status.pid);
+  c.successor = 0;
+  c.successor_kill_at.reset();
+  c.successor_killed = false;
+  c.status.successor_pid = 0;
+  c.status.state = "running";
+  c.status.last_exit = reason;
+  c.status.last_exit_ms = WallMs(clock_);
+  WriteStatus();
+}
+
+// The old process exited while its successor runs: the successor is the child now.
+void Supervisor::OnHandedOver(Child& c, int wait_status) {
+  spdlog::info("supervisor: {} (pid {}) handed over to pid {} and {}", c.spec.name,
+               c.status.pid, c.successor, DescribeWaitStatus(wait_status));
+  std::string how = "handed over to pid ";
+  how.append(std::to_string(c.successor)).append(", then ").append(DescribeWaitStatus(wait_status));
+  c.status.last_exit = how;
+  c.status.last_exit_ms = WallMs(clock_);
+  // After "ready" the old process exits by itself, with status 0; anything else (a crash
+  // or kill -9 while the successor started) is an exit nobody asked for.
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) ++c.status.restarts;
+  c.status.pid = c.successor;
+  c.status.successor_pid = 0;
+  c.status.started_ms = c.successor_started_ms;
+  c.status.binary = c.successor_binary;
+  c.status.state = "running";
+  c.started_at = c.successor_started_at;
+  c.successor = 0;
+  c.successor_kill_at.reset();
+  c.successor_killed = false;
+  c.planned = false;
+  c.kill_at.reset();
+  c.policy.Reset();
+  if (!c.spec.pid_file.empty()) {
+    if (Status st = daemon::WritePidFile(c.spec.pid_file, c.status.pid); !st.ok()) {
+      spdlog::error("supervisor: {}", st.message());
+    }
+  }
+  WriteStatus();
+}
+
 void Supervisor::PlannedRestart(Child& c) {
+  if (c.successor > 0) return;  // a takeover is under way already
+  if (c.status.pid > 0 && !c.spec.takeover_args.empty()) {
+    spdlog::info("supervisor: restarting {} (pid {}) as asked, by a takeover", c.spec.name,
+                 c.status.pid);
+    StartSuccessor(c);
+    return;
+  }
   if (c.status.pid > 0) {
     spdlog::info("supervisor: restarting {} (pid {}) as asked", c.spec.name, c.status.pid);
     c.planned = true;
@@ -154,7 +254,13 @@ void Supervisor::ReapAll() {
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
     if (pid <= 0) return;
     for (auto& c : children_) {
-      if (c.status.pid == pid) OnExit(c, st);
+      if (c.successor == pid) {
+        OnSuccessorExit(c, st);
+      } else if (c.status.pid == pid && c.successor > 0) {
+        OnHandedOver(c, st);
+      } else if (c.status.pid == pid) {
+        OnExit(c, st);
+      }
     }
   }
 }
@@ -182,6 +288,16 @@ void Supervisor::Tick() {
       ::kill(c.status.pid, SIGKILL);
       c.kill_at.reset();
     }
+    // A successor that has not taken over by then is stuck: the old process never stopped
+    // accepting (it would have exited within its drain timeout), so it keeps serving.
+    if (c.successor_kill_at && *c.successor_kill_at <= now && c.successor > 0) {
+      spdlog::warn("supervisor: {} successor (pid {}) did not take over within {}: killing it",
+                   c.spec.name, c.successor,
+                   FormatDuration(c.spec.ready_timeout + c.spec.stop_grace));
+      ::kill(c.successor, SIGKILL);
+      c.successor_kill_at.reset();
+      c.successor_killed = true;
+    }
   }
 }
 
@@ -194,6 +310,7 @@ std::chrono::milliseconds Supervisor::NextWait() const {
   for (const auto& c : children_) {
     if (c.due) wait = std::min(wait, until(*c.due));
     if (c.kill_at) wait = std::min(wait, until(*c.kill_at));
+    if (c.successor_kill_at) wait = std::min(wait, until(*c.successor_kill_at));
     if (!c.gate_open && c.status.pid > 0) wait = std::min(wait, milliseconds(20));
   }
   return wait;
@@ -253,7 +370,9 @@ int Supervisor::Run() {
   }
   spdlog::info("supervisor: stopping; the supervised processes keep running");
   for (auto& c : children_) {
-    if (c.status.state == "running") c.status.state = "unsupervised";
+    if (c.status.state == "running" || c.status.state == "taking-over") {
+      c.status.state = "unsupervised";
+    }
   }
   WriteStatus();
   if (!pid_file_.empty()) ::unlink(pid_file_.c_str());

@@ -19,6 +19,9 @@ namespace gravity::supervise {
 struct ChildSpec {
   std::string name;               // "proxy", "daemon": in logs and the status file
   std::vector<std::string> argv;  // argv[0]: the program (an absolute path)
+  // Optional: called before every start, the argv to use from then on (the stack file may
+  // have changed, e.g. proxy.listen); empty result: keep `argv`.
+  std::function<std::vector<std::string>()> current_argv;
   std::string cwd;
   std::string log;       // stdout and stderr are appended here; its last line explains exits
   std::string pid_file;  // written after every start ("" = none; the daemon writes its own)
@@ -33,6 +36,14 @@ struct ChildSpec {
   std::chrono::milliseconds ready_timeout{15'000};
   // A planned restart sends SIGTERM, then SIGKILL after this.
   std::chrono::milliseconds stop_grace{30'000};
+  // Non-empty: a planned restart while the child runs starts a successor with argv plus
+  // these arguments (`--takeover` for the proxy) beside it instead: the successor takes
+  // the running process's sockets over and the old one exits by itself once the successor
+  // is ready. The successor becomes the child when the old process has exited; if the
+  // successor exits first, the takeover failed and the old process stays the child. A
+  // successor still there after ready_timeout + stop_grace while the old process runs is
+  // killed (the takeover failed; the old process never stopped accepting).
+  std::vector<std::string> takeover_args;
 };
 
 struct SupervisorOptions {
@@ -68,13 +79,23 @@ class Supervisor {
     std::optional<Clock::TimePoint> due;        // start at this time
     std::optional<Clock::TimePoint> kill_at;    // planned restart: SIGKILL then
     bool planned = false;                       // the running process was asked to stop
+    pid_t successor = 0;                        // taking over from status.pid
+    Clock::TimePoint successor_started_at{};
+    std::int64_t successor_started_ms = 0;
+    std::optional<Clock::TimePoint> successor_kill_at;  // stuck successor: SIGKILL then
+    bool successor_killed = false;                      // ...and it was
+    std::string successor_binary;                       // BinaryId when it was started
     bool gate_open = false;                     // ready() returned true (or timed out)
     Clock::TimePoint gate_deadline{};
   };
 
+  void RefreshArgv(Child& c);
   void Start(Child& c);
   void OnExit(Child& c, int wait_status);
   void PlannedRestart(Child& c);
+  void StartSuccessor(Child& c);
+  void OnSuccessorExit(Child& c, int wait_status);
+  void OnHandedOver(Child& c, int wait_status);
   void ReapAll();
   void Tick();  // due starts, ready gates, overdue kills
   std::chrono::milliseconds NextWait() const;
