@@ -7,7 +7,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 ./scripts/setup.sh
-./scripts/build.sh
+./scripts/build.sh --target gravity
 DEMO=${GRAVITY_DEMO_DIR:-$ROOT/demo}
 mkdir -p "$DEMO"
 if [ ! -d "$DEMO/automation.git" ]; then

@@ -64,7 +64,9 @@ std::string Request::Param(const std::string& name) const {
 Response Response::Json(int status, const nlohmann::json& body) {
   Response r;
   r.status = status;
-  r.body = body.dump() + "\n";
+  // Messages quote what users sent (paths, file contents); bytes that are not UTF-8 are
+  // replaced (U+FFFD) rather than making dump() throw.
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return r;
 }
 

@@ -41,6 +41,17 @@ TEST(Router, MatchesPatternsAndDecodesQueries) {
   EXPECT_EQ(r.Handle(Req("GET", "/v1/boom")).status, 500);
 }
 
+TEST(Router, BytesThatAreNotUtf8StillGiveAJsonAnswer) {
+  // "%FF" decodes to a byte that is not UTF-8; the 404 names the path. The answer must be
+  // valid JSON (the byte replaced), not an exception out of the connection's thread.
+  Router r = MakeRouter();
+  Response res = r.Handle(Req("GET", "/%FF%C3"));
+  EXPECT_EQ(res.status, 404);
+  auto j = nlohmann::json::parse(res.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << res.body;
+  EXPECT_EQ(j["error"], "no such endpoint: /\xEF\xBF\xBD\xEF\xBF\xBD");  // U+FFFD twice
+}
+
 TEST(Router, MutatingCallsNeedTheBearerToken) {
   Router r = MakeRouter();
   EXPECT_EQ(r.Handle(Req("POST", "/v1/runs/1")).status, 401);

@@ -28,6 +28,18 @@ TEST(Fs, AtomicWriteReplacesContentAndLeavesNoTempFile) {
   EXPECT_FALSE(std::filesystem::exists(*dir));
 }
 
+TEST(Fs, AtomicWriteOfABareFileNameWritesInTheWorkingDirectory) {
+  auto dir = MakeTempDir("gravity-fs-test");
+  ASSERT_TRUE(dir.ok()) << dir.error();
+  const auto previous = std::filesystem::current_path();
+  std::filesystem::current_path(*dir);
+  Status st = WriteFileAtomic("routes.json", "{}");
+  std::filesystem::current_path(previous);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(ReadFile(*dir + "/routes.json").value(), "{}");
+  EXPECT_TRUE(RemoveTree(*dir).ok());
+}
+
 TEST(Fs, ReadMissingFileNamesThePath) {
   auto r = ReadFile("/nonexistent/gravity/file");
   ASSERT_FALSE(r.ok());

@@ -1,5 +1,6 @@
 #include "common/http1.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -141,7 +142,7 @@ TEST(Http1Request, TooManyHeaderFieldsIs431) {
   Limits limits;
   limits.max_headers = 10;
   std::string req = "GET / HTTP/1.1\r\nHost: h\r\n";
-  for (int i = 0; i < 10; ++i) req += "X" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 10; ++i) req += fmt::format("X{}: v\r\n", i);
   req += "\r\n";
   RequestHead h;
   auto r = ParseReq(req, &h, limits);

@@ -22,6 +22,11 @@ void ResetIfRestarted(const PoolRequests& now, PoolRequests& base) {
   if (now.total < base.total || now.errors_5xx < base.errors_5xx) base = {};
 }
 
+// After a failing 5xx verdict: how long the supervisor is given to see a canary instance's
+// exit behind those errors (kCrashGracePolls x kCrashGracePoll).
+constexpr int kCrashGracePolls = 10;
+constexpr milliseconds kCrashGracePoll{50};
+
 }  // namespace
 
 void Deployer::SaveStep(Run& run, DeploymentStep step) {
@@ -142,7 +147,16 @@ Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* pa
     break;
   }
   CanaryVerdict verdict = JudgeCanary(run.env.canary, counts, clock_.Now() >= watch.deadline);
-  if (verdict.kind == CanaryVerdict::kFail) return verdict.reason;
+  if (verdict.kind == CanaryVerdict::kFail) {
+    // A canary's 5xx are often its instance dying: the proxy sees the connection close a
+    // moment before the supervisor can reap the process. That crash is the more precise
+    // reason; give it a few polls to show.
+    for (int i = 0; i < kCrashGracePolls; ++i) {
+      Sleep(kCrashGracePoll);
+      if (std::string crashed = CrashedCanary(run); !crashed.empty()) return crashed;
+    }
+    return verdict.reason;
+  }
   if (verdict.kind == CanaryVerdict::kPass && watch.unhealthy.empty()) {
     c.verdict = verdict.reason;
     *passed = true;

@@ -260,6 +260,38 @@ TEST_F(CanaryDeployerTest, CrashedCanaryInstanceIsDropped) {
   EXPECT_EQ(proxy_.served["site.staging"], Addresses(first->instances));
 }
 
+TEST_F(CanaryDeployerTest, FiveHundredsFromADyingInstanceAreReportedAsItsCrash) {
+  // The proxy counts the 5xx of a dying canary instance before the supervisor can reap
+  // it: the deployer waits a moment for the exit, the precise reason, before blaming the
+  // error rate.
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  bool errors_shown = false;
+  int sleeps_after = 0;
+  proxy_.on_poll = [&] {
+    if (errors_shown) return;
+    errors_shown = true;
+    proxy_.canary_requests.total += 40;
+    proxy_.canary_requests.errors_5xx += 5;
+  };
+  on_sleep_ = [&] {
+    if (!errors_shown || ++sleeps_after != 2) return;
+    for (const auto& i : supervisor_->List()) {
+      if (i.spec.release == "bbbbbbb2") {
+        launcher_.Kill(i.process.pid, "exited with status 70");
+        break;
+      }
+    }
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find(") crashed: process exited with status 70"), std::string::npos)
+      << out.error();
+  EXPECT_EQ(out.error().find("5xx rate"), std::string::npos) << out.error();
+  EXPECT_EQ(proxy_.drops, 1);
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+}
+
 TEST_F(CanaryDeployerTest, UnhealthyCanaryNeverGetsTraffic) {
   auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
   ASSERT_TRUE(first.ok()) << first.error();

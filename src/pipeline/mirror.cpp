@@ -15,12 +15,6 @@ namespace gravity::pipeline {
 
 namespace {
 
-struct LibGit2 {
-  LibGit2() { git_libgit2_init(); }
-};
-
-void InitOnce() { static LibGit2 init; }
-
 std::string GitError(int rc) {
   const git_error* e = git_error_last();
   if (e && e->message) return e->message;
@@ -51,13 +45,16 @@ std::string Describe(const std::string& url) { return "'" + url + "'"; }
 
 }  // namespace
 
+LibGit2::LibGit2() { git_libgit2_init(); }
+LibGit2::~LibGit2() { git_libgit2_shutdown(); }
+
 Mirror::~Mirror() {
   MutexLock lock(mutex_);
   git_repository_free(repo_);
 }
 
 Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, const std::string& url) {
-  InitOnce();
+  auto libgit2 = std::make_unique<LibGit2>();  // before any other libgit2 call
   git_repository* repo = nullptr;
   int rc = git_repository_open_bare(&repo, path.c_str());
   if (rc != 0) {
@@ -67,7 +64,7 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, const std:
       return Status::Error("cannot create the mirror " + path + ": " + GitError(rc));
     }
   }
-  return std::unique_ptr<Mirror>(new Mirror(repo, path, url));
+  return std::unique_ptr<Mirror>(new Mirror(std::move(libgit2), repo, path, url));
 }
 
 Status Mirror::Fetch(const std::vector<std::string>& refspecs) {

@@ -20,6 +20,17 @@ struct BranchTip {
   std::string error;   // e.g. "branch 'staging' not found on the remote"
 };
 
+// One reference to libgit2's global state: git_libgit2_init() on construction,
+// git_libgit2_shutdown() on destruction (libgit2 counts them; the last shutdown frees
+// its caches and settings). Every libgit2 call happens while one is alive.
+class LibGit2 {
+ public:
+  LibGit2();
+  ~LibGit2();
+  LibGit2(const LibGit2&) = delete;
+  LibGit2& operator=(const LibGit2&) = delete;
+};
+
 // A bare libgit2 mirror of one app's repository (path, file://, https://, ssh://).
 // Thread-safe: every operation holds mutex_ (libgit2 objects are not shared).
 class Mirror {
@@ -53,11 +64,13 @@ class Mirror {
   std::string Subject(const std::string& commit);
 
  private:
-  Mirror(git_repository* repo, std::string path, std::string url)
-      : repo_(repo), path_(std::move(path)), url_(std::move(url)) {}
+  Mirror(std::unique_ptr<LibGit2> libgit2, git_repository* repo, std::string path, std::string url)
+      : libgit2_(std::move(libgit2)), repo_(repo), path_(std::move(path)), url_(std::move(url)) {}
   Status Fetch(const std::vector<std::string>& refspecs) REQUIRES(mutex_);
   Result<std::string> ResolveLocked(const std::string& ref) REQUIRES(mutex_);
 
+  // Immutable; declared first so libgit2 stays initialized until repo_ has been freed.
+  const std::unique_ptr<LibGit2> libgit2_;
   Mutex mutex_;
   git_repository* repo_ GUARDED_BY(mutex_);
   const std::string path_;  // immutable

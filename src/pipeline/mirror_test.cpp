@@ -56,6 +56,22 @@ TEST_F(MirrorTest, FetchesBranchTipsFromALocalPathAndFileUrl) {
   }
 }
 
+TEST_F(MirrorTest, EachMirrorKeepsLibgit2UpUntilTheLastOneIsGone) {
+  // Every Mirror holds one libgit2 reference: closing one leaves the others working, and
+  // opening one after all were closed (libgit2 shut down) starts it again.
+  for (int round = 0; round < 2; ++round) {
+    auto a = Mirror::Open(dir_ + "/a.git", src_);
+    auto b = Mirror::Open(dir_ + "/b.git", src_);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_TRUE((*a)->FetchBranches({"main"}).ok());
+    a->reset();
+    auto tips = (*b)->FetchBranches({"main"});
+    ASSERT_TRUE(tips.ok()) << tips.error();
+    EXPECT_EQ((*tips)["main"].commit, Head());
+    EXPECT_EQ((*b)->Subject(Head()), "first");
+  }
+}
+
 TEST_F(MirrorTest, NewCommitsAndForcePushesGiveNewTips) {
   auto m = Mirror::Open(dir_ + "/m.git", src_);
   ASSERT_TRUE(m.ok());

@@ -1,5 +1,6 @@
 #include "pipeline/run_store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "common/fs.h"
@@ -96,7 +97,7 @@ TEST_F(RunStoreTest, StagesLogsTestsAndHistory) {
 TEST_F(RunStoreTest, PruneLogsKeepsTheNewestRunsLogs) {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) {
-    ids.push_back(Queue("site", "c" + std::to_string(i), "staging"));
+    ids.push_back(Queue("site", fmt::format("c{}", i), "staging"));
     ASSERT_TRUE(store_->AppendLogs(ids.back(), "build", {{1, "line"}}).ok());
   }
   auto other = Queue("blog", "b", "staging");
