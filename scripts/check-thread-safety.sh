@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-clang}
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja \
-    -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} >/dev/null
+    -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} -DGRAVITY_WERROR=ON >/dev/null
 fi
 objects=$(ninja -C "$BUILD_DIR" -t targets all |
   grep -oE 'src/(deploy|runtime|pipeline|daemon|api|store)/CMakeFiles/[^:]*\.cpp\.o' | sort -u)

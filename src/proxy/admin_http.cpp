@@ -16,7 +16,9 @@ using asio::use_awaitable;
 constexpr std::size_t kMaxBody = 1u << 20;
 
 ApiResponse Error(int status, const std::string& message) {
-  return {status, nlohmann::json{{"ok", false}, {"error", message}}.dump() + "\n"};
+  return {status, nlohmann::json{{"ok", false}, {"error", message}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                      "\n"};
 }
 
 template <typename Socket>

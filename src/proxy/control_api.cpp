@@ -11,7 +11,11 @@ namespace {
 using asio::awaitable;
 using nlohmann::json;
 
-ApiResponse JsonResponse(int status, const json& j) { return {status, j.dump() + "\n"}; }
+// Errors quote what was sent (service names, addresses): bytes that are not UTF-8 are
+// replaced (U+FFFD) rather than making dump() throw.
+ApiResponse JsonResponse(int status, const json& j) {
+  return {status, j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"};
+}
 ApiResponse JsonError(int status, const std::string& message) {
   return JsonResponse(status, json{{"ok", false}, {"error", message}});
 }

@@ -64,15 +64,18 @@ std::string Advance(Reading& r) {
 
 awaitable<CheckResult> Probe(asio::io_context& io, const Address& address,
                              const HealthSpec& spec) {
-  tcp::socket sock(io);
+  // Shared with the timeout handler: one that already fired when timer.cancel() runs still
+  // runs after this frame is gone, and must find the socket alive.
+  auto sock_owner = std::make_shared<tcp::socket>(io);
+  tcp::socket& sock = *sock_owner;
   asio::steady_timer timer(io);
   auto timed_out = std::make_shared<bool>(false);
   timer.expires_after(spec.timeout);
-  timer.async_wait([timed_out, &sock](error_code ec) {
+  timer.async_wait([timed_out, sock_owner](error_code ec) {
     if (ec) return;
     *timed_out = true;
     error_code ignored;
-    sock.close(ignored);
+    sock_owner->close(ignored);
   });
   error_code ec;
   auto tok = asio::redirect_error(use_awaitable, ec);
