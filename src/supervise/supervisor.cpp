@@ -155,7 +155,8 @@ void Supervisor::StartSuccessor(Child& c) {
   if (fd >= 0) ::close(fd);
   if (!pid.ok()) {
     spdlog::error("supervisor: cannot start a successor for {}: {}", c.spec.name, pid.error());
-    c.status.last_exit = "takeover failed: " + pid.error();
+    c.status.last_exit = "takeover failed: ";
+    c.status.last_exit.append(pid.error());
     WriteStatus();
     return;
   }
