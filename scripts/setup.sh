@@ -6,6 +6,7 @@ PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificat
   libboost-dev libgit2-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
   libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3
+  systemd dpkg-dev file
   clang-14 libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "common/version.h"
+
 namespace gravity::api {
 
 namespace {
@@ -185,7 +187,11 @@ Response Webhook(Pipeline& p, const Request& req) {
 void AddPipelineRoutes(Router& router, Pipeline& pipeline) {
   Pipeline* p = &pipeline;
   router.Add("GET", "/v1/health", [](const Request&) {
-    return Response::Json(200, {{"ok", true}, {"pid", ::getpid()}});
+    return Response::Json(200, {{"ok", true},
+                                {"pid", ::getpid()},
+                                {"version", Version()},
+                                {"commit", GitCommit()},
+                                {"build_type", BuildType()}});
   });
   router.Add("GET", "/v1/apps", [p](const Request&) { return Apps(*p); });
   router.Add("GET", "/v1/runs", [p](const Request& req) { return Runs(*p, req); });

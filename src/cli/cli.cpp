@@ -27,6 +27,10 @@ usage: gravity <command> [options]
   daemon -f stack.yml                 the control plane (started by `up`)
   proxy run|deploy|ls|rm|...          the data plane: reverse proxy and load balancer
   static DIR --port N                 a small, fast static-file server
+  proxy restart [-f stack.yml]        a new proxy process for the stack
+  supervise -f stack.yml              keep proxy and daemon running (left by `up`)
+  install-service -f stack.yml        write a systemd unit for a server
+  version                             version, git commit and build type
 
 Run `gravity <command> --help` for a command's options.
 )";
@@ -41,7 +45,8 @@ constexpr Entry kCommands[] = {
     {"runs", RunsCommand},         {"run", RunsCommand},          {"deploy", RunsCommand},
     {"up", StackCommand},          {"down", StackCommand},        {"status", ReleaseCommand},
     {"rollback", ReleaseCommand},  {"promote", ReleaseCommand},   {"releases", ReleaseCommand},
-    {"logs", ReleaseCommand},
+    {"logs", ReleaseCommand},      {"supervise", SuperviseCommand},
+    {"version", VersionCommand},   {"install-service", InstallServiceCommand},
     {"_instance", ReleaseCommand},  // internal: the wrapper each instance runs under
 };
 

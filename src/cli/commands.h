@@ -9,6 +9,10 @@ int StaticCommand(int argc, char** argv);    // static_cmd.cpp:  gravity static 
 int DaemonCommand(int argc, char** argv);    // daemon_cmd.cpp:  gravity daemon -f stack.yml
 int RunsCommand(int argc, char** argv);      // runs_cmd.cpp:    gravity runs | run show | deploy
 int StackCommand(int argc, char** argv);     // stack_cmd.cpp:   gravity up | down
+int ProxyRestartCommand(int argc, char** argv);  // stack_cmd.cpp: gravity proxy restart
+int SuperviseCommand(int argc, char** argv);     // supervise_cmd.cpp: gravity supervise
+int VersionCommand(int argc, char** argv);       // version_cmd.cpp: gravity version
+int InstallServiceCommand(int argc, char** argv);  // service_cmd.cpp: gravity install-service
 int ReleaseCommand(int argc, char** argv);   // release_cmd.cpp: status | rollback | promote |
                                              //                  releases | logs
 

@@ -113,6 +113,8 @@ int PrintList(const nlohmann::json& doc) {
 }  // namespace
 
 int ProxyCommand(int argc, char** argv) {
+  // `restart` acts on a stack (through its supervisor), not on one proxy's flags.
+  if (argc >= 2 && std::string(argv[1]) == "restart") return ProxyRestartCommand(argc - 1, argv + 1);
   CLI::App app{"gravity proxy: the reverse proxy and load balancer, and its control commands"};
   app.name("gravity proxy");
   app.require_subcommand(1);

@@ -21,6 +21,7 @@
 #include "cli/daemon_client.h"
 #include "cli/commands.h"
 #include "cli/stack.h"
+#include "cli/supervision.h"
 #include "common/commit.h"
 #include "common/duration.h"
 #include "common/fs.h"
@@ -85,10 +86,23 @@ void PrintInstance(const json& i) {
   std::printf("\n");
 }
 
-int Status(DaemonClient& client, bool as_json) {
+// `paths`: the stack's state, whose supervisor and supervised processes are shown first
+// (also when the daemon does not answer); null with --admin.
+int Status(DaemonClient& client, bool as_json, const StackPaths* paths = nullptr) {
+  json supervision = paths ? SupervisionJson(*paths) : json(nullptr);
+  if (!as_json && paths) {
+    std::string lines = DescribeSupervision(*paths);
+    if (!lines.empty()) std::printf("%s\n", lines.c_str());
+  }
   auto st = CallDaemon(client, "GET", "/v1/status");
-  if (!st) return 1;
+  if (!st) {
+    if (as_json && !supervision.is_null()) {
+      std::printf("%s\n", json{{"supervision", supervision}}.dump(2).c_str());
+    }
+    return 1;
+  }
   if (as_json) {
+    if (!supervision.is_null()) (*st)["supervision"] = supervision;
     std::printf("%s\n", st->dump(2).c_str());
     return 0;
   }
@@ -367,7 +381,10 @@ int ReleaseCommand(int argc, char** argv) {
     return 2;
   }
   DaemonClient client = DaemonClient::For(*stack);
-  if (name == "status") return Status(client, as_json);
+  if (name == "status") {
+    StackPaths paths = StackPaths::For(stack->state_dir);
+    return Status(client, as_json, &paths);
+  }
   if (name == "releases") return Releases(client, app, as_json);
   if (name == "rollback") {
     return Move(client, "/v1/apps/" + app + "/rollback", json{{"env", env}, {"to", to}},

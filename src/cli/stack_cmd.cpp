@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -23,6 +25,9 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/stack.h"
+#include "cli/supervision.h"
+#include "common/clock.h"
+#include "common/duration.h"
 #include "common/fs.h"
 #include "common/process.h"
 #include "config/config.h"
@@ -100,58 +105,6 @@ Result<pid_t> StartDetached(const std::vector<std::string>& args, const std::str
   return pid;
 }
 
-// Polls `ready` until true, the process dies, or the deadline passes.
-Status WaitReady(const std::string& what, pid_t pid, const std::string& log,
-                 const std::function<bool()>& ready, milliseconds timeout) {
-  auto deadline = steady_clock::now() + timeout;
-  while (steady_clock::now() < deadline) {
-    if (ready()) return Status::Ok();
-    if (auto st = TryReap(pid); st || !ProcessAlive(pid)) {
-      return Status::Error(what + " exited at start" +
-                           (st ? " (" + DescribeWaitStatus(*st) + ")" : std::string()) +
-                           "; last lines of " + log + ":\n" + TailOf(log, 10));
-    }
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return Status::Error(what + " did not answer within " + std::to_string(timeout.count()) +
-                       "ms; see " + log);
-}
-
-Result<config::StackSpec> LoadApplied(const StackPaths& paths);
-void StopRecorded(const std::string& what, const std::string& pid_file, milliseconds grace);
-
-Result<bool> EnsureProxy(const config::StackSpec& stack, const StackPaths& paths) {
-  if (auto rec = ReadPidFile(paths.proxy_pid); rec.ok() && PidRecordAlive(*rec)) {
-    auto applied = LoadApplied(paths);
-    bool moved = applied.ok() && (applied->proxy_listen != stack.proxy_listen ||
-                                  applied->proxy_metrics != stack.proxy_metrics);
-    if (!moved && UnixSocketAnswers(paths.proxy_socket)) return false;  // reused
-    if (moved) {
-      // Listening elsewhere needs a new proxy: its routes come back from its state file at
-      // once, but connections to the old address end here.
-      std::printf("change  proxy.listen/metrics: restarting the proxy on %s\n",
-                  stack.proxy_listen.ToString().c_str());
-      StopRecorded("proxy", paths.proxy_pid, milliseconds(15000));
-    }
-  }
-  std::vector<std::string> args = {"proxy",       "run",
-                                   "--listen",    stack.proxy_listen.ToString(),
-                                   "--control",   paths.proxy_socket,
-                                   "--state-dir", paths.proxy_state,
-                                   "--access-log", paths.access_log};
-  if (stack.proxy_metrics) {
-    args.push_back("--metrics");
-    args.push_back(stack.proxy_metrics->ToString());
-  }
-  RETURN_IF_ERROR(MakeDirs(paths.proxy_state));
-  ASSIGN_OR_RETURN(pid_t pid, StartDetached(args, paths.proxy_log, stack.state_dir));
-  RETURN_IF_ERROR(WritePidFile(paths.proxy_pid, pid));
-  RETURN_IF_ERROR(WaitReady(
-      "proxy", pid, paths.proxy_log, [&] { return UnixSocketAnswers(paths.proxy_socket); },
-      milliseconds(15000)));
-  return true;
-}
-
 // The stack last applied by `up` (its path and text), parsed as it was then.
 Result<config::StackSpec> LoadApplied(const StackPaths& paths) {
   ASSIGN_OR_RETURN(std::string saved, ReadFile(paths.applied));
@@ -167,29 +120,144 @@ Status SaveApplied(const config::StackSpec& stack, const StackPaths& paths) {
 
 void StopRecorded(const std::string& what, const std::string& pid_file, milliseconds grace);
 
-// Starts the daemon, or keeps the running one when the stack is unchanged. A changed stack
-// restarts the daemon (instances and the proxy keep serving meanwhile; the new daemon
-// re-adopts the instances and applies the difference). Returns what it did.
-Result<std::string> EnsureDaemon(const config::StackSpec& stack, const StackPaths& paths) {
-  if (auto rec = ReadPidFile(paths.daemon_pid); rec.ok() && PidRecordAlive(*rec)) {
-    auto applied = LoadApplied(paths);
-    config::StackDiff diff;
-    if (applied.ok()) diff = config::Diff(*applied, stack);
-    if (applied.ok() && diff.empty() && AdminAnswers(stack, rec->pid)) {
-      return std::string("running");
+// What the running supervisor says of `name` ("proxy", "daemon").
+std::optional<supervise::ProcessStatus> Supervised(const StackPaths& paths,
+                                                   const std::string& name) {
+  auto s = supervise::ReadStatusFile(paths.supervisor_status);
+  if (!s.ok()) return std::nullopt;
+  auto it = s->processes.find(name);
+  if (it == s->processes.end()) return std::nullopt;
+  return it->second;
+}
+
+// Waits until the supervisor runs `name` as a process other than `old_pid` for which
+// `ready(pid)` holds. Fails with the supervisor's reason when it is crash-looping (after an
+// exit other than the one at `old_exit_ms`, which the supervisor is asked to retry), or
+// when a takeover failed: `old_pid` still runs, alone, with an exit recorded after
+// `before_exit_ms` (-1: not a restart).
+Status WaitSupervised(pid_t supervisor, const StackPaths& paths, const std::string& name,
+                      pid_t old_pid, const std::function<bool(pid_t)>& ready,
+                      milliseconds timeout, std::int64_t old_exit_ms = 0,
+                      std::int64_t before_exit_ms = -1) {
+  auto deadline = steady_clock::now() + timeout;
+  std::string last;
+  while (steady_clock::now() < deadline) {
+    TryReap(supervisor);  // when `up` started it, it is our child
+    if (!ProcessAlive(supervisor)) {
+      return Status::Error("the supervisor exited; last lines of " + paths.supervisor_log +
+                           ":\n" + TailOf(paths.supervisor_log, 10));
     }
-    if (applied.ok()) {
-      for (const auto& line : diff.Describe()) std::printf("change  %s\n", line.c_str());
+    auto p = Supervised(paths, name);
+    if (p && p->state == "crash-loop" && p->last_exit_ms != old_exit_ms) {
+      return Status::Unavailable(name + " is crash-looping: " + p->last_exit);
     }
-    StopRecorded("daemon (to apply the changed stack)", paths.daemon_pid, milliseconds(30000));
+    if (p) last = p->last_exit;
+    if (p && before_exit_ms >= 0 && old_pid > 0 && p->pid == old_pid && p->state == "running" &&
+        p->successor_pid == 0 && p->last_exit_ms != before_exit_ms) {
+      std::string why = name;
+      why.append(" was not replaced: ").append(p->last_exit).append("; pid ");
+      why.append(std::to_string(old_pid)).append(" keeps serving");
+      return Status::Error(why);
+    }
+    if (p && p->pid > 0 && p->pid != old_pid && p->state == "running" && ready(p->pid)) {
+      return Status::Ok();
+    }
+    Clock::Real().SleepFor(milliseconds(20));
   }
-  ASSIGN_OR_RETURN(pid_t pid, StartDetached({"daemon", "-f", stack.file}, paths.daemon_out,
-                                            stack.state_dir));
-  RETURN_IF_ERROR(WaitReady(
-      "daemon", pid, paths.daemon_out, [&] { return AdminAnswers(stack, pid); },
+  return Status::Error(name + " did not come up within " + FormatDuration(timeout) +
+                       (last.empty() ? std::string() : "; last exit: " + last));
+}
+
+bool ProxyReady(const StackPaths& paths) { return UnixSocketAnswers(paths.proxy_socket); }
+
+// Starts the supervisor for `stack`, which starts the proxy, then the daemon. A proxy or
+// daemon left running without a supervisor (its supervisor was killed) is stopped first:
+// only a child can be supervised. The proxy comes back with its routes from its state
+// file, the daemon re-adopts the instances.
+Status StartSupervisor(const config::StackSpec& stack, const StackPaths& paths) {
+  StopRecorded("unsupervised daemon", paths.daemon_pid, milliseconds(30000));
+  StopRecorded("unsupervised proxy", paths.proxy_pid, milliseconds(15000));
+  ::unlink(paths.supervisor_status.c_str());
+  ASSIGN_OR_RETURN(pid_t pid, StartDetached({"supervise", "-f", stack.file},
+                                            paths.supervisor_log, stack.state_dir));
+  RETURN_IF_ERROR(WaitSupervised(
+      pid, paths, "proxy", 0, [&](pid_t) { return ProxyReady(paths); }, milliseconds(20000)));
+  RETURN_IF_ERROR(WaitSupervised(
+      pid, paths, "daemon", 0, [&](pid_t p) { return AdminAnswers(stack, p); },
+      milliseconds(40000)));
+  return Status::Ok();
+}
+
+// Asks the supervisor to restart `name` and waits for the new process to be ready.
+Status RestartSupervised(pid_t supervisor, const StackPaths& paths, const std::string& name,
+                         int signal, const std::function<bool(pid_t)>& ready,
+                         milliseconds timeout) {
+  auto before = Supervised(paths, name);
+  pid_t old = before ? before->pid : 0;
+  std::int64_t old_exit = before && before->state == "crash-loop" ? before->last_exit_ms : 0;
+  if (::kill(supervisor, signal) != 0) {
+    return Status::Error("cannot signal the supervisor (pid " + std::to_string(supervisor) +
+                         "): " + std::strerror(errno));
+  }
+  return WaitSupervised(supervisor, paths, name, old, ready, timeout, old_exit,
+                        before ? before->last_exit_ms : 0);
+}
+
+// The proxy must be replaced when it listens elsewhere now, when the `gravity` binary on
+// disk is not the one it runs, or when it is not running (crash loop).
+std::string ProxyChange(const config::StackSpec& stack, const StackPaths& paths) {
+  auto applied = LoadApplied(paths);
+  if (applied.ok() && (applied->proxy_listen != stack.proxy_listen ||
+                       applied->proxy_metrics != stack.proxy_metrics)) {
+    return "proxy.listen/metrics changed";
+  }
+  auto p = Supervised(paths, "proxy");
+  if (p && p->state == "crash-loop") return "the proxy was crash-looping";
+  if (p && !p->binary.empty() && p->binary != supervise::BinaryId(SelfExecutable())) {
+    return "the gravity binary changed";
+  }
+  return "";
+}
+
+// The proxy, under the supervisor: started with it, or restarted when ProxyChange says so.
+Result<std::string> EnsureProxy(const config::StackSpec& stack, const StackPaths& paths,
+                                pid_t supervisor) {
+  std::string change = ProxyChange(stack, paths);
+  if (change.empty() && ProxyReady(paths)) return std::string("running");
+  if (change.empty()) change = "the proxy does not answer";
+  // The supervisor starts the new proxy with --takeover: it receives the running proxy's
+  // listening sockets and the old one stops only once the new one serves (no gap).
+  std::printf("change  %s: restarting the proxy on %s\n", change.c_str(),
+              stack.proxy_listen.ToString().c_str());
+  std::fflush(stdout);
+  RETURN_IF_ERROR(RestartSupervised(
+      supervisor, paths, "proxy", kRestartProxySignal, [&](pid_t) { return ProxyReady(paths); },
       milliseconds(30000)));
-  RETURN_IF_ERROR(SaveApplied(stack, paths));
-  return std::string("started");
+  return std::string("restarted");
+}
+
+// The daemon, under the supervisor: kept when the stack and the binary are unchanged,
+// restarted otherwise (instances and the proxy keep serving meanwhile; the new daemon
+// re-adopts the instances and applies the difference).
+Result<std::string> EnsureDaemon(const config::StackSpec& stack, const StackPaths& paths,
+                                 pid_t supervisor) {
+  auto applied = LoadApplied(paths);
+  auto p = Supervised(paths, "daemon");
+  std::vector<std::string> changes;
+  if (applied.ok()) changes = config::Diff(*applied, stack).Describe();
+  if (p && p->state == "crash-loop") changes.push_back("the daemon was crash-looping");
+  if (p && !p->binary.empty() && p->binary != supervise::BinaryId(SelfExecutable())) {
+    changes.push_back("the gravity binary changed");
+  }
+  if (applied.ok() && changes.empty() && p && p->pid > 0 && AdminAnswers(stack, p->pid)) {
+    return std::string("running");
+  }
+  for (const auto& line : changes) std::printf("change  %s\n", line.c_str());
+  std::fflush(stdout);
+  RETURN_IF_ERROR(RestartSupervised(
+      supervisor, paths, "daemon", kRestartDaemonSignal,
+      [&](pid_t pid) { return AdminAnswers(stack, pid); }, milliseconds(60000)));
+  return std::string("restarted");
 }
 
 // SIGTERM, then SIGKILL after `grace`; removes the pid file.
@@ -216,8 +284,16 @@ void StopRecorded(const std::string& what, const std::string& pid_file, millisec
 
 int Down(const config::StackSpec& stack) {
   StackPaths paths = StackPaths::For(stack.state_dir);
-  // The daemon first (instances outlive it by design), then every instance this stack's
-  // daemon started, found by the owner tag on their command lines, then the proxy.
+  // The supervisor first, so that nothing comes back; then the daemon (instances outlive
+  // it by design), then every instance this stack's daemon started, found by the owner tag
+  // on their command lines, then the proxy.
+  StopRecorded("supervisor", paths.supervisor_pid, milliseconds(10000));
+  // A proxy that was taking over when the supervisor stopped is in no pid file yet.
+  pid_t successor = 0;
+  if (auto s = supervise::ReadStatusFile(paths.supervisor_status); s.ok()) {
+    auto it = s->processes.find("proxy");
+    if (it != s->processes.end()) successor = it->second.successor_pid;
+  }
   StopRecorded("daemon", paths.daemon_pid, milliseconds(30000));
   runtime::ProcessLauncher launcher(SelfExecutable(), stack.state_dir);
   auto owned = launcher.FindOwned(stack.state_dir);
@@ -227,7 +303,15 @@ int Down(const config::StackSpec& stack) {
     stoppers.emplace_back([&launcher, ref] { launcher.Stop(ref, std::chrono::seconds(10)); });
   }
   for (auto& t : stoppers) t.join();
+  if (successor > 0 && ProcessAlive(successor)) {
+    std::printf("stopping the proxy taking over (pid %d)\n", successor);
+    ::kill(successor, SIGTERM);
+  }
   StopRecorded("proxy", paths.proxy_pid, milliseconds(15000));
+  for (int i = 0; i < 1500 && successor > 0 && ProcessAlive(successor); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  if (successor > 0 && ProcessAlive(successor)) ::kill(successor, SIGKILL);
   ::unlink(paths.proxy_socket.c_str());
   std::printf("stack %s is down (state kept in %s)\n", stack.file.c_str(),
               stack.state_dir.c_str());
@@ -240,25 +324,43 @@ int Up(const config::StackSpec& stack, bool detach) {
     std::fprintf(stderr, "gravity up: %s\n", st.message().c_str());
     return 1;
   }
-  auto proxy = EnsureProxy(stack, paths);
-  if (!proxy.ok()) {
-    std::fprintf(stderr, "gravity up: %s\n", proxy.error().c_str());
+  std::string proxy_what, daemon_what;
+  if (auto sup = RunningSupervisor(paths)) {
+    auto proxy = EnsureProxy(stack, paths, *sup);
+    if (!proxy.ok()) {
+      std::fprintf(stderr, "gravity up: %s\n", proxy.error().c_str());
+      return 1;
+    }
+    auto daemon = EnsureDaemon(stack, paths, *sup);
+    if (!daemon.ok()) {
+      std::fprintf(stderr, "gravity up: %s\n", daemon.error().c_str());
+      return 1;
+    }
+    proxy_what = *proxy;
+    daemon_what = *daemon;
+  } else {
+    if (Status st = StartSupervisor(stack, paths); !st.ok()) {
+      std::fprintf(stderr, "gravity up: %s\n", st.message().c_str());
+      return 1;
+    }
+    proxy_what = daemon_what = "started";
+  }
+  if (Status st = SaveApplied(stack, paths); !st.ok()) {
+    std::fprintf(stderr, "gravity up: %s\n", st.message().c_str());
     return 1;
   }
-  std::printf("proxy   %s on %s\n", *proxy ? "started" : "running",
+  std::printf("proxy   %s on %s (supervised)\n", proxy_what.c_str(),
               stack.proxy_listen.ToString().c_str());
-  auto daemon = EnsureDaemon(stack, paths);
-  if (!daemon.ok()) {
-    std::fprintf(stderr, "gravity up: %s\n", daemon.error().c_str());
-    return 1;
-  }
-  std::printf("daemon  %s, API on http://%s/\n", daemon->c_str(),
+  std::printf("daemon  %s, API on http://%s/ (supervised)\n", daemon_what.c_str(),
               stack.admin_listen.ToString().c_str());
   std::fflush(stdout);
   DaemonClient client = DaemonClient::For(stack);
+  // A supervised daemon that exits comes back: following ends only when it cannot.
   auto daemon_alive = [&paths] {
     auto rec = ReadPidFile(paths.daemon_pid);
-    return rec.ok() && PidRecordAlive(*rec);
+    if (rec.ok() && PidRecordAlive(*rec)) return true;
+    auto p = Supervised(paths, "daemon");
+    return RunningSupervisor(paths).has_value() && !(p && p->state == "crash-loop");
   };
   if (detach) return WaitForFirstDeploys(client, stack, daemon_alive);
   struct sigaction sa {};
@@ -270,7 +372,48 @@ int Up(const config::StackSpec& stack, bool detach) {
   return Down(stack);
 }
 
+// gravity proxy restart: a new proxy process for the stack, started by the supervisor.
+int RestartProxy(const config::StackSpec& stack) {
+  StackPaths paths = StackPaths::For(stack.state_dir);
+  auto sup = RunningSupervisor(paths);
+  if (!sup) {
+    std::fprintf(stderr, "gravity proxy restart: no supervisor runs for %s (gravity up -f %s)\n",
+                 stack.state_dir.c_str(), stack.file.c_str());
+    return 1;
+  }
+  auto start = steady_clock::now();
+  Status st = RestartSupervised(*sup, paths, "proxy", kRestartProxySignal,
+                                [&](pid_t) { return ProxyReady(paths); }, milliseconds(30000));
+  if (!st.ok()) {
+    std::fprintf(stderr, "gravity proxy restart: %s\n", st.message().c_str());
+    return 1;
+  }
+  auto p = Supervised(paths, "proxy");
+  std::printf("proxy restarted (pid %d), serving after %lldms\n", p ? p->pid : 0,
+              static_cast<long long>(
+                  std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count()));
+  return 0;
+}
+
 }  // namespace
+
+int ProxyRestartCommand(int argc, char** argv) {
+  CLI::App app{"Start a new proxy process for the stack (routes come back from its state file)",
+               "gravity proxy restart"};
+  std::string file = "stack.yml";
+  app.add_option("-f,--file", file, "stack file")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto stack = config::LoadStackSpec(file);
+  if (!stack.ok()) {
+    std::fprintf(stderr, "%s\n", stack.error().c_str());
+    return 2;
+  }
+  return RestartProxy(*stack);
+}
 
 int StackCommand(int argc, char** argv) {
   std::string name = argv[0];

@@ -16,6 +16,9 @@ StateLayout StateLayout::For(const std::string& state_dir) {
   p.proxy_log = state_dir + "/proxy.log";
   p.access_log = state_dir + "/access.log";
   p.applied = state_dir + "/stack.applied";
+  p.supervisor_pid = state_dir + "/supervisor.pid";
+  p.supervisor_status = state_dir + "/supervisor.json";
+  p.supervisor_log = state_dir + "/supervisor.log";
   return p;
 }
 

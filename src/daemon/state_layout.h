@@ -19,6 +19,9 @@ struct StateLayout {
   std::string proxy_log;     // proxy.log: the proxy's output
   std::string access_log;    // access.log
   std::string applied;       // stack.applied: path + text of the stack last applied
+  std::string supervisor_pid;     // supervisor.pid (written by the supervisor itself)
+  std::string supervisor_status;  // supervisor.json: pids, uptimes, restarts, last exits
+  std::string supervisor_log;     // supervisor.log: its log and its own output
 
   static StateLayout For(const std::string& state_dir);
 };

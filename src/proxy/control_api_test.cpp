@@ -58,6 +58,16 @@ TEST_F(ControlApiTest, UnknownPathsAndServicesAre404WithTheReason) {
   EXPECT_EQ(Call("POST", "/v1/services/site/canary/promote").status, 404);
 }
 
+TEST_F(ControlApiTest, ErrorsQuotingBytesThatAreNotUtf8AreStillJson) {
+  // The byte 0xFF in a service name is replaced (U+FFFD) in the quoted error, rather than
+  // making the JSON serialization throw.
+  ApiResponse r = Call("GET", "/v1/services/bad\xff");
+  EXPECT_EQ(r.status, 400);
+  json j = json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.body;
+  EXPECT_THAT(j["error"].get<std::string>(), HasSubstr("service name 'bad\xEF\xBF\xBD'"));
+}
+
 TEST_F(ControlApiTest, HostileInputIs400BeforeAnythingChanges) {
   EXPECT_EQ(Call("PUT", "/v1/services/bad name", "{}").status, 400);
   EXPECT_EQ(Call("PUT", "/v1/services/-dash", "{}").status, 400);

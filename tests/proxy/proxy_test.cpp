@@ -414,16 +414,16 @@ TEST_F(ProxyTest, CanaryGetsItsShareStickyByCookieAndCanBePromoted) {
 }
 
 TEST_F(ProxyTest, ControlApiAnswersInJsonWhenTheRequestHoldsBytesThatAreNotUtf8) {
-  // The error quotes the service name as sent; the byte 0xFF in it must not make the
-  // answer's JSON serialization throw (which dropped the connection without an answer).
+  // The byte 0xFF in the target must not drop the connection without an answer. The HTTP
+  // parser refuses it before the control API sees it (a request target is ASCII); that
+  // the API's own errors quoting such bytes stay JSON is a ControlApi unit test.
   StartProxy();
   auto r = proxy_->client().Call("GET", "/v1/services/bad\xff");
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->status, 400);
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r->body;
-  EXPECT_NE(j["error"].get<std::string>().find("service name 'bad\xEF\xBF\xBD'"), std::string::npos)
-      << r->body;
+  EXPECT_NE(j["error"].get<std::string>().find("request target"), std::string::npos) << r->body;
   auto list = proxy_->client().List();  // the control plane still serves
   EXPECT_TRUE(list.ok()) << list.error();
 }
