@@ -27,11 +27,11 @@ std::string Str(const json& j, const char* key) {
 // Remembers what was already printed so each change is printed once.
 class ProgressPrinter {
  public:
-  explicit ProgressPrinter(ApiClient& client) : client_(client) {}
+  explicit ProgressPrinter(DaemonClient& client) : client_(client) {}
 
   // Fetches the runs and prints what changed. Returns the runs (empty on error).
   json Poll() {
-    auto r = client_.Get("/v1/runs?limit=50");
+    auto r = client_.Request("GET", "/v1/runs?limit=50");
     if (!r.ok() || r->status != 200) {
       if (!api_down_) {
         std::printf("daemon API unreachable: %s\n",
@@ -89,14 +89,14 @@ class ProgressPrinter {
     }
   }
 
-  ApiClient& client_;
+  DaemonClient& client_;
   std::set<std::string> printed_;
   bool api_down_ = false;
 };
 
 }  // namespace
 
-void FollowProgress(ApiClient& client, const config::StackSpec& stack,
+void FollowProgress(DaemonClient& client, const config::StackSpec& stack,
                     const std::atomic<bool>& stop, const std::function<bool()>& daemon_alive) {
   (void)stack;
   ProgressPrinter printer(client);
@@ -111,7 +111,7 @@ void FollowProgress(ApiClient& client, const config::StackSpec& stack,
   }
 }
 
-int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack,
+int WaitForFirstDeploys(DaemonClient& client, const config::StackSpec& stack,
                         const std::function<bool()>& daemon_alive) {
   ProgressPrinter printer(client);
   // Every environment that follows a branch must end up live or failed.
@@ -134,7 +134,7 @@ int WaitForFirstDeploys(ApiClient& client, const config::StackSpec& stack,
       return 1;
     }
     json runs = printer.Poll();
-    auto status = client.Get("/v1/status");
+    auto status = client.Request("GET", "/v1/status");
     json st = status.ok() && status->status == 200 ? json::parse(status->body, nullptr, false)
                                                   : json();
     for (auto it = pending.begin(); it != pending.end();) {

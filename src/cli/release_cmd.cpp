@@ -18,9 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "cli/api_client.h"
+#include "cli/daemon_client.h"
 #include "cli/commands.h"
 #include "cli/stack.h"
+#include "common/commit.h"
 #include "common/duration.h"
 #include "common/fs.h"
 #include "config/config.h"
@@ -39,7 +40,6 @@ std::string Str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-std::string Short(const std::string& commit) { return commit.substr(0, 7); }
 
 std::string WallTime(std::int64_t ms) {
   if (ms <= 0) return "-";
@@ -52,15 +52,9 @@ std::string WallTime(std::int64_t ms) {
 }
 
 // Calls the daemon; prints the error and returns nullopt on failure.
-std::optional<json> CallDaemon(const config::StackSpec& stack, const std::string& method,
+std::optional<json> CallDaemon(DaemonClient& client, const std::string& method,
                                const std::string& path, const json& body = nullptr,
                                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  StackPaths paths = StackPaths::For(stack.state_dir);
-  std::string token;
-  if (auto t = ReadFile(stack.state_dir + "/token"); t.ok()) token = *t;  // the daemon's
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-  if (token.empty()) token = ReadToken(paths);
-  ApiClient client(stack.admin_listen.host, stack.admin_listen.port, token);
   auto r = client.Request(method, path, body.is_null() ? "" : body.dump(), timeout);
   if (!r.ok()) {
     std::fprintf(stderr, "cannot reach the daemon at %s: %s (is the stack up?)\n",
@@ -91,8 +85,8 @@ void PrintInstance(const json& i) {
   std::printf("\n");
 }
 
-int Status(const config::StackSpec& stack, bool as_json) {
-  auto st = CallDaemon(stack, "GET", "/v1/status");
+int Status(DaemonClient& client, bool as_json) {
+  auto st = CallDaemon(client, "GET", "/v1/status");
   if (!st) return 1;
   if (as_json) {
     std::printf("%s\n", st->dump(2).c_str());
@@ -104,14 +98,14 @@ int Status(const config::StackSpec& stack, bool as_json) {
       std::string live = Str(e, "live_release");
       std::printf("  %-12s %s  host %s\n", Str(e, "name").c_str(),
                   live.empty() ? "nothing live"
-                               : ("live " + Short(live) + " since " +
+                               : ("live " + ShortCommit(live) + " since " +
                                   WallTime(e.value("live_since_ms", 0LL)))
                                      .c_str(),
                   Str(e, "host").c_str());
       for (const auto& i : e.value("instances", json::array())) PrintInstance(i);
       if (e.contains("warm") && e["warm"].is_object()) {
         std::printf("    warm %s until %s (out of traffic, for instant rollback)\n",
-                    Short(Str(e["warm"], "commit")).c_str(),
+                    ShortCommit(Str(e["warm"], "commit")).c_str(),
                     WallTime(e["warm"].value("until_ms", 0LL)).c_str());
         for (const auto& i : e["warm"].value("instances", json::array())) PrintInstance(i);
       }
@@ -121,7 +115,7 @@ int Status(const config::StackSpec& stack, bool as_json) {
         std::printf(
             "    canary %s %s: %d%% of clients, %llu requests, %.2f%% 5xx (limit %.2f%%, "
             "judged from %d requests), main pool %llu requests",
-            Short(Str(e["last_deployment"], "commit")).c_str(), Str(c, "phase").c_str(),
+            ShortCommit(Str(e["last_deployment"], "commit")).c_str(), Str(c, "phase").c_str(),
             c.value("weight", 0), c.value("requests", 0ULL), c.value("error_rate", 0.0) * 100.0,
             c.value("max_error_rate", 0.0) * 100.0, c.value("min_requests", 0),
             c.value("main_requests", 0ULL));
@@ -133,7 +127,7 @@ int Status(const config::StackSpec& stack, bool as_json) {
       if (e.contains("last_deployment")) {
         const json& d = e["last_deployment"];
         std::printf("    last: #%lld %s of %s %s at %s", d.value("id", 0LL), Str(d, "kind").c_str(),
-                    Short(Str(d, "commit")).c_str(), Str(d, "status").c_str(),
+                    ShortCommit(Str(d, "commit")).c_str(), Str(d, "status").c_str(),
                     WallTime(d.value("started_at_ms", 0LL)).c_str());
         if (Str(d, "status") == "succeeded") {
           std::printf(" (%lld ms)", d.value("duration_ms", 0LL));
@@ -151,8 +145,8 @@ int Status(const config::StackSpec& stack, bool as_json) {
   return 0;
 }
 
-int Releases(const config::StackSpec& stack, const std::string& app, bool as_json) {
-  auto r = CallDaemon(stack, "GET", "/v1/apps/" + app + "/releases");
+int Releases(DaemonClient& client, const std::string& app, bool as_json) {
+  auto r = CallDaemon(client, "GET", "/v1/apps/" + app + "/releases");
   if (!r) return 1;
   if (as_json) {
     std::printf("%s\n", r->dump(2).c_str());
@@ -167,7 +161,7 @@ int Releases(const config::StackSpec& stack, const std::string& app, bool as_jso
     for (const auto& e : rel.value("warm_on", json::array())) {
       where += (where.empty() ? "" : ", ") + std::string("warm on ") + e.get<std::string>();
     }
-    std::printf("%-10s %-20s %-8s %s\n", Short(Str(rel, "commit")).c_str(),
+    std::printf("%-10s %-20s %-8s %s\n", ShortCommit(Str(rel, "commit")).c_str(),
                 WallTime(rel.value("last_deployed_ms", 0LL)).c_str(),
                 rel.value("on_disk", false) ? "yes" : "removed", where.c_str());
   }
@@ -176,17 +170,17 @@ int Releases(const config::StackSpec& stack, const std::string& app, bool as_jso
   for (const auto& d : r->value("deployments", json::array())) {
     std::printf("%-5lld %-12s %-9s %-8s %-12s %-20s %lldms\n", d.value("id", 0LL),
                 Str(d, "environment").c_str(), Str(d, "kind").c_str(),
-                Short(Str(d, "commit")).c_str(), Str(d, "status").c_str(),
+                ShortCommit(Str(d, "commit")).c_str(), Str(d, "status").c_str(),
                 WallTime(d.value("started_at_ms", 0LL)).c_str(), d.value("duration_ms", 0LL));
   }
   return 0;
 }
 
-int Move(const config::StackSpec& stack, const std::string& path, const json& body,
+int Move(DaemonClient& client, const std::string& path, const json& body,
          const std::string& what) {
-  auto r = CallDaemon(stack, "POST", path, body, std::chrono::minutes(15));
+  auto r = CallDaemon(client, "POST", path, body, std::chrono::minutes(15));
   if (!r) return 1;
-  std::printf("%s: %s live%s after %lld ms\n", what.c_str(), Short(Str(*r, "commit")).c_str(),
+  std::printf("%s: %s live%s after %lld ms\n", what.c_str(), ShortCommit(Str(*r, "commit")).c_str(),
               r->value("reused_warm", false) ? " (warm instances)" : "",
               r->value("duration_ms", 0LL));
   return 0;
@@ -323,7 +317,7 @@ int ReleaseCommand(int argc, char** argv) {
   if (std::strcmp(argv[0], "_instance") == 0) return runtime::InstanceWrapperMain(argc, argv);
   std::string name = argv[0];
   CLI::App cmd{"", "gravity " + name};
-  std::string file = "stack.yml", app, env, to, release, since, grep;
+  std::string file = "stack.yml", admin, app, env, to, release, since, grep;
   bool as_json = false, follow = false;
   // `logs -f` follows (as tail does); there the stack file is only --file.
   cmd.add_option(name == "logs" ? "--file" : "-f,--file", file, "stack file")
@@ -331,6 +325,7 @@ int ReleaseCommand(int argc, char** argv) {
   if (name == "status") {
     cmd.description("Apps, environments, live release, instances and their health");
     cmd.add_flag("--json", as_json, "print the daemon's JSON");
+    cmd.add_option("--admin", admin, "daemon API address HOST:PORT (overrides the stack file)");
   } else if (name == "releases") {
     cmd.description("An app's releases, where each is live or warm, and its deployments");
     cmd.add_option("app", app, "app name")->required();
@@ -358,19 +353,28 @@ int ReleaseCommand(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return cmd.exit(e);
   }
+  if (name == "status" && !admin.empty()) {
+    auto client = DaemonClient::Connect(file, admin);
+    if (!client.ok()) {
+      std::fprintf(stderr, "%s\n", client.error().c_str());
+      return 2;
+    }
+    return Status(*client, as_json);
+  }
   auto stack = config::LoadStackSpec(file);
   if (!stack.ok()) {
     std::fprintf(stderr, "%s\n", stack.error().c_str());
     return 2;
   }
-  if (name == "status") return Status(*stack, as_json);
-  if (name == "releases") return Releases(*stack, app, as_json);
+  DaemonClient client = DaemonClient::For(*stack);
+  if (name == "status") return Status(client, as_json);
+  if (name == "releases") return Releases(client, app, as_json);
   if (name == "rollback") {
-    return Move(*stack, "/v1/apps/" + app + "/rollback", json{{"env", env}, {"to", to}},
+    return Move(client, "/v1/apps/" + app + "/rollback", json{{"env", env}, {"to", to}},
                 app + " rolled back");
   }
   if (name == "promote") {
-    return Move(*stack, "/v1/apps/" + app + "/promote", json{{"to", to}},
+    return Move(client, "/v1/apps/" + app + "/promote", json{{"to", to}},
                 app + " promoted to " + to);
   }
   return Logs(*stack, app, env, release, since, grep, follow);

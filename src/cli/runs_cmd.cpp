@@ -6,7 +6,7 @@
 #include <string>
 #include <thread>
 
-#include "api/client.h"
+#include "cli/daemon_client.h"
 #include "cli/commands.h"
 
 namespace gravity::cli {
@@ -66,10 +66,10 @@ int RunsList(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  auto client = api::Client::Connect(stack_file, admin);
+  auto client = DaemonClient::Connect(stack_file, admin);
   if (!client.ok()) return Fail("runs", client.error());
   auto res = client->Get("/v1/runs?limit=" + std::to_string(limit) +
-                         (app_name.empty() ? "" : "&app=" + api::UrlEncode(app_name)));
+                         (app_name.empty() ? "" : "&app=" + UrlEncode(app_name)));
   if (!res.ok()) return Fail("runs", res.error());
   if (json) {
     std::printf("%s\n", (*res)["runs"].dump(2).c_str());
@@ -103,13 +103,13 @@ int RunShow(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  auto client = api::Client::Connect(stack_file, admin);
+  auto client = DaemonClient::Connect(stack_file, admin);
   if (!client.ok()) return Fail("run show", client.error());
-  auto run = client->Get("/v1/runs/" + api::UrlEncode(id));
+  auto run = client->Get("/v1/runs/" + UrlEncode(id));
   if (!run.ok()) return Fail("run show", run.error());
   std::optional<nlohmann::json> lines;
   if (logs) {
-    auto l = client->Get("/v1/runs/" + api::UrlEncode(id) + "/logs");
+    auto l = client->Get("/v1/runs/" + UrlEncode(id) + "/logs");
     if (!l.ok()) return Fail("run show", l.error());
     lines = (*l)["lines"];
   }
@@ -185,12 +185,12 @@ int Deploy(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  auto client = api::Client::Connect(stack_file, admin);
+  auto client = DaemonClient::Connect(stack_file, admin);
   if (!client.ok()) return Fail("deploy", client.error());
   nlohmann::json body = nlohmann::json::object();
   if (!ref.empty()) body["ref"] = ref;
   if (!env.empty()) body["env"] = env;
-  auto res = client->Post("/v1/apps/" + api::UrlEncode(app_name) + "/deploy", body);
+  auto res = client->Post("/v1/apps/" + UrlEncode(app_name) + "/deploy", body);
   if (!res.ok()) return Fail("deploy", res.error());
   std::int64_t id = (*res)["run"].get<std::int64_t>();
   std::printf("run %lld queued for %s %s\n", static_cast<long long>(id), app_name.c_str(),

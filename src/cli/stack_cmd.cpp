@@ -19,8 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/daemon.h"
-#include "cli/api_client.h"
+#include "cli/daemon_client.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "cli/stack.h"
@@ -30,54 +29,6 @@
 #include "runtime/launcher.h"
 
 namespace gravity::cli {
-
-StackPaths StackPaths::For(const std::string& state_dir) {
-  StackPaths p;
-  p.state_dir = state_dir;
-  p.proxy_socket = state_dir + "/proxy.sock";
-  p.proxy_state = state_dir + "/proxy";
-  p.proxy_pid = state_dir + "/proxy.pid";
-  p.daemon_pid = api::Daemon::PidPath(state_dir);
-  p.proxy_log = state_dir + "/proxy.log";
-  p.daemon_log = state_dir + "/daemon.out";
-  p.access_log = state_dir + "/access.log";
-  p.applied = state_dir + "/stack.applied";
-  return p;
-}
-
-Result<PidRecord> ReadPidFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  PidRecord r;
-  unsigned long long start = 0;
-  long pid = 0;
-  if (std::sscanf(text.c_str(), "%ld %llu", &pid, &start) < 1 || pid <= 1) {
-    return Status::Error(path + ": not a pid file");
-  }
-  r.pid = static_cast<pid_t>(pid);
-  r.start_time = start;
-  return r;
-}
-
-Status WritePidFile(const std::string& path, pid_t pid) {
-  auto start = ProcessStartTime(pid);
-  std::string text = std::to_string(pid) + " " +
-                     (start.ok() ? std::to_string(*start) : std::string("0")) + "\n";
-  return WriteFileAtomic(path, text);
-}
-
-bool PidRecordAlive(const PidRecord& record) {
-  if (!ProcessAlive(record.pid)) return false;
-  auto start = ProcessStartTime(record.pid);
-  return start.ok() && (record.start_time == 0 || *start == record.start_time);
-}
-
-std::string ReadToken(const StackPaths& paths) {
-  auto t = ReadFile(api::Daemon::TokenPath(paths.state_dir));
-  if (!t.ok()) return "";
-  std::string s = *t;
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 namespace {
 
@@ -106,7 +57,7 @@ bool UnixSocketAnswers(const std::string& path) {
 // True when a daemon answers on admin.listen — and, with `pid`, when it is that process
 // (another program on the same port must not pass for ours).
 bool AdminAnswers(const config::StackSpec& stack, pid_t pid = 0) {
-  ApiClient client(stack.admin_listen.host, stack.admin_listen.port);
+  DaemonClient client(stack.admin_listen.ToString());
   auto r = client.Request("GET", "/v1/health", "", milliseconds(1000));
   if (!r.ok() || r->status != 200) return false;
   if (pid == 0) return true;
@@ -232,10 +183,10 @@ Result<std::string> EnsureDaemon(const config::StackSpec& stack, const StackPath
     }
     StopRecorded("daemon (to apply the changed stack)", paths.daemon_pid, milliseconds(30000));
   }
-  ASSIGN_OR_RETURN(pid_t pid, StartDetached({"daemon", "-f", stack.file}, paths.daemon_log,
+  ASSIGN_OR_RETURN(pid_t pid, StartDetached({"daemon", "-f", stack.file}, paths.daemon_out,
                                             stack.state_dir));
   RETURN_IF_ERROR(WaitReady(
-      "daemon", pid, paths.daemon_log, [&] { return AdminAnswers(stack, pid); },
+      "daemon", pid, paths.daemon_out, [&] { return AdminAnswers(stack, pid); },
       milliseconds(30000)));
   RETURN_IF_ERROR(SaveApplied(stack, paths));
   return std::string("started");
@@ -304,7 +255,7 @@ int Up(const config::StackSpec& stack, bool detach) {
   std::printf("daemon  %s, API on http://%s/\n", daemon->c_str(),
               stack.admin_listen.ToString().c_str());
   std::fflush(stdout);
-  ApiClient client(stack.admin_listen.host, stack.admin_listen.port, ReadToken(paths));
+  DaemonClient client = DaemonClient::For(stack);
   auto daemon_alive = [&paths] {
     auto rec = ReadPidFile(paths.daemon_pid);
     return rec.ok() && PidRecordAlive(*rec);

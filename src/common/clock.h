@@ -16,6 +16,9 @@ class Clock {
   virtual TimePoint Now() const = 0;
   // Wall-clock time, for records shown to users.
   virtual std::chrono::system_clock::time_point WallNow() const = 0;
+  // Waits `d`: the real clock sleeps; a fake one moves its time on instead. Logic that
+  // polls waits through this, never through std::this_thread::sleep_for.
+  virtual void SleepFor(Duration d) = 0;
 
   // The process-wide real clock.
   static Clock& Real();
@@ -27,6 +30,7 @@ class RealClock final : public Clock {
   std::chrono::system_clock::time_point WallNow() const override {
     return std::chrono::system_clock::now();
   }
+  void SleepFor(Duration d) override;
 };
 
 class FakeClock final : public Clock {
@@ -39,6 +43,8 @@ class FakeClock final : public Clock {
     std::lock_guard lock(mutex_);
     return wall_;
   }
+  // Returns at once, the fake time `d` later.
+  void SleepFor(Duration d) override { Advance(d); }
   void Advance(Duration d) {
     std::lock_guard lock(mutex_);
     now_ += d;

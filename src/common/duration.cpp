@@ -1,9 +1,22 @@
 #include "common/duration.h"
 
+#include <cctype>
 #include <cstdint>
 #include <limits>
 
 namespace gravity {
+
+namespace {
+
+// Why no unit follows a number; `rest` is what follows it instead.
+std::string UnitMissingReason(std::string_view rest) {
+  if (rest.empty()) return "missing unit";
+  if (rest[0] == '.') return "fractions are not supported; use a smaller unit, e.g. 1500ms";
+  if (rest[0] == ' ') return "unexpected space";
+  return "missing unit before '" + std::string(1, rest[0]) + "'";
+}
+
+}  // namespace
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   auto bad = [&](const std::string& why) {
@@ -21,9 +34,12 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       number = number * 10 + (text[i] - '0');
       ++i;
     }
-    if (i == start) return bad("expected a number");
+    if (i == start) {
+      if (text[i] == '-') return bad("must not be negative");
+      return bad("expected a number");
+    }
     size_t unit_start = i;
-    while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z'))) ++i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     std::int64_t factor;
     if (unit == "ms") {
@@ -35,7 +51,7 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     } else if (unit == "h") {
       factor = 60 * 60 * 1000;
     } else if (unit.empty()) {
-      return bad("missing unit");
+      return bad(UnitMissingReason(text.substr(i)));
     } else {
       return bad("unknown unit '" + std::string(unit) + "'");
     }

@@ -1,11 +1,13 @@
 #include "common/duration.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace gravity {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 TEST(Duration, ParsesEachUnit) {
   EXPECT_EQ(ParseDuration("500ms").value(), milliseconds(500));
@@ -22,6 +24,22 @@ TEST(Duration, RejectsMalformedInputWithTheInputNamed) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.error().find(std::string("'") + bad + "'"), std::string::npos) << r.error();
   }
+}
+
+TEST(Duration, SaysWhatIsWrong) {
+  auto reason = [](const char* text) { return ParseDuration(text).error(); };
+  EXPECT_THAT(reason(""), HasSubstr(": empty"));
+  EXPECT_THAT(reason("5"), HasSubstr(": missing unit"));
+  EXPECT_THAT(reason("1.5s"), HasSubstr(": fractions are not supported"));
+  EXPECT_THAT(reason("5 s"), HasSubstr(": unexpected space"));
+  EXPECT_THAT(reason("-1s"), HasSubstr(": must not be negative"));
+  EXPECT_THAT(reason("2S"), HasSubstr(": unknown unit 'S'"));
+  EXPECT_THAT(reason("3d"), HasSubstr(": unknown unit 'd'"));
+  EXPECT_THAT(reason("5sec"), HasSubstr(": unknown unit 'sec'"));
+  EXPECT_THAT(reason("1s+2s"), HasSubstr(": expected a number"));
+  EXPECT_THAT(reason("5%"), HasSubstr(": missing unit before '%'"));
+  EXPECT_THAT(reason("99999999999999999999h"), HasSubstr(": too large"));
+  EXPECT_THAT(reason("9999999999999h"), HasSubstr(": too large"));
 }
 
 TEST(Duration, FormatsShortestExactForm) {

@@ -7,27 +7,67 @@
 
 namespace gravity {
 
-// Status: success, or an error carrying the sentence a user must read.
+// Status: success, or an error carrying a code for the program to branch on and the
+// sentence a user must read. Code paths decide on the code, never on the message.
 class Status {
  public:
+  enum class Code {
+    kOk,
+    kUnknown,             // Status::Error: a failure callers need not tell apart
+    kNotFound,            // the named thing does not exist (app, environment, service)
+    kInvalidArgument,     // the request itself is wrong (bad body, bad flag)
+    kConflict,            // refused because of the current state (busy, already live)
+    kFailedPrecondition,  // it ran and did not succeed (a deploy that did not go live)
+    kUnavailable,         // the peer could not be reached: the request did not arrive
+    kInterrupted,         // the request may have arrived, but no answer came back
+  };
+
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status Error(std::string message) { return Status(std::move(message)); }
-
-  bool ok() const { return !message_.has_value(); }
-  explicit operator bool() const { return ok(); }
-  const std::string& message() const {
-    static const std::string kEmpty;
-    return message_ ? *message_ : kEmpty;
+  static Status Error(std::string message) { return Status(Code::kUnknown, std::move(message)); }
+  static Status NotFound(std::string message) {
+    return Status(Code::kNotFound, std::move(message));
   }
-  // Returns a copy with "context: " put in front of the message.
+  static Status InvalidArgument(std::string message) {
+    return Status(Code::kInvalidArgument, std::move(message));
+  }
+  static Status Conflict(std::string message) {
+    return Status(Code::kConflict, std::move(message));
+  }
+  static Status FailedPrecondition(std::string message) {
+    return Status(Code::kFailedPrecondition, std::move(message));
+  }
+  static Status Unavailable(std::string message) {
+    return Status(Code::kUnavailable, std::move(message));
+  }
+  static Status Interrupted(std::string message) {
+    return Status(Code::kInterrupted, std::move(message));
+  }
+  // An error with `code` (kOk is not an error: it yields kUnknown).
+  static Status WithCode(Code code, std::string message) {
+    return Status(code == Code::kOk ? Code::kUnknown : code, std::move(message));
+  }
+
+  bool ok() const { return code_ == Code::kOk; }
+  explicit operator bool() const { return ok(); }
+  Code code() const { return code_; }
+  bool IsNotFound() const { return code_ == Code::kNotFound; }
+  bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsConflict() const { return code_ == Code::kConflict; }
+  bool IsFailedPrecondition() const { return code_ == Code::kFailedPrecondition; }
+  bool IsUnavailable() const { return code_ == Code::kUnavailable; }
+  bool IsInterrupted() const { return code_ == Code::kInterrupted; }
+
+  const std::string& message() const { return message_; }
+  // Returns a copy with "context: " put in front of the message; the code is kept.
   Status Prefixed(const std::string& context) const {
-    return ok() ? *this : Error(context + ": " + *message_);
+    return ok() ? *this : Status(code_, context + ": " + message_);
   }
 
  private:
-  explicit Status(std::string message) : message_(std::move(message)) {}
-  std::optional<std::string> message_;
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
 };
 
 // Result<T>: a value or an error Status.

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/health_check_spec.h"
+
 namespace gravity::config {
 
 using Duration = std::chrono::milliseconds;
@@ -36,14 +38,10 @@ struct RunSpec {
   std::string command;  // must listen on $PORT
 };
 
-struct HealthSpec {
-  std::string path = "/";
-  int status = 200;
-  std::string body_contains;  // empty: not checked
-  Duration interval = std::chrono::seconds(1);
-  Duration timeout = std::chrono::seconds(2);
-  int healthy_threshold = 2;
-  int unhealthy_threshold = 3;
+// gravity.yml's health: section: the check itself (common/health_check_spec.h, the type
+// meant for the proxy's checker too) and how long a deploy waits for new instances to
+// pass it.
+struct HealthSpec : HealthCheckSpec {
   Duration deploy_timeout = std::chrono::seconds(30);
 
   bool operator==(const HealthSpec&) const = default;

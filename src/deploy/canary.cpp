@@ -1,35 +1,32 @@
-// The canary strategy of Deployer (declared in deployer.h; the rest of a deployment —
-// starting instances, recording the switch, warm instances — is shared with red/black in
-// deployer.cpp). Rules in docs/deploy.md, "Canary".
-#include <fmt/format.h>
+// The canary strategy of Deployer: gate -> observe (CheckCanary, every canary_poll_interval)
+// -> promote, or drop. The rest of a deployment — starting instances, recording the switch,
+// warm instances — is shared with red/black (deployment.cpp). Rules in docs/deploy.md,
+// "Canary".
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common/duration.h"
 #include "deploy/canary_judge.h"
-#include "deploy/deployer.h"
+#include "deploy/run.h"
 #include "runtime/logs.h"
 
 namespace gravity::deploy {
 
 namespace {
 
-using json = nlohmann::json;
 using std::chrono::milliseconds;
 
-std::string Short(const std::string& commit) { return commit.substr(0, 7); }
+// Counters that went down mean the proxy restarted: count from 0 again.
+void ResetIfRestarted(const PoolRequests& now, PoolRequests& base) {
+  if (now.total < base.total || now.errors_5xx < base.errors_5xx) base = {};
+}
 
 }  // namespace
 
-void Deployer::Sleep(milliseconds d) {
-  if (options_.sleep) {
-    options_.sleep(d);
-  } else {
-    std::this_thread::sleep_for(d);
-  }
+void Deployer::SaveStep(Run& run, DeploymentStep step) {
+  run.d.step = step;
+  (void)records_.UpdateDeployment(run.d);
 }
 
 void Deployer::WaitDrained(const std::string& service, const std::vector<std::string>& targets,
@@ -47,173 +44,153 @@ void Deployer::WaitDrained(const std::string& service, const std::vector<std::st
   }
 }
 
-Result<ProxyDeployOutcome> Deployer::CanaryLocked(const std::string& where, const ProxyRoute& route,
-                                                  const config::EnvironmentSpec& env,
-                                                  DeploymentRecord& d,
-                                                  const std::vector<runtime::InstanceInfo>& started,
-                                                  std::string* judged) {
-  const config::CanarySpec& spec = env.canary;
-  const std::string release = Short(d.commit);
-  json c = {{"phase", "gate"},
-            {"weight", spec.weight},
-            {"duration_ms", spec.duration.count()},
-            {"max_error_rate", spec.max_error_rate},
-            {"min_requests", spec.min_requests},
-            {"requests", 0},
-            {"errors_5xx", 0},
-            {"error_rate", 0.0},
-            {"main_requests", 0},
-            {"main_errors_5xx", 0}};
-  auto save = [&](const std::string& step) {
-    d.step = step;
-    d.canary = c.dump();
-    (void)records_.UpdateDeployment(d);
-  };
-  save("canary_gate");
+Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
+  const config::CanarySpec& spec = run.env.canary;
+  CanaryRecord& c = run.d.canary.emplace();
+  c.weight = spec.weight;
+  c.duration_ms = spec.duration.count();
+  c.max_error_rate = spec.max_error_rate;
+  c.min_requests = spec.min_requests;
+  SaveStep(run, DeploymentStep::kCanaryGate);
 
   // 1. The health gate into the canary pool (main untouched whatever happens).
-  auto gate = proxy_.DeployCanary(route, spec.weight);
-  if (!gate.ok()) return gate.status();
-  if (!gate->switched) {
-    c["phase"] = "dropped";
-    c["verdict"] = "did not become healthy";
-    d.canary = c.dump();
-    return *gate;
+  ASSIGN_OR_RETURN(ProxyDeployOutcome gate, proxy_.DeployCanary(run.route, spec.weight));
+  if (!gate.switched) {
+    c.phase = CanaryPhase::kDropped;
+    c.verdict = "did not become healthy";
+    return gate;
   }
-  ProxyDeployOutcome promoted = *gate;
 
-  // 2. Observe. Counters are cumulative per pool since the proxy started: judge deltas
-  // from what they were once the canary pool was in place.
-  auto first = proxy_.Service(route.service);
-  if (!first.ok()) return first.status();
-  if (!*first || !(*first)->has_canary) {
-    return Status::Error("the proxy lost the canary pool of " + route.service +
+  // 2. Observe until the judge decides or something fails.
+  ASSIGN_OR_RETURN(CanaryWatch watch, StartWatch(run));
+  std::string failure;
+  for (;;) {
+    bool passed = false;
+    ASSIGN_OR_RETURN(failure, CheckCanary(run, watch, &passed));
+    if (!failure.empty() || passed) break;
+    SaveStep(run, DeploymentStep::kCanary);
+    auto left = std::chrono::duration_cast<milliseconds>(watch.deadline - clock_.Now());
+    Sleep(std::min<milliseconds>(options_.canary_poll_interval,
+                                 std::max<milliseconds>(milliseconds(1), left)));
+  }
+  if (!failure.empty()) return DropCanary(run, failure);
+
+  // 3. Promote: the canary's targets become the main pool; the old main pool drains and
+  // stays warm (recorded by the caller exactly as for red/black).
+  c.phase = CanaryPhase::kPromoting;
+  SaveStep(run, DeploymentStep::kPromoting);
+  // An error: unknown whether it switched; Reconcile decides by what is served.
+  RETURN_IF_ERROR(proxy_.PromoteCanary(run.route.service));
+  c.phase = CanaryPhase::kPromoted;
+  Progress(run.where + ": canary " + ShortCommit(run.d.commit) + " promoted: " + c.verdict,
+           run.log);
+  return gate;
+}
+
+Result<Deployer::CanaryWatch> Deployer::StartWatch(Run& run) {
+  ASSIGN_OR_RETURN(auto first, proxy_.Service(run.route.service));
+  if (!first || !first->has_canary) {
+    return Status::Error("the proxy lost the canary pool of " + run.route.service +
                          " right after installing it");
   }
-  PoolRequests base_canary = (*first)->canary_requests;
-  PoolRequests base_main = (*first)->main_requests;
-  const auto t_start = clock_.Now();
-  const auto deadline = t_start + spec.duration;
-  c["phase"] = "observing";
-  c["started_at_ms"] = NowMs();
-  c["ends_at_ms"] = NowMs() + spec.duration.count();
-  save("canary");
-  Progress(where + ": canary " + release + " gets " + std::to_string(spec.weight) +
-           "% of clients for " + FormatDuration(spec.duration));
+  const config::CanarySpec& spec = run.env.canary;
+  CanaryWatch watch;
+  watch.base_canary = first->canary_requests;
+  watch.base_main = first->main_requests;
+  watch.deadline = clock_.Now() + spec.duration;
+  CanaryRecord& c = *run.d.canary;
+  c.phase = CanaryPhase::kObserving;
+  c.started_at_ms = NowMs();
+  c.ends_at_ms = NowMs() + spec.duration.count();
+  SaveStep(run, DeploymentStep::kCanary);
+  Progress(run.where + ": canary " + ShortCommit(run.d.commit) + " gets " +
+               std::to_string(spec.weight) + "% of clients for " + FormatDuration(spec.duration),
+           run.log);
+  return watch;
+}
 
-  std::string failure;    // set when the canary is dropped
-  std::string unhealthy;  // a canary target the proxy found unhealthy at the last check
+Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* passed) {
+  ASSIGN_OR_RETURN(auto svc, proxy_.Service(run.route.service));
+  if (!svc || !svc->has_canary) {
+    return std::string("the canary pool was removed from the proxy while it was observed");
+  }
+  ResetIfRestarted(svc->canary_requests, watch.base_canary);
+  ResetIfRestarted(svc->main_requests, watch.base_main);
   CanaryCounts counts;
-  for (;;) {
-    auto svc = proxy_.Service(route.service);
-    if (!svc.ok()) return svc.status();
-    if (!*svc || !(*svc)->has_canary) {
-      failure = "the canary pool was removed from the proxy while it was observed";
-      break;
-    }
-    const ProxyService& now = **svc;
-    // A restarted proxy counts from 0 again: count from there.
-    if (now.canary_requests.total < base_canary.total ||
-        now.canary_requests.errors_5xx < base_canary.errors_5xx) {
-      base_canary = {};
-    }
-    if (now.main_requests.total < base_main.total ||
-        now.main_requests.errors_5xx < base_main.errors_5xx) {
-      base_main = {};
-    }
-    counts.requests = now.canary_requests.total - base_canary.total;
-    counts.errors_5xx = now.canary_requests.errors_5xx - base_canary.errors_5xx;
-    counts.main_requests = now.main_requests.total - base_main.total;
-    counts.main_errors_5xx = now.main_requests.errors_5xx - base_main.errors_5xx;
-    c["requests"] = counts.requests;
-    c["errors_5xx"] = counts.errors_5xx;
-    c["error_rate"] = counts.requests ? static_cast<double>(counts.errors_5xx) /
-                                            static_cast<double>(counts.requests)
-                                      : 0.0;
-    c["main_requests"] = counts.main_requests;
-    c["main_errors_5xx"] = counts.main_errors_5xx;
+  counts.requests = svc->canary_requests.total - watch.base_canary.total;
+  counts.errors_5xx = svc->canary_requests.errors_5xx - watch.base_canary.errors_5xx;
+  counts.main_requests = svc->main_requests.total - watch.base_main.total;
+  counts.main_errors_5xx = svc->main_requests.errors_5xx - watch.base_main.errors_5xx;
+  CanaryRecord& c = *run.d.canary;
+  c.requests = counts.requests;
+  c.errors_5xx = counts.errors_5xx;
+  c.error_rate = counts.requests ? static_cast<double>(counts.errors_5xx) /
+                                       static_cast<double>(counts.requests)
+                                 : 0.0;
+  c.main_requests = counts.main_requests;
+  c.main_errors_5xx = counts.main_errors_5xx;
 
-    // An instance that crashed (or is being restarted) fails the canary at once.
-    supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
-    for (const auto& i : started) {
-      auto cur = supervisor_.Get(i.id);
-      bool crashed = !cur || cur->state != runtime::InstanceState::kRunning ||
-                     cur->restarts > i.restarts || cur->process.pid != i.process.pid;
-      if (!crashed) continue;
-      failure = "canary instance " + i.address() + " (" + i.id + ") crashed";
-      std::string exit = cur ? cur->last_exit : "";
-      if (!exit.empty()) failure += ": process " + exit;
-      auto lines = runtime::TailLines(i.log_path, static_cast<size_t>(options_.failure_log_lines));
-      if (lines.ok() && !lines->empty()) {
-        failure += "\n    last log lines:";
-        for (const auto& l : *lines) failure += "\n      " + l;
-      }
-      break;
-    }
-    if (!failure.empty()) break;
-    // An unhealthy target fails it at the next check (by then the supervisor has usually
-    // seen a crash behind it, which is the more precise reason).
-    if (!unhealthy.empty()) {
-      failure = unhealthy;
-      break;
-    }
-    for (const auto& t : now.canary) {
-      if (t.state == "unhealthy") {
-        unhealthy = "canary target " + t.address + " became unhealthy: " +
-                    (t.last_error.empty() ? "failed health checks" : t.last_error);
-        break;
-      }
-    }
-
-    const bool window_over = clock_.Now() >= deadline;
-    CanaryVerdict verdict = JudgeCanary(spec, counts, window_over);
-    if (verdict.kind == CanaryVerdict::kFail) {
-      failure = verdict.reason;
-      break;
-    }
-    if (verdict.kind == CanaryVerdict::kPass && unhealthy.empty()) {
-      c["verdict"] = verdict.reason;
-      break;
-    }
-    save("canary");
-    Sleep(std::min<milliseconds>(
-        options_.canary_poll_interval,
-        std::max<milliseconds>(milliseconds(1),
-                               std::chrono::duration_cast<milliseconds>(deadline - clock_.Now()))));
+  // An instance that crashed (or is being restarted) fails the canary at once.
+  if (std::string crashed = CrashedCanary(run); !crashed.empty()) return crashed;
+  // An unhealthy target fails it at the next check (by then the supervisor has usually
+  // seen a crash behind it, which is the more precise reason).
+  if (!watch.unhealthy.empty()) return watch.unhealthy;
+  for (const auto& t : svc->canary) {
+    if (t.state != "unhealthy") continue;
+    watch.unhealthy = "canary target " + t.address + " became unhealthy: " +
+                      (t.last_error.empty() ? "failed health checks" : t.last_error);
+    break;
   }
-
-  if (!failure.empty()) {
-    // 3a. Dropped: the canary's targets drain out of traffic; the main pool never changed.
-    c["phase"] = "dropped";
-    c["verdict"] = failure;
-    save("canary");
-    Status dropped = proxy_.DropCanary(route.service);
-    if (!dropped.ok()) {
-      // The instances stop below; the proxy falls back to main for an unroutable canary,
-      // and Reconcile (pending) removes the pool once the proxy answers.
-      spdlog::error("{}: dropping the canary pool: {}", where, dropped.message());
-      std::lock_guard lock(stack_mutex_);
-      reconcile_pending_ = true;
-    } else {
-      WaitDrained(route.service, route.targets, env.drain_timeout);
-    }
-    Progress(where + ": canary " + release + " dropped: " + failure.substr(0, failure.find('\n')));
-    *judged = failure;
-    ProxyDeployOutcome out;
-    out.error = failure;
-    return out;
+  CanaryVerdict verdict = JudgeCanary(run.env.canary, counts, clock_.Now() >= watch.deadline);
+  if (verdict.kind == CanaryVerdict::kFail) return verdict.reason;
+  if (verdict.kind == CanaryVerdict::kPass && watch.unhealthy.empty()) {
+    c.verdict = verdict.reason;
+    *passed = true;
   }
+  return std::string();
+}
 
-  // 3b. Promote: the canary's targets become the main pool; the old main pool drains and
-  // stays warm (recorded by the caller exactly as for red/black).
-  c["phase"] = "promoting";
-  save("promoting");
-  Status st = proxy_.PromoteCanary(route.service);
-  if (!st.ok()) return st;  // unknown whether it switched: Reconcile decides by what is served
-  c["phase"] = "promoted";
-  d.canary = c.dump();
-  Progress(where + ": canary " + release + " promoted: " + c.value("verdict", std::string()));
-  return promoted;
+std::string Deployer::CrashedCanary(const Run& run) {
+  supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
+  for (const auto& i : run.started) {
+    auto cur = supervisor_.Get(i.id);
+    bool crashed = !cur || cur->state != runtime::InstanceState::kRunning ||
+                   cur->restarts > i.restarts || cur->process.pid != i.process.pid;
+    if (!crashed) continue;
+    std::string failure = "canary instance " + i.address() + " (" + i.id + ") crashed";
+    std::string exit = cur ? cur->last_exit : "";
+    if (!exit.empty()) failure += ": process " + exit;
+    auto lines = runtime::TailLines(i.log_path, static_cast<size_t>(options_.failure_log_lines));
+    if (lines.ok() && !lines->empty()) {
+      failure += "\n    last log lines:";
+      for (const auto& l : *lines) failure += "\n      " + l;
+    }
+    return failure;
+  }
+  return "";
+}
+
+ProxyDeployOutcome Deployer::DropCanary(Run& run, const std::string& failure) {
+  // The canary's targets drain out of traffic; the main pool never changed.
+  run.d.canary->phase = CanaryPhase::kDropped;
+  run.d.canary->verdict = failure;
+  SaveStep(run, DeploymentStep::kCanary);
+  Status dropped = proxy_.DropCanary(run.route.service);
+  if (!dropped.ok()) {
+    // The instances stop later; the proxy falls back to main for an unroutable canary,
+    // and Reconcile (pending) removes the pool once the proxy answers.
+    spdlog::error("{}: dropping the canary pool: {}", run.where, dropped.message());
+    MarkReconcilePending();
+  } else {
+    WaitDrained(run.route.service, run.route.targets, run.env.drain_timeout);
+  }
+  Progress(run.where + ": canary " + ShortCommit(run.d.commit) +
+               " dropped: " + failure.substr(0, failure.find('\n')),
+           run.log);
+  run.judged = failure;
+  ProxyDeployOutcome out;
+  out.error = failure;
+  return out;
 }
 
 }  // namespace gravity::deploy

@@ -5,6 +5,7 @@
 #include "common/fs.h"
 #include "deploy/canary_judge.h"
 #include "deploy/deployer.h"
+#include "deploy/fake_proxy.h"
 #include "runtime/fake_launcher.h"
 
 namespace gravity::deploy {
@@ -77,89 +78,6 @@ TEST(CanaryJudge, FormatsPercentages) {
 
 // ---------------------------------------------------------------- the deployer
 
-// The proxy seam with both pools. Counters move only when the test says so (`on_poll`
-// runs on every Service() call, i.e. on every check of the observation loop).
-class CanaryProxy : public ProxyControl {
- public:
-  Result<ProxyDeployOutcome> Deploy(const ProxyRoute& route) override {
-    std::lock_guard lock(mutex_);
-    main[route.service] = route.targets;
-    ProxyDeployOutcome out;
-    out.switched = true;
-    return out;
-  }
-  Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) override {
-    std::lock_guard lock(mutex_);
-    if (!main.count(service)) return std::optional<std::vector<ProxyTarget>>();
-    std::vector<ProxyTarget> out;
-    for (const auto& a : main[service]) out.push_back({a, "healthy", ""});
-    return std::optional<std::vector<ProxyTarget>>(out);
-  }
-  Status Remove(const std::string& service) override {
-    std::lock_guard lock(mutex_);
-    main.erase(service);
-    return Status::Ok();
-  }
-  Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight) override {
-    std::lock_guard lock(mutex_);
-    ++canary_deploys;
-    ProxyDeployOutcome out;
-    for (const auto& t : route.targets) {
-      if (gate_fails) out.failures.push_back({t, "status 500 (expected 200)"});
-    }
-    if (!out.failures.empty()) {
-      out.error = "1 target did not become healthy";
-      return out;
-    }
-    canary[route.service] = route.targets;
-    canary_weight = weight;
-    out.switched = true;
-    return out;
-  }
-  Status PromoteCanary(const std::string& service) override {
-    std::lock_guard lock(mutex_);
-    if (!canary.count(service)) return Status::Error("service has no canary");
-    main[service] = canary[service];
-    canary.erase(service);
-    ++promotes;
-    return Status::Ok();
-  }
-  Status DropCanary(const std::string& service) override {
-    std::lock_guard lock(mutex_);
-    if (canary.erase(service)) ++drops;
-    return Status::Ok();
-  }
-  Result<std::optional<ProxyService>> Service(const std::string& service) override {
-    std::function<void()> hook;
-    {
-      std::lock_guard lock(mutex_);
-      hook = on_poll;
-    }
-    if (hook) hook();
-    std::lock_guard lock(mutex_);
-    if (!main.count(service)) return std::optional<ProxyService>();
-    ProxyService s;
-    for (const auto& a : main[service]) s.main.push_back({a, "healthy", ""});
-    s.main_requests = main_requests;
-    if (canary.count(service)) {
-      s.has_canary = true;
-      s.canary_weight = canary_weight;
-      for (const auto& a : canary[service]) s.canary.push_back({a, "healthy", ""});
-      s.canary_requests = canary_requests;
-    }
-    return std::optional<ProxyService>(s);
-  }
-
-  std::mutex mutex_;
-  std::map<std::string, std::vector<std::string>> main, canary;
-  int canary_weight = 0;
-  bool gate_fails = false;
-  PoolRequests main_requests{1000, 3};   // from before the canary: not counted
-  PoolRequests canary_requests{50, 50};  // an earlier canary's: not counted
-  std::function<void()> on_poll;
-  int canary_deploys = 0, promotes = 0, drops = 0;
-};
-
 class CanaryDeployerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -173,6 +91,8 @@ class CanaryDeployerTest : public ::testing::Test {
     ASSERT_TRUE(supervisor_->Recover().ok());
     DeployerOptions options;
     options.canary_poll_interval = milliseconds(500);
+    // The fake launcher's instances never listen: hand them to the (fake) proxy at once.
+    options.listen_poll = milliseconds(0);
     options.sleep = [this](milliseconds d) {
       clock_.Advance(d);
       slept_ += d;
@@ -215,14 +135,17 @@ class CanaryDeployerTest : public ::testing::Test {
     return out;
   }
   DeploymentRecord Last() { return deployer_->records().Deployments("site", 1).value().at(0); }
-  nlohmann::json CanaryOf(const DeploymentRecord& d) { return nlohmann::json::parse(d.canary); }
+  nlohmann::json CanaryOf(const DeploymentRecord& d) {
+    EXPECT_TRUE(d.canary.has_value());
+    return d.canary ? CanaryJson(*d.canary) : nlohmann::json();
+  }
 
   std::string dir_;
   std::unique_ptr<store::Db> db_;
   runtime::FakeLauncher launcher_;
   FakeClock clock_;
   std::unique_ptr<runtime::Supervisor> supervisor_;
-  CanaryProxy proxy_;
+  FakeProxy proxy_;
   std::unique_ptr<Deployer> deployer_;
   config::StackSpec stack_;
   milliseconds slept_{0};
@@ -233,8 +156,8 @@ TEST_F(CanaryDeployerTest, FirstDeployHasNothingToCompareAgainstAndIsRedBlack) {
   auto out = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
   ASSERT_TRUE(out.ok()) << out.error();
   EXPECT_EQ(proxy_.canary_deploys, 0);
-  EXPECT_EQ(proxy_.main["site.staging"], Addresses(out->instances));
-  EXPECT_TRUE(Last().canary.empty());
+  EXPECT_EQ(proxy_.served["site.staging"], Addresses(out->instances));
+  EXPECT_FALSE(Last().canary.has_value());
 }
 
 TEST_F(CanaryDeployerTest, HealthyCanaryIsObservedForItsDurationThenPromoted) {
@@ -256,9 +179,9 @@ TEST_F(CanaryDeployerTest, HealthyCanaryIsObservedForItsDurationThenPromoted) {
   EXPECT_EQ(env.live_commit, "bbbbbbb2");
   EXPECT_EQ(env.warm_commit, "aaaaaaa1");  // kept warm exactly as red/black does
   EXPECT_EQ(env.warm_instances, first->instances);
-  EXPECT_EQ(proxy_.main["site.staging"], Addresses(out->instances));
+  EXPECT_EQ(proxy_.served["site.staging"], Addresses(out->instances));
   auto d = Last();
-  EXPECT_EQ(d.status, "succeeded");
+  EXPECT_EQ(d.status, DeploymentStatus::kSucceeded);
   auto c = CanaryOf(d);
   EXPECT_EQ(c["phase"], "promoted");
   EXPECT_EQ(c["weight"], 25);
@@ -275,11 +198,11 @@ TEST_F(CanaryDeployerTest, HealthyCanaryIsObservedForItsDurationThenPromoted) {
 TEST_F(CanaryDeployerTest, CanaryOverTheErrorRateIsDroppedAndMainNeverChanges) {
   auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
   ASSERT_TRUE(first.ok()) << first.error();
-  auto live = proxy_.main["site.staging"];
+  auto live = proxy_.served["site.staging"];
   int polls = 0;
   std::vector<std::vector<std::string>> main_seen;
   proxy_.on_poll = [&] {
-    main_seen.push_back(proxy_.main["site.staging"]);
+    main_seen.push_back(proxy_.served["site.staging"]);
     if (++polls == 3) {  // 40 requests, 5 of them 5xx, at the third check
       proxy_.canary_requests.total += 40;
       proxy_.canary_requests.errors_5xx += 5;
@@ -297,14 +220,14 @@ TEST_F(CanaryDeployerTest, CanaryOverTheErrorRateIsDroppedAndMainNeverChanges) {
   EXPECT_EQ(proxy_.promotes, 0);
   EXPECT_TRUE(proxy_.canary.empty());
   for (const auto& m : main_seen) EXPECT_EQ(m, live);
-  EXPECT_EQ(proxy_.main["site.staging"], live);
+  EXPECT_EQ(proxy_.served["site.staging"], live);
   EXPECT_LT(slept_, seconds(5));  // judged as soon as the errors showed, not at the end
   auto env = Env();
   EXPECT_EQ(env.live_commit, "aaaaaaa1");
   EXPECT_EQ(env.live_instances, first->instances);
   EXPECT_EQ(supervisor_->List().size(), 2u);  // the canary's instances were stopped
   auto d = Last();
-  EXPECT_EQ(d.status, "failed");
+  EXPECT_EQ(d.status, DeploymentStatus::kFailed);
   EXPECT_EQ(CanaryOf(d)["phase"], "dropped");
   EXPECT_EQ(CanaryOf(d)["requests"], 40);
   EXPECT_EQ(CanaryOf(d)["errors_5xx"], 5);
@@ -334,7 +257,7 @@ TEST_F(CanaryDeployerTest, CrashedCanaryInstanceIsDropped) {
   EXPECT_NE(out.error().find("last log lines:"), std::string::npos) << out.error();
   EXPECT_EQ(proxy_.drops, 1);
   EXPECT_EQ(Env().live_commit, "aaaaaaa1");
-  EXPECT_EQ(proxy_.main["site.staging"], Addresses(first->instances));
+  EXPECT_EQ(proxy_.served["site.staging"], Addresses(first->instances));
 }
 
 TEST_F(CanaryDeployerTest, UnhealthyCanaryNeverGetsTraffic) {
@@ -365,10 +288,10 @@ TEST_F(CanaryDeployerTest, RestartedDaemonDropsACanaryLeftMidObservation) {
   d.app = "site";
   d.environment = "staging";
   d.commit = "bbbbbbb2";
-  d.kind = "deploy";
-  d.status = "running";
-  d.step = "canary";
-  d.canary = R"({"phase":"observing","weight":25,"requests":7})";
+  d.kind = DeploymentKind::kDeploy;
+  d.status = DeploymentStatus::kRunning;
+  d.step = DeploymentStep::kCanary;
+  d.canary = CanaryRecord{.phase = CanaryPhase::kObserving, .weight = 25, .requests = 7};
   d.previous_commit = "aaaaaaa1";
   for (int k = 0; k < 2; ++k) d.instances.push_back(supervisor_->Start(spec).value().id);
   d.id = deployer_->records().InsertDeployment(d).value();
@@ -380,12 +303,12 @@ TEST_F(CanaryDeployerTest, RestartedDaemonDropsACanaryLeftMidObservation) {
   restarted.SetStack(stack_);
   ASSERT_TRUE(restarted.Reconcile().ok());
   EXPECT_TRUE(proxy_.canary.empty());
-  EXPECT_EQ(proxy_.main["site.staging"], Addresses(first->instances));
+  EXPECT_EQ(proxy_.served["site.staging"], Addresses(first->instances));
   EXPECT_EQ(supervisor_->List().size(), 2u);  // the canary's instances were stopped
   auto env = Env();
   EXPECT_EQ(env.live_commit, "aaaaaaa1");
   auto after = deployer_->records().Deployment(d.id).value().value();
-  EXPECT_EQ(after.status, "interrupted");
+  EXPECT_EQ(after.status, DeploymentStatus::kInterrupted);
   EXPECT_NE(after.error.find("interrupted at step 'canary'"), std::string::npos) << after.error;
   EXPECT_EQ(CanaryOf(after)["phase"], "dropped");
 }
@@ -403,20 +326,20 @@ TEST_F(CanaryDeployerTest, RestartedDaemonCompletesACanaryTheProxyHadPromoted) {
   d.app = "site";
   d.environment = "staging";
   d.commit = "bbbbbbb2";
-  d.kind = "deploy";
-  d.status = "running";
-  d.step = "promoting";
+  d.kind = DeploymentKind::kDeploy;
+  d.status = DeploymentStatus::kRunning;
+  d.step = DeploymentStep::kPromoting;
   for (int k = 0; k < 2; ++k) d.instances.push_back(supervisor_->Start(spec).value().id);
   d.id = deployer_->records().InsertDeployment(d).value();
   ASSERT_TRUE(deployer_->records().UpdateDeployment(d).ok());
-  proxy_.main["site.staging"] = Addresses(d.instances);  // the promote went through
+  proxy_.served["site.staging"] = Addresses(d.instances);  // the promote went through
 
   Deployer restarted(*db_, *supervisor_, proxy_, clock_);
   ASSERT_TRUE(restarted.Init().ok());
   restarted.SetStack(stack_);
   ASSERT_TRUE(restarted.Reconcile().ok());
   EXPECT_EQ(Env().live_commit, "bbbbbbb2");
-  EXPECT_EQ(deployer_->records().Deployment(d.id).value().value().status, "succeeded");
+  EXPECT_EQ(deployer_->records().Deployment(d.id).value().value().status, DeploymentStatus::kSucceeded);
 }
 
 TEST_F(CanaryDeployerTest, StatusShowsACanaryInProgress) {

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "config/spec.h"
 #include "deploy/proxy_control.h"
 #include "deploy/records.h"
@@ -38,6 +39,10 @@ struct DeployOutcome {
   std::vector<std::string> instances;
 };
 
+// Where a deployment's progress lines go besides the log and the progress callback (e.g.
+// the run's deploy-stage log). May be empty.
+using LogSink = std::function<void(const std::string&)>;
+
 struct DeployerOptions {
   // Health interval used when swapping back to warm instances (healthy_threshold 1).
   std::chrono::milliseconds warm_health_interval{200};
@@ -48,9 +53,10 @@ struct DeployerOptions {
   // How many log lines of each failing instance an error message carries.
   int failure_log_lines = 8;
   // Canary deploys: how often the proxy's per-pool counters and the canary's instances are
-  // checked during the observation window, and how the deployer waits between checks
-  // (empty: the real clock sleeps; tests advance a FakeClock instead).
+  // checked during the observation window.
   std::chrono::milliseconds canary_poll_interval{250};
+  // How the deployer waits between polls (listen wait, canary checks, drain wait). Empty:
+  // the injected Clock's SleepFor (a FakeClock moves on at once).
   std::function<void(std::chrono::milliseconds)> sleep;
 };
 
@@ -61,6 +67,12 @@ struct DeployerOptions {
 // health_wait, switched, done), so that Reconcile() after a crash settles it: whatever the
 // proxy serves is the truth; exactly one release stays live per environment; instances that
 // are neither live nor warm are stopped; the record says what happened.
+//
+// Where the parts live: deployer.cpp (entry points, environment lookup, progress),
+// deployment.cpp (one deployment, step by step), canary.cpp (the canary strategy),
+// release_choice.cpp (rollback and promotion: which release), reconcile.cpp (settling after a
+// crash, restoring what was live), retention.cpp (Tick: warm expiry, deferred stops, releases
+// on disk), views.cpp (status and releases as JSON).
 //
 // Thread-safe: the stack is guarded by stack_mutex_; each environment's work by its own
 // mutex in env_locks_ (guarded by locks_mutex_); the store, supervisor and proxy control
@@ -85,9 +97,11 @@ class Deployer {
   Status RestoreLive();
 
   // Red/black deploy of `release` onto app/env. `log` (optional) receives this deploy's
-  // progress lines too (e.g. the run's deploy-stage log).
+  // progress lines too (e.g. the run's deploy-stage log). Unknown app or environment:
+  // NotFound; a deploy that did not go live: FailedPrecondition; the proxy could not be
+  // asked: Unavailable or Interrupted.
   Result<DeployOutcome> Deploy(const std::string& env, const Release& release,
-                               std::function<void(const std::string&)> log = {});
+                               const LogSink& log = {});
   // Back to the warm previous instances, or to `to_commit` (a prefix is enough), relaunched
   // from disk when it is not warm. Empty env: the app's only environment, or an error.
   Result<DeployOutcome> Rollback(const std::string& app, const std::string& env,
@@ -114,42 +128,80 @@ class Deployer {
   }
 
  private:
-  std::mutex& EnvLock(const std::string& app, const std::string& env);
+  struct Run;          // one deployment in progress (deploy/run.h)
+  struct CanaryWatch;  // a canary's observation window (deploy/run.h)
+
+  // deployer.cpp
+  std::mutex& EnvLock(const std::string& app, const std::string& env) EXCLUDES(locks_mutex_);
   Result<std::pair<config::StackApp, config::EnvironmentSpec>> FindEnv(const std::string& app,
-                                                                       const std::string& env);
+                                                                       const std::string& env)
+      EXCLUDES(stack_mutex_);
+  config::StackSpec StackCopy() EXCLUDES(stack_mutex_);
+  void MarkReconcilePending() EXCLUDES(stack_mutex_);
+  std::vector<std::string> Addresses(const std::vector<std::string>& ids);
+  void Progress(const std::string& line, const LogSink& log = {});
+  void Sleep(std::chrono::milliseconds d);
+  std::int64_t NowMs() const;
+
+  // deployment.cpp: the deployment itself; the caller holds the environment's lock.
+  // `warm` non-empty: swap to those running instances instead of starting new ones.
+  Result<DeployOutcome> RunLocked(const config::StackApp& app, const config::EnvironmentSpec& env,
+                                  const Release& release, DeploymentKind kind,
+                                  const std::vector<std::string>& warm, const LogSink& log = {});
+  Status Begin(Run& run);
+  Status Fail(Run& run, const std::string& error, bool stop_new);
+  Status StartInstances(Run& run);
+  void PrepareRoute(Run& run);
+  Result<ProxyDeployOutcome> HandOver(Run& run);
+  Status CheckStayedUp(Run& run);
+  void RecordSwitch(Run& run, const ProxyDeployOutcome& outcome);
   // Polls until every instance accepts connections, one exits, or `limit` passes; returns
   // the time spent.
   std::chrono::milliseconds WaitListening(const std::vector<runtime::InstanceInfo>& instances,
                                           std::chrono::milliseconds limit);
-  // The deployment itself; the caller holds the environment's lock. `warm` non-empty:
-  // swap to those running instances instead of starting new ones.
-  Result<DeployOutcome> RunLocked(const config::StackApp& app, const config::EnvironmentSpec& env,
-                                  const Release& release, const std::string& kind,
-                                  const std::vector<std::string>& warm);
-  // The canary strategy's part of a deployment (docs/deploy.md "Canary"): health-gate the
-  // new instances into the proxy's canary pool, observe them for canary.duration, then
-  // promote them (switched) or drop them (not switched; `*judged` holds the reason). A
-  // Result error means the proxy could not be asked: the record stays running for
-  // Reconcile. The caller holds the environment's lock.
-  Result<ProxyDeployOutcome> CanaryLocked(const std::string& where, const ProxyRoute& route,
-                                          const config::EnvironmentSpec& env, DeploymentRecord& d,
-                                          const std::vector<runtime::InstanceInfo>& started,
-                                          std::string* judged);
-  void Sleep(std::chrono::milliseconds d);
+  std::string FailureDetail(const ProxyDeployOutcome& outcome,
+                            const std::vector<runtime::InstanceInfo>& instances);
+
+  // canary.cpp: the canary strategy's part of a deployment (docs/deploy.md "Canary"):
+  // health-gate the new instances into the proxy's canary pool, observe them for
+  // canary.duration, then promote them (switched) or drop them (not switched; run.judged
+  // holds the reason). A Result error means the proxy could not be asked: the record stays
+  // running for Reconcile. The caller holds the environment's lock.
+  Result<ProxyDeployOutcome> CanaryLocked(Run& run);
+  // One check of the observation window: "" to go on, or why the canary fails. Updates
+  // the counts in run's canary record; *passed when the judge lets it through.
+  Result<std::string> CheckCanary(Run& run, CanaryWatch& watch, bool* passed);
+  Result<CanaryWatch> StartWatch(Run& run);
+  std::string CrashedCanary(const Run& run);
+  ProxyDeployOutcome DropCanary(Run& run, const std::string& failure);
+  void SaveStep(Run& run, DeploymentStep step);
   // Waits (bounded by `timeout` plus a little) until the proxy no longer lists `targets` of
   // `service` as draining, so their instances can stop without cutting requests off.
   void WaitDrained(const std::string& service, const std::vector<std::string>& targets,
                    std::chrono::milliseconds timeout);
-  Status ReconcileLocked(const std::string& app_name, const std::string& env_name,
-                         const std::set<std::string>& running_deployment_instances);
+
+  // release_choice.cpp
   Result<Release> ReleaseFromDisk(const std::string& app, const std::string& commit);
+  // The release of warm instances: its directory and spec as far as they are still known
+  // (the instances run already, so neither is needed to swap back to them).
+  Release WarmRelease(const std::string& app, const std::string& commit);
   Result<std::string> ResolveCommit(const std::string& app, const std::string& prefix);
+  Result<std::string> RollbackTarget(const std::string& app, const std::string& env,
+                                     const EnvironmentRecord& rec, const std::string& to_commit);
+
+  // reconcile.cpp
+  Status ReconcileLocked(const std::string& app, const std::string& env);
+  // Settles one deployment a previous daemon left running; true when `rec` changed.
+  Result<bool> SettleInterrupted(DeploymentRecord& d, EnvironmentRecord& rec,
+                                 const std::vector<std::string>& serving);
+  Status ReassertLive(const std::string& app, const std::string& env,
+                      const EnvironmentRecord& rec, const std::vector<std::string>& serving);
+  void StopOrphans(const std::string& app, const std::string& env, const EnvironmentRecord& rec);
+
+  // retention.cpp
+  void StopDueInstances(std::int64_t now);
+  void StopExpiredWarm(std::int64_t now);
   void ApplyRetention(const config::StackApp& app);
-  std::vector<std::string> Addresses(const std::vector<std::string>& ids);
-  std::string FailureDetail(const ProxyDeployOutcome& outcome,
-                            const std::vector<runtime::InstanceInfo>& instances);
-  void Progress(const std::string& line);
-  std::int64_t NowMs() const;
 
   Records records_;
   runtime::Supervisor& supervisor_;
@@ -157,18 +209,23 @@ class Deployer {
   Clock& clock_;
   const DeployerOptions options_;
 
-  std::mutex stack_mutex_;
-  config::StackSpec stack_;                           // guarded by stack_mutex_
   std::function<void(const std::string&)> progress_;  // set before use
-  bool reconcile_pending_ = true;                     // guarded by stack_mutex_
+
+  Mutex stack_mutex_;
+  config::StackSpec stack_ GUARDED_BY(stack_mutex_);
+  bool reconcile_pending_ GUARDED_BY(stack_mutex_) = true;
 
   // Instances out of traffic that may still be draining in the proxy: stopped by Tick once
   // their drain deadline (wall ms) has passed.
-  std::mutex pending_mutex_;
-  std::vector<std::pair<std::int64_t, std::vector<std::string>>> pending_stops_;  // guarded
+  Mutex pending_mutex_;
+  std::vector<std::pair<std::int64_t, std::vector<std::string>>> pending_stops_
+      GUARDED_BY(pending_mutex_);
 
-  std::mutex locks_mutex_;
-  std::map<std::string, std::unique_ptr<std::mutex>> env_locks_;  // guarded by locks_mutex_
+  // One mutex per environment, held for the whole of a deployment, reconcile or expiry
+  // of that environment (std::mutex: taken with try_lock / lock_guard where it is needed;
+  // the analysis does not follow these per-key locks).
+  Mutex locks_mutex_;
+  std::map<std::string, std::unique_ptr<std::mutex>> env_locks_ GUARDED_BY(locks_mutex_);
 };
 
 }  // namespace gravity::deploy

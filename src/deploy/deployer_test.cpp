@@ -6,55 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "deploy/fake_proxy.h"
 #include "runtime/fake_launcher.h"
 
 namespace gravity::deploy {
 namespace {
 
 using std::chrono::milliseconds;
-
-// The proxy seam: serves per service the targets of the last successful deploy; targets in
-// `unhealthy` fail the health gate; `down` makes every call a transport error.
-class FakeProxy : public ProxyControl {
- public:
-  Result<ProxyDeployOutcome> Deploy(const ProxyRoute& route) override {
-    std::lock_guard lock(mutex_);
-    routes.push_back(route);
-    if (down) return Status::Error("connect to proxy.sock: connection refused");
-    ProxyDeployOutcome out;
-    for (const auto& t : route.targets) {
-      if (unhealthy.count(t)) out.failures.push_back({t, "connection refused"});
-    }
-    if (!out.failures.empty()) {
-      out.error = std::to_string(out.failures.size()) + " target(s) did not become healthy";
-      return out;
-    }
-    served[route.service] = route.targets;
-    out.switched = true;
-    out.switched_after_ms = 5;
-    return out;
-  }
-  Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) override {
-    std::lock_guard lock(mutex_);
-    if (down) return Status::Error("connect to proxy.sock: connection refused");
-    auto it = served.find(service);
-    if (it == served.end()) return std::optional<std::vector<ProxyTarget>>();
-    std::vector<ProxyTarget> out;
-    for (const auto& a : it->second) out.push_back({a, "healthy", ""});
-    return std::optional<std::vector<ProxyTarget>>(out);
-  }
-  Status Remove(const std::string& service) override {
-    std::lock_guard lock(mutex_);
-    served.erase(service);
-    return Status::Ok();
-  }
-
-  std::mutex mutex_;
-  bool down = false;
-  std::set<std::string> unhealthy;
-  std::map<std::string, std::vector<std::string>> served;
-  std::vector<ProxyRoute> routes;
-};
 
 class DeployerTest : public ::testing::Test {
  protected:
@@ -146,8 +104,8 @@ TEST_F(DeployerTest, FirstDeployStartsInstancesAndSwitchesTraffic) {
   EXPECT_EQ(launcher_.launched[0].command, "serve aaaaaaaa1");
   EXPECT_EQ(launcher_.launched[0].env.at("GREETING"), "hi");
   auto d = deployer_->records().Deployment(out->deployment_id).value().value();
-  EXPECT_EQ(d.status, "succeeded");
-  EXPECT_EQ(d.step, "done");
+  EXPECT_EQ(d.status, DeploymentStatus::kSucceeded);
+  EXPECT_EQ(d.step, DeploymentStep::kDone);
 }
 
 TEST_F(DeployerTest, OldInstancesStayWarmUntilKeepPreviousThenStop) {
@@ -203,7 +161,7 @@ TEST_F(DeployerTest, FailedHealthStopsNewInstancesAndLeavesLiveAlone) {
   EXPECT_EQ(Served("staging"), Addresses(first.instances));
   EXPECT_EQ(Running(), 2u);
   auto history = deployer_->records().Deployments("site").value();
-  EXPECT_EQ(history[0].status, "failed");
+  EXPECT_EQ(history[0].status, DeploymentStatus::kFailed);
   EXPECT_EQ(history[0].error, err);
 }
 
@@ -243,7 +201,7 @@ TEST_F(DeployerTest, RollbackRelaunchesFromDiskWhenNothingIsWarm) {
   EXPECT_EQ(launcher_.launched.back().command, "serve aaaaaaaa1");  // from its gravity.yml
   EXPECT_EQ(Env("staging").live_commit, "aaaaaaaa1");
   auto history = deployer_->records().Deployments("site").value();
-  EXPECT_EQ(history[0].kind, "rollback");
+  EXPECT_EQ(history[0].kind, DeploymentKind::kRollback);
 }
 
 TEST_F(DeployerTest, RollbackErrors) {
@@ -318,16 +276,16 @@ TEST_F(DeployerTest, ReconcileAfterCrashMidHealthWaitKeepsLiveAndStopsNew) {
   d.app = "site";
   d.environment = "staging";
   d.commit = "bbbbbbbb2";
-  d.kind = "deploy";
-  d.status = "running";
-  d.step = "health_wait";
+  d.kind = DeploymentKind::kDeploy;
+  d.status = DeploymentStatus::kRunning;
+  d.step = DeploymentStep::kHealthWait;
   d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
   d.started_at_ms = 1;
   auto id = deployer_->records().InsertDeployment(d).value();
   size_t routes = proxy_.routes.size();
   ASSERT_TRUE(deployer_->Reconcile().ok());
   auto after = deployer_->records().Deployment(id).value().value();
-  EXPECT_EQ(after.status, "interrupted");
+  EXPECT_EQ(after.status, DeploymentStatus::kInterrupted);
   EXPECT_NE(after.error.find("interrupted at step 'health_wait'"), std::string::npos);
   EXPECT_EQ(Running(), 2u);
   EXPECT_EQ(Env("staging").live_instances, first.instances);
@@ -347,16 +305,16 @@ TEST_F(DeployerTest, ReconcileCompletesADeployTheProxyAlreadySwitched) {
   d.app = "site";
   d.environment = "staging";
   d.commit = "bbbbbbbb2";
-  d.kind = "deploy";
-  d.status = "running";
-  d.step = "health_wait";
+  d.kind = DeploymentKind::kDeploy;
+  d.status = DeploymentStatus::kRunning;
+  d.step = DeploymentStep::kHealthWait;
   d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
   d.started_at_ms = 1;
   auto id = deployer_->records().InsertDeployment(d).value();
   proxy_.served["site.staging"] = Addresses(d.instances);  // the swap happened, then kill -9
   ASSERT_TRUE(deployer_->Reconcile().ok());
   auto after = deployer_->records().Deployment(id).value().value();
-  EXPECT_EQ(after.status, "succeeded");
+  EXPECT_EQ(after.status, DeploymentStatus::kSucceeded);
   EXPECT_NE(after.error.find("completed after a daemon restart"), std::string::npos);
   auto env = Env("staging");
   EXPECT_EQ(env.live_commit, "bbbbbbbb2");
@@ -390,7 +348,7 @@ TEST_F(DeployerTest, ProxyLostMidDeployFailsAndIsSettledLater) {
   EXPECT_EQ(Running(), 2u);
   EXPECT_EQ(Env("staging").live_instances, first.instances);
   auto history = deployer_->records().Deployments("site").value();
-  EXPECT_EQ(history[0].status, "failed");
+  EXPECT_EQ(history[0].status, DeploymentStatus::kFailed);
 }
 
 TEST_F(DeployerTest, RestoreLiveRelaunchesAfterInstancesWereStopped) {

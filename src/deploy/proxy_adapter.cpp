@@ -40,10 +40,10 @@ class ClientProxyControl final : public ProxyControl {
     req.drain_timeout = route.drain_timeout;
     auto result = client_.Deploy(req);
     if (!result.ok()) {
-      // Errors on an established connection (send/recv/timeout: "proxy control socket
-      // ...") leave it unknown whether the proxy switched. Anything else — no connection at
-      // all, or the proxy's own refusal (400, 409) — means it did not.
-      if (result.error().rfind("proxy control socket ", 0) == 0) return result.status();
+      // Errors on an established connection (send/recv/timeout: Interrupted) leave it
+      // unknown whether the proxy switched. Anything else — no connection at all
+      // (Unavailable), or the proxy's own refusal (400, 409) — means it did not.
+      if (result.status().IsInterrupted()) return result.status();
       ProxyDeployOutcome refused;
       refused.error = result.error();
       return refused;
@@ -77,7 +77,7 @@ class ClientProxyControl final : public ProxyControl {
 
   Status Remove(const std::string& service) override {
     Status st = client_.Remove(service);
-    if (!st.ok() && st.message().find("no service") != std::string::npos) return Status::Ok();
+    if (st.IsNotFound()) return Status::Ok();  // no such service: nothing to remove
     return st;
   }
 
@@ -103,11 +103,8 @@ class ClientProxyControl final : public ProxyControl {
 
   Status DropCanary(const std::string& service) override {
     Status st = client_.DropCanary(service);
-    if (!st.ok() && (st.message().find("has no canary") != std::string::npos ||
-                     st.message().find("no service") != std::string::npos)) {
-      return Status::Ok();
-    }
-    return st;
+    // 404: the service has no canary, or does not exist.
+    return st.IsNotFound() ? Status::Ok() : st;
   }
 
   Result<std::optional<ProxyService>> Service(const std::string& service) override {

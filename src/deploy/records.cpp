@@ -20,6 +20,32 @@ std::vector<std::string> FromJson(const std::string& s) {
   return out;
 }
 
+template <typename E, std::size_t N>
+E Parse(const std::string_view (&names)[N], const std::string& text, E fallback) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (names[i] == text) return static_cast<E>(i);
+  }
+  return fallback;
+}
+
+constexpr std::string_view kKindNames[] = {"deploy", "rollback", "promote", "restore", "scale"};
+constexpr std::string_view kStatusNames[] = {"running", "succeeded", "failed", "interrupted"};
+constexpr std::string_view kStepNames[] = {"starting", "health_wait", "canary_gate", "canary",
+                                           "promoting", "switched",   "done"};
+constexpr std::string_view kPhaseNames[] = {"gate", "observing", "promoting", "promoted",
+                                            "dropped"};
+
+std::string CanaryText(const std::optional<CanaryRecord>& c) {
+  return c ? CanaryJson(*c).dump() : std::string();
+}
+
+std::optional<CanaryRecord> CanaryFromText(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return CanaryFromJson(j);
+}
+
 constexpr const char* kDeploymentColumns =
     "id, app, environment, commit_id, kind, status, step, error, previous_commit, instances, "
     "started_at_ms, finished_at_ms, switched_after_ms, duration_ms, canary";
@@ -30,9 +56,9 @@ DeploymentRecord DeploymentFromRow(const store::Row& r) {
   d.app = r.Text(1);
   d.environment = r.Text(2);
   d.commit = r.Text(3);
-  d.kind = r.Text(4);
-  d.status = r.Text(5);
-  d.step = r.Text(6);
+  d.kind = Parse(kKindNames, r.Text(4), DeploymentKind::kDeploy);
+  d.status = Parse(kStatusNames, r.Text(5), DeploymentStatus::kFailed);
+  d.step = Parse(kStepNames, r.Text(6), DeploymentStep::kDone);
   d.error = r.Text(7);
   d.previous_commit = r.Text(8);
   d.instances = FromJson(r.Text(9));
@@ -40,7 +66,7 @@ DeploymentRecord DeploymentFromRow(const store::Row& r) {
   d.finished_at_ms = r.Int(11);
   d.switched_after_ms = r.Int(12);
   d.duration_ms = r.Int(13);
-  d.canary = r.Text(14);
+  d.canary = CanaryFromText(r.Text(14));
   return d;
 }
 
@@ -69,6 +95,46 @@ ReleaseRecord ReleaseFromRow(const store::Row& r) {
 }
 
 }  // namespace
+
+std::string_view Name(DeploymentKind kind) { return kKindNames[static_cast<int>(kind)]; }
+std::string_view Name(DeploymentStatus status) { return kStatusNames[static_cast<int>(status)]; }
+std::string_view Name(DeploymentStep step) { return kStepNames[static_cast<int>(step)]; }
+std::string_view Name(CanaryPhase phase) { return kPhaseNames[static_cast<int>(phase)]; }
+
+json CanaryJson(const CanaryRecord& c) {
+  json j = {{"phase", Name(c.phase)},
+            {"weight", c.weight},
+            {"duration_ms", c.duration_ms},
+            {"max_error_rate", c.max_error_rate},
+            {"min_requests", c.min_requests},
+            {"requests", c.requests},
+            {"errors_5xx", c.errors_5xx},
+            {"error_rate", c.error_rate},
+            {"main_requests", c.main_requests},
+            {"main_errors_5xx", c.main_errors_5xx}};
+  if (c.started_at_ms) j["started_at_ms"] = c.started_at_ms;
+  if (c.ends_at_ms) j["ends_at_ms"] = c.ends_at_ms;
+  if (!c.verdict.empty()) j["verdict"] = c.verdict;
+  return j;
+}
+
+CanaryRecord CanaryFromJson(const json& j) {
+  CanaryRecord c;
+  c.phase = Parse(kPhaseNames, j.value("phase", std::string()), CanaryPhase::kGate);
+  c.weight = j.value("weight", 0);
+  c.duration_ms = j.value("duration_ms", std::int64_t{0});
+  c.max_error_rate = j.value("max_error_rate", 0.0);
+  c.min_requests = j.value("min_requests", 0);
+  c.requests = j.value("requests", std::uint64_t{0});
+  c.errors_5xx = j.value("errors_5xx", std::uint64_t{0});
+  c.error_rate = j.value("error_rate", 0.0);
+  c.main_requests = j.value("main_requests", std::uint64_t{0});
+  c.main_errors_5xx = j.value("main_errors_5xx", std::uint64_t{0});
+  c.started_at_ms = j.value("started_at_ms", std::int64_t{0});
+  c.ends_at_ms = j.value("ends_at_ms", std::int64_t{0});
+  c.verdict = j.value("verdict", std::string());
+  return c;
+}
 
 Status Records::Migrate() {
   return db_.Migrate("deploy", {R"sql(
@@ -159,7 +225,8 @@ Result<std::int64_t> Records::InsertDeployment(const DeploymentRecord& d) {
         "INSERT INTO deploy_deployments (app, environment, commit_id, kind, status, step, error, "
         "previous_commit, instances, started_at_ms, finished_at_ms, switched_after_ms, "
         "duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        {d.app, d.environment, d.commit, d.kind, d.status, d.step, d.error, d.previous_commit,
+        {d.app, d.environment, d.commit, std::string(Name(d.kind)), std::string(Name(d.status)),
+         std::string(Name(d.step)), d.error, d.previous_commit,
          ToJson(d.instances), d.started_at_ms, d.finished_at_ms, d.switched_after_ms,
          d.duration_ms}));
     id = db_.LastInsertId();
@@ -173,8 +240,8 @@ Status Records::UpdateDeployment(const DeploymentRecord& d) {
   return db_.Exec(
       "UPDATE deploy_deployments SET status = ?, step = ?, error = ?, instances = ?, "
       "finished_at_ms = ?, switched_after_ms = ?, duration_ms = ?, canary = ? WHERE id = ?",
-      {d.status, d.step, d.error, ToJson(d.instances), d.finished_at_ms, d.switched_after_ms,
-       d.duration_ms, d.canary, d.id});
+      {std::string(Name(d.status)), std::string(Name(d.step)), d.error, ToJson(d.instances),
+       d.finished_at_ms, d.switched_after_ms, d.duration_ms, CanaryText(d.canary), d.id});
 }
 
 Result<std::optional<DeploymentRecord>> Records::Deployment(std::int64_t id) {
@@ -231,6 +298,11 @@ Result<std::vector<ReleaseRecord>> Records::Releases(const std::string& app) {
   std::vector<ReleaseRecord> out;
   for (const auto& r : rows) out.push_back(ReleaseFromRow(r));
   return out;
+}
+
+Status Records::RemoveEnvironment(const std::string& app, const std::string& env) {
+  return db_.Exec("DELETE FROM deploy_environments WHERE app = ? AND environment = ?",
+                  {app, env});
 }
 
 Status Records::MarkReleaseRemoved(const std::string& app, const std::string& commit) {

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -22,17 +24,62 @@ struct EnvironmentRecord {
   std::int64_t warm_until_ms = 0;  // wall time (ms since epoch) after which warm ones stop
 };
 
+// What a deployment does. Stored and shown as its Name() ("deploy", "rollback", ...).
+enum class DeploymentKind { kDeploy, kRollback, kPromote, kRestore, kScale };
+// How it ended (or that it is still running).
+enum class DeploymentStatus { kRunning, kSucceeded, kFailed, kInterrupted };
+// Where a running deployment got to: starting (instances being started), health_wait
+// (handed to the proxy), canary_gate / canary / promoting (canary strategy), switched
+// (traffic moved; records updated), done.
+enum class DeploymentStep {
+  kStarting,
+  kHealthWait,
+  kCanaryGate,
+  kCanary,
+  kPromoting,
+  kSwitched,
+  kDone
+};
+// The phases of a canary: its health gate, the observation window, the promotion, and
+// the two ends.
+enum class CanaryPhase { kGate, kObserving, kPromoting, kPromoted, kDropped };
+
+std::string_view Name(DeploymentKind kind);
+std::string_view Name(DeploymentStatus status);
+std::string_view Name(DeploymentStep step);
+std::string_view Name(CanaryPhase phase);
+
+// A canary deployment's progress and the counts it was judged on (docs/deploy.md).
+struct CanaryRecord {
+  CanaryPhase phase = CanaryPhase::kGate;
+  int weight = 0;
+  std::int64_t duration_ms = 0;
+  double max_error_rate = 0;
+  int min_requests = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t errors_5xx = 0;
+  double error_rate = 0;
+  std::uint64_t main_requests = 0;
+  std::uint64_t main_errors_5xx = 0;
+  std::int64_t started_at_ms = 0;  // wall; 0 until the observation starts
+  std::int64_t ends_at_ms = 0;     // wall; 0 until the observation starts
+  std::string verdict;             // why it was promoted or dropped; empty until then
+};
+
+// The JSON form of a canary record, as stored and as the API shows it (started_at_ms,
+// ends_at_ms and verdict only once set); and back (missing fields keep their defaults).
+nlohmann::json CanaryJson(const CanaryRecord& canary);
+CanaryRecord CanaryFromJson(const nlohmann::json& j);
+
 // One deploy, rollback or promotion of a release onto an environment.
 struct DeploymentRecord {
   std::int64_t id = 0;
   std::string app;
   std::string environment;
   std::string commit;
-  std::string kind;    // deploy | rollback | promote | restore | scale
-  std::string status;  // running | succeeded | failed | interrupted
-  // Where a running deployment got to: starting (instances being started), health_wait
-  // (handed to the proxy), switched (traffic moved; records updated), done.
-  std::string step;
+  DeploymentKind kind = DeploymentKind::kDeploy;
+  DeploymentStatus status = DeploymentStatus::kRunning;
+  DeploymentStep step = DeploymentStep::kStarting;
   std::string error;
   std::string previous_commit;         // live before this deployment
   std::vector<std::string> instances;  // the new instances
@@ -40,9 +87,7 @@ struct DeploymentRecord {
   std::int64_t finished_at_ms = 0;     // wall; 0 while running
   std::int64_t switched_after_ms = 0;  // proxy's figure: hand-over to switch
   std::int64_t duration_ms = 0;        // start to switch (or failure)
-  // Canary deploys only: a JSON object with the phase (gate, observing, promoting, promoted,
-  // dropped), weight, window and the counts judged (see docs/deploy.md); empty otherwise.
-  std::string canary;
+  std::optional<CanaryRecord> canary;  // canary deploys only
 };
 
 // A release the deployer has used (kept on disk for rollback and promotion).
@@ -65,6 +110,7 @@ class Records {
   Result<EnvironmentRecord> Environment(const std::string& app, const std::string& env);
   Result<std::vector<EnvironmentRecord>> Environments();
   Status SaveEnvironment(const EnvironmentRecord& record);
+  Status RemoveEnvironment(const std::string& app, const std::string& env);
 
   Result<std::int64_t> InsertDeployment(const DeploymentRecord& record);
   Status UpdateDeployment(const DeploymentRecord& record);

@@ -4,12 +4,12 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "config/spec.h"
 #include "deploy/deployer.h"
 #include "deploy/proxy_control.h"
@@ -22,9 +22,8 @@ namespace gravity::deploy {
 
 // The daemon's instances-and-deploys part, assembled: a ProcessLauncher (instances run as
 // `gravity _instance` from this binary), the Supervisor (state_dir/runtime), the proxy at
-// state_dir/proxy.sock, and the Deployer over the daemon's database. It gives the pipeline
-// its deploy hook and the API its handlers (framework-free: each returns an HTTP status
-// and a JSON body).
+// options.proxy_socket, and the Deployer over the daemon's database. It gives the pipeline
+// its deploy hook; the API's deploy routes (api/deploy_routes.h) call deployer().
 //
 // Threads: Start() runs the supervisor's tick thread and one thread that runs
 // Deployer::Tick every 500 ms (and first reconciles and restores what was live).
@@ -32,7 +31,7 @@ namespace gravity::deploy {
 class DeployService {
  public:
   struct Options {
-    std::string proxy_socket;    // default: state_dir/proxy.sock
+    std::string proxy_socket;    // the proxy's control socket (daemon::StateLayout)
     std::string gravity_binary;  // default: this executable
   };
   DeployService(store::Db& db, const config::StackSpec& stack, Options options);
@@ -51,29 +50,23 @@ class DeployService {
   // The pipeline's deploy stage.
   Status DeployHook(const pipeline::DeployRequest& request);
 
-  // API: GET /v1/status, GET /v1/apps/:app/releases, POST /v1/apps/:app/rollback
-  // {"env","to"}, POST /v1/apps/:app/promote {"to"}.
-  std::pair<int, nlohmann::json> HandleStatus();
-  std::pair<int, nlohmann::json> HandleReleases(const std::string& app);
-  std::pair<int, nlohmann::json> HandleRollback(const std::string& app, const std::string& body);
-  std::pair<int, nlohmann::json> HandlePromote(const std::string& app, const std::string& body);
-
   Deployer& deployer() { return *deployer_; }
   runtime::Supervisor& supervisor() { return *supervisor_; }
 
  private:
-  void TickLoop();
+  void TickLoop() EXCLUDES(thread_mutex_);
+  bool Stopping() EXCLUDES(thread_mutex_);
 
-  std::mutex stack_mutex_;
-  config::StackSpec stack_;  // guarded by stack_mutex_
+  Mutex stack_mutex_;
+  config::StackSpec stack_ GUARDED_BY(stack_mutex_);
   std::unique_ptr<runtime::ProcessLauncher> launcher_;
   std::unique_ptr<runtime::Supervisor> supervisor_;
   std::unique_ptr<ProxyControl> proxy_;
   std::unique_ptr<Deployer> deployer_;
 
-  std::mutex thread_mutex_;
+  Mutex thread_mutex_;
   std::condition_variable cv_;
-  bool stop_ = false;  // guarded by thread_mutex_
+  bool stop_ GUARDED_BY(thread_mutex_) = false;
   std::thread thread_;
 };
 

@@ -52,7 +52,7 @@ std::string Describe(const std::string& url) { return "'" + url + "'"; }
 }  // namespace
 
 Mirror::~Mirror() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   git_repository_free(repo_);
 }
 
@@ -90,7 +90,7 @@ Status Mirror::Fetch(const std::vector<std::string>& refspecs) {
 
 Result<std::map<std::string, BranchTip>> Mirror::FetchBranches(
     const std::vector<std::string>& branches) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   // List the remote's branches first so a missing one is reported, not silently kept.
   Owned<git_remote, git_remote_free> remote;
   int rc = git_remote_create_anonymous(&remote.p, repo_, url_.c_str());
@@ -139,13 +139,13 @@ Result<std::map<std::string, BranchTip>> Mirror::FetchBranches(
 }
 
 Result<std::string> Mirror::FetchAndResolve(const std::string& ref) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   RETURN_IF_ERROR(Fetch({"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}));
   return ResolveLocked(ref);
 }
 
 Result<std::string> Mirror::Resolve(const std::string& ref) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return ResolveLocked(ref);
 }
 
@@ -161,7 +161,7 @@ Result<std::string> Mirror::ResolveLocked(const std::string& ref) {
 }
 
 std::string Mirror::Subject(const std::string& commit) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   git_oid oid;
   if (git_oid_fromstr(&oid, commit.c_str()) != 0) return "";
   Owned<git_commit, git_commit_free> c;
@@ -249,7 +249,7 @@ int ExportEntry(const char* root, const git_tree_entry* entry, void* payload) {
 }  // namespace
 
 Status Mirror::Export(const std::string& commit, const std::string& dest) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   git_oid oid;
   if (git_oid_fromstr(&oid, commit.c_str()) != 0) {
     return Status::Error("'" + commit + "' is not a commit id");

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/thread_annotations.h"
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,11 +55,11 @@ class Mirror {
  private:
   Mirror(git_repository* repo, std::string path, std::string url)
       : repo_(repo), path_(std::move(path)), url_(std::move(url)) {}
-  Status Fetch(const std::vector<std::string>& refspecs);
-  Result<std::string> ResolveLocked(const std::string& ref);
+  Status Fetch(const std::vector<std::string>& refspecs) REQUIRES(mutex_);
+  Result<std::string> ResolveLocked(const std::string& ref) REQUIRES(mutex_);
 
-  std::mutex mutex_;
-  git_repository* repo_;    // guarded by mutex_
+  Mutex mutex_;
+  git_repository* repo_ GUARDED_BY(mutex_);
   const std::string path_;  // immutable
   const std::string url_;   // immutable
 };

@@ -4,24 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include "common/fs.h"
-#include "pipeline/command.h"
+#include "support/git_repo.h"
 
 namespace gravity::pipeline {
 namespace {
-
-// Runs a shell command in `dir`; returns its output (trimmed) or fails the test.
-std::string Sh(const std::string& dir, const std::string& cmd) {
-  CommandOptions o;
-  o.command = cmd;
-  o.cwd = dir;
-  o.env = {{"GIT_AUTHOR_NAME", "t"},     {"GIT_AUTHOR_EMAIL", "t@example.com"},
-           {"GIT_COMMITTER_NAME", "t"},  {"GIT_COMMITTER_EMAIL", "t@example.com"},
-           {"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir}};
-  auto r = RunCommand(o);
-  EXPECT_TRUE(r.ok() && r->ok) << cmd << ": " << (r.ok() ? r->log.Tail(20) : r.error());
-  return r.ok() ? r->log.Tail(1) : "";
-}
 
 class MirrorTest : public ::testing::Test {
  protected:
@@ -30,16 +19,29 @@ class MirrorTest : public ::testing::Test {
     ASSERT_TRUE(d.ok());
     dir_ = *d;
     src_ = dir_ + "/src";
-    ASSERT_TRUE(MakeDirs(src_).ok());
-    Sh(src_,
-       "git init -q -b main . && echo v1 > file.txt && mkdir -p sub/deep && "
-       "echo '#!/bin/sh' > sub/run.sh && chmod +x sub/run.sh && echo x > sub/deep/x && "
-       "ln -s file.txt link && git add -A && git commit -qm first");
+    auto repo = test::GitRepo::Init(src_, "main");
+    ASSERT_TRUE(repo.ok()) << repo.error();
+    repo_ = std::make_unique<test::GitRepo>(std::move(*repo));
+    ASSERT_TRUE(repo_->WriteFile("file.txt", "v1\n").ok());
+    ASSERT_TRUE(repo_->WriteFile("sub/run.sh", "#!/bin/sh\n", 0755).ok());
+    ASSERT_TRUE(repo_->WriteFile("sub/deep/x", "x\n").ok());
+    ASSERT_EQ(::symlink("file.txt", (src_ + "/link").c_str()), 0);
+    ASSERT_TRUE(repo_->Commit("first").ok());
   }
   void TearDown() override { RemoveTree(dir_); }
-  std::string Head(const std::string& ref = "HEAD") { return Sh(src_, "git rev-parse " + ref); }
+  std::string Head(const std::string& ref = "HEAD") {
+    auto id = repo_->RevParse(ref);
+    EXPECT_TRUE(id.ok()) << id.error();
+    return id.ok() ? *id : "";
+  }
+  // Runs git in the source repository; fails the test when it fails.
+  void Git(const std::vector<std::string>& args) {
+    auto r = repo_->Git(args);
+    EXPECT_TRUE(r.ok()) << r.error();
+  }
 
   std::string dir_, src_;
+  std::unique_ptr<test::GitRepo> repo_;
 };
 
 TEST_F(MirrorTest, FetchesBranchTipsFromALocalPathAndFileUrl) {
@@ -59,13 +61,14 @@ TEST_F(MirrorTest, NewCommitsAndForcePushesGiveNewTips) {
   ASSERT_TRUE(m.ok());
   auto first = (*m)->FetchBranches({"main"});
   ASSERT_TRUE(first.ok());
-  Sh(src_, "echo v2 > file.txt && git commit -qam second");
+  ASSERT_TRUE(repo_->CommitFiles({{"file.txt", "v2\n"}}, "second").ok());
   std::string second = Head();
   auto t2 = (*m)->FetchBranches({"main"});
   ASSERT_TRUE(t2.ok());
   EXPECT_EQ((*t2)["main"].commit, second);
   // Rewrite history: the mirror follows (force).
-  Sh(src_, "git reset -q --hard HEAD~1 && echo v3 > file.txt && git commit -qam rewritten");
+  Git({"reset", "-q", "--hard", "HEAD~1"});
+  ASSERT_TRUE(repo_->CommitFiles({{"file.txt", "v3\n"}}, "rewritten").ok());
   std::string rewritten = Head();
   ASSERT_NE(rewritten, second);
   auto t3 = (*m)->FetchBranches({"main"});
@@ -116,9 +119,10 @@ TEST_F(MirrorTest, ExportWritesTheTreeWithoutGitKeepingModesAndLinks) {
 }
 
 TEST_F(MirrorTest, FetchAndResolveFindsTagsBranchesAndShortIds) {
-  Sh(src_,
-     "git tag v1 && git checkout -qb feature && echo f > f && git add f && "
-     "git commit -qm feature && git checkout -q main");
+  Git({"tag", "v1"});
+  ASSERT_TRUE(repo_->CreateBranch("feature").ok());
+  ASSERT_TRUE(repo_->CommitFiles({{"f", "f\n"}}, "feature").ok());
+  ASSERT_TRUE(repo_->Checkout("main").ok());
   auto m = Mirror::Open(dir_ + "/m.git", src_);
   ASSERT_TRUE(m.ok());
   auto tag = (*m)->FetchAndResolve("v1");

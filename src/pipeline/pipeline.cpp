@@ -277,7 +277,7 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
       run.trigger = trigger;
       run.created_ms = now;
       Status st = db_.Transaction([&]() -> Status {
-        RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
+        RETURN_IF_ERROR(runs_.SetBranch(app_name, {run.branch, run.commit, "", now}));
         return runs_.CreateRun(run).status();
       });
       RETURN_IF_ERROR(st);

@@ -11,21 +11,11 @@
 #include "common/process.h"
 #include "pipeline/command.h"
 #include "pipeline/webhook.h"
+#include "support/git_repo.h"
+#include "support/wait.h"
 
 namespace gravity::pipeline {
 namespace {
-
-std::string Sh(const std::string& dir, const std::string& cmd) {
-  CommandOptions o;
-  o.command = cmd;
-  o.cwd = dir;
-  o.env = {{"GIT_AUTHOR_NAME", "t"},     {"GIT_AUTHOR_EMAIL", "t@example.com"},
-           {"GIT_COMMITTER_NAME", "t"},  {"GIT_COMMITTER_EMAIL", "t@example.com"},
-           {"GIT_CONFIG_NOSYSTEM", "1"}, {"HOME", dir}};
-  auto r = RunCommand(o);
-  EXPECT_TRUE(r.ok() && r->ok) << cmd << ": " << (r.ok() ? r->log.Tail(20) : r.error());
-  return r.ok() ? r->log.Tail(1) : "";
-}
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -34,8 +24,9 @@ class PipelineTest : public ::testing::Test {
     ASSERT_TRUE(d.ok());
     dir_ = *d;
     repo_ = dir_ + "/repo";
-    ASSERT_TRUE(MakeDirs(repo_).ok());
-    Sh(repo_, "git init -q -b main .");
+    auto git = test::GitRepo::Init(repo_, "main");
+    ASSERT_TRUE(git.ok()) << git.error();
+    git_ = std::make_unique<test::GitRepo>(std::move(*git));
     auto db = store::Db::Open(dir_ + "/state.db");
     ASSERT_TRUE(db.ok());
     db_ = std::move(*db);
@@ -54,8 +45,15 @@ class PipelineTest : public ::testing::Test {
       if (slash != std::string::npos) MakeDirs(repo_ + "/" + path.substr(0, slash));
       EXPECT_TRUE(WriteFileAtomic(repo_ + "/" + path, content).ok());
     }
-    Sh(repo_, "git add -A && git commit -qm '" + msg + "' --allow-empty");
-    return Sh(repo_, "git rev-parse HEAD");
+    auto id = git_->Commit(msg);
+    EXPECT_TRUE(id.ok()) << id.error();
+    return id.ok() ? *id : "";
+  }
+  // Runs git in the repository; returns its output or fails the test.
+  std::string Git(const std::vector<std::string>& args) {
+    auto r = git_->Git(args);
+    EXPECT_TRUE(r.ok()) << r.error();
+    return r.ok() ? *r : "";
   }
   void MakePipeline(DeployHook hook = nullptr, const std::string& secret_file = "") {
     config::StackSpec stack;
@@ -84,6 +82,7 @@ class PipelineTest : public ::testing::Test {
   std::vector<RunRecord> AllRuns() { return *pipeline_->runs().ListRuns("site", 100); }
 
   std::string dir_, repo_;
+  std::unique_ptr<test::GitRepo> git_;
   std::unique_ptr<store::Db> db_;
   std::unique_ptr<Pipeline> pipeline_;
 };
@@ -135,8 +134,10 @@ TEST_F(PipelineTest, ForcePushIsANewTip) {
   std::string c2 = Commit(kSimple, {{"a", "a"}}, "two");
   MakePipeline();
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
-  Sh(repo_, "git reset -q --hard HEAD~1 && echo b > b && git add b && git commit -qm three");
-  std::string c3 = Sh(repo_, "git rev-parse HEAD");
+  Git({"reset", "-q", "--hard", "HEAD~1"});
+  auto three = git_->CommitFiles({{"b", "b\n"}}, "three");
+  ASSERT_TRUE(three.ok()) << three.error();
+  std::string c3 = *three;
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
   auto runs = AllRuns();
   ASSERT_EQ(runs.size(), 2u);
@@ -188,12 +189,12 @@ TEST_F(PipelineTest, BuildOutputIsVisibleWhileTheBuildRuns) {
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
   std::int64_t id = AllRuns()[0].id;
   std::thread runner([&] { ASSERT_TRUE(*pipeline_->RunNext("site")); });
-  bool seen = false;
-  for (int i = 0; i < 600 && !seen; ++i) {  // bounded poll, up to 60 s
-    auto logs = pipeline_->runs().Logs(id, "build");
-    seen = logs.ok() && logs->size() == 2 && (*logs)[1].text == "second line";
-    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  bool seen = test::WaitFor(
+      [&] {
+        auto logs = pipeline_->runs().Logs(id, "build");
+        return logs.ok() && logs->size() == 2 && (*logs)[1].text == "second line";
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(20));
   EXPECT_TRUE(seen);
   EXPECT_EQ(Run(id).status, "running");
   ASSERT_TRUE(WriteFileAtomic(go, "").ok());
@@ -289,14 +290,16 @@ TEST_F(PipelineTest, DeletedBranchIsShownAndPollingContinues) {
   Commit(kSimple);
   MakePipeline();
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
-  Sh(repo_, "git checkout -qb other && git branch -qD main");
+  ASSERT_TRUE(git_->CreateBranch("other").ok());
+  ASSERT_TRUE(git_->DeleteBranch("main").ok());
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
   auto b = *pipeline_->runs().GetBranch("site", "main");
   ASSERT_TRUE(b.has_value());
   EXPECT_NE(b->error.find("branch 'main' not found"), std::string::npos) << b->error;
   EXPECT_EQ(AllRuns().size(), 1u);
   // The branch comes back with a new commit: polling picks it up.
-  Sh(repo_, "git checkout -qb main && echo z > z && git add z && git commit -qm back");
+  ASSERT_TRUE(git_->CreateBranch("main").ok());
+  ASSERT_TRUE(git_->CommitFiles({{"z", "z\n"}}, "back").ok());
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
   b = *pipeline_->runs().GetBranch("site", "main");
   EXPECT_EQ(b->error, "");
@@ -307,12 +310,12 @@ TEST_F(PipelineTest, UnreachableRemoteIsShownAndNothingRuns) {
   Commit(kSimple);
   MakePipeline();
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
-  Sh(dir_, "mv repo repo-away");
+  ASSERT_EQ(::rename(repo_.c_str(), (dir_ + "/repo-away").c_str()), 0);
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
   EXPECT_NE(pipeline_->runs().RemoteError("site")->find("repo"), std::string::npos);
   EXPECT_NE(pipeline_->runs().GetBranch("site", "main")->value().error, "");
   EXPECT_EQ(AllRuns().size(), 1u);
-  Sh(dir_, "mv repo-away repo");
+  ASSERT_EQ(::rename((dir_ + "/repo-away").c_str(), repo_.c_str()), 0);
   ASSERT_TRUE(pipeline_->PollOnce("site").ok());
   EXPECT_EQ(*pipeline_->runs().RemoteError("site"), "");
 }
@@ -352,7 +355,7 @@ TEST_F(PipelineTest, DeployHookGetsTheSealedReleaseAndDecidesTheDeployStage) {
 
 TEST_F(PipelineTest, RequestRunResolvesTagsAndRejectsUnknownRefs) {
   std::string c1 = Commit(kSimple, {}, "one");
-  Sh(repo_, "git tag v1");
+  Git({"tag", "v1"});
   Commit(kSimple, {{"x", "y"}}, "two");
   MakePipeline();
   auto id = pipeline_->RequestRun("site", "v1", "staging");

@@ -28,11 +28,27 @@ class Fd {
   int fd_;
 };
 
+// The Status code for an answer the proxy gave with HTTP status `http`.
+Status::Code CodeFor(int http) {
+  switch (http) {
+    case 400:
+      return Status::Code::kInvalidArgument;
+    case 404:
+      return Status::Code::kNotFound;
+    case 409:
+      return Status::Code::kConflict;
+    case 422:
+      return Status::Code::kFailedPrecondition;
+    default:
+      return Status::Code::kUnknown;
+  }
+}
+
 Result<DeployResult> ToDeployResult(const ControlClient::Response& r) {
   json j = json::parse(r.body, nullptr, false);
   if (j.is_discarded()) {
-    return Status::Error("proxy answered " + std::to_string(r.status) +
-                         " with a body that is not JSON");
+    return Status::WithCode(CodeFor(r.status), "proxy answered " + std::to_string(r.status) +
+                                                   " with a body that is not JSON");
   }
   DeployResult out;
   if (r.status == 200) {
@@ -41,7 +57,7 @@ Result<DeployResult> ToDeployResult(const ControlClient::Response& r) {
     return out;
   }
   std::string error = j.value("error", "proxy answered " + std::to_string(r.status));
-  if (r.status != 422) return Status::Error(error);
+  if (r.status != 422) return Status::WithCode(CodeFor(r.status), error);
   out.error = error;
   if (j.contains("targets") && j["targets"].is_array()) {
     for (const auto& t : j["targets"]) {
@@ -56,9 +72,9 @@ Status ToStatus(const Result<ControlClient::Response>& r) {
   if (r->status == 200) return Status::Ok();
   json j = json::parse(r->body, nullptr, false);
   if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string()) {
-    return Status::Error(j["error"].get<std::string>());
+    return Status::WithCode(CodeFor(r->status), j["error"].get<std::string>());
   }
-  return Status::Error("proxy answered " + std::to_string(r->status));
+  return Status::WithCode(CodeFor(r->status), "proxy answered " + std::to_string(r->status));
 }
 
 json HealthJson(const HealthSpec& h) { return HealthToJson(h); }
@@ -74,12 +90,17 @@ Result<ControlClient::Response> ControlClient::Call(const std::string& method,
   const std::string where = "proxy control socket " + socket_path_;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (socket_path_.size() >= sizeof(addr.sun_path)) return Status::Error(where + ": path too long");
+  // Until connected the request cannot have arrived (Unavailable); from then on a failure
+  // leaves it unknown whether the proxy acted on it (Interrupted).
+  if (socket_path_.size() >= sizeof(addr.sun_path)) {
+    return Status::Unavailable(where + ": path too long");
+  }
   std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return Status::Error(where + ": socket: " + std::strerror(errno));
+  if (fd.get() < 0) return Status::Unavailable(where + ": socket: " + std::strerror(errno));
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Status::Error("cannot reach the proxy at " + socket_path_ + ": " + std::strerror(errno));
+    return Status::Unavailable("cannot reach the proxy at " + socket_path_ + ": " +
+                               std::strerror(errno));
   }
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n";
   if (!body.empty() || method == "PUT" || method == "POST") {
@@ -93,11 +114,11 @@ Result<ControlClient::Response> ControlClient::Call(const std::string& method,
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                       deadline - std::chrono::steady_clock::now())
                       .count();
-      if (left <= 0) return Status::Error(where + ": no answer within the timeout");
+      if (left <= 0) return Status::Interrupted(where + ": no answer within the timeout");
       pollfd p{fd.get(), events, 0};
       int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
       if (r > 0) return Status::Ok();
-      if (r < 0 && errno != EINTR) return Status::Error(where + ": poll: " + std::strerror(errno));
+      if (r < 0 && errno != EINTR) return Status::Interrupted(where + ": poll: " + std::strerror(errno));
     }
   };
   std::size_t sent = 0;
@@ -106,7 +127,7 @@ Result<ControlClient::Response> ControlClient::Call(const std::string& method,
     ssize_t n = ::send(fd.get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return Status::Error(where + ": send: " + std::strerror(errno));
+      return Status::Interrupted(where + ": send: " + std::strerror(errno));
     }
     sent += static_cast<std::size_t>(n);
   }
@@ -117,16 +138,16 @@ Result<ControlClient::Response> ControlClient::Call(const std::string& method,
     ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return Status::Error(where + ": recv: " + std::strerror(errno));
+      return Status::Interrupted(where + ": recv: " + std::strerror(errno));
     }
     if (n == 0) break;
     data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > (64u << 20)) return Status::Error(where + ": answer too large");
+    if (data.size() > (64u << 20)) return Status::Interrupted(where + ": answer too large");
   }
   http1::ResponseHead head;
   auto pr = http1::ParseResponseHead(data, http1::Limits{}, &head);
   if (pr.status != http1::ParseStatus::kComplete) {
-    return Status::Error(where + ": malformed answer");
+    return Status::Interrupted(where + ": malformed answer");
   }
   Response r;
   r.status = head.status;
@@ -156,7 +177,8 @@ Result<json> ControlClient::List() {
   ASSIGN_OR_RETURN(Response r, Call("GET", "/v1/services"));
   json j = json::parse(r.body, nullptr, false);
   if (r.status != 200 || j.is_discarded()) {
-    return Status::Error("proxy answered " + std::to_string(r.status) + " to GET /v1/services");
+    return Status::WithCode(CodeFor(r.status),
+                            "proxy answered " + std::to_string(r.status) + " to GET /v1/services");
   }
   return j;
 }

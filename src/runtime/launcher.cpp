@@ -76,7 +76,7 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
     // Gone already (it failed at once); keep its status for ExitDescription.
     int st = 0;
     if (auto r = TryReap(pid)) st = *r;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     reaped_[pid] = st;
     return ProcessRef{pid, 0};
   }
@@ -91,7 +91,7 @@ void ProcessLauncher::Stop(const ProcessRef& ref, std::chrono::milliseconds grac
   if (!start.ok() && !GroupAlive(ref.pid)) return;
   StopProcessGroup(ref.pid, grace);
   if (auto st = TryReap(ref.pid)) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     reaped_[ref.pid] = *st;
   }
 }
@@ -99,7 +99,7 @@ void ProcessLauncher::Stop(const ProcessRef& ref, std::chrono::milliseconds grac
 bool ProcessLauncher::Alive(const ProcessRef& ref) {
   if (ref.pid <= 1) return false;
   if (auto st = TryReap(ref.pid)) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     reaped_[ref.pid] = *st;
     return false;
   }
@@ -109,7 +109,7 @@ bool ProcessLauncher::Alive(const ProcessRef& ref) {
 }
 
 std::string ProcessLauncher::ExitDescription(const ProcessRef& ref) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = reaped_.find(ref.pid);
   if (it == reaped_.end()) return "";
   std::string text = DescribeWaitStatus(it->second);

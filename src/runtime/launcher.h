@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/thread_annotations.h"
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -78,8 +80,8 @@ class ProcessLauncher final : public Launcher {
  private:
   const std::string gravity_binary_;
   const std::string owner_;
-  std::mutex mutex_;
-  std::map<pid_t, int> reaped_;  // guarded by mutex_: pid -> wait status
+  Mutex mutex_;
+  std::map<pid_t, int> reaped_ GUARDED_BY(mutex_);  // pid -> wait status
 };
 
 // Builds the environment an instance sees on top of the inherited one (exposed for tests).

@@ -28,7 +28,7 @@ bool PortAllocator::PortFree(int port) {
 }
 
 Result<int> PortAllocator::Allocate() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   int span = last_ - first_ + 1;
   for (int i = 0; i < span; ++i) {
     int port = next_;
@@ -42,7 +42,7 @@ Result<int> PortAllocator::Allocate() {
 }
 
 void PortAllocator::Reserve(int port) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   held_.insert(port);
 }
 
@@ -56,7 +56,7 @@ int FreePortRun(int count) {
 }
 
 void PortAllocator::Release(int port) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   held_.erase(port);
 }
 

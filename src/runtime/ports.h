@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/thread_annotations.h"
+
 #include <mutex>
 #include <set>
 
@@ -33,9 +35,9 @@ class PortAllocator {
  private:
   const int first_;
   const int last_;
-  std::mutex mutex_;
-  std::set<int> held_;  // guarded by mutex_
-  int next_;            // guarded by mutex_
+  Mutex mutex_;
+  std::set<int> held_ GUARDED_BY(mutex_);
+  int next_ GUARDED_BY(mutex_);
 };
 
 // For tests: the first of `count` consecutive ports that are free right now, in

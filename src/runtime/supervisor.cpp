@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/commit.h"
 #include "common/fs.h"
 #include "runtime/logs.h"
 
@@ -134,7 +135,7 @@ Status Supervisor::Recover() {
   std::vector<InstanceEvent> events;
   std::vector<ProcessRef> known;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto text = ReadFile(records_path_);
     if (text.ok()) {
       json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
@@ -211,8 +212,8 @@ Result<InstanceInfo> Supervisor::Start(const InstanceSpec& spec) {
   info.spec = spec;
   info.port = port;
   {
-    std::lock_guard lock(mutex_);
-    std::string short_release = spec.release.substr(0, 7);
+    MutexLock lock(mutex_);
+    std::string short_release = ShortCommit(spec.release);
     info.id = Safe(spec.app) + "-" + Safe(spec.environment) + "-" + Safe(short_release) + "-" +
               std::to_string(next_seq_++);
   }
@@ -226,7 +227,7 @@ Result<InstanceInfo> Supervisor::Start(const InstanceSpec& spec) {
   info.started_at = clock_.WallNow();
   info.state = InstanceState::kRunning;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     Entry e;
     e.info = info;
     e.process_started = clock_.Now();
@@ -241,7 +242,7 @@ Result<InstanceInfo> Supervisor::Start(const InstanceSpec& spec) {
 void Supervisor::Stop(const std::vector<std::string>& ids) {
   std::vector<InstanceInfo> to_stop;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& id : ids) {
       auto it = entries_.find(id);
       if (it == entries_.end() || it->second.info.state == InstanceState::kStopping) continue;
@@ -260,7 +261,7 @@ void Supervisor::Stop(const std::vector<std::string>& ids) {
   for (auto& t : threads) t.join();
   std::vector<InstanceEvent> events;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& i : to_stop) {
       entries_.erase(i.id);
       ports_.Release(i.port);
@@ -274,7 +275,7 @@ void Supervisor::Stop(const std::vector<std::string>& ids) {
 void Supervisor::StopAll(const std::string& app, const std::string& environment) {
   std::vector<std::string> ids;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [id, e] : entries_) {
       if (e.info.spec.app == app &&
           (environment.empty() || e.info.spec.environment == environment)) {
@@ -286,14 +287,14 @@ void Supervisor::StopAll(const std::string& app, const std::string& environment)
 }
 
 std::vector<InstanceInfo> Supervisor::List() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<InstanceInfo> out;
   for (const auto& [id, e] : entries_) out.push_back(e.info);
   return out;
 }
 
 std::optional<InstanceInfo> Supervisor::Get(const std::string& id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
   return it->second.info;
@@ -309,7 +310,7 @@ void Supervisor::Tick() {
   // 1. Which running processes are gone? (system calls outside the lock)
   std::vector<InstanceInfo> running;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [id, e] : entries_) {
       if (e.info.state == InstanceState::kRunning) running.push_back(e.info);
     }
@@ -322,7 +323,7 @@ void Supervisor::Tick() {
   std::vector<InstanceInfo> to_restart;
   bool changed = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto now = clock_.Now();
     for (const auto& [id, how] : ended) {
       auto it = entries_.find(id);
@@ -363,7 +364,7 @@ void Supervisor::Tick() {
   // 2. Restart those whose backoff has passed, on the same port (the proxy's target).
   for (const auto& i : to_restart) {
     auto ref = launcher_.Launch(LaunchSpecOf(i));
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(i.id);
     if (it == entries_.end() || it->second.info.state != InstanceState::kBackoff) {
       if (ref.ok()) launcher_.Stop(*ref, options_.stop_grace);  // stopped meanwhile
@@ -396,23 +397,27 @@ void Supervisor::Tick() {
 }
 
 void Supervisor::StartThread() {
-  std::lock_guard lock(thread_mutex_);
+  MutexLock lock(thread_mutex_);
   if (thread_.joinable()) return;
   thread_stop_ = false;
-  thread_ = std::thread([this] {
-    std::unique_lock lock(thread_mutex_);
-    while (!thread_stop_) {
-      lock.unlock();
-      Tick();
-      lock.lock();
-      thread_cv_.wait_for(lock, options_.tick_interval, [this] { return thread_stop_; });
+  thread_ = std::thread([this] { TickLoop(); });
+}
+
+void Supervisor::TickLoop() {
+  for (;;) {
+    {
+      MutexLock lock(thread_mutex_);
+      if (thread_stop_) return;
     }
-  });
+    Tick();
+    MutexLock lock(thread_mutex_);
+    if (!thread_stop_) thread_mutex_.WaitFor(thread_cv_, options_.tick_interval);
+  }
 }
 
 void Supervisor::StopThread() {
   {
-    std::lock_guard lock(thread_mutex_);
+    MutexLock lock(thread_mutex_);
     thread_stop_ = true;
   }
   thread_cv_.notify_all();

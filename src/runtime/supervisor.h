@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "common/status.h"
 #include "runtime/launcher.h"
 #include "runtime/ports.h"
@@ -122,8 +123,9 @@ class Supervisor {
     std::deque<Clock::TimePoint> crashes;  // within crash_loop_window
   };
 
-  Status PersistLocked();
+  Status PersistLocked() REQUIRES(mutex_);
   void Emit(const std::vector<InstanceEvent>& events);
+  void TickLoop() EXCLUDES(thread_mutex_);
   std::string ExitOf(const InstanceInfo& info);
   LaunchSpec LaunchSpecOf(const InstanceInfo& info) const;
 
@@ -133,14 +135,14 @@ class Supervisor {
   const std::string records_path_;
   PortAllocator ports_;
 
-  mutable std::mutex mutex_;
-  std::map<std::string, Entry> entries_;                // guarded by mutex_
-  long next_seq_ = 1;                                   // guarded by mutex_
+  mutable Mutex mutex_;
+  std::map<std::string, Entry> entries_ GUARDED_BY(mutex_);
+  long next_seq_ GUARDED_BY(mutex_) = 1;
   std::function<void(const InstanceEvent&)> listener_;  // set before use
 
-  std::mutex thread_mutex_;
+  Mutex thread_mutex_;
   std::condition_variable thread_cv_;
-  bool thread_stop_ = false;  // guarded by thread_mutex_
+  bool thread_stop_ GUARDED_BY(thread_mutex_) = false;
   std::thread thread_;
 };
 

@@ -35,7 +35,7 @@ class CanaryTest : public DeployFixture {
 
   nlohmann::json LastCanary() {
     auto d = deployer_->records().Deployments("site", 1).value().at(0);
-    return nlohmann::json::parse(d.canary.empty() ? "null" : d.canary);
+    return d.canary ? CanaryJson(*d.canary) : nlohmann::json(nullptr);
   }
 
   static bool SawRelease(const test::LoadStats& stats, const std::string& name) {
@@ -165,10 +165,10 @@ TEST_F(CanaryTest, RestartedDaemonDropsACanaryLeftMidObservation) {
   d.app = "site";
   d.environment = "staging";
   d.commit = r1.commit;
-  d.kind = "deploy";
-  d.status = "running";
-  d.step = "canary";
-  d.canary = R"({"phase":"observing","weight":50})";
+  d.kind = DeploymentKind::kDeploy;
+  d.status = DeploymentStatus::kRunning;
+  d.step = DeploymentStep::kCanary;
+  d.canary = CanaryRecord{.phase = CanaryPhase::kObserving, .weight = 50};
   d.previous_commit = first->commit;
   ProxyRoute route;
   route.service = "site.staging";
@@ -207,9 +207,10 @@ TEST_F(CanaryTest, RestartedDaemonDropsACanaryLeftMidObservation) {
   EXPECT_NE(Served().find("release r0:"), std::string::npos) << Served();
   EXPECT_EQ(Env("staging").live_commit, first->commit);
   auto settled = deployer_->records().Deployment(d.id).value().value();
-  EXPECT_EQ(settled.status, "interrupted");
+  EXPECT_EQ(settled.status, DeploymentStatus::kInterrupted);
   EXPECT_NE(settled.error.find("interrupted at step 'canary'"), std::string::npos) << settled.error;
-  EXPECT_EQ(nlohmann::json::parse(settled.canary)["phase"], "dropped");
+  ASSERT_TRUE(settled.canary.has_value());
+  EXPECT_EQ(CanaryJson(*settled.canary)["phase"], "dropped");
 }
 
 }  // namespace

@@ -162,6 +162,25 @@ class DaemonCrashTest : public ::testing::TestWithParam<KillAt> {
     for (const auto& r : launcher.FindOwned(state_)) out.insert(r.pid);
     return out;
   }
+  // True once an instance of the newest deployment accepts connections: the proxy's health
+  // gate can then pass, i.e. it is under way.
+  bool NewInstanceListening() {
+    auto db = store::Db::Open(state_ + "/state.db");
+    if (!db.ok()) return false;
+    auto row = (*db)->QueryOne("SELECT instances FROM deploy_deployments ORDER BY id DESC LIMIT 1");
+    if (!row.ok() || !*row) return false;
+    json ids = json::parse((**row).Text(0), nullptr, false);
+    auto text = ReadFile(state_ + "/runtime/instances.json");
+    if (!text.ok() || !ids.is_array()) return false;
+    json doc = json::parse(*text, nullptr, false);
+    if (!doc.is_object()) return false;
+    for (const auto& i : doc["instances"]) {
+      for (const auto& id : ids) {
+        if (i["id"] == id && test::PortOpen(i["port"].get<int>())) return true;
+      }
+    }
+    return false;
+  }
   std::set<pid_t> RecordedPids(const json& ids) {
     std::set<pid_t> out;
     auto text = ReadFile(state_ + "/runtime/instances.json");
@@ -211,13 +230,17 @@ TEST_P(DaemonCrashTest, RestartAfterKillSettlesOnExactlyOneLiveRelease) {
       },
       kWait, 5ms);
   ASSERT_TRUE(reached) << LastDeployment().dump() << daemon_->Output();
-  if (at == KillAt::kHealthWait) std::this_thread::sleep_for(1s);
+  if (at == KillAt::kHealthWait) {
+    ASSERT_TRUE(test::WaitFor([&] { return NewInstanceListening(); }, kWait, 5ms))
+        << LastDeployment().dump() << daemon_->Output();
+  }
   json before = LastDeployment();
   ::kill(daemon_->pid(), SIGKILL);
   daemon_->Kill();
   // Instances keep running without the daemon, and traffic keeps flowing.
   EXPECT_FALSE(InstanceProcesses().empty());
-  std::this_thread::sleep_for(300ms);
+  // The new daemon binds the same API port: start it once the old one's is free.
+  ASSERT_TRUE(test::WaitFor([&] { return !test::PortOpen(admin_port_); }, kWait));
   StartDaemon();
 
   // Settled: no deployment running, the proxy serves the recorded live release, and the

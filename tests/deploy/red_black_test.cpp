@@ -143,7 +143,14 @@ TEST_F(RedBlackTest, ProxyKilledMidDeployFailsCleanlyAndIsSettledAfterItsRestart
   Release slow = MakeRelease("slow", "--start-delay 3s");
   std::thread killer([&] {
     test::WaitFor([&] { return supervisor_->List().size() >= 4; }, 20s);
-    std::this_thread::sleep_for(300ms);
+    // Killed once the new instances are handed over (recorded before the proxy is asked).
+    test::WaitFor(
+        [&] {
+          auto running = deployer_->records().RunningDeployments();
+          return running.ok() && !running->empty() &&
+                 running->back().step == DeploymentStep::kHealthWait;
+        },
+        20s);
     proxy_->Kill();
   });
   auto out = deployer_->Deploy("staging", slow);
@@ -161,7 +168,7 @@ TEST_F(RedBlackTest, ProxyKilledMidDeployFailsCleanlyAndIsSettledAfterItsRestart
   auto history = deployer_->records().Deployments("site");
   ASSERT_TRUE(history.ok() && !history->empty());
   const DeploymentRecord& d = (*history)[0];
-  EXPECT_EQ(d.status, "failed");
+  EXPECT_EQ(d.status, DeploymentStatus::kFailed);
   EXPECT_NE(d.error.find("proxy"), std::string::npos) << d.error;
 }
 

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "api/router.h"
+#include "pipeline/pipeline.h"
+
+namespace gravity::api {
+
+// Adds the pipeline's routes to the daemon's API:
+//   GET  /v1/health                 {"ok":true,"pid":N}
+//   GET  /v1/apps                   apps, their branches (tips seen) and environments
+//   GET  /v1/runs?app=A&limit=N     pipeline runs, newest first
+//   GET  /v1/runs/:id               one run with its stages and tests
+//   GET  /v1/runs/:id/logs?stage=S  its log lines
+//   POST /v1/apps/:app/deploy       {"ref":..,"env":..}: queue a run now
+//   POST /v1/apps/:app/fetch        fetch the app's repository now
+//   POST /hooks/:app                GitHub push webhooks (authenticated by their HMAC)
+// `pipeline` must outlive the router.
+void AddPipelineRoutes(Router& router, pipeline::Pipeline& pipeline);
+
+// JSON forms shared by the API and the CLI.
+nlohmann::json RunToJson(const pipeline::RunRecord& run);
+
+}  // namespace gravity::api

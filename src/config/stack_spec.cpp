@@ -1,0 +1,382 @@
+// stack.yml: the environment template. Sections are parsed one function each, recording
+// the positions the checks across sections (stack_checks.h) report at.
+
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "common/fs.h"
+#include "config/checker.h"
+#include "config/config.h"
+#include "config/document.h"
+#include "config/fields.h"
+#include "config/stack_checks.h"
+#include "config/values.h"
+
+namespace gravity::config {
+
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kMaxInstances = 100;
+
+// ------------------------------------------------------------ environments
+
+void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanarySpec& out) {
+  if (!section.value.IsMap()) return;
+  for (const auto& e :
+       c.Entries(section.value, w, {"weight", "duration", "max_error_rate", "min_requests"})) {
+    std::string f = Join(w, e.key);
+    if (e.key == "weight") {
+      ReadInt(c, e, f, 1, 99, out.weight);
+    } else if (e.key == "duration") {
+      ReadDuration(c, e, f, seconds(1), hours(24), out.duration);
+    } else if (e.key == "min_requests") {
+      ReadInt(c, e, f, 1, 1000000, out.min_requests);
+    } else if (e.key == "max_error_rate") {
+      std::string s;
+      if (!ReadString(c, e, f, s)) continue;
+      auto r = ParseRate(s);
+      if (r.ok()) {
+        out.max_error_rate = *r;
+      } else {
+        c.Error(e.value.Mark(), f, r.error());
+      }
+    }
+  }
+}
+
+void ReadBranch(Checker& c, const Entry& e, const std::string& f, EnvironmentSpec& env) {
+  std::string b;
+  if (!ReadString(c, e, f, b)) return;
+  if (auto why = CheckBranch(b); !why.empty()) {
+    c.Error(e.value.Mark(), f, Quote(b) + " " + why);
+  } else {
+    env.branch = b;
+  }
+}
+
+void ReadRouteHost(Checker& c, const Entry& e, const std::string& f, EnvironmentSpec& env,
+                   EnvMarks& marks) {
+  std::string h;
+  if (!ReadString(c, e, f, h)) return;
+  for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (auto why = CheckRouteHost(h); !why.empty()) {
+    c.Error(e.value.Mark(), f, Quote(h) + ": " + why);
+    return;
+  }
+  env.host = h;
+  marks.host = e.value.Mark();
+  marks.host_given = true;
+}
+
+void ReadStrategy(Checker& c, const Entry& e, const std::string& f, EnvironmentSpec& env,
+                  EnvMarks& marks) {
+  std::string s;
+  marks.strategy = e.value.Mark();
+  if (!ReadString(c, e, f, s)) return;
+  if (s == "red_black") {
+    env.strategy = Strategy::kRedBlack;
+  } else if (s == "canary") {
+    env.strategy = Strategy::kCanary;
+  } else {
+    std::string msg = "unknown strategy " + Quote(s);
+    if (auto best = Suggest(s, {"red_black", "canary"}); !best.empty()) {
+      msg += "; did you mean " + Quote(best) + "?";
+    } else {
+      msg += " (expected red_black or canary)";
+    }
+    c.Error(e.value.Mark(), f, msg);
+  }
+}
+
+// env: a mapping of variable names to strings; PORT and GRAVITY_* are Gravity's.
+void ReadEnvVars(Checker& c, const Entry& e, const std::string& f, EnvironmentSpec& env) {
+  if (!IsMapOrNull(c, e, f) || !e.value.IsMap()) return;
+  for (const auto& v : c.Entries(e.value, f, {})) {
+    std::string vf = Join(f, v.key);
+    if (!ValidEnvVarName(v.key)) {
+      c.Error(v.key_node.Mark(), vf,
+              "not a valid environment variable name (letters, digits and '_', not "
+              "starting with a digit)");
+      continue;
+    }
+    if (v.key == "PORT" || v.key.rfind("GRAVITY_", 0) == 0) {
+      c.Error(v.key_node.Mark(), vf, "is set by Gravity and cannot be overridden");
+      continue;
+    }
+    std::string value;
+    if (ReadString(c, v, vf, value, /*allow_empty=*/true)) env.env[v.key] = value;
+  }
+}
+
+// Exactly one of branch / promote_from; canary settings only with the canary strategy.
+void CheckEnvironmentShape(Checker& c, const Entry& section, const std::string& w, bool have_branch,
+                           bool have_promote, const EnvironmentSpec& env, const EnvMarks& marks) {
+  if (have_branch && have_promote) {
+    c.Error(MarkOf(section), w,
+            "has both 'branch' and 'promote_from'; an environment either follows a branch or "
+            "receives promoted releases");
+  } else if (!have_branch && !have_promote) {
+    c.Error(MarkOf(section), w,
+            "needs 'branch' (the branch it deploys) or 'promote_from' (the environment it "
+            "receives releases from)");
+  }
+  if (marks.canary_given && env.strategy != Strategy::kCanary) {
+    c.Error(marks.canary, Join(w, "canary"), "is only used with strategy: canary");
+  }
+}
+
+void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, EnvironmentSpec& env,
+                      EnvMarks& marks) {
+  bool have_branch = false, have_promote = false;
+  if (section.value.IsMap()) {
+    for (const auto& e : c.Entries(section.value, w,
+                                   {"branch", "promote_from", "host", "instances", "strategy",
+                                    "canary", "drain_timeout", "keep_previous", "env"})) {
+      std::string f = Join(w, e.key);
+      if (e.key == "branch") {
+        have_branch = true;
+        ReadBranch(c, e, f, env);
+      } else if (e.key == "promote_from") {
+        have_promote = true;
+        marks.promote_from = e.value.Mark();
+        ReadString(c, e, f, env.promote_from);
+      } else if (e.key == "host") {
+        ReadRouteHost(c, e, f, env, marks);
+      } else if (e.key == "instances") {
+        ReadInt(c, e, f, 1, kMaxInstances, env.instances);
+      } else if (e.key == "strategy") {
+        ReadStrategy(c, e, f, env, marks);
+      } else if (e.key == "canary") {
+        marks.canary_given = true;
+        marks.canary = e.key_node.Mark();
+        if (IsMapOrNull(c, e, f)) ParseCanary(c, e, f, env.canary);
+      } else if (e.key == "drain_timeout") {
+        ReadDuration(c, e, f, milliseconds(0), hours(1), env.drain_timeout);
+      } else if (e.key == "keep_previous") {
+        ReadDuration(c, e, f, milliseconds(0), hours(24 * 7), env.keep_previous);
+      } else if (e.key == "env") {
+        ReadEnvVars(c, e, f, env);
+      }
+    }
+  }
+  CheckEnvironmentShape(c, section, w, have_branch, have_promote, env, marks);
+}
+
+// ------------------------------------------------------------ apps
+
+// webhook_secret_file: resolved against the stack file; must exist and not be blank.
+void ReadWebhookSecret(Checker& c, const Entry& e, const std::string& f,
+                       const std::string& base_dir, StackApp& app) {
+  std::string p;
+  if (!ReadString(c, e, f, p)) return;
+  std::string abs = Resolve(base_dir, p);
+  auto content = ReadFile(abs);
+  if (!content.ok()) {
+    c.Error(e.value.Mark(), f, "cannot read " + Quote(abs) + ": " + content.error());
+    return;
+  }
+  std::string s = *content;
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.empty()) {
+    c.Error(e.value.Mark(), f, Quote(abs) + " is empty; put the webhook secret in it");
+    return;
+  }
+  app.webhook_secret_file = abs;
+}
+
+void ParseEnvironments(Checker& c, const Entry& e, const std::string& f, StackApp& app,
+                       std::vector<EnvMarks>& env_marks) {
+  if (!IsMapOrNull(c, e, f)) return;
+  if (!e.value.IsMap() || e.value.size() == 0) {
+    c.Error(MarkOf(e), f, "no environments defined; add one, e.g. staging: { branch: staging }");
+    return;
+  }
+  for (const auto& env_entry : c.Entries(e.value, f, {})) {
+    std::string ew = Join(f, env_entry.key);
+    if (!ValidName(env_entry.key)) {
+      c.Error(env_entry.key_node.Mark(), ew, "invalid environment name; " + NameRule());
+      continue;
+    }
+    if (!IsMapOrNull(c, env_entry, ew)) continue;
+    EnvironmentSpec env;
+    env.name = env_entry.key;
+    EnvMarks marks;
+    marks.name = env_entry.key_node.Mark();
+    ParseEnvironment(c, env_entry, ew, env, marks);
+    app.environments.push_back(std::move(env));
+    env_marks.push_back(marks);
+  }
+}
+
+void ParseApp(Checker& c, const Entry& section, const std::string& base_dir, StackApp& app,
+              std::vector<EnvMarks>& env_marks) {
+  const std::string w = "apps." + app.name;
+  bool have_repo = false, have_envs = false;
+  if (section.value.IsMap()) {
+    for (const auto& e : c.Entries(
+             section.value, w,
+             {"repo", "poll_interval", "webhook_secret_file", "keep_releases", "environments"})) {
+      std::string f = Join(w, e.key);
+      if (e.key == "repo") {
+        have_repo = true;
+        std::string r;
+        if (ReadString(c, e, f, r)) app.repo = IsRemoteUrl(r) ? r : Resolve(base_dir, r);
+      } else if (e.key == "poll_interval") {
+        ReadDuration(c, e, f, milliseconds(100), hours(24), app.poll_interval);
+      } else if (e.key == "webhook_secret_file") {
+        ReadWebhookSecret(c, e, f, base_dir, app);
+      } else if (e.key == "keep_releases") {
+        ReadInt(c, e, f, 1, 1000, app.keep_releases);
+      } else if (e.key == "environments") {
+        have_envs = true;
+        ParseEnvironments(c, e, f, app, env_marks);
+      }
+    }
+  }
+  if (!have_repo) {
+    c.Error(MarkOf(section), w, "missing required key 'repo' (a path or URL git can fetch)");
+  }
+  if (!have_envs) {
+    c.Error(MarkOf(section), w,
+            "missing required key 'environments' (e.g. staging: { branch: staging })");
+  }
+}
+
+void ParseApps(Checker& c, const Entry& e, const std::string& base_dir, StackSpec& stack,
+               StackMarks& marks) {
+  if (!IsMapOrNull(c, e, "apps")) return;
+  if (!e.value.IsMap() || e.value.size() == 0) {
+    c.Error(MarkOf(e), "apps", "no apps defined");
+    return;
+  }
+  for (const auto& a : c.Entries(e.value, "apps", {})) {
+    std::string w = "apps." + a.key;
+    if (!ValidName(a.key)) {
+      c.Error(a.key_node.Mark(), w, "invalid app name; " + NameRule());
+      continue;
+    }
+    if (!IsMapOrNull(c, a, w)) continue;
+    StackApp app;
+    app.name = a.key;
+    std::vector<EnvMarks> env_marks;
+    ParseApp(c, a, base_dir, app, env_marks);
+    stack.apps.push_back(std::move(app));
+    marks.envs.push_back(std::move(env_marks));
+  }
+}
+
+// ------------------------------------------------------------ listeners and ports
+
+void ParseListenSection(Checker& c, const Entry& section, const std::string& w,
+                        std::vector<std::string_view> keys, ListenAddress* listen,
+                        std::optional<ListenAddress>* metrics,
+                        std::map<std::string, YAML::Mark>& marks) {
+  if (!IsMapOrNull(c, section, w) || !section.value.IsMap()) return;
+  for (const auto& e : c.Entries(section.value, w, keys)) {
+    std::string f = Join(w, e.key);
+    std::string s;
+    if (!ReadString(c, e, f, s)) continue;
+    auto addr = ParseListenAddress(s);
+    if (!addr.ok()) {
+      c.Error(e.value.Mark(), f, addr.error());
+      continue;
+    }
+    marks[f] = e.value.Mark();
+    if (e.key == "listen") {
+      *listen = *addr;
+    } else if (e.key == "metrics" && metrics) {
+      *metrics = *addr;
+    }
+  }
+}
+
+// instance_ports: "20000-29999", unprivileged and in order.
+void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks& marks) {
+  std::string s;
+  if (!ReadString(c, e, e.key, s)) return;
+  size_t dash = s.find('-');
+  int first = 0, last = 0;
+  bool parsed = false;
+  if (dash != std::string::npos) {
+    auto r1 = std::from_chars(s.data(), s.data() + dash, first);
+    auto r2 = std::from_chars(s.data() + dash + 1, s.data() + s.size(), last);
+    parsed = dash > 0 && r1.ec == std::errc() && r1.ptr == s.data() + dash &&
+             r2.ec == std::errc() && r2.ptr == s.data() + s.size();
+  }
+  if (!parsed) {
+    c.Error(e.value.Mark(), e.key, "expected a port range such as 20000-29999, got " + Quote(s));
+  } else if (first < 1024 || last > 65535 || first > last) {
+    c.Error(e.value.Mark(), e.key,
+            "must be FIRST-LAST with 1024 <= FIRST <= LAST <= 65535, got " + s);
+  } else {
+    stack.instance_ports = {static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last)};
+    marks.have_ports = true;
+    marks.ports = e.value.Mark();
+  }
+}
+
+// The top-level sections. Sets `have_apps` as soon as `apps` is seen.
+void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_dir,
+                   StackSpec& stack, StackMarks& marks, bool& have_apps) {
+  for (const auto& e :
+       c.Entries(root, "", {"state_dir", "proxy", "admin", "instance_ports", "apps"})) {
+    if (e.key == "state_dir") {
+      std::string s;
+      if (ReadString(c, e, e.key, s)) stack.state_dir = Resolve(base_dir, s);
+    } else if (e.key == "proxy") {
+      ParseListenSection(c, e, "proxy", {"listen", "metrics"}, &stack.proxy_listen,
+                         &stack.proxy_metrics, marks.listen);
+    } else if (e.key == "admin") {
+      ParseListenSection(c, e, "admin", {"listen"}, &stack.admin_listen, nullptr, marks.listen);
+    } else if (e.key == "instance_ports") {
+      ReadInstancePorts(c, e, stack, marks);
+    } else if (e.key == "apps") {
+      have_apps = true;
+      ParseApps(c, e, base_dir, stack, marks);
+    }
+  }
+}
+
+}  // namespace
+
+Result<StackSpec> ParseStackSpec(std::string_view yaml, const std::string& stack_path) {
+  Checker c(stack_path, FileKind::kStack);
+  YAML::Node root;
+  if (!LoadRoot(c, yaml, root)) return c.ToStatus();
+
+  StackSpec stack;
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(stack_path, ec);
+  stack.file = abs.lexically_normal().string();
+  std::string base_dir = abs.lexically_normal().parent_path().string();
+  stack.state_dir = Resolve(base_dir, ".gravity");
+
+  StackMarks marks;
+  bool have_apps = false;
+  try {
+    ParseSections(c, root, base_dir, stack, marks, have_apps);
+  } catch (const YAML::Exception& e) {
+    c.Error(e.mark, "", std::string("invalid YAML: ") + e.msg);
+  }
+  if (!have_apps) c.Error(root.Mark(), "", "missing required section 'apps'");
+
+  CheckStack(c, stack, marks);
+
+  if (!c.ok()) return c.ToStatus();
+  return stack;
+}
+
+Result<StackSpec> LoadStackSpec(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return Status::Error(path + ": " + text.error());
+  return ParseStackSpec(*text, path);
+}
+
+}  // namespace gravity::config

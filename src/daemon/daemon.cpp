@@ -1,0 +1,75 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "api/dashboard.h"
+#include "api/deploy_routes.h"
+#include "api/pipeline_routes.h"
+#include "common/fs.h"
+#include "daemon/pid_file.h"
+#include "daemon/token.h"
+
+namespace gravity::daemon {
+
+Daemon::Daemon(config::StackSpec stack)
+    : stack_(std::move(stack)), layout_(StateLayout::For(stack_.state_dir)) {}
+
+Daemon::~Daemon() { Stop(); }
+
+Status Daemon::Init() {
+  RETURN_IF_ERROR(MakeDirs(layout_.state_dir, 0700));
+  RETURN_IF_ERROR(TakePidFile(layout_.daemon_pid, "gravity daemon", layout_.state_dir));
+  owns_pid_file_ = true;
+  ASSIGN_OR_RETURN(db_, store::Db::Open(layout_.db));
+  ASSIGN_OR_RETURN(std::string token, LoadOrMakeToken(layout_.token));
+  router_.SetToken(token);
+
+  pipeline::PipelineOptions options;
+  options.state_dir = layout_.state_dir;
+  pipeline_ = std::make_unique<pipeline::Pipeline>(*db_, stack_, options);
+  RETURN_IF_ERROR(pipeline_->Init());
+
+  deploy::DeployService::Options deploy_options;
+  deploy_options.proxy_socket = layout_.proxy_socket;
+  deploys_ = std::make_unique<deploy::DeployService>(*db_, stack_, deploy_options);
+  RETURN_IF_ERROR(deploys_->Start());
+  pipeline_->SetDeployHook(
+      [this](const pipeline::DeployRequest& r) { return deploys_->DeployHook(r); });
+
+  api::AddPipelineRoutes(router_, *pipeline_);
+  api::AddDeployRoutes(router_, deploys_->deployer(), [this](bool stop_instances) {
+    stop_instances_.store(stop_instances);
+    ::kill(::getpid(), SIGTERM);  // the process's sigwait picks it up and stops in order
+  });
+  api::AddDashboardRoutes(router_);
+  return Status::Ok();
+}
+
+Status Daemon::Start() {
+  api::ServerOptions options;
+  options.host = stack_.admin_listen.host;
+  options.port = stack_.admin_listen.port;
+  server_ = std::make_unique<api::HttpServer>(router_, options);
+  RETURN_IF_ERROR(server_->Start());
+  pipeline_->Start();
+  spdlog::info("gravity daemon: API on {}:{}, state in {}", options.host, server_->port(),
+               stack_.state_dir);
+  CatchUpNewEnvironments(*pipeline_, deploys_->deployer(), stack_);
+  return Status::Ok();
+}
+
+void Daemon::Stop() {
+  if (server_) server_->Stop();
+  if (pipeline_) pipeline_->Stop();
+  if (owns_pid_file_) {
+    ::unlink(layout_.daemon_pid.c_str());
+    owns_pid_file_ = false;
+  }
+  // Instances outlive the daemon unless `gravity down` asked for them to stop.
+  if (deploys_) deploys_->Stop(stop_instances_.load());
+  deploys_.reset();
+}
+
+}  // namespace gravity::daemon

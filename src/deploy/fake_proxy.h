@@ -1,0 +1,116 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "deploy/proxy_control.h"
+
+namespace gravity::deploy {
+
+// The proxy seam for unit tests, with both pools. Serves per service the targets of the
+// last successful deploy (`served`, the main pool) and the canary pool (`canary`).
+// Targets in `unhealthy` fail the main health gate; `gate_fails` fails the canary's; `down`
+// makes every main-pool call a transport error. Counters move only when the test says so
+// (`on_poll` runs on every Service() call, i.e. on every check of a canary's observation).
+// Thread-safe: every call takes mutex_; tests read and write the fields between calls.
+class FakeProxy : public ProxyControl {
+ public:
+  Result<ProxyDeployOutcome> Deploy(const ProxyRoute& route) override {
+    std::lock_guard lock(mutex_);
+    routes.push_back(route);
+    if (down) return Status::Unavailable("connect to proxy.sock: connection refused");
+    ProxyDeployOutcome out;
+    for (const auto& t : route.targets) {
+      if (unhealthy.count(t)) out.failures.push_back({t, "connection refused"});
+    }
+    if (!out.failures.empty()) {
+      out.error = std::to_string(out.failures.size()) + " target(s) did not become healthy";
+      return out;
+    }
+    served[route.service] = route.targets;
+    out.switched = true;
+    out.switched_after_ms = 5;
+    return out;
+  }
+  Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (down) return Status::Unavailable("connect to proxy.sock: connection refused");
+    auto it = served.find(service);
+    if (it == served.end()) return std::optional<std::vector<ProxyTarget>>();
+    std::vector<ProxyTarget> out;
+    for (const auto& a : it->second) out.push_back({a, "healthy", ""});
+    return std::optional<std::vector<ProxyTarget>>(out);
+  }
+  Status Remove(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    served.erase(service);
+    return Status::Ok();
+  }
+  Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight) override {
+    std::lock_guard lock(mutex_);
+    ++canary_deploys;
+    ProxyDeployOutcome out;
+    for (const auto& t : route.targets) {
+      if (gate_fails) out.failures.push_back({t, "status 500 (expected 200)"});
+    }
+    if (!out.failures.empty()) {
+      out.error = "1 target did not become healthy";
+      return out;
+    }
+    canary[route.service] = route.targets;
+    canary_weight = weight;
+    out.switched = true;
+    return out;
+  }
+  Status PromoteCanary(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (!canary.count(service)) return Status::NotFound("service has no canary");
+    served[service] = canary[service];
+    canary.erase(service);
+    ++promotes;
+    return Status::Ok();
+  }
+  Status DropCanary(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    if (canary.erase(service)) ++drops;
+    return Status::Ok();
+  }
+  Result<std::optional<ProxyService>> Service(const std::string& service) override {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mutex_);
+      hook = on_poll;
+    }
+    if (hook) hook();
+    std::lock_guard lock(mutex_);
+    if (!served.count(service)) return std::optional<ProxyService>();
+    ProxyService s;
+    for (const auto& a : served[service]) s.main.push_back({a, "healthy", ""});
+    s.main_requests = main_requests;
+    if (canary.count(service)) {
+      s.has_canary = true;
+      s.canary_weight = canary_weight;
+      for (const auto& a : canary[service]) s.canary.push_back({a, "healthy", ""});
+      s.canary_requests = canary_requests;
+    }
+    return std::optional<ProxyService>(s);
+  }
+
+  std::mutex mutex_;
+  bool down = false;
+  std::set<std::string> unhealthy;
+  bool gate_fails = false;
+  std::map<std::string, std::vector<std::string>> served, canary;
+  std::vector<ProxyRoute> routes;
+  int canary_weight = 0;
+  PoolRequests main_requests{1000, 3};   // from before a canary: not counted
+  PoolRequests canary_requests{50, 50};  // an earlier canary's: not counted
+  std::function<void()> on_poll;
+  int canary_deploys = 0, promotes = 0, drops = 0;
+};
+
+}  // namespace gravity::deploy

@@ -1,0 +1,59 @@
+#pragma once
+
+// Internal to the deployer: the state of one deployment in progress, handed from step to
+// step (deployment.cpp, canary.cpp). Not thread-safe: one thread runs a deployment, holding
+// its environment's lock.
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/commit.h"
+#include "deploy/deployer.h"
+
+namespace gravity::deploy {
+
+struct Deployer::Run {
+  Run(const config::StackApp& app, const config::EnvironmentSpec& env, const Release& release,
+      DeploymentKind kind, const std::vector<std::string>& warm, const LogSink& log)
+      : app(app),
+        env(env),
+        release(release),
+        kind(kind),
+        warm(warm),
+        log(log),
+        where(app.name + "/" + env.name) {}
+
+  // "deploy of 3f2a9c1", as messages say it.
+  std::string What() const { return std::string(Name(kind)) + " of " + ShortCommit(release.commit); }
+  // The live release as messages name it.
+  std::string LiveName() const {
+    return rec.live_commit.empty() ? "(none)" : ShortCommit(rec.live_commit);
+  }
+  bool from_warm() const { return !warm.empty(); }
+
+  const config::StackApp& app;
+  const config::EnvironmentSpec& env;
+  const Release& release;
+  const DeploymentKind kind;
+  const std::vector<std::string>& warm;  // non-empty: swap back to these running instances
+  const LogSink& log;
+  const std::string where;  // "app/env"
+
+  Clock::TimePoint t0, t_started;
+  EnvironmentRecord rec;                      // the environment before this deployment
+  DeploymentRecord d;                         // this deployment's record
+  std::vector<runtime::InstanceInfo> started;  // the new (or warm) instances
+  ProxyRoute route;                           // what the proxy is asked to serve
+  std::string judged;                         // why a canary was dropped after it got traffic
+};
+
+struct Deployer::CanaryWatch {
+  // The proxy's counters are cumulative per pool since it started: the canary is judged on
+  // the deltas from these (reset to 0 when the proxy restarts).
+  PoolRequests base_canary;
+  PoolRequests base_main;
+  Clock::TimePoint deadline;  // the end of the observation window
+  std::string unhealthy;      // a canary target the proxy found unhealthy at the last check
+};
+
+}  // namespace gravity::deploy
