@@ -4,7 +4,8 @@ set -eu
 PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost-dev libgit2-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
-  libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3"
+  libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3
+  bubblewrap libseccomp-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -37,12 +37,14 @@ struct Entry {
 };
 
 constexpr Entry kCommands[] = {
-    {"proxy", ProxyCommand},       {"static", StaticCommand},     {"daemon", DaemonCommand},
-    {"runs", RunsCommand},         {"run", RunsCommand},          {"deploy", RunsCommand},
-    {"up", StackCommand},          {"down", StackCommand},        {"status", ReleaseCommand},
-    {"rollback", ReleaseCommand},  {"promote", ReleaseCommand},   {"releases", ReleaseCommand},
-    {"logs", ReleaseCommand},
-    {"_instance", ReleaseCommand},  // internal: the wrapper each instance runs under
+    {"proxy", ProxyCommand},      {"static", StaticCommand},     {"daemon", DaemonCommand},
+    {"runs", RunsCommand},        {"run", RunsCommand},          {"deploy", RunsCommand},
+    {"up", StackCommand},         {"down", StackCommand},        {"status", ReleaseCommand},
+    {"rollback", ReleaseCommand}, {"promote", ReleaseCommand},   {"releases", ReleaseCommand},
+    {"logs", ReleaseCommand},     {"_instance", ReleaseCommand},  // internal: the wrapper each
+                                                                  // instance runs under
+    {"_sandbox", ReleaseCommand},  // internal: one sandboxed build or test command
+    {"_drop", ReleaseCommand},     // internal: the uid drop inside the sandbox
 };
 
 }  // namespace

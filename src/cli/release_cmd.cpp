@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "cli/daemon_client.h"
 #include "cli/commands.h"
+#include "cli/daemon_client.h"
 #include "cli/stack.h"
 #include "common/commit.h"
 #include "common/duration.h"
@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "runtime/instance_wrapper.h"
 #include "runtime/logs.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::cli {
 
@@ -315,6 +316,8 @@ int Logs(const config::StackSpec& stack, const std::string& app, const std::stri
 int ReleaseCommand(int argc, char** argv) {
   // Internal: every instance runs under `gravity _instance` (see runtime/instance_wrapper.h).
   if (std::strcmp(argv[0], "_instance") == 0) return runtime::InstanceWrapperMain(argc, argv);
+  if (std::strcmp(argv[0], "_sandbox") == 0) return runtime::SandboxMain(argc, argv);
+  if (std::strcmp(argv[0], "_drop") == 0) return runtime::DropMain(argc, argv);
   std::string name = argv[0];
   CLI::App cmd{"", "gravity " + name};
   std::string file = "stack.yml", admin, app, env, to, release, since, grep;

@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include "common/fs.h"
 #include "common/process.h"
+#include "runtime/cgroup.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::runtime {
 
@@ -65,8 +68,25 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   if (spec.port <= 0) return Status::Error("instance " + spec.id + ": no port");
   RETURN_IF_ERROR(MakeDirs(DirName(spec.log_path)));
   SpawnOptions o;
-  o.argv = {gravity_binary_, "_instance",   "--owner", owner_,    "--id", spec.id,
-            "--log",         spec.log_path, "--",      "/bin/sh", "-c",   spec.command};
+  SandboxOptions sandbox;
+  sandbox.mode = spec.sandbox;
+  sandbox.uid = SandboxUid(spec.app);
+  sandbox.limits = spec.limits;
+  sandbox.cgroup = GroupName(owner_, spec.id);
+  sandbox.cwd = spec.release_dir;
+  sandbox.read_only = {spec.release_dir};
+  sandbox.hidden = {owner_};  // the state dir: token, database, logs, other releases
+  sandbox.hostname = spec.app + "-" + spec.environment;
+  if (spec.sandbox == SandboxMode::kOff) {
+    spdlog::warn(
+        "instance {}: SANDBOX OFF (sandbox: off in the stack) — it runs as root with "
+        "every capability and can read the API token",
+        spec.id);
+  }
+  o.argv = {gravity_binary_, "_instance", "--owner", owner_,
+            "--id",          spec.id,     "--log",   spec.log_path};
+  for (auto& a : sandbox.ToArgs()) o.argv.push_back(std::move(a));
+  o.argv.insert(o.argv.end(), {"--", "/bin/sh", "-c", spec.command});
   o.cwd = spec.release_dir;
   o.env = InstanceEnvironment(spec, gravity_binary_);
   o.new_session = true;  // survives the daemon; pid == pgid == sid
@@ -78,18 +98,25 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
     if (auto r = TryReap(pid)) st = *r;
     MutexLock lock(mutex_);
     reaped_[pid] = st;
-    return ProcessRef{pid, 0};
+    return ProcessRef{pid, 0, sandbox.cgroup};
   }
-  return ProcessRef{pid, *start};
+  return ProcessRef{pid, *start, sandbox.cgroup};
 }
 
 void ProcessLauncher::Stop(const ProcessRef& ref, std::chrono::milliseconds grace) {
   if (ref.pid <= 1) return;
   // Signal the group only while its leader is the process we started (pid reuse guard).
   auto start = ProcessStartTime(ref.pid);
-  if (start.ok() && *start != ref.start_time) return;
-  if (!start.ok() && !GroupAlive(ref.pid)) return;
+  auto remove_cgroup = [&] {
+    if (ref.cgroup.empty()) return;
+    Cgroup cg(HostCgroups(), ref.cgroup);
+    if (cg.Exists() && !cg.Remove()) spdlog::warn("cgroup {} could not be removed", ref.cgroup);
+  };
+  if (start.ok() && *start != ref.start_time) return remove_cgroup();
+  if (!start.ok() && !GroupAlive(ref.pid)) return remove_cgroup();
   StopProcessGroup(ref.pid, grace);
+  // Whatever left the group (setsid) is still in the cgroup.
+  remove_cgroup();
   if (auto st = TryReap(ref.pid)) {
     MutexLock lock(mutex_);
     reaped_[ref.pid] = *st;
@@ -132,7 +159,11 @@ std::vector<ProcessRef> ProcessLauncher::FindOwned(const std::string& owner) {
     }
     if (!mine || !ProcessAlive(pid)) continue;
     auto start = ProcessStartTime(pid);
-    if (start.ok()) found.push_back(ProcessRef{pid, *start});
+    std::string cgroup;
+    for (size_t i = 2; i + 1 < argv.size() && argv[i] != "--"; ++i) {
+      if (argv[i] == "--cgroup") cgroup = argv[i + 1];
+    }
+    if (start.ok()) found.push_back(ProcessRef{pid, *start, cgroup});
   }
   ::closedir(proc);
   return found;

@@ -28,6 +28,8 @@ struct InstanceSpec {
   std::string release_dir;  // working directory
   std::string command;      // run.command
   std::map<std::string, std::string> env;
+  SandboxMode sandbox = SandboxMode::kStrict;
+  ResourceLimits limits;
 };
 
 enum class InstanceState {

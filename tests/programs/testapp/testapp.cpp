@@ -14,6 +14,7 @@
 //   /status?code=N            an empty response with status N
 //   /echo                     JSON: method, target, headers, body of the request
 //   /info                     JSON: pid, cwd, argv, environment, instance name, port
+//   /hostile?try=W&path=P&n=N an attempt to break out of the sandbox (hostile.h)
 //   /stats                    JSON: requests answered, other requests in flight
 //   /ws                       WebSocket echo (upgrade required)
 //   anything else             --body with --status (default 200)
@@ -60,6 +61,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "hostile.h"
 
 extern char** environ;
 
@@ -138,6 +140,11 @@ std::chrono::milliseconds ParseDur(const std::string& flag, const std::string& t
 }
 
 Options ParseArgs(int argc, char** argv) {
+  // A setuid copy of the program reports the euid it really got, then ends.
+  if (argc == 2 && std::string(argv[1]) == "--print-euid") {
+    std::printf("euid %d\n", static_cast<int>(::geteuid()));
+    std::exit(0);
+  }
   Options o;
   for (int i = 0; i < argc; ++i) o.argv.emplace_back(argv[i]);
   auto value = [&](int& i, const std::string& flag) -> std::string {
@@ -223,6 +230,24 @@ long QueryLong(std::string_view target, std::string_view key, long fallback) {
 }
 
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+// Query parameter `key` of `target` as text (no percent-decoding: tests pass plain paths).
+std::string QueryText(std::string_view target, std::string_view key) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == key) {
+      return std::string(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
 
 std::string PathOf(std::string_view target) {
   return std::string(target.substr(0, target.find('?')));
@@ -342,6 +367,10 @@ class Server {
                  .dump() +
              "\n";
       content_type = "application/json";
+      status = 200;
+    } else if (path == "/hostile") {
+      std::string_view t = Sv(req.target());
+      body = Hostile(QueryText(t, "try"), QueryText(t, "path"), QueryLong(t, "n", 0)) + "\n";
       status = 200;
     } else if (path == "/info") {
       body = Info() + "\n";
