@@ -171,10 +171,11 @@ start_backend() {
   BACKEND_LOCATION="location / { default_type text/plain; return 200 \"$BODY\\n\"; }"
   if [ -n "$BODY_BYTES" ]; then
     # A body of BODY_BYTES bytes (the last one a newline), served from a file.
-    yes "gravity proxy bench body" | head -c "$(( BODY_BYTES - 1 ))" >"$TMP/backend/body"
+    (yes "gravity proxy bench body" || true) | head -c "$(( BODY_BYTES - 1 ))" >"$TMP/backend/body"
     echo >>"$TMP/backend/body"
+    chmod 755 "$TMP" "$TMP/backend" && chmod 644 "$TMP/backend/body"  # nginx's worker reads it
     BODY=$(head -c "$(( BODY_BYTES - 1 ))" "$TMP/backend/body")
-    BACKEND_LOCATION="location / { default_type text/plain; alias $TMP/backend/body; }"
+    BACKEND_LOCATION="location / { default_type text/plain; root $TMP/backend; try_files /body =404; }"
   fi
   if [ "$BACKEND" = testapp ]; then
     nice -n "$NICE" taskset -c "$LOAD_CPUS_1" "$TESTAPP" --port "$BACKEND_PORT" --name backend \

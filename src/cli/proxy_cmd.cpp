@@ -133,6 +133,9 @@ int ProxyCommand(int argc, char** argv) {
   run->add_option("--access-log", run_opts.access_log, "FILE, - (stdout) or off (default)");
   run->add_option("--balance", balance, "round-robin (default) or least-outstanding");
   run->add_option("--ready-file", run_opts.ready_file, "write HOST:PORT here once listening");
+  run->add_flag("--takeover", run_opts.takeover,
+                "take the listening sockets over from the proxy serving --control, which then "
+                "finishes its in-flight requests and exits (a restart or upgrade with no gap)");
   run->add_option("--max-header-bytes", run_opts.limits.max_header_bytes,
                   "request head limit (431)");
   run->add_option("--max-headers", run_opts.limits.max_headers, "header field count limit (431)");

@@ -2,9 +2,7 @@
 
 // What a health check of one instance asks and how its answers are judged: the one type
 // for it, below both gravity.yml's `health:` section (config::HealthSpec adds the
-// deploy's wait to it) and the proxy's health checker. (proxy::HealthSpec still repeats
-// these fields; it is to become `using HealthSpec = gravity::HealthCheckSpec;`, after
-// which deploy's field-by-field conversion is a plain copy.)
+// deploy's wait to it) and the proxy's health checker (proxy::HealthSpec is this type).
 
 #include <chrono>
 #include <string>

@@ -50,8 +50,7 @@ Status Daemon::Init() {
   deploy_options.proxy_socket = layout_.proxy_socket;
   deploys_ = std::make_unique<deploy::DeployService>(*db_, stack_, deploy_options);
   RETURN_IF_ERROR(deploys_->Start());
-  pipeline_->SetDeployHook(
-      [this](const pipeline::DeployRequest& r) { return deploys_->DeployHook(r); });
+  pipeline_->SetDeployHook([this](const pipeline::DeployRequest& r) { return Deploy(r); });
 
   api::AddPipelineRoutes(router_, *pipeline_);
   api::AddDeployRoutes(router_, deploys_->deployer(), [this](bool stop_instances) {
@@ -60,6 +59,16 @@ Status Daemon::Init() {
   });
   api::AddDashboardRoutes(router_);
   return Status::Ok();
+}
+
+Status Daemon::Deploy(const pipeline::DeployRequest& request) {
+  // The one place a pipeline release becomes a deploy::Release.
+  deploy::Release release;
+  release.app = request.app;
+  release.commit = request.commit;
+  release.release_dir = request.release_dir;
+  release.spec = request.spec;
+  return deploys_->deployer().Deploy(request.environment, release, request.log).status();
 }
 
 Status Daemon::Start() {

@@ -49,6 +49,9 @@ class Daemon {
   const StateLayout& layout() const { return layout_; }
 
  private:
+  // The pipeline's deploy stage: a sealed release onto one environment.
+  Status Deploy(const pipeline::DeployRequest& request);
+
   const config::StackSpec stack_;
   const StateLayout layout_;
   std::unique_ptr<store::Db> db_;

@@ -181,6 +181,9 @@ class Deployer {
                    std::chrono::milliseconds timeout);
 
   // release_choice.cpp
+  // What is known of a release: its directory and its gravity.yml; *problem says why it
+  // cannot be relaunched from disk (removed by retention, spec unreadable).
+  Release KnownRelease(const std::string& app, const std::string& commit, Status* problem);
   Result<Release> ReleaseFromDisk(const std::string& app, const std::string& commit);
   // The release of warm instances: its directory and spec as far as they are still known
   // (the instances run already, so neither is needed to swap back to them).

@@ -86,6 +86,28 @@ class DeployerTest : public ::testing::Test {
   config::StackSpec stack_;
 };
 
+TEST_F(DeployerTest, ListenWaitRunsOnTheInjectedClock) {
+  // Instances that never listen: the deployer waits half the deploy timeout for them, on
+  // its injected sleep (here the fake clock), then hands them to the proxy with the rest.
+  std::chrono::milliseconds slept{0};
+  DeployerOptions options;
+  options.listen_poll = milliseconds(5);
+  options.sleep = [&](milliseconds d) {
+    clock_.Advance(d);
+    slept += d;
+  };
+  Deployer waiting(*db_, *supervisor_, proxy_, clock_, options);
+  ASSERT_TRUE(waiting.Init().ok());
+  waiting.SetStack(stack_);
+  auto t0 = std::chrono::steady_clock::now();
+  auto out = waiting.Deploy("staging", MakeRelease("aaaaaaaa1"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_GE(slept, std::chrono::seconds(15) - milliseconds(10));
+  EXPECT_LE(slept, std::chrono::seconds(15));
+  EXPECT_EQ(proxy_.routes.back().health.deploy_timeout, std::chrono::seconds(30) - slept);
+}
+
 TEST_F(DeployerTest, FirstDeployStartsInstancesAndSwitchesTraffic) {
   auto out = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1"));
   ASSERT_TRUE(out.ok()) << out.error();

@@ -50,34 +50,43 @@ Result<std::string> Deployer::RollbackTarget(const std::string& app, const std::
   return target;
 }
 
-Result<Release> Deployer::ReleaseFromDisk(const std::string& app, const std::string& commit) {
-  ASSIGN_OR_RETURN(auto rel, records_.Release(app, commit));
-  if (!rel || rel->removed) {
-    return Status::FailedPrecondition("release " + ShortCommit(commit) + " of '" + app +
-                                      "' is no longer kept on disk (retention)");
-  }
-  auto spec = config::LoadAppSpec(rel->release_dir + "/gravity.yml");
-  if (!spec.ok()) {
-    return Status::FailedPrecondition("release " + ShortCommit(commit) + " of '" + app +
-                                      "' cannot be relaunched: " + spec.error());
-  }
+Release Deployer::KnownRelease(const std::string& app, const std::string& commit,
+                               Status* problem) {
   Release r;
   r.app = app;
   r.commit = commit;
-  r.release_dir = rel->release_dir;
+  auto rel = records_.Release(app, commit);
+  if (!rel.ok()) {
+    *problem = rel.status();
+    return r;
+  }
+  if (*rel) r.release_dir = (*rel)->release_dir;
+  if (!*rel || (*rel)->removed) {
+    *problem = Status::FailedPrecondition("release " + ShortCommit(commit) + " of '" + app +
+                                          "' is no longer kept on disk (retention)");
+    return r;
+  }
+  // The one place a release's gravity.yml is read again (rollback, promotion, restore).
+  auto spec = config::LoadAppSpec(r.release_dir + "/gravity.yml");
+  if (!spec.ok()) {
+    *problem = Status::FailedPrecondition("release " + ShortCommit(commit) + " of '" + app +
+                                          "' cannot be relaunched: " + spec.error());
+    return r;
+  }
   r.spec = *spec;
   return r;
 }
 
+Result<Release> Deployer::ReleaseFromDisk(const std::string& app, const std::string& commit) {
+  Status problem;
+  Release r = KnownRelease(app, commit, &problem);
+  if (!problem.ok()) return problem;
+  return r;
+}
+
 Release Deployer::WarmRelease(const std::string& app, const std::string& commit) {
-  Release release;
-  release.app = app;
-  release.commit = commit;
-  auto rel = records_.Release(app, commit);
-  if (rel.ok() && *rel) release.release_dir = (*rel)->release_dir;
-  auto spec = config::LoadAppSpec(release.release_dir + "/gravity.yml");
-  if (spec.ok()) release.spec = *spec;
-  return release;
+  Status ignored;  // warm instances run already: neither directory nor spec is needed
+  return KnownRelease(app, commit, &ignored);
 }
 
 }  // namespace gravity::deploy

@@ -86,15 +86,4 @@ void DeployService::SetStack(const config::StackSpec& stack) {
   }
 }
 
-Status DeployService::DeployHook(const pipeline::DeployRequest& request) {
-  Release release;
-  release.app = request.app;
-  release.commit = request.commit;
-  release.release_dir = request.release_dir;
-  release.spec = request.spec;
-  auto out = deployer_->Deploy(request.environment, release, request.log);
-  if (!out.ok()) return out.status();
-  return Status::Ok();
-}
-
 }  // namespace gravity::deploy

@@ -13,7 +13,6 @@
 #include "config/spec.h"
 #include "deploy/deployer.h"
 #include "deploy/proxy_control.h"
-#include "pipeline/pipeline.h"
 #include "runtime/launcher.h"
 #include "runtime/supervisor.h"
 #include "store/db.h"
@@ -22,8 +21,9 @@ namespace gravity::deploy {
 
 // The daemon's instances-and-deploys part, assembled: a ProcessLauncher (instances run as
 // `gravity _instance` from this binary), the Supervisor (state_dir/runtime), the proxy at
-// options.proxy_socket, and the Deployer over the daemon's database. It gives the pipeline
-// its deploy hook; the API's deploy routes (api/deploy_routes.h) call deployer().
+// options.proxy_socket, and the Deployer over the daemon's database. The daemon
+// (daemon/daemon.h) hands the pipeline's releases to deployer(); so do the API's deploy
+// routes (api/deploy_routes.h).
 //
 // Threads: Start() runs the supervisor's tick thread and one thread that runs
 // Deployer::Tick every 500 ms (and first reconciles and restores what was live).
@@ -47,8 +47,6 @@ class DeployService {
   // A changed stack (gravity up again): environments that disappeared are torn down.
   void SetStack(const config::StackSpec& stack);
 
-  // The pipeline's deploy stage.
-  Status DeployHook(const pipeline::DeployRequest& request);
 
   Deployer& deployer() { return *deployer_; }
   runtime::Supervisor& supervisor() { return *supervisor_; }

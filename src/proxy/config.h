@@ -11,23 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "common/health_check_spec.h"
 #include "common/status.h"
 
 namespace gravity::proxy {
 
 using std::chrono::milliseconds;
 
-struct HealthSpec {
-  std::string path = "/";
-  int status = 200;
-  std::string body_contains;
-  milliseconds interval{1000};
-  milliseconds timeout{2000};
-  int healthy_threshold = 2;
-  int unhealthy_threshold = 3;
-
-  bool operator==(const HealthSpec&) const = default;
-};
+// What a health check asks: one type below the proxy and gravity.yml (common/).
+using HealthSpec = gravity::HealthCheckSpec;
 
 // A parsed "HOST:PORT" upstream address. Only numeric IPv4/IPv6 and "localhost".
 struct Address {

@@ -20,6 +20,7 @@
 #include "proxy/control_api.h"
 #include "proxy/internal.h"
 #include "proxy/service_table.h"
+#include "proxy/takeover.h"
 
 namespace gravity::proxy {
 
@@ -37,8 +38,9 @@ class ControlPlane {
  private:
   Result<AccessLogSink> OpenAccessLog() const;
   Result<tcp::endpoint> StartWorkers(AccessLogSink sink);
-  Status ListenControl(local::stream_protocol::acceptor& control) const;
+  Status ListenControl(local::stream_protocol::acceptor& control);
   Status ListenMetrics(std::optional<tcp::acceptor>& metrics);
+  Status OfferTakeover(std::optional<tcp::acceptor>& metrics);
   void BeginShutdown();
   std::string SocketPath() const {
     return options_.control_socket.empty() ? options_.state_dir + "/proxy.sock"
@@ -51,8 +53,33 @@ class ControlPlane {
   std::vector<std::unique_ptr<Worker>> workers_;
   ServiceTable table_{io_, clock_, workers_, options_.state_dir + "/routes.json"};
   ControlApi api_{table_, clock_};
+  TakeoverServer takeover_{io_};
+  InheritedSockets inherited_;  // with --takeover: what the previous process handed over
+  unsigned long control_inode_ = 0;
   bool stopping_ = false;
 };
+
+// True when `fd` listens on `want` (port 0 in `want` matches any port).
+bool ListensOn(int fd, const Address& want) {
+  if (fd < 0) return false;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  tcp::endpoint ep;
+  std::memcpy(ep.data(), &ss, std::min<std::size_t>(len, ep.capacity()));
+  ep.resize(len);
+  error_code ec;
+  auto addr = asio::ip::make_address(want.host, ec);
+  return !ec && ep.address() == addr && (want.port == 0 || ep.port() == want.port);
+}
+
+// Adopts `fd` when it listens on the wanted address, else closes it (the address changed).
+int TakeIfMatching(int& fd, const Address& want) {
+  int out = ListensOn(fd, want) ? fd : -1;
+  if (out < 0 && fd >= 0) ::close(fd);
+  fd = -1;
+  return out;
+}
 
 Result<AccessLogSink> ControlPlane::OpenAccessLog() const {
   AccessLogSink sink;
@@ -85,25 +112,33 @@ Result<tcp::endpoint> ControlPlane::StartWorkers(AccessLogSink sink) {
     workers_.push_back(std::make_unique<Worker>(i, options_, clock_, on_failure, sink));
     peers.push_back(workers_.back().get());
   }
+  if (int fd = TakeIfMatching(inherited_.listen_fd, *listen); fd >= 0) {
+    return workers_.front()->Adopt(fd, peers);
+  }
   return workers_.front()->Listen(listen_ep, peers);
 }
 
-// The control socket: never stolen from a live proxy; a stale file is replaced. 0600.
-Status ControlPlane::ListenControl(local::stream_protocol::acceptor& control) const {
+// The control socket, 0600: never stolen from a live proxy (unless taking over from it);
+// put in place by a rename, so that it never is missing for a client.
+Status ControlPlane::ListenControl(local::stream_protocol::acceptor& control) {
   const std::string path = SocketPath();
-  error_code ec;
-  local::stream_protocol::socket probe(control.get_executor());
-  probe.connect(local::stream_protocol::endpoint(path), ec);
-  if (!ec) return Status::Error("another proxy is already serving the control socket " + path);
-  ::unlink(path.c_str());
-  mode_t old_mask = ::umask(0077);
-  control.open(local::stream_protocol(), ec);
-  if (!ec) control.bind(local::stream_protocol::endpoint(path), ec);
-  ::umask(old_mask);
-  if (!ec) ::chmod(path.c_str(), 0600);
-  if (!ec) control.listen(64, ec);
-  if (ec) return Status::Error("cannot listen on control socket " + path + ": " + ec.message());
+  if (!options_.takeover) {
+    error_code ec;
+    local::stream_protocol::socket probe(control.get_executor());
+    probe.connect(local::stream_protocol::endpoint(path), ec);
+    if (!ec) return Status::Error("another proxy is already serving the control socket " + path);
+  }
+  auto inode = BindReplacing(control, path, 64);
+  if (!inode.ok()) return Status::Error("control socket: " + inode.error());
+  control_inode_ = *inode;
   return Status::Ok();
+}
+
+// Lets a later process take this one's sockets over.
+Status ControlPlane::OfferTakeover(std::optional<tcp::acceptor>& metrics) {
+  const int metrics_fd = metrics ? metrics->native_handle() : -1;
+  return takeover_.Start(TakeoverPath(SocketPath()), workers_.front()->listen_fd(), metrics_fd,
+                         [this] { BeginShutdown(); });
 }
 
 Status ControlPlane::ListenMetrics(std::optional<tcp::acceptor>& metrics) {
@@ -113,10 +148,14 @@ Status ControlPlane::ListenMetrics(std::optional<tcp::acceptor>& metrics) {
   error_code ec;
   metrics.emplace(io_);
   tcp::endpoint mep(asio::ip::make_address(m->host, ec), m->port);
-  metrics->open(mep.protocol(), ec);
-  if (!ec) metrics->set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) metrics->bind(mep, ec);
-  if (!ec) metrics->listen(64, ec);
+  if (int fd = TakeIfMatching(inherited_.metrics_fd, *m); fd >= 0) {
+    metrics->assign(mep.protocol(), fd, ec);
+  } else {
+    metrics->open(mep.protocol(), ec);
+    if (!ec) metrics->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) metrics->bind(mep, ec);
+    if (!ec) metrics->listen(64, ec);
+  }
   if (ec) {
     return Status::Error("cannot listen for metrics on " + options_.metrics_listen + ": " +
                          ec.message());
@@ -133,6 +172,7 @@ void ControlPlane::BeginShutdown() {
   if (stopping_) return;
   stopping_ = true;
   table_.Stop();
+  takeover_.Close();
   spdlog::info("proxy: shutting down: no new connections; finishing in-flight requests");
   for (auto& w : workers_) w->Shutdown();
   asio::co_spawn(
@@ -179,6 +219,14 @@ int ControlPlane::Run() {
     spdlog::error("proxy: {}", sink.error());
     return 1;
   }
+  if (options_.takeover) {
+    auto got = ReceiveSockets(TakeoverPath(SocketPath()), std::chrono::seconds(10));
+    if (!got.ok()) {
+      spdlog::error("proxy: --takeover: {}", got.error());
+      return 1;
+    }
+    inherited_ = *got;
+  }
   // The listener first: a proxy started on an address in use fails before it touches the
   // control socket or the state.
   auto bound = StartWorkers(*sink);
@@ -188,8 +236,9 @@ int ControlPlane::Run() {
   }
   local::stream_protocol::acceptor control(io_);
   std::optional<tcp::acceptor> metrics;
-  Status st = ListenControl(control);
-  if (st.ok()) st = ListenMetrics(metrics);
+  Status st = ListenMetrics(metrics);
+  if (st.ok()) st = OfferTakeover(metrics);
+  if (st.ok()) st = ListenControl(control);
   if (!st.ok()) {
     spdlog::error("proxy: {}", st.message());
     return 1;
@@ -199,6 +248,12 @@ int ControlPlane::Run() {
   ServeAdminHttp(control, [this](std::string method, std::string target, std::string body) {
     return api_.Handle(std::move(method), std::move(target), std::move(body));
   });
+  if (inherited_.channel_fd >= 0) {
+    // Serving on every socket now: the previous process may stop accepting.
+    if (Status r = SignalReady(inherited_.channel_fd); !r.ok()) spdlog::warn("proxy: {}", r.message());
+    inherited_.channel_fd = -1;
+    spdlog::info("proxy: took over from the previous process");
+  }
   asio::signal_set signals(io_, SIGTERM, SIGINT);
   signals.async_wait([this](error_code ec, int) {
     if (!ec) BeginShutdown();
@@ -218,7 +273,8 @@ int ControlPlane::Run() {
   workers_.clear();
   error_code ec;
   control.close(ec);
-  ::unlink(SocketPath().c_str());
+  takeover_.Close();
+  UnlinkIfOurs(SocketPath(), control_inode_);
   if (sink->fd > 2) ::close(sink->fd);
   spdlog::info("proxy: stopped");
   return 0;

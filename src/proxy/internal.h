@@ -54,6 +54,9 @@ class Worker {
   // one worker only: it accepts for `peers` (every worker, itself included), which must
   // outlive it.
   Result<tcp::endpoint> Listen(const tcp::endpoint& endpoint, std::vector<Worker*> peers);
+  // The same with a listening socket another process handed over (see takeover.h).
+  Result<tcp::endpoint> Adopt(int listen_fd, std::vector<Worker*> peers);
+  int listen_fd();  // before Start(): the listening socket, or -1
   void Start();  // starts the thread
   // Any thread. `applied` runs on the worker's thread once the table is in use.
   void SetTable(std::shared_ptr<const RouteTable> table, std::function<void()> applied = {});

@@ -21,6 +21,9 @@ struct ServerOptions {
   std::string ready_file;          // when set, "HOST:PORT\n" of the listener is written here
   int workers = 1;
   Balance balance = Balance::kRoundRobin;
+  // Take the listening sockets over from the proxy serving control_socket (takeover.h):
+  // a restart or an upgrade with no gap.
+  bool takeover = false;
   ProxyLimits limits;
 };
 

@@ -77,14 +77,15 @@ awaitable<bool> Session::ReadHead() {
   watch_.idle_since = w_.now;
   watch_.trimmed = false;
   watch_.at = w_.now + (buf_.empty() ? limits.idle_timeout : limits.client_header_timeout);
+  if (w_.shutting_down && buf_.empty()) {  // one more request may come, with a short wait
+    watch_.at = std::min(watch_.at, w_.now + w_.ShutdownGrace());
+  }
   buf_.Shrink(kClientBufInitial);
   http1::ParseResult pr;
   for (;;) {
     if (!buf_.empty()) {
       pr = http1::ParseRequestHead(buf_.view(), w_.parse_limits, &head_, &scanner);
       if (pr.status != http1::ParseStatus::kNeedMore) break;
-    } else if (w_.shutting_down) {
-      co_return false;
     }
     if (buf_.empty() && watch_.trimmed) {
       // Idle for a while: wait holding no buffer (the sweep cancelled the read to get here).
@@ -460,7 +461,9 @@ awaitable<Session::After> Session::Respond() {
   }
   Finish(status, body_bytes);
   // Pool the upstream connection only when the exchange ended cleanly.
-  if (end == RelayEnd::kComplete && upstream_keep) w_.pool.Put(std::move(up_), w_.now);
+  if (end == RelayEnd::kComplete && upstream_keep && !w_.shutting_down) {
+    w_.pool.Put(std::move(up_), w_.now);
+  }
   up_.reset();
   // A truncated response: the client must see the connection end.
   if (end != RelayEnd::kComplete || !r_.keep) co_return After::kClose;

@@ -2,6 +2,10 @@
 // connections (session.cpp), with its own upstream pool and its own copy of the routes.
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "proxy/worker_impl.h"
 
@@ -136,6 +140,24 @@ Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint, std::vector<
   return a.local_endpoint();
 }
 
+Result<tcp::endpoint> Worker::Adopt(int listen_fd, std::vector<Worker*> peers) {
+  error_code ec;
+  auto& a = impl_->acceptor;
+  impl_->peers = std::move(peers);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return Status::Error(std::string("inherited listener: ") + std::strerror(errno));
+  }
+  a.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), listen_fd, ec);
+  if (ec) return Status::Error("inherited listener: " + ec.message());
+  return a.local_endpoint();
+}
+
+int Worker::listen_fd() {
+  return impl_->acceptor.is_open() ? impl_->acceptor.native_handle() : -1;
+}
+
 void Worker::Start() {
   Impl* impl = impl_.get();
   if (impl->acceptor.is_open()) asio::co_spawn(impl->io, impl->AcceptLoop(), asio::detached);
@@ -173,11 +195,11 @@ void Worker::Shutdown() {
     error_code ec;
     impl->acceptor.close(ec);
     impl->pool.Clear();
+    // Idle connections are not cut at once: a request already on its way would fail. Each
+    // gets its next response with Connection: close, or is closed after a short grace.
+    const Clock::TimePoint grace = impl->now + impl->ShutdownGrace();
     impl->watches.ForEach([&](Watch* w) {
-      if (w->idle_client && w->sock) {
-        error_code e;
-        w->sock->close(e);
-      }
+      if (w->idle_client && w->sock && w->at > grace) w->at = grace;
     });
     impl->log.Flush();
   });

@@ -26,6 +26,10 @@ struct Worker::Impl {
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(tcp::socket sock);
   void ScheduleSweep();
+  // How long an idle client connection may wait for its last request after Shutdown.
+  Clock::Duration ShutdownGrace() const {
+    return std::min<Clock::Duration>(std::chrono::seconds(1), limits.shutdown_timeout);
+  }
   void Sweep();
 
   Worker* const owner;

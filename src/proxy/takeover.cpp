@@ -1,0 +1,202 @@
+#include "proxy/takeover.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace gravity::proxy {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+namespace local = asio::local;
+
+constexpr std::string_view kHello = "gravity-takeover 1\n";
+constexpr std::string_view kReady = "ready\n";
+
+std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+bool WaitReadable(int fd, std::chrono::milliseconds timeout) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+}
+
+// Sends the hello with the descriptors attached.
+bool SendFds(int sock, int listen_fd, int metrics_fd) {
+  int fds[2] = {listen_fd, metrics_fd};
+  const int n = metrics_fd >= 0 ? 2 : 1;
+  char control[CMSG_SPACE(sizeof(fds))] = {};
+  iovec iov{const_cast<char*>(kHello.data()), kHello.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+  std::memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(kHello.size());
+}
+
+}  // namespace
+
+std::string TakeoverPath(const std::string& control_socket) {
+  return control_socket + ".takeover";
+}
+
+Result<InheritedSockets> ReceiveSockets(const std::string& takeover_path,
+                                        std::chrono::milliseconds timeout) {
+  int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return Status::Error(Errno("socket"));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (takeover_path.size() >= sizeof(addr.sun_path)) {
+    ::close(sock);
+    return Status::Error("takeover socket path too long: " + takeover_path);
+  }
+  std::memcpy(addr.sun_path, takeover_path.c_str(), takeover_path.size() + 1);
+  if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::string why = Errno(("no running proxy to take over at " + takeover_path).c_str());
+    ::close(sock);
+    return Status::Error(why);
+  }
+  if (!WaitReadable(sock, timeout)) {
+    ::close(sock);
+    return Status::Error("the running proxy sent no sockets within " +
+                         std::to_string(timeout.count()) + "ms");
+  }
+  char buf[64];
+  char control[CMSG_SPACE(sizeof(int) * 2)] = {};
+  iovec iov{buf, sizeof(buf)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  InheritedSockets out;
+  out.channel_fd = sock;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int fds[2] = {-1, -1};
+    std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    std::memcpy(fds, CMSG_DATA(c), sizeof(int) * std::min<std::size_t>(count, 2));
+    out.listen_fd = fds[0];
+    out.metrics_fd = count > 1 ? fds[1] : -1;
+  }
+  if (n != static_cast<ssize_t>(kHello.size()) ||
+      std::string_view(buf, static_cast<std::size_t>(n)) != kHello || out.listen_fd < 0) {
+    if (out.listen_fd >= 0) ::close(out.listen_fd);
+    if (out.metrics_fd >= 0) ::close(out.metrics_fd);
+    ::close(sock);
+    return Status::Error("the process at " + takeover_path + " did not hand over sockets");
+  }
+  return out;
+}
+
+Status SignalReady(int channel_fd) {
+  ssize_t n = ::send(channel_fd, kReady.data(), kReady.size(), MSG_NOSIGNAL);
+  ::close(channel_fd);
+  if (n != static_cast<ssize_t>(kReady.size())) return Status::Error(Errno("takeover: ready"));
+  return Status::Ok();
+}
+
+// ---- the old process's side --------------------------------------------------------------
+
+Status TakeoverServer::Start(const std::string& path, int listen_fd, int metrics_fd,
+                             std::function<void()> on_ready) {
+  listen_fd_ = listen_fd;
+  metrics_fd_ = metrics_fd;
+  on_ready_ = std::move(on_ready);
+  auto bound = BindReplacing(acceptor_, path, 4);
+  if (!bound.ok()) return bound.status();
+  path_ = path;
+  inode_ = *bound;
+  asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), asio::detached);
+  return Status::Ok();
+}
+
+void TakeoverServer::Close() {
+  error_code ec;
+  acceptor_.close(ec);
+  if (!path_.empty()) UnlinkIfOurs(path_, inode_);
+  path_.clear();
+}
+
+awaitable<void> TakeoverServer::AcceptLoop() {
+  error_code ec;
+  for (;;) {
+    local::stream_protocol::socket sock(acceptor_.get_executor());
+    co_await acceptor_.async_accept(sock, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (!acceptor_.is_open() || ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    asio::co_spawn(acceptor_.get_executor(), Serve(std::move(sock)), asio::detached);
+  }
+}
+
+awaitable<void> TakeoverServer::Serve(local::stream_protocol::socket sock) {
+  if (!SendFds(sock.native_handle(), listen_fd_, metrics_fd_)) {
+    spdlog::warn("proxy: takeover: sending the sockets failed: {}", std::strerror(errno));
+    co_return;
+  }
+  spdlog::info("proxy: takeover: sockets handed to a new process; serving until it is ready");
+  char buf[16];
+  std::string got;
+  error_code ec;
+  while (got.size() < kReady.size()) {
+    std::size_t n =
+        co_await sock.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    got.append(buf, n);
+  }
+  if (got.rfind(kReady, 0) != 0) {
+    spdlog::warn("proxy: takeover: the new process went away before it was ready; still serving");
+    co_return;
+  }
+  spdlog::info("proxy: takeover: the new process is ready; finishing in-flight requests");
+  if (on_ready_) on_ready_();
+}
+
+// ---- socket files ------------------------------------------------------------------------
+
+Result<unsigned long> BindReplacing(local::stream_protocol::acceptor& acceptor,
+                                    const std::string& path, int backlog) {
+  const std::string temp = path + ".new";
+  ::unlink(temp.c_str());
+  error_code ec;
+  mode_t old_mask = ::umask(0077);
+  acceptor.open(local::stream_protocol(), ec);
+  if (!ec) acceptor.bind(local::stream_protocol::endpoint(temp), ec);
+  ::umask(old_mask);
+  if (!ec) ::chmod(temp.c_str(), 0600);
+  if (!ec) acceptor.listen(backlog, ec);
+  if (ec) return Status::Error("cannot listen on " + path + ": " + ec.message());
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    std::string why = Errno(("cannot put the socket in place at " + path).c_str());
+    ::unlink(temp.c_str());
+    return Status::Error(why);
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::Error(Errno(("stat " + path).c_str()));
+  return static_cast<unsigned long>(st.st_ino);
+}
+
+void UnlinkIfOurs(const std::string& path, unsigned long inode) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && static_cast<unsigned long>(st.st_ino) == inode) {
+    ::unlink(path.c_str());
+  }
+}
+
+}  // namespace gravity::proxy
