@@ -162,6 +162,22 @@ TEST_F(SandboxTest, ForkPastThePidsLimitFailsWithEagain) {
   sup.Stop({i.id});
 }
 
+TEST_F(SandboxTest, CpuHogGetsItsShareAndNoMore) {
+  if (HostCgroups().version == CgroupVersion::kNone) GTEST_SKIP() << "no cgroups here";
+  Supervisor sup(options_, *launcher_, Clock::Real());
+  ASSERT_TRUE(sup.Recover().ok());
+  ResourceLimits limits;
+  limits.cpu = 0.25;
+  InstanceInfo i = StartHostile(sup, limits);
+  // Two busy threads for 1 s of wall time could use 2000 ms of CPU; the quota allows 250.
+  std::string r = Try(i, "try=spin&n=1000");
+  ASSERT_EQ(r.rfind("ok cpu_ms ", 0), 0u) << r;
+  long cpu_ms = std::stol(r.substr(10));
+  EXPECT_LT(cpu_ms, 500) << r;
+  EXPECT_GT(cpu_ms, 50) << r;
+  sup.Stop({i.id});
+}
+
 TEST_F(SandboxTest, MemoryHogIsKilledAndTheLimitIsNamed) {
   if (HostCgroups().version == CgroupVersion::kNone) GTEST_SKIP() << "no cgroups here";
   Supervisor sup(options_, *launcher_, Clock::Real());

@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -144,6 +147,22 @@ std::string Hostile(std::string_view what, const std::string& path, long n) {
     for (pid_t p : kids) ::kill(p, SIGKILL);
     for (pid_t p : kids) ::waitpid(p, nullptr, 0);
     return answer.empty() ? "ok forked " + std::to_string(n) : answer;
+  }
+  if (what == "spin") {
+    // Two threads busy for N ms of wall time; the answer is the CPU time they got.
+    auto spin = [n] {
+      auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(n);
+      volatile unsigned long x = 0;
+      while (std::chrono::steady_clock::now() < end) x = x + 1;
+    };
+    timespec before{}, after{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &before);
+    std::thread a(spin), b(spin);
+    a.join();
+    b.join();
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &after);
+    long ms = (after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000;
+    return "ok cpu_ms " + std::to_string(ms);
   }
   if (what == "caps") return StatusLine("CapEff:");
   if (what == "nnp") return StatusLine("NoNewPrivs:");

@@ -9,6 +9,7 @@
 //   mount, ptrace (attach to pid N), unshare (a new user namespace), module (finit_module),
 //   exec PATH (runs PATH --print-euid: a setuid binary reports the euid it got),
 //   bind N (listen on 127.0.0.1:N), alloc N (touch N MiB), fork N (N sleeping children),
+//   spin N (two threads busy for N ms of wall time: "ok cpu_ms M", the CPU time they got),
 //   caps (the CapEff line), nnp (the NoNewPrivs line).
 #include <string>
 #include <string_view>
