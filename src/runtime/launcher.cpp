@@ -72,7 +72,8 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   sandbox.mode = spec.sandbox;
   sandbox.uid = SandboxUid(spec.app);
   sandbox.limits = spec.limits;
-  sandbox.cgroup = GroupName(owner_, spec.id);
+  // `sandbox: off` is the plain process of before: no cgroup either.
+  if (spec.sandbox == SandboxMode::kStrict) sandbox.cgroup = GroupName(owner_, spec.id);
   sandbox.cwd = spec.release_dir;
   sandbox.read_only = {spec.release_dir};
   sandbox.hidden = {owner_};  // the state dir: token, database, logs, other releases
