@@ -89,7 +89,10 @@ int PrintList(const nlohmann::json& doc) {
               "TARGET", "STATE", "LAST ERROR");
   for (const auto& s : doc["services"]) {
     std::string hosts;
-    for (const auto& h : s["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+    for (const auto& h : s["hosts"]) {
+      if (!hosts.empty()) hosts += ',';  // not `"," + h`: GCC 12 -O3 -Wrestrict false positive
+      hosts += h.get<std::string>();
+    }
     auto pool = [&](const char* name, const nlohmann::json& p, const std::string& label) {
       if (p.is_null()) return;
       for (const auto& t : p["targets"]) {

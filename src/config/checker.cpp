@@ -12,8 +12,12 @@
 namespace gravity::config {
 
 std::string Quote(std::string_view s) {
-  if (s.size() > 80) return "'" + std::string(s.substr(0, 77)) + "...'";
-  return "'" + std::string(s) + "'";
+  // Built with append: GCC 12 at -O3 reports a false -Wrestrict on "'" + std::string(s).
+  std::string out;
+  out.push_back('\'');
+  out.append(s.size() > 80 ? s.substr(0, 77) : s);
+  out.append(s.size() > 80 ? "...'" : "'");
+  return out;
 }
 
 std::string OneLine(const std::string& s) {
@@ -126,10 +130,11 @@ void Checker::Error(const YAML::Mark& mark, const std::string& where, const std:
   }
   std::string line = file_;
   if (!mark.is_null()) {
-    line += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    line.append(":").append(std::to_string(mark.line + 1));
+    line.append(":").append(std::to_string(mark.column + 1));
   }
   line += ": ";
-  if (!where.empty()) line += where + ": ";
+  if (!where.empty()) line.append(where).append(": ");
   line += what;
   errors_.push_back(
       {mark.is_null() ? -1 : mark.line, mark.is_null() ? -1 : mark.column, OneLine(line)});

@@ -68,7 +68,13 @@ Status Daemon::Deploy(const pipeline::DeployRequest& request) {
   release.commit = request.commit;
   release.release_dir = request.release_dir;
   release.spec = request.spec;
-  return deploys_->deployer().Deploy(request.environment, release, request.log).status();
+  auto& deployer = deploys_->deployer();
+  if (request.resumed && deployer.ServesLive(request.app, request.environment, request.commit)) {
+    // The interrupted run's deploy went live before the restart (Reconcile completed it).
+    if (request.log) request.log(request.commit.substr(0, 7) + " is already live: nothing to deploy");
+    return Status::Ok();
+  }
+  return deployer.Deploy(request.environment, release, request.log).status();
 }
 
 Status Daemon::Start() {

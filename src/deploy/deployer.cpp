@@ -93,6 +93,20 @@ Result<DeployOutcome> Deployer::Deploy(const std::string& env, const Release& re
   return RunLocked(found.first, found.second, release, DeploymentKind::kDeploy, {}, log);
 }
 
+bool Deployer::ServesLive(const std::string& app, const std::string& env,
+                          const std::string& commit) {
+  auto found = FindEnv(app, env);
+  if (!found.ok()) return false;
+  std::lock_guard lock(EnvLock(app, found->second.name));
+  auto rec = records_.Environment(app, found->second.name);
+  if (!rec.ok() || rec->live_commit != commit || rec->live_instances.empty()) return false;
+  for (const auto& id : rec->live_instances) {
+    auto i = supervisor_.Get(id);
+    if (!i || i->state == runtime::InstanceState::kFailed) return false;
+  }
+  return true;
+}
+
 Result<DeployOutcome> Deployer::Rollback(const std::string& app, const std::string& env,
                                          const std::string& to_commit) {
   ASSIGN_OR_RETURN(auto found, FindEnv(app, env));

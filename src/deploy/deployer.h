@@ -102,6 +102,9 @@ class Deployer {
   // asked: Unavailable or Interrupted.
   Result<DeployOutcome> Deploy(const std::string& env, const Release& release,
                                const LogSink& log = {});
+  // True when `commit` is app/env's live release and all its live instances run: a run
+  // resumed after a daemon restart then has nothing left to deploy.
+  bool ServesLive(const std::string& app, const std::string& env, const std::string& commit);
   // Back to the warm previous instances, or to `to_commit` (a prefix is enough), relaunched
   // from disk when it is not warm. Empty env: the app's only environment, or an error.
   Result<DeployOutcome> Rollback(const std::string& app, const std::string& env,

@@ -27,6 +27,10 @@ DeployService::~DeployService() { Stop(false); }
 Status DeployService::Start() {
   RETURN_IF_ERROR(supervisor_->Recover());
   RETURN_IF_ERROR(deployer_->Init());
+  // Settle what a previous daemon left before anything (a resumed pipeline run) deploys:
+  // a proxy that is not answering yet leaves it pending, retried by Tick.
+  Status st = deployer_->Reconcile();
+  if (!st.ok()) spdlog::warn("deploy: reconcile pending: {}", st.message());
   supervisor_->StartThread();
   MutexLock lock(thread_mutex_);
   stop_ = false;
@@ -35,9 +39,7 @@ Status DeployService::Start() {
 }
 
 void DeployService::TickLoop() {
-  Status st = deployer_->Reconcile();
-  if (!st.ok()) spdlog::warn("deploy: reconcile pending: {}", st.message());
-  st = deployer_->RestoreLive();
+  Status st = deployer_->RestoreLive();
   if (!st.ok()) spdlog::warn("deploy: restoring live releases: {}", st.message());
   while (!Stopping()) {
     deployer_->Tick();

@@ -671,6 +671,7 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
       req.commit = run.commit;
       req.release_dir = release_dir;
       req.spec = *spec;
+      req.resumed = run.trigger == "restart";
       req.log = [&, env](const std::string& line) { store_log("deploy", "[" + env + "] " + line); };
       Status st = options_.deploy_hook(req);
       if (!st.ok()) return finish("deploy", "failed", "deploy to " + env + ": " + st.message());

@@ -28,6 +28,7 @@ struct DeployRequest {
   std::string commit;
   std::string release_dir;  // read-only
   config::AppSpec spec;     // the release's gravity.yml
+  bool resumed = false;     // the run re-queued after a daemon restart interrupted one
   // Appends one line to the run's `deploy` stage log (thread-safe).
   std::function<void(const std::string&)> log;
 };

@@ -21,7 +21,8 @@
 
 namespace gravity::proxy {
 
-inline constexpr std::size_t kUpstreamBuf = 16 * 1024;
+// Large bodies move in few reads; a pooled connection holds none (BufferPool).
+inline constexpr std::size_t kUpstreamBuf = 64 * 1024;
 
 struct UpstreamConn {
   UpstreamConn(asio::io_context& io, BufferPool* buffers) : sock(io), buf(buffers) {}

@@ -289,7 +289,8 @@ TEST_P(DaemonCrashTest, RestartAfterKillSettlesOnExactlyOneLiveRelease) {
   std::printf("killed at %s: deployment %s: %s %s\n", Name(at).c_str(), before.dump().c_str(),
               status.c_str(), error.c_str());
   if (at == KillAt::kAfterSwap) {
-    EXPECT_EQ(status, "succeeded") << error;  // completed on restart (or just before the kill)
+    // completed on restart (or just before the kill)
+    EXPECT_EQ(status, "succeeded") << error << "\n" << daemon_->Output();
   } else if (at == KillAt::kDuringDrain) {
     EXPECT_EQ(status, "succeeded");
   } else {
