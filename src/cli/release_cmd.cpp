@@ -84,6 +84,10 @@ void PrintInstance(const json& i) {
   if (i.value("restarts", 0) > 0) std::printf("  (%d restarts)", i["restarts"].get<int>());
   if (!Str(i, "health_error").empty()) std::printf("  %s", Str(i, "health_error").c_str());
   std::printf("\n");
+  // Why it last ended, e.g. "killed: out of memory (limit 256 MiB)".
+  if (!Str(i, "last_exit").empty()) {
+    std::printf("        last exit: %s\n", Str(i, "last_exit").c_str());
+  }
 }
 
 int Status(DaemonClient& client, bool as_json) {
@@ -93,6 +97,7 @@ int Status(DaemonClient& client, bool as_json) {
     std::printf("%s\n", st->dump(2).c_str());
     return 0;
   }
+  if (!Str(*st, "sandbox").empty()) std::printf("sandbox: %s\n", Str(*st, "sandbox").c_str());
   for (const auto& app : st->value("apps", json::array())) {
     std::printf("%s\n", Str(app, "name").c_str());
     for (const auto& e : app.value("environments", json::array())) {
@@ -103,6 +108,9 @@ int Status(DaemonClient& client, bool as_json) {
                                   WallTime(e.value("live_since_ms", 0LL)))
                                      .c_str(),
                   Str(e, "host").c_str());
+      if (Str(e, "sandbox") == "off") {
+        std::printf("    SANDBOX OFF: its instances run as root and can read the API token\n");
+      }
       for (const auto& i : e.value("instances", json::array())) PrintInstance(i);
       if (e.contains("warm") && e["warm"].is_object()) {
         std::printf("    warm %s until %s (out of traffic, for instant rollback)\n",

@@ -93,6 +93,10 @@ struct EnvironmentSpec {
   std::map<std::string, std::string> env;
   ResourceLimits limits = ResourceLimits::InstanceDefaults();  // per instance
   SandboxMode sandbox = SandboxMode::kStrict;                  // `off` only when written
+  // Data directories (`data: [uploads]`): persistent across releases, one set per app and
+  // environment, the only writable place of an instance besides /tmp
+  // ($GRAVITY_DATA_DIR/<name>, docs/runtime.md).
+  std::vector<std::string> data;
 
   bool operator==(const EnvironmentSpec&) const = default;
 };

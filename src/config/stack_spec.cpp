@@ -169,6 +169,38 @@ void ReadSandbox(Checker& c, const Entry& e, const std::string& f, SandboxMode& 
   }
 }
 
+// data: a list of directory names (letters, digits, '-', '_', '.'; not "." or "..").
+void ReadDataDirs(Checker& c, const Entry& e, const std::string& f, std::vector<std::string>& out) {
+  auto add = [&](const YAML::Node& n, const std::string& where) {
+    std::string name = n.IsScalar() ? n.Scalar() : "";
+    bool ok = !name.empty() && name.size() <= 64 && name != "." && name != "..";
+    for (char ch : name) {
+      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                  ch == '.');
+    }
+    if (!ok) {
+      c.Error(n.IsNull() ? e.key_node.Mark() : n.Mark(), where,
+              "expected a directory name such as uploads (letters, digits, '-', '_', '.')");
+      return;
+    }
+    for (const auto& d : out) {
+      if (d == name) {
+        std::string what = "data directory ";
+        what.append(Quote(name)).append(" is listed twice");
+        c.Error(n.Mark(), where, what);
+        return;
+      }
+    }
+    out.push_back(name);
+  };
+  if (!e.value.IsSequence()) return add(e.value, f);
+  for (size_t i = 0; i < e.value.size(); ++i) {
+    std::string where = f;
+    where.append("[").append(std::to_string(i)).append("]");
+    add(e.value[i], where);
+  }
+}
+
 // Exactly one of branch / promote_from; canary settings only with the canary strategy.
 void CheckEnvironmentShape(Checker& c, const Entry& section, const std::string& w, bool have_branch,
                            bool have_promote, const EnvironmentSpec& env, const EnvMarks& marks) {
@@ -193,7 +225,7 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, En
     for (const auto& e :
          c.Entries(section.value, w,
                    {"branch", "promote_from", "host", "instances", "strategy", "canary",
-                    "drain_timeout", "keep_previous", "env", "limits", "sandbox"})) {
+                    "drain_timeout", "keep_previous", "env", "limits", "sandbox", "data"})) {
       std::string f = Join(w, e.key);
       if (e.key == "branch") {
         have_branch = true;
@@ -222,6 +254,8 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, En
         ReadLimits(c, e, f, env.limits);
       } else if (e.key == "sandbox") {
         ReadSandbox(c, e, f, env.sandbox);
+      } else if (e.key == "data") {
+        ReadDataDirs(c, e, f, env.data);
       }
     }
   }

@@ -540,6 +540,7 @@ TEST_F(LimitsTest, LimitsAndSandboxParseWithDefaultsForWhatIsUnset) {
       "    environments:\n"
       "      prod:\n        branch: main\n"
       "        limits: { memory: 256MiB, cpu: 1.5, pids: 64, open_files: 1024, tmp: 16MiB }\n"
+      "        data: [uploads, cache]\n"
       "      debug:\n        branch: debug\n        host: debug.localhost\n        sandbox: off\n");
   ASSERT_TRUE(r.ok()) << r.error();
   const StackApp& app = r->apps.at(0);
@@ -549,9 +550,11 @@ TEST_F(LimitsTest, LimitsAndSandboxParseWithDefaultsForWhatIsUnset) {
   const EnvironmentSpec& prod = app.environments.at(0);
   EXPECT_EQ(prod.limits, (ResourceLimits{256LL << 20, 1.5, 64, 1024, 16LL << 20}));
   EXPECT_EQ(prod.sandbox, SandboxMode::kStrict);
+  EXPECT_EQ(prod.data, (std::vector<std::string>{"uploads", "cache"}));
   const EnvironmentSpec& debug = app.environments.at(1);
   EXPECT_EQ(debug.limits, ResourceLimits::InstanceDefaults());
   EXPECT_EQ(debug.sandbox, SandboxMode::kOff);
+  EXPECT_TRUE(debug.data.empty());
 }
 
 struct BadLimit {
@@ -585,7 +588,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadLimit{"UnknownLimit", "        limits: { memroy: 1GiB }", "7:19",
                  "unknown key 'memroy'; did you mean 'memory'?"},
         BadLimit{"SandboxValue", "        sandbox: loose", "7:18",
-                 "unknown sandbox 'loose' (expected strict, the default, or off)"}),
+                 "unknown sandbox 'loose' (expected strict, the default, or off)"},
+        BadLimit{"DataEscapes", "        data: [uploads, ../x]", "7:25",
+                 "apps.site.environments.prod.data[1]: expected a directory name"},
+        BadLimit{"DataTwice", "        data: [a, a]", "7:19",
+                 "data directory 'a' is listed twice"},
+        BadLimit{"DataNotAName", "        data: { a: 1 }", "7:15",
+                 "apps.site.environments.prod.data: expected a directory name"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include "common/process.h"
 #include "daemon/pid_file.h"
 #include "daemon/token.h"
-#include "runtime/cgroup.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::daemon {
 
@@ -31,8 +31,7 @@ Status Daemon::Init() {
   pipeline::PipelineOptions options;
   options.state_dir = layout_.state_dir;
   options.gravity_binary = SelfExecutable();  // build and test commands run sandboxed
-  spdlog::info("sandbox: bubblewrap + seccomp; limits through {}",
-               runtime::HostCgroups().Describe());
+  spdlog::info("sandbox: {}", runtime::SandboxSummary());
   for (const auto& app : stack_.apps) {
     for (const auto& env : app.environments) {
       if (env.sandbox == SandboxMode::kOff) {

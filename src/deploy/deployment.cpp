@@ -110,6 +110,7 @@ Status Deployer::StartInstances(Run& run) {
     spec.env = run.env.env;
     spec.sandbox = run.env.sandbox;
     spec.limits = run.env.limits;
+    spec.data = run.env.data;
     // Started side by side: each is a fork/exec plus a record write.
     std::vector<std::future<Result<runtime::InstanceInfo>>> starting;
     for (int k = 0; k < run.env.instances; ++k) {

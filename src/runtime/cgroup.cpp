@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -68,11 +69,9 @@ std::string Trim(std::string s) {
 }
 
 // Own cgroup path per v1 controller ("memory" -> "/a/b"), and the v2 path ("" key).
-std::map<std::string, std::string> OwnPaths() {
+std::map<std::string, std::string> OwnPaths(const std::string& self_cgroup) {
   std::map<std::string, std::string> out;
-  auto text = ReadFile("/proc/self/cgroup");
-  if (!text.ok()) return out;
-  std::istringstream in(*text);
+  std::istringstream in(self_cgroup);
   std::string line;
   while (std::getline(in, line)) {
     auto a = line.find(':');
@@ -89,14 +88,16 @@ std::map<std::string, std::string> OwnPaths() {
   return out;
 }
 
-CgroupLayout DetectLayout() {
+}  // namespace
+
+CgroupLayout ParseCgroupLayout(
+    const std::string& mountinfo, const std::string& self_cgroup,
+    const std::function<std::string(const std::string&)>& controllers_of) {
   CgroupLayout l;
-  auto text = ReadFile("/proc/self/mountinfo");
-  if (!text.ok()) return l;
-  auto own = OwnPaths();
+  auto own = OwnPaths(self_cgroup);
   std::map<std::string, std::string> v1;  // controller -> mount point
   std::string v2;
-  std::istringstream in(*text);
+  std::istringstream in(mountinfo);
   std::string line;
   while (std::getline(in, line)) {
     auto fields = Split(line, ' ');
@@ -106,9 +107,8 @@ CgroupLayout DetectLayout() {
     const std::string& fstype = fields[dash + 1];
     const std::string& mount_point = fields[4];
     if (fstype == "cgroup2") {
-      auto controllers = ReadFile(mount_point + "/cgroup.controllers");
-      if (controllers.ok() && HasWord(Trim(*controllers), "memory", ' ') &&
-          HasWord(Trim(*controllers), "pids", ' ')) {
+      std::string controllers = Trim(controllers_of(mount_point));
+      if (HasWord(controllers, "memory", ' ') && HasWord(controllers, "pids", ' ')) {
         v2 = mount_point;
       }
     } else if (fstype == "cgroup") {
@@ -137,6 +137,18 @@ CgroupLayout DetectLayout() {
     l.cpu_root = root_of("cpu");
   }
   return l;
+}
+
+namespace {
+
+CgroupLayout DetectLayout() {
+  auto mountinfo = ReadFile("/proc/self/mountinfo");
+  auto self = ReadFile("/proc/self/cgroup");
+  if (!mountinfo.ok()) return CgroupLayout{};
+  return ParseCgroupLayout(*mountinfo, self.ok() ? *self : "", [](const std::string& mount) {
+    auto text = ReadFile(mount + "/cgroup.controllers");
+    return text.ok() ? *text : std::string();
+  });
 }
 
 }  // namespace
@@ -197,9 +209,15 @@ Status Cgroup::Create(const ResourceLimits& limits) {
   if (layout_.version == CgroupVersion::kV2) {
     // Controllers must be enabled on every level above the new cgroup.
     std::string parent = layout_.v2_root + "/" + relative_.substr(0, relative_.find('/'));
-    (void)WriteValue(layout_.v2_root + "/cgroup.subtree_control", "+memory +pids +cpu");
+    // One controller per write: the kernel refuses a whole line when one of its controllers
+    // is unavailable, and a host without cpu must still get memory and pids.
+    for (const char* c : {"+memory", "+pids", "+cpu"}) {
+      (void)WriteValue(layout_.v2_root + "/cgroup.subtree_control", c);
+    }
     RETURN_IF_ERROR(MakeDirs(parent, 0755));
-    (void)WriteValue(parent + "/cgroup.subtree_control", "+memory +pids +cpu");
+    for (const char* c : {"+memory", "+pids", "+cpu"}) {
+      (void)WriteValue(parent + "/cgroup.subtree_control", c);
+    }
     std::string dir = MainDir();
     RETURN_IF_ERROR(MakeDirs(dir, 0755));
     RETURN_IF_ERROR(WriteLimit(dir + "/memory.max", mem));

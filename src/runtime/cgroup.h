@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,12 @@ struct CgroupLayout {
 
 // What this host offers (read once from /proc/self/mountinfo and /proc/self/cgroup).
 const CgroupLayout& HostCgroups();
+
+// The detection itself, from the text of /proc/self/mountinfo and /proc/self/cgroup;
+// `controllers_of(mount point)` gives a cgroup2 mount's cgroup.controllers.
+CgroupLayout ParseCgroupLayout(
+    const std::string& mountinfo, const std::string& self_cgroup,
+    const std::function<std::string(const std::string&)>& controllers_of);
 
 // One cgroup (a directory per v1 hierarchy, one for v2).
 class Cgroup {

@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/fs.h"
 #include "common/process.h"
@@ -77,6 +79,24 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   sandbox.cwd = spec.release_dir;
   sandbox.read_only = {spec.release_dir};
   sandbox.hidden = {owner_};  // the state dir: token, database, logs, other releases
+  // Data directories: the app's own, kept across releases, writable (bound after the hide).
+  std::string data_root;
+  if (!spec.data.empty()) {
+    data_root = owner_;
+    data_root.append("/data/").append(spec.app).append("/").append(spec.environment);
+  }
+  for (const auto& name : spec.data) {
+    std::string dir = data_root;
+    dir.append("/").append(name);
+    RETURN_IF_ERROR(MakeDirs(dir, 0700));
+    if (spec.sandbox == SandboxMode::kStrict && ::chown(dir.c_str(), sandbox.uid, sandbox.uid) != 0) {
+      std::string error = "instance ";
+      error.append(spec.id).append(": cannot hand ").append(dir).append(" to its uid: ");
+      error.append(std::strerror(errno));
+      return Status::Error(error);
+    }
+    sandbox.writable.push_back(dir);
+  }
   sandbox.hostname = spec.app + "-" + spec.environment;
   if (spec.sandbox == SandboxMode::kOff) {
     spdlog::warn(
@@ -90,6 +110,7 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   o.argv.insert(o.argv.end(), {"--", "/bin/sh", "-c", spec.command});
   o.cwd = spec.release_dir;
   o.env = InstanceEnvironment(spec, gravity_binary_);
+  if (!data_root.empty()) o.env["GRAVITY_DATA_DIR"] = data_root;
   o.new_session = true;  // survives the daemon; pid == pgid == sid
   ASSIGN_OR_RETURN(pid_t pid, Spawn(o));
   auto start = ProcessStartTime(pid);

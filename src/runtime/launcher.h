@@ -29,6 +29,9 @@ struct LaunchSpec {
   std::string log_path;                    // timestamped stdout/stderr lines are appended here
   SandboxMode sandbox = SandboxMode::kStrict;
   ResourceLimits limits;  // enforced in the sandbox
+  // Names of the environment's data directories: <owner>/data/<app>/<environment>/<name>,
+  // created for the app's uid and bound read-write; $GRAVITY_DATA_DIR is their parent.
+  std::vector<std::string> data;
 };
 
 // A started process, identified for good by pid + start time (a reused pid has another

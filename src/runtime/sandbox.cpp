@@ -209,6 +209,12 @@ Result<int> SeccompFilterFd() {
   return fd;
 }
 
+std::string SandboxSummary() {
+  std::string s = "bubblewrap + seccomp; limits through ";
+  s.append(HostCgroups().Describe());
+  return s;
+}
+
 std::vector<std::string> SandboxArgv(const SandboxOptions& o, const std::string& gravity_binary,
                                      int seccomp_fd, const std::vector<std::string>& program) {
   std::vector<std::string> a = {"bwrap"};
@@ -281,6 +287,14 @@ Result<pid_t> SpawnSandboxed(const SandboxOptions& o, const Cgroup* cgroup,
   std::vector<char*> cargv;
   for (auto& s : argv) cargv.push_back(s.data());
   cargv.push_back(nullptr);
+  // The environment minus what would reach the daemon: an operator who exported
+  // GRAVITY_TOKEN for the CLI before `gravity up` must not hand it to every app.
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e) {
+    if (o.mode == SandboxMode::kStrict && std::strncmp(*e, "GRAVITY_TOKEN=", 14) == 0) continue;
+    envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
   std::string cwd = o.mode == SandboxMode::kOff ? o.cwd : "/";
   rlimit nofile{static_cast<rlim_t>(o.limits.open_files), static_cast<rlim_t>(o.limits.open_files)};
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -321,7 +335,7 @@ Result<pid_t> SpawnSandboxed(const SandboxOptions& o, const Cgroup* cgroup,
         }
       }
     }
-    ::execvp(cargv[0], cargv.data());
+    ::execvpe(cargv[0], cargv.data(), envp.data());
     static const char kExec[] = "gravity: cannot start the sandbox (is bubblewrap installed?)\n";
     [[maybe_unused]] ssize_t n = ::write(2, kExec, sizeof kExec - 1);
     ::_exit(127);

@@ -55,6 +55,10 @@ uid_t SandboxUid(const std::string& app);
 // open_by_handle_at, TIOCSTI; clone3 answers ENOSYS so libc falls back to clone.
 Result<int> SeccompFilterFd();
 
+// What isolates instances on this host, for the daemon's log and `gravity status`:
+// "bubblewrap + seccomp; limits through cgroup v1 (memory, pids, cpu)".
+std::string SandboxSummary();
+
 // The full argv that runs `program` in the sandbox.
 std::vector<std::string> SandboxArgv(const SandboxOptions& o, const std::string& gravity_binary,
                                      int seccomp_fd, const std::vector<std::string>& program);

@@ -88,6 +88,7 @@ LaunchSpec Supervisor::LaunchSpecOf(const InstanceInfo& info) const {
   l.log_path = info.log_path;
   l.sandbox = info.spec.sandbox;
   l.limits = info.spec.limits;
+  l.data = info.spec.data;
   return l;
 }
 
@@ -124,6 +125,7 @@ Status Supervisor::PersistLocked() {
                       {"pids", i.spec.limits.pids},
                       {"open_files", i.spec.limits.open_files},
                       {"tmp", i.spec.limits.tmp}}},
+                    {"data", i.spec.data},
                     {"state", InstanceStateName(i.state)},
                     {"restarts", i.restarts},
                     {"last_exit", i.last_exit},
@@ -179,6 +181,7 @@ Status Supervisor::Recover() {
             i.spec.limits.open_files = l.value("open_files", i.spec.limits.open_files);
             i.spec.limits.tmp = l.value("tmp", i.spec.limits.tmp);
           }
+          i.spec.data = r.value("data", std::vector<std::string>{});
           i.state = StateFromName(r.value("state", "running")).value_or(InstanceState::kRunning);
           i.restarts = r.value("restarts", 0);
           i.last_exit = r.value("last_exit", "");

@@ -30,6 +30,7 @@ struct InstanceSpec {
   std::map<std::string, std::string> env;
   SandboxMode sandbox = SandboxMode::kStrict;
   ResourceLimits limits;
+  std::vector<std::string> data;  // data directory names (LaunchSpec::data)
 };
 
 enum class InstanceState {

@@ -266,6 +266,21 @@ TEST_F(DaemonTest, BuildThatReadsTheTokenFailsAtBuildWithThatError) {
   EXPECT_NE(::access("/usr/pwned", F_OK), 0);
 }
 
+TEST_F(DaemonTest, TestThatReadsTheTokenFailsAtTestWithThatError) {
+  std::string token = dir_.Join("state/token");
+  std::string c = Commit("test:\n  command: \"cat " + token +
+                         "\"\n  files: gravity.yml\nrun:\n  command: x\n");
+  WriteStack();
+  StartDaemon();
+  json r = WaitRunDone(c);
+  ASSERT_FALSE(r.is_null()) << daemon_->Output();
+  EXPECT_EQ(r["status"], "failed");
+  EXPECT_EQ(r["stage"], "test");
+  std::string error = r["error"].get<std::string>();
+  EXPECT_NE(error.find("cat: " + token + ": No such file or directory"), std::string::npos)
+      << error;
+}
+
 TEST_F(DaemonTest, BuildWritesItsReleaseAndTestsSeeItReadOnly) {
   std::string c = Commit(
       "build:\n  command: echo built > out.txt\n"

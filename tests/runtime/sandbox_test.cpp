@@ -110,9 +110,17 @@ TEST_F(SandboxTest, HostileInstanceCannotReachSecretsOtherAppsOrTheHost) {
   ASSERT_EQ(::chown(suid.c_str(), 0, 0), 0);
   ASSERT_EQ(::chmod(suid.c_str(), 04755), 0);
 
+  // An operator who exported the CLI's token before starting Gravity.
+  ::setenv("GRAVITY_TOKEN", "secret-token", 1);
   Supervisor sup(options_, *launcher_, Clock::Real());
   ASSERT_TRUE(sup.Recover().ok());
   InstanceInfo i = StartHostile(sup);
+  ::unsetenv("GRAVITY_TOKEN");
+  // Another environment's instance, a neighbour on the same host.
+  InstanceSpec neighbour_spec = Spec();
+  neighbour_spec.environment = "staging";
+  InstanceInfo neighbour = *sup.Start(neighbour_spec);
+  ASSERT_TRUE(Eventually([&] { return test::PortOpen(neighbour.port); })) << Log(neighbour);
   const std::string uid = std::to_string(SandboxUid("site"));
 
   // Its own unprivileged user, no capabilities, no_new_privs.
@@ -136,6 +144,10 @@ TEST_F(SandboxTest, HostileInstanceCannotReachSecretsOtherAppsOrTheHost) {
   // Its own PID namespace: the sandbox's init and the app; this process is invisible.
   EXPECT_EQ(Try(i, "try=procs"), "ok 2 processes");
   EXPECT_EQ(Try(i, "try=kill&n=" + std::to_string(::getpid())), "errno ESRCH");
+  EXPECT_EQ(Try(i, "try=kill&n=" + std::to_string(neighbour.process.pid)), "errno ESRCH");
+  // Nothing of the daemon's environment that names the API token.
+  EXPECT_EQ(Try(i, "try=env&path=GRAVITY_TOKEN"), "unset");
+  EXPECT_EQ(Try(i, "try=env&path=GRAVITY_APP"), "ok site");
   // Refused by the seccomp filter (EPERM, so that probing runtimes carry on).
   EXPECT_EQ(Try(i, "try=mount"), "errno EPERM");
   EXPECT_EQ(Try(i, "try=ptrace&n=1"), "errno EPERM");
@@ -146,7 +158,7 @@ TEST_F(SandboxTest, HostileInstanceCannotReachSecretsOtherAppsOrTheHost) {
 
   std::string log = Log(i);
   EXPECT_NE(log.find("sandboxed as uid " + uid), std::string::npos) << log;
-  sup.Stop({i.id});
+  sup.Stop({i.id, neighbour.id});
 }
 
 TEST_F(SandboxTest, ForkPastThePidsLimitFailsWithEagain) {
@@ -220,6 +232,34 @@ TEST_F(SandboxTest, CgroupIsKeptAcrossASupervisorRestartAndRemovedOnStop) {
   EXPECT_EQ(Try(*info, "try=whoami").rfind("ok ", 0), 0u);
   sup.Stop({kept.id});
   EXPECT_FALSE(cg.Exists());
+}
+
+TEST_F(SandboxTest, DataDirectoryIsWritableAndOutlivesTheInstance) {
+  Supervisor sup(options_, *launcher_, Clock::Real());
+  ASSERT_TRUE(sup.Recover().ok());
+  auto spec = Spec();
+  spec.data = {"uploads"};
+  const std::string data = state_ + "/data/site/production";
+  auto first = sup.Start(spec);
+  ASSERT_TRUE(first.ok()) << first.error();
+  ASSERT_TRUE(Eventually([&] { return test::PortOpen(first->port); })) << Log(*first);
+  EXPECT_EQ(Try(*first, "try=env&path=GRAVITY_DATA_DIR"), "ok " + data);
+  EXPECT_EQ(Try(*first, "try=write&path=" + data + "/uploads/kept"), "ok wrote");
+  // Only the declared directory: not its parent, nor another environment's data.
+  EXPECT_EQ(Try(*first, "try=write&path=" + data + "/other"), "errno EACCES");
+  ASSERT_TRUE(MakeDirs(state_ + "/data/site/staging/uploads", 0755).ok());
+  EXPECT_EQ(Try(*first, "try=listdir&path=" + state_ + "/data/site/staging"), "errno ENOENT");
+  sup.Stop({first->id});
+
+  // The next release's instance finds it.
+  auto second = sup.Start(spec);
+  ASSERT_TRUE(second.ok()) << second.error();
+  ASSERT_TRUE(Eventually([&] { return test::PortOpen(second->port); })) << Log(*second);
+  EXPECT_EQ(Try(*second, "try=read&path=" + data + "/uploads/kept"), "ok read 6 bytes");
+  sup.Stop({second->id});
+  struct stat st {};
+  ASSERT_EQ(::stat((data + "/uploads/kept").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, SandboxUid("site"));
 }
 
 TEST_F(SandboxTest, SandboxOffRunsPlainlyAndSaysSo) {

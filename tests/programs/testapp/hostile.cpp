@@ -18,6 +18,7 @@
 #include <ctime>
 #include <thread>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -163,6 +164,10 @@ std::string Hostile(std::string_view what, const std::string& path, long n) {
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &after);
     long ms = (after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000;
     return "ok cpu_ms " + std::to_string(ms);
+  }
+  if (what == "env") {
+    const char* v = std::getenv(path.c_str());
+    return v ? std::string("ok ") + v : std::string("unset");
   }
   if (what == "caps") return StatusLine("CapEff:");
   if (what == "nnp") return StatusLine("NoNewPrivs:");
