@@ -178,7 +178,12 @@ Result<int> SeccompFilterFd() {
                                    "ioperm",
                                    "lookup_dcookie",
                                    "vhangup",
-                                   "chroot"};
+                                   "chroot",
+                                   // io_uring: a large kernel surface no web app needs;
+                                   // runtimes that try it fall back to epoll on EPERM.
+                                   "io_uring_setup",
+                                   "io_uring_enter",
+                                   "io_uring_register"};
   int rc = 0;
   for (const char* name : kRefused) {
     int nr = ::seccomp_syscall_resolve_name(name);

@@ -52,7 +52,7 @@ uid_t SandboxUid(const std::string& app);
 // The seccomp filter (BPF) in an anonymous file, for bwrap --seccomp. Refuses with EPERM:
 // mount and pivot_root, ptrace and process_vm_*, kexec, bpf, module loading, keyctl,
 // unshare/setns and clone with namespace flags, reboot, swap, perf events, userfaultfd,
-// open_by_handle_at, TIOCSTI; clone3 answers ENOSYS so libc falls back to clone.
+// open_by_handle_at, io_uring, TIOCSTI; clone3 answers ENOSYS so libc falls back to clone.
 Result<int> SeccompFilterFd();
 
 // What isolates instances on this host, for the daemon's log and `gravity status`:

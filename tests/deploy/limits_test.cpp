@@ -59,5 +59,20 @@ TEST_F(LimitsTest, ForkBombAndMemoryHogInOneEnvironmentDoNotTouchAnother) {
   EXPECT_NE(Served().find("release r0:"), std::string::npos);
 }
 
+TEST_F(LimitsTest, ReleaseKilledAtItsMemoryLimitFailsTheDeployWithTheLimitNamed) {
+  if (runtime::HostCgroups().version == runtime::CgroupVersion::kNone) {
+    GTEST_SKIP() << "no cgroups on this host";
+  }
+  stack_.apps[0].environments[0].limits.memory = 64LL << 20;
+  deployer_->SetStack(stack_);
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("r0")).ok());
+  auto greedy = deployer_->Deploy("staging", MakeRelease("greedy", "--alloc-at-start 256", "", 5s));
+  ASSERT_FALSE(greedy.ok());
+  EXPECT_NE(greedy.error().find("killed: out of memory (limit 64 MiB)"), std::string::npos)
+      << greedy.error();
+  // What was live stays live.
+  EXPECT_NE(Served().find("release r0:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gravity::deploy

@@ -153,6 +153,7 @@ TEST_F(SandboxTest, HostileInstanceCannotReachSecretsOtherAppsOrTheHost) {
   EXPECT_EQ(Try(i, "try=ptrace&n=1"), "errno EPERM");
   EXPECT_EQ(Try(i, "try=unshare"), "errno EPERM");
   EXPECT_EQ(Try(i, "try=module"), "errno EPERM");
+  EXPECT_EQ(Try(i, "try=io_uring"), "errno EPERM");
   // No privileged ports; its own $PORT works (it is serving these answers).
   EXPECT_EQ(Try(i, "try=bind&n=80"), "errno EACCES");
 

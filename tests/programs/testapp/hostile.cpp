@@ -87,6 +87,7 @@ std::string Hostile(std::string_view what, const std::string& path, long n) {
   }
   if (what == "unshare") return Result(::unshare(CLONE_NEWUSER));
   if (what == "module") return Result(::syscall(SYS_finit_module, 0, "", 0));
+  if (what == "io_uring") return Result(::syscall(SYS_io_uring_setup, 1, nullptr));
   if (what == "bind") {
     int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};

@@ -5,7 +5,7 @@
 // Usage: gravity-testapp [--port N] [--host ADDR] [--name NAME] [--body TEXT] [--status N]
 //          [--start-delay D] [--exit-at-start] [--never-listen] [--crash-after-requests N]
 //          [--crash-after D] [--threads N] [--port-file PATH] [--log-requests]
-//          [--ignore-sigterm] [--term-grace D]
+//          [--ignore-sigterm] [--term-grace D] [--alloc-at-start MIB]
 //
 // Paths (any method):
 //   /slow?ms=N                the normal response, after N ms
@@ -99,6 +99,7 @@ struct Options {
   bool log_requests = false;
   bool ignore_sigterm = false;
   std::chrono::milliseconds term_grace{10000};
+  long alloc_at_start_mib = 0;  // touched before listening (a memory limit test)
   std::vector<std::string> argv;
 };
 
@@ -118,7 +119,8 @@ struct Shared {
                "usage: gravity-testapp [--port N] [--host ADDR] [--name NAME] [--body TEXT]\n"
                "  [--status N] [--start-delay D] [--exit-at-start] [--never-listen]\n"
                "  [--crash-after-requests N] [--crash-after D] [--threads N]\n"
-               "  [--port-file PATH] [--log-requests] [--ignore-sigterm] [--term-grace D]\n",
+               "  [--port-file PATH] [--log-requests] [--ignore-sigterm] [--term-grace D]\n"
+               "  [--alloc-at-start MIB]\n",
                error.c_str());
   std::exit(2);
 }
@@ -193,6 +195,8 @@ Options ParseArgs(int argc, char** argv) {
       o.ignore_sigterm = true;
     } else if (a == "--term-grace") {
       o.term_grace = ParseDur(a, v());
+    } else if (a == "--alloc-at-start") {
+      o.alloc_at_start_mib = ParseLong(a, v(), 1, 1L << 20);
     } else if (a == "--help" || a == "-h") {
       Usage("help");
     } else {
@@ -482,6 +486,11 @@ int Main(int argc, char** argv) {
   if (o.exit_at_start) {
     std::fprintf(stderr, "gravity-testapp: exiting at start (as asked)\n");
     return 1;
+  }
+  if (o.alloc_at_start_mib > 0) {
+    std::fprintf(stderr, "gravity-testapp: allocating %ld MiB before listening\n",
+                 o.alloc_at_start_mib);
+    Hostile("alloc", "", o.alloc_at_start_mib);
   }
 
   // Signals are blocked in every thread and handled by the signal_set on context 0.
