@@ -5,6 +5,7 @@
 // process that belongs to one instance (wrapper, bwrap, its init, the app) is summed from
 // /proc/PID/smaps_rollup.
 #include <dirent.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,6 +92,7 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::err);  // the figures, not the launcher's warnings
   int starts = 50, pss_instances = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--starts")) starts = std::atoi(argv[i + 1]);

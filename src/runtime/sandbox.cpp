@@ -214,6 +214,21 @@ Result<int> SeccompFilterFd() {
   return fd;
 }
 
+std::vector<std::string> DropArgv(uid_t uid, const std::string& gravity_binary) {
+  const std::string id = std::to_string(uid);
+  if (::access(kSetpriv, X_OK) == 0) {
+    std::string reuid = "--reuid=", regid = "--regid=";
+    reuid.append(id);
+    regid.append(id);
+    return {kSetpriv,          reuid,
+            regid,             "--clear-groups",
+            "--inh-caps=-all", "--ambient-caps=-all",
+            "--bounding-set=-all", "--no-new-privs",
+            "--"};
+  }
+  return {gravity_binary, "_drop", id, "--"};
+}
+
 std::string SandboxSummary() {
   std::string s = "bubblewrap + seccomp; limits through ";
   s.append(HostCgroups().Describe());
@@ -273,7 +288,9 @@ std::vector<std::string> SandboxArgv(const SandboxOptions& o, const std::string&
   add({"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"});
   add({"--hostname", o.hostname});
   add({"--seccomp", std::to_string(seccomp_fd)});
-  add({"--", gravity_binary, "_drop", std::to_string(o.uid), "--"});
+  add({"--setenv", "HOME", "/tmp"});  // nowhere else is writable
+  add({"--"});
+  for (auto& word : DropArgv(o.uid, gravity_binary)) a.push_back(std::move(word));
   a.insert(a.end(), program.begin(), program.end());
   return a;
 }

@@ -58,9 +58,24 @@ TEST(SandboxArgv, HidesTheStateDirBeforeBindingTheReleaseReadOnly) {
   EXPECT_TRUE(Has(argv, {"--ro-bind", "/s/releases/site/c", "/s/releases/site/c"}));
   EXPECT_TRUE(Has(argv, {"--unshare-pid", "--unshare-ipc", "--unshare-uts"}));
   EXPECT_TRUE(Has(argv, {"--seccomp", "3"}));
-  EXPECT_TRUE(Has(argv, {"--", "/opt/gravity/bin/gravity", "_drop", "1900000123", "--", "/bin/sh",
-                         "-c", "true"}));
+  std::vector<std::string> tail = {"--"};
+  for (auto& w : DropArgv(1900000123, "/opt/gravity/bin/gravity")) tail.push_back(w);
+  tail.insert(tail.end(), {"/bin/sh", "-c", "true"});
+  EXPECT_TRUE(Has(argv, tail));
   EXPECT_FALSE(Has(argv, {"--unshare-net"}));  // it listens on $PORT on the host
+}
+
+TEST(DropArgv, SetprivWhenInstalledElseGravityDrop) {
+  auto words = DropArgv(1900000123, "/opt/gravity/bin/gravity");
+  if (::access(kSetpriv, X_OK) == 0) {
+    EXPECT_EQ(words, (std::vector<std::string>{kSetpriv, "--reuid=1900000123",
+                                               "--regid=1900000123", "--clear-groups",
+                                               "--inh-caps=-all", "--ambient-caps=-all",
+                                               "--bounding-set=-all", "--no-new-privs", "--"}));
+  } else {
+    EXPECT_EQ(words, (std::vector<std::string>{"/opt/gravity/bin/gravity", "_drop",
+                                               "1900000123", "--"}));
+  }
 }
 
 TEST(SandboxUid, IsUnprivilegedAndStablePerApp) {
