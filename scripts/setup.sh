@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs everything Gravity needs to build, test and benchmark on Debian 12. Idempotent.
+# The sandbox needs bubblewrap (bwrap), libseccomp and util-linux (setpriv).
 set -eu
 PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost-dev libgit2-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
   libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3
-  bubblewrap libseccomp-dev"
+  bubblewrap libseccomp-dev util-linux"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

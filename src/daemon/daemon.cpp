@@ -32,6 +32,7 @@ Status Daemon::Init() {
   options.state_dir = layout_.state_dir;
   options.gravity_binary = SelfExecutable();  // build and test commands run sandboxed
   spdlog::info("sandbox: {}", runtime::SandboxSummary());
+  if (Status s = runtime::SandboxAvailable(); !s.ok()) spdlog::error("sandbox: {}", s.message());
   for (const auto& app : stack_.apps) {
     for (const auto& env : app.environments) {
       if (env.sandbox == SandboxMode::kOff) {

@@ -61,6 +61,8 @@ Result<int> SeccompFilterFd();
 // What isolates instances on this host, for the daemon's log and `gravity status`:
 // "bubblewrap + seccomp; limits through cgroup v1 (memory, pids, cpu)".
 std::string SandboxSummary();
+// Whether bwrap is on PATH; the error names the Debian package otherwise.
+Status SandboxAvailable();
 
 // The words that run a program as uid:uid with no groups, no capabilities and
 // no_new_privs: /usr/bin/setpriv when it is there, else `gravity _drop`.
