@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/process.h"
 #include "pipeline/webhook.h"
+#include "runtime/cgroup.h"
 #include "runtime/launcher.h"
 #include "support/support.h"
 
@@ -264,6 +265,25 @@ TEST_F(DaemonTest, BuildThatReadsTheTokenFailsAtBuildWithThatError) {
   EXPECT_NE(error.find("system read-only"), std::string::npos) << error;
   EXPECT_EQ(error.find("\n0\n"), std::string::npos) << error;  // id -u is not root
   EXPECT_NE(::access("/usr/pwned", F_OK), 0);
+}
+
+TEST_F(DaemonTest, BuildPastItsMemoryLimitFailsAtBuildWithTheLimitNamed) {
+  if (runtime::HostCgroups().version == runtime::CgroupVersion::kNone) {
+    GTEST_SKIP() << "no cgroups on this host";
+  }
+  // 256 MiB of bytes really written, under build_limits.memory of 32 MiB.
+  std::string c = Commit(
+      "build:\n  command: \"python3 -c 'x = bytearray(b\\\"y\\\") * (256 << 20); print(len(x))'\"\n"
+      "  timeout: 60s\nrun:\n  command: x\n");
+  WriteStack("300ms", "main", "", "    build_limits: { memory: 32MiB }\n");
+  StartDaemon();
+  json r = WaitRunDone(c);
+  ASSERT_FALSE(r.is_null()) << daemon_->Output();
+  EXPECT_EQ(r["status"], "failed");
+  EXPECT_EQ(r["stage"], "build");
+  std::string error = r["error"].get<std::string>();
+  EXPECT_NE(error.find("gravity: killed: out of memory (limit 32 MiB)"), std::string::npos)
+      << error;
 }
 
 TEST_F(DaemonTest, TestThatReadsTheTokenFailsAtTestWithThatError) {
