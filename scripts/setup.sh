@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs everything Gravity needs to build, test and benchmark on Debian 12. Idempotent.
 # clang-14 and libclang-rt-14-dev (libFuzzer, sanitizer runtimes) build the fuzzers.
+# The sandbox needs bubblewrap (bwrap), libseccomp and util-linux (setpriv).
 set -eu
 PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost-dev libgit2-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
   libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3
   systemd dpkg-dev file
-  clang-14 libclang-rt-14-dev"
+  clang-14 libclang-rt-14-dev
+  bubblewrap libseccomp-dev util-linux"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -6,6 +6,7 @@
 //
 //   gravity-bench-deploy [--deploys N] [--rollbacks N] [--instances K]
 //                        [--health-interval D] [--healthy-threshold T] [--connections C]
+//                        [--sandbox strict|off]
 //
 // Per deploy it records: total (Deploy() called -> returned with traffic switched), launch
 // (starting the instances), gate (the proxy's hand-over -> switch, health checks included)
@@ -45,6 +46,7 @@ struct Options {
   std::chrono::milliseconds interval{100};
   int threshold = 2;
   int connections = 16;
+  gravity::SandboxMode sandbox = gravity::SandboxMode::kStrict;  // as stack.yml's default
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -66,6 +68,8 @@ Options Parse(int argc, char** argv) {
       o.threshold = std::atoi(v.c_str());
     else if (a == "--connections")
       o.connections = std::atoi(v.c_str());
+    else if (a == "--sandbox" && (v == "strict" || v == "off"))
+      o.sandbox = v == "off" ? gravity::SandboxMode::kOff : gravity::SandboxMode::kStrict;
     else if (a == "--health-interval") {
       auto d = gravity::ParseDuration(v);
       if (!d.ok()) Die(d.error());
@@ -137,6 +141,7 @@ int main(int argc, char** argv) {
   env.instances = opt.instances;
   env.drain_timeout = 2s;
   env.keep_previous = 10min;
+  env.sandbox = opt.sandbox;
   app.environments.push_back(env);
   stack.apps.push_back(app);
   deployer.SetStack(stack);
@@ -198,9 +203,9 @@ int main(int argc, char** argv) {
   if (::getloadavg(la, 3) < 0) la[0] = la[1] = la[2] = -1;
   std::printf(
       "# red/black deploys: %d x %d instance(s) of gravity-testapp, health interval %s, "
-      "healthy_threshold %d; %d rollbacks; %d client connections of steady load\n",
+      "healthy_threshold %d; %d rollbacks; %d client connections of steady load; sandbox %s\n",
       opt.deploys, opt.instances, gravity::FormatDuration(opt.interval).c_str(), opt.threshold,
-      opt.rollbacks, opt.connections);
+      opt.rollbacks, opt.connections, opt.sandbox == gravity::SandboxMode::kOff ? "off" : "strict");
   std::printf("%-34s %9s %9s %9s\n", "figure (ms)", "median", "min", "max");
   row("deploy total (call -> switched)", total, "");
   row("  launching instances", launch, "");

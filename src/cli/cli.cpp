@@ -48,6 +48,8 @@ constexpr Entry kCommands[] = {
     {"logs", ReleaseCommand},      {"supervise", SuperviseCommand},
     {"version", VersionCommand},   {"install-service", InstallServiceCommand},
     {"_instance", ReleaseCommand},  // internal: the wrapper each instance runs under
+    {"_sandbox", ReleaseCommand},   // internal: one sandboxed build or test command
+    {"_drop", ReleaseCommand},      // internal: the uid drop inside the sandbox
 };
 
 }  // namespace

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "cli/daemon_client.h"
 #include "cli/commands.h"
+#include "cli/daemon_client.h"
 #include "cli/stack.h"
 #include "cli/supervision.h"
 #include "common/commit.h"
@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "runtime/instance_wrapper.h"
 #include "runtime/logs.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::cli {
 
@@ -84,6 +85,10 @@ void PrintInstance(const json& i) {
   if (i.value("restarts", 0) > 0) std::printf("  (%d restarts)", i["restarts"].get<int>());
   if (!Str(i, "health_error").empty()) std::printf("  %s", Str(i, "health_error").c_str());
   std::printf("\n");
+  // Why it last ended, e.g. "killed: out of memory (limit 256 MiB)".
+  if (!Str(i, "last_exit").empty()) {
+    std::printf("        last exit: %s\n", Str(i, "last_exit").c_str());
+  }
 }
 
 // `paths`: the stack's state, whose supervisor and supervised processes are shown first
@@ -106,6 +111,7 @@ int Status(DaemonClient& client, bool as_json, const StackPaths* paths = nullptr
     std::printf("%s\n", st->dump(2).c_str());
     return 0;
   }
+  if (!Str(*st, "sandbox").empty()) std::printf("sandbox: %s\n", Str(*st, "sandbox").c_str());
   for (const auto& app : st->value("apps", json::array())) {
     std::printf("%s\n", Str(app, "name").c_str());
     for (const auto& e : app.value("environments", json::array())) {
@@ -116,6 +122,9 @@ int Status(DaemonClient& client, bool as_json, const StackPaths* paths = nullptr
                                   WallTime(e.value("live_since_ms", 0LL)))
                                      .c_str(),
                   Str(e, "host").c_str());
+      if (Str(e, "sandbox") == "off") {
+        std::printf("    SANDBOX OFF: its instances run as root and can read the API token\n");
+      }
       for (const auto& i : e.value("instances", json::array())) PrintInstance(i);
       if (e.contains("warm") && e["warm"].is_object()) {
         std::printf("    warm %s until %s (out of traffic, for instant rollback)\n",
@@ -329,6 +338,8 @@ int Logs(const config::StackSpec& stack, const std::string& app, const std::stri
 int ReleaseCommand(int argc, char** argv) {
   // Internal: every instance runs under `gravity _instance` (see runtime/instance_wrapper.h).
   if (std::strcmp(argv[0], "_instance") == 0) return runtime::InstanceWrapperMain(argc, argv);
+  if (std::strcmp(argv[0], "_sandbox") == 0) return runtime::SandboxMain(argc, argv);
+  if (std::strcmp(argv[0], "_drop") == 0) return runtime::DropMain(argc, argv);
   std::string name = argv[0];
   CLI::App cmd{"", "gravity " + name};
   std::string file = "stack.yml", admin, app, env, to, release, since, grep;

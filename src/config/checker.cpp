@@ -44,11 +44,12 @@ std::string OneLine(const std::string& s) {
 
 namespace {
 
-const std::set<std::string> kEnvKeys = {"branch",        "promote_from",  "host",
-                                        "instances",     "strategy",      "canary",
-                                        "drain_timeout", "keep_previous", "env"};
-const std::set<std::string> kAppKeys = {"repo", "poll_interval", "webhook_secret_file",
-                                        "keep_releases", "environments"};
+const std::set<std::string> kEnvKeys = {
+    "branch",        "promote_from",  "host", "instances", "strategy", "canary",
+    "drain_timeout", "keep_previous", "env",  "limits",    "sandbox", "data"};
+const std::set<std::string> kAppKeys = {"repo",          "poll_interval", "webhook_secret_file",
+                                        "keep_releases", "build_limits",  "build_sandbox",
+                                        "environments"};
 const std::set<std::string> kStackTop = {"state_dir",      "proxy", "admin", "webhooks",
                                          "instance_ports", "apps"};
 const std::set<std::string> kHealthKeys = {"path",

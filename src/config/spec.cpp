@@ -38,6 +38,8 @@ std::vector<std::string> EnvironmentFields(const EnvironmentSpec& a, const Envir
   if (a.drain_timeout != b.drain_timeout) f.push_back("drain_timeout");
   if (a.keep_previous != b.keep_previous) f.push_back("keep_previous");
   if (a.env != b.env) f.push_back("env");
+  if (!(a.limits == b.limits)) f.push_back("limits");
+  if (a.sandbox != b.sandbox) f.push_back("sandbox");
   return f;
 }
 
@@ -48,6 +50,8 @@ AppChange CompareApps(const StackApp& a, const StackApp& b) {
   if (a.poll_interval != b.poll_interval) c.fields.push_back("poll_interval");
   if (a.webhook_secret_file != b.webhook_secret_file) c.fields.push_back("webhook_secret_file");
   if (a.keep_releases != b.keep_releases) c.fields.push_back("keep_releases");
+  if (!(a.build_limits == b.build_limits)) c.fields.push_back("build_limits");
+  if (a.build_sandbox != b.build_sandbox) c.fields.push_back("build_sandbox");
   for (const auto& env : b.environments) {
     const EnvironmentSpec* old = a.FindEnvironment(env.name);
     if (!old) {

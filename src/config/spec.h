@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/health_check_spec.h"
+#include "common/resource_limits.h"
 
 namespace gravity::config {
 
@@ -99,6 +100,12 @@ struct EnvironmentSpec {
   Duration drain_timeout = std::chrono::seconds(30);
   Duration keep_previous = std::chrono::minutes(10);
   std::map<std::string, std::string> env;
+  ResourceLimits limits = ResourceLimits::InstanceDefaults();  // per instance
+  SandboxMode sandbox = SandboxMode::kStrict;                  // `off` only when written
+  // Data directories (`data: [uploads]`): persistent across releases, one set per app and
+  // environment, the only writable place of an instance besides /tmp
+  // ($GRAVITY_DATA_DIR/<name>, docs/runtime.md).
+  std::vector<std::string> data;
 
   bool operator==(const EnvironmentSpec&) const = default;
 };
@@ -111,6 +118,9 @@ struct StackApp {
   Duration poll_interval = std::chrono::seconds(2);
   std::string webhook_secret_file;  // absolute; empty when webhooks are off
   int keep_releases = 5;            // releases kept on disk (live + warm are never deleted)
+  // Build and test commands run sandboxed under these (each command its own cgroup).
+  ResourceLimits build_limits = ResourceLimits::BuildDefaults();
+  SandboxMode build_sandbox = SandboxMode::kStrict;  // `off` only when written
   std::vector<EnvironmentSpec> environments;  // in file order
 
   const EnvironmentSpec* FindEnvironment(const std::string& env_name) const;

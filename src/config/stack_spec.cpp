@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -115,6 +116,91 @@ void ReadEnvVars(Checker& c, const Entry& e, const std::string& f, EnvironmentSp
   }
 }
 
+// limits / build_limits: { memory, cpu, pids, open_files, tmp }; unset fields keep their
+// defaults.
+void ReadLimits(Checker& c, const Entry& e, const std::string& f, ResourceLimits& out) {
+  if (!IsMapOrNull(c, e, f) || !e.value.IsMap()) return;
+  for (const auto& l : c.Entries(e.value, f, {"memory", "cpu", "pids", "open_files", "tmp"})) {
+    std::string lf = Join(f, l.key);
+    if (l.key == "pids") {
+      ReadInt(c, l, lf, 16, 1 << 22, out.pids);
+    } else if (l.key == "open_files") {
+      ReadInt(c, l, lf, 64, 1 << 20, out.open_files);
+    } else if (l.key == "cpu") {
+      std::string s;
+      if (!ReadString(c, l, lf, s)) continue;
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (end == s.c_str() || *end != '\0' || !(v >= 0.01 && v <= 1024)) {
+        c.Error(l.value.Mark(), lf,
+                Quote(s) +
+                    " is not a CPU share; write a number of CPUs from 0.01 to 1024 "
+                    "(e.g. 1.5)");
+      } else {
+        out.cpu = v;
+      }
+    } else {  // memory, tmp
+      std::string s;
+      if (!ReadString(c, l, lf, s)) continue;
+      auto bytes = ParseByteSize(s);
+      std::int64_t min = l.key == "memory" ? (16LL << 20) : (1LL << 20);
+      if (!bytes.ok()) {
+        c.Error(l.value.Mark(), lf, bytes.error());
+      } else if (*bytes < min) {
+        c.Error(l.value.Mark(), lf,
+                Quote(s) + " is too small (at least " + FormatByteSize(min) + ")");
+      } else {
+        (l.key == "memory" ? out.memory : out.tmp) = *bytes;
+      }
+    }
+  }
+}
+
+void ReadSandbox(Checker& c, const Entry& e, const std::string& f, SandboxMode& out) {
+  std::string s;
+  if (!ReadString(c, e, f, s)) return;
+  if (s == "strict") {
+    out = SandboxMode::kStrict;
+  } else if (s == "off") {
+    out = SandboxMode::kOff;
+  } else {
+    c.Error(e.value.Mark(), f,
+            "unknown sandbox " + Quote(s) + " (expected strict, the default, or off)");
+  }
+}
+
+// data: a list of directory names (letters, digits, '-', '_', '.'; not "." or "..").
+void ReadDataDirs(Checker& c, const Entry& e, const std::string& f, std::vector<std::string>& out) {
+  auto add = [&](const YAML::Node& n, const std::string& where) {
+    std::string name = n.IsScalar() ? n.Scalar() : "";
+    bool ok = !name.empty() && name.size() <= 64 && name != "." && name != "..";
+    for (char ch : name) {
+      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                  ch == '.');
+    }
+    if (!ok) {
+      c.Error(n.IsNull() ? e.key_node.Mark() : n.Mark(), where,
+              "expected a directory name such as uploads (letters, digits, '-', '_', '.')");
+      return;
+    }
+    for (const auto& d : out) {
+      if (d == name) {
+        std::string what = "data directory ";
+        what.append(Quote(name)).append(" is listed twice");
+        c.Error(n.Mark(), where, what);
+        return;
+      }
+    }
+    out.push_back(name);
+  };
+  if (!e.value.IsSequence()) return add(e.value, f);
+  for (size_t i = 0; i < e.value.size(); ++i) {
+    std::string where = f;
+    where.append("[").append(std::to_string(i)).append("]");
+    add(e.value[i], where);
+  }
+}
+
 // Exactly one of branch / promote_from; canary settings only with the canary strategy.
 void CheckEnvironmentShape(Checker& c, const Entry& section, const std::string& w, bool have_branch,
                            bool have_promote, const EnvironmentSpec& env, const EnvMarks& marks) {
@@ -136,9 +222,10 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, En
                       EnvMarks& marks) {
   bool have_branch = false, have_promote = false;
   if (section.value.IsMap()) {
-    for (const auto& e : c.Entries(section.value, w,
-                                   {"branch", "promote_from", "host", "instances", "strategy",
-                                    "canary", "drain_timeout", "keep_previous", "env"})) {
+    for (const auto& e :
+         c.Entries(section.value, w,
+                   {"branch", "promote_from", "host", "instances", "strategy", "canary",
+                    "drain_timeout", "keep_previous", "env", "limits", "sandbox", "data"})) {
       std::string f = Join(w, e.key);
       if (e.key == "branch") {
         have_branch = true;
@@ -163,6 +250,12 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, En
         ReadDuration(c, e, f, milliseconds(0), hours(24 * 7), env.keep_previous);
       } else if (e.key == "env") {
         ReadEnvVars(c, e, f, env);
+      } else if (e.key == "limits") {
+        ReadLimits(c, e, f, env.limits);
+      } else if (e.key == "sandbox") {
+        ReadSandbox(c, e, f, env.sandbox);
+      } else if (e.key == "data") {
+        ReadDataDirs(c, e, f, env.data);
       }
     }
   }
@@ -220,9 +313,9 @@ void ParseApp(Checker& c, const Entry& section, const std::string& base_dir, Sta
   const std::string w = "apps." + app.name;
   bool have_repo = false, have_envs = false;
   if (section.value.IsMap()) {
-    for (const auto& e : c.Entries(
-             section.value, w,
-             {"repo", "poll_interval", "webhook_secret_file", "keep_releases", "environments"})) {
+    for (const auto& e : c.Entries(section.value, w,
+                                   {"repo", "poll_interval", "webhook_secret_file", "keep_releases",
+                                    "build_limits", "build_sandbox", "environments"})) {
       std::string f = Join(w, e.key);
       if (e.key == "repo") {
         have_repo = true;
@@ -234,6 +327,10 @@ void ParseApp(Checker& c, const Entry& section, const std::string& base_dir, Sta
         ReadWebhookSecret(c, e, f, base_dir, app);
       } else if (e.key == "keep_releases") {
         ReadInt(c, e, f, 1, 1000, app.keep_releases);
+      } else if (e.key == "build_limits") {
+        ReadLimits(c, e, f, app.build_limits);
+      } else if (e.key == "build_sandbox") {
+        ReadSandbox(c, e, f, app.build_sandbox);
       } else if (e.key == "environments") {
         have_envs = true;
         ParseEnvironments(c, e, f, app, env_marks);

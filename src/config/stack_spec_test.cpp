@@ -558,3 +558,75 @@ TEST_F(StackTest, DiffOfTwoParsedFiles) {
 
 }  // namespace
 }  // namespace gravity::config
+
+namespace gravity::config {
+namespace {
+
+class LimitsTest : public StackTest {};
+
+TEST_F(LimitsTest, LimitsAndSandboxParseWithDefaultsForWhatIsUnset) {
+  auto r = Parse(
+      "apps:\n  site:\n    repo: ./site.git\n"
+      "    build_limits: { memory: 1GiB, pids: 300 }\n"
+      "    environments:\n"
+      "      prod:\n        branch: main\n"
+      "        limits: { memory: 256MiB, cpu: 1.5, pids: 64, open_files: 1024, tmp: 16MiB }\n"
+      "        data: [uploads, cache]\n"
+      "      debug:\n        branch: debug\n        host: debug.localhost\n        sandbox: off\n");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const StackApp& app = r->apps.at(0);
+  EXPECT_EQ(app.build_limits.memory, 1LL << 30);
+  EXPECT_EQ(app.build_limits.pids, 300);
+  EXPECT_EQ(app.build_limits.cpu, ResourceLimits::BuildDefaults().cpu);
+  const EnvironmentSpec& prod = app.environments.at(0);
+  EXPECT_EQ(prod.limits, (ResourceLimits{256LL << 20, 1.5, 64, 1024, 16LL << 20}));
+  EXPECT_EQ(prod.sandbox, SandboxMode::kStrict);
+  EXPECT_EQ(prod.data, (std::vector<std::string>{"uploads", "cache"}));
+  const EnvironmentSpec& debug = app.environments.at(1);
+  EXPECT_EQ(debug.limits, ResourceLimits::InstanceDefaults());
+  EXPECT_EQ(debug.sandbox, SandboxMode::kOff);
+  EXPECT_TRUE(debug.data.empty());
+}
+
+struct BadLimit {
+  const char* name;
+  const char* line;  // one line under the environment
+  const char* location;
+  const char* message;
+};
+void PrintTo(const BadLimit& c, std::ostream* os) { *os << c.name; }
+
+class LimitErrors : public StackTest, public ::testing::WithParamInterface<BadLimit> {};
+
+TEST_P(LimitErrors, NameFileLineColumnAndTheProblem) {
+  const BadLimit& c = GetParam();
+  auto r = Parse(std::string(APP_HEAD) + "      prod:\n        branch: main\n" + c.line + "\n");
+  ASSERT_FALSE(r.ok()) << c.line;
+  EXPECT_THAT(r.error(), StartsWith(Prefix(dir_ + "/stack.yml", c.location)));
+  EXPECT_THAT(r.error(), HasSubstr(c.message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Malformed, LimitErrors,
+    ::testing::Values(
+        BadLimit{"MemoryUnit", "        limits: { memory: 512XB }", "7:27",
+                 "apps.site.environments.prod.limits.memory: '512XB': unknown unit 'xb'"},
+        BadLimit{"MemoryTooSmall", "        limits: { memory: 1MiB }", "7:27",
+                 "'1MiB' is too small (at least 16 MiB)"},
+        BadLimit{"CpuNotANumber", "        limits: { cpu: lots }", "7:24",
+                 "limits.cpu: 'lots' is not a CPU share"},
+        BadLimit{"PidsTooFew", "        limits: { pids: 2 }", "7:25", "limits.pids"},
+        BadLimit{"UnknownLimit", "        limits: { memroy: 1GiB }", "7:19",
+                 "unknown key 'memroy'; did you mean 'memory'?"},
+        BadLimit{"SandboxValue", "        sandbox: loose", "7:18",
+                 "unknown sandbox 'loose' (expected strict, the default, or off)"},
+        BadLimit{"DataEscapes", "        data: [uploads, ../x]", "7:25",
+                 "apps.site.environments.prod.data[1]: expected a directory name"},
+        BadLimit{"DataTwice", "        data: [a, a]", "7:19",
+                 "data directory 'a' is listed twice"},
+        BadLimit{"DataNotAName", "        data: { a: 1 }", "7:15",
+                 "apps.site.environments.prod.data: expected a directory name"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace gravity::config

@@ -9,8 +9,10 @@
 #include "api/pipeline_routes.h"
 #include "common/fs.h"
 #include "common/net.h"
+#include "common/process.h"
 #include "daemon/pid_file.h"
 #include "daemon/token.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::daemon {
 
@@ -36,6 +38,19 @@ Status Daemon::Init() {
 
   pipeline::PipelineOptions options;
   options.state_dir = layout_.state_dir;
+  options.gravity_binary = SelfExecutable();  // build and test commands run sandboxed
+  spdlog::info("sandbox: {}", runtime::SandboxSummary());
+  if (Status s = runtime::SandboxAvailable(); !s.ok()) spdlog::error("sandbox: {}", s.message());
+  for (const auto& app : stack_.apps) {
+    for (const auto& env : app.environments) {
+      if (env.sandbox == SandboxMode::kOff) {
+        spdlog::warn(
+            "SANDBOX OFF for {}/{} (sandbox: off in {}): its instances run as root "
+            "and can read the API token, the database and every app's files",
+            app.name, env.name, stack_.file);
+      }
+    }
+  }
   pipeline_ = std::make_unique<pipeline::Pipeline>(*db_, stack_, options);
   RETURN_IF_ERROR(pipeline_->Init());
 

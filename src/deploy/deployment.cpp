@@ -108,6 +108,9 @@ Status Deployer::StartInstances(Run& run) {
     spec.release_dir = run.release.release_dir;
     spec.command = run.release.spec.run.command;
     spec.env = run.env.env;
+    spec.sandbox = run.env.sandbox;
+    spec.limits = run.env.limits;
+    spec.data = run.env.data;
     // Started side by side: each is a fork/exec plus a record write.
     std::vector<std::future<Result<runtime::InstanceInfo>>> starting;
     for (int k = 0; k < run.env.instances; ++k) {

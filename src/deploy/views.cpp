@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy/deployer.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::deploy {
 
@@ -61,7 +62,8 @@ json Deployer::StatusJson() {
                 {"host", env.host},
                 {"branch", env.branch},
                 {"promote_from", env.promote_from},
-                {"instances_wanted", env.instances}};
+                {"instances_wanted", env.instances},
+                {"sandbox", env.sandbox == SandboxMode::kOff ? "off" : "strict"}};
       std::map<std::string, ProxyTarget> health;
       auto served = proxy_.Targets(ServiceName(app.name, env.name));
       if (served.ok() && *served) {
@@ -103,7 +105,7 @@ json Deployer::StatusJson() {
     }
     apps.push_back({{"name", app.name}, {"environments", envs}});
   }
-  return {{"apps", apps}};
+  return {{"apps", apps}, {"sandbox", runtime::SandboxSummary()}};
 }
 
 Result<json> Deployer::ReleasesJson(const std::string& app) {

@@ -81,7 +81,8 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::Error("cannot create a pipe");
   SpawnOptions spawn;
-  spawn.argv = {"/bin/sh", "-c", options.command};
+  spawn.argv = options.wrapper;
+  spawn.argv.insert(spawn.argv.end(), {"/bin/sh", "-c", options.command});
   spawn.cwd = options.cwd;
   spawn.env = options.env;
   spawn.stdout_fd = fds[1];

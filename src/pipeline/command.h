@@ -51,6 +51,9 @@ class BoundedLog {
 
 struct CommandOptions {
   std::string command;  // run with /bin/sh -c
+  // Program and arguments put before `/bin/sh -c COMMAND`, e.g. the sandbox:
+  // {gravity, "_sandbox", flags..., "--"}. Empty: the shell runs plainly.
+  std::vector<std::string> wrapper;
   std::string cwd;
   std::map<std::string, std::string> env;  // added to the daemon's environment
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};

@@ -16,6 +16,7 @@
 #include "pipeline/command.h"
 #include "pipeline/splitter.h"
 #include "pipeline/webhook.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::pipeline {
 
@@ -454,6 +455,33 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
       {"GRAVITY_BRANCH", run.branch},
       {"GRAVITY_RELEASE_DIR", release_dir},
   };
+  // Build and test commands run sandboxed: the app's uid, its build_limits, the state dir
+  // hidden; the build may write its release directory, a test only its TMPDIR.
+  auto sandbox_for = [&](const std::string& stage, const std::string& name,
+                         const std::vector<std::string>& writable,
+                         const std::vector<std::string>& read_only) {
+    std::vector<std::string> w;
+    if (options_.gravity_binary.empty()) return w;
+    if (app->spec.build_sandbox == SandboxMode::kOff) {
+      store_log(stage,
+                "WARNING: build_sandbox: off — this command runs as root and can read the "
+                "API token and every app's files");
+      return w;
+    }
+    runtime::SandboxOptions so;
+    so.uid = runtime::SandboxUid(app->spec.name);
+    so.limits = app->spec.build_limits;
+    so.cgroup = runtime::GroupName(options_.state_dir, name);
+    so.cwd = release_dir;
+    so.writable = writable;
+    so.read_only = read_only;
+    so.hidden = {options_.state_dir};
+    so.hostname = app->spec.name + "-build";
+    w = {options_.gravity_binary, "_sandbox"};
+    for (auto& a : so.ToArgs()) w.push_back(std::move(a));
+    w.push_back("--");
+    return w;
+  };
   auto track = [&](int pid) {
     auto start = ProcessStartTime(pid);
     if (start.ok()) (void)runs_.AddProcess(id, pid, *start);
@@ -467,6 +495,8 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
     RETURN_IF_ERROR(runs_.StartStage(id, "build", NowMs()));
     CommandOptions o;
     o.command = spec->build->command;
+    o.wrapper = sandbox_for("build", app->spec.name + "-run" + std::to_string(id) + "-build",
+                            {release_dir}, {});
     o.cwd = release_dir;
     o.env = base_env;
     o.timeout = spec->build->timeout;
@@ -553,6 +583,9 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
           }
           CommandOptions o;
           o.command = ReplaceAll(spec->test->command, "{file}", ShellQuote(file));
+          o.wrapper = sandbox_for(
+              "test", app->spec.name + "-run" + std::to_string(id) + "-test" + std::to_string(w),
+              {tmp}, {release_dir});
           o.cwd = release_dir;
           o.env = base_env;
           o.env["TMPDIR"] = tmp;

@@ -46,6 +46,9 @@ struct PipelineOptions {
   std::size_t log_tail_bytes = 512 * 1024;
   int keep_logs_of_runs = 200;  // per app: older runs' logs are deleted (runs stay)
   bool start_threads = true;    // false: tests drive PollOnce/RunNext themselves
+  // The gravity executable whose `_sandbox` runs each build and test command in the
+  // sandbox under the app's build_limits. Empty: commands run plainly (unit tests only).
+  std::string gravity_binary;
 };
 
 struct WebhookResponse {

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "common/process.h"
+#include "runtime/cgroup.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::runtime {
 
@@ -65,11 +67,22 @@ std::string FormatLogLine(std::chrono::system_clock::time_point when, std::strin
 int InstanceWrapperMain(int argc, char** argv) {
   std::string log_path;
   std::vector<std::string> program;
+  SandboxOptions sandbox;
+  bool sandboxed = false;  // any sandbox flag given (else: a plain child, as before)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--") {
       for (int j = i + 1; j < argc; ++j) program.push_back(argv[j]);
       break;
+    }
+    std::string flag_error;
+    if (sandbox.ParseFlag(argc, argv, i, flag_error)) {
+      if (!flag_error.empty()) {
+        std::fprintf(stderr, "gravity _instance: %s\n", flag_error.c_str());
+        return 2;
+      }
+      sandboxed = true;
+      continue;
     }
     if ((a == "--log" || a == "--owner" || a == "--id") && i + 1 < argc) {
       if (a == "--log") log_path = argv[i + 1];
@@ -106,20 +119,50 @@ int InstanceWrapperMain(int argc, char** argv) {
     write_line("gravity", "cannot create pipes");
     return 2;
   }
-  SpawnOptions o;
-  o.argv = program;
-  o.stdout_fd = out_pipe[1];
-  o.stderr_fd = err_pipe[1];
-  o.new_process_group = false;  // stay in the wrapper's group: one signal stops both
-  auto child = Spawn(o);
+  // The instance's cgroup: created here, removed when the instance has ended.
+  std::optional<Cgroup> cgroup;
+  if (sandboxed && !sandbox.cgroup.empty()) {
+    cgroup.emplace(HostCgroups(), sandbox.cgroup);
+    if (Status s = cgroup->Create(sandbox.limits); !s.ok()) {
+      write_line("gravity", "cannot create the instance's cgroup: " + s.message());
+      (void)cgroup->Remove();
+      write_line("gravity", "exited with status 126");
+      return 126;
+    }
+  }
+  Result<pid_t> child = Status::Error("not started");
+  if (sandboxed) {
+    if (sandbox.mode == SandboxMode::kOff) {
+      write_line("gravity",
+                 "WARNING: sandbox: off — this instance runs as root in the daemon's "
+                 "namespaces and can read the API token and every app's files");
+    }
+    // Stays in the wrapper's group: one signal stops both.
+    child = SpawnSandboxed(sandbox, cgroup ? &*cgroup : nullptr, SelfExecutable(), program,
+                           out_pipe[1], err_pipe[1]);
+  } else {
+    SpawnOptions o;
+    o.argv = program;
+    o.stdout_fd = out_pipe[1];
+    o.stderr_fd = err_pipe[1];
+    o.new_process_group = false;  // stay in the wrapper's group: one signal stops both
+    child = Spawn(o);
+  }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (!child.ok()) {
     write_line("gravity", child.error());
+    if (cgroup) (void)cgroup->Remove();
     write_line("gravity", "exited with status 127");
     return 127;
   }
-  write_line("gravity", "started pid " + std::to_string(*child));
+  write_line("gravity", "started pid " + std::to_string(*child) +
+                            (!sandboxed || sandbox.mode == SandboxMode::kOff
+                                 ? ""
+                                 : " (sandboxed as uid " + std::to_string(sandbox.uid) +
+                                       ", limits: memory " + FormatByteSize(sandbox.limits.memory) +
+                                       ", pids " + std::to_string(sandbox.limits.pids) + ")"));
+  std::int64_t oom_seen = 0;
 
   Stream streams[2] = {{out_pipe[0], "out", {}}, {err_pipe[0], "err", {}}};
   std::optional<int> status;
@@ -159,6 +202,17 @@ int InstanceWrapperMain(int argc, char** argv) {
     } else {
       ::usleep(50 * 1000);
     }
+    if (cgroup) {
+      // An OOM kill of any process of the instance is said when it happens.
+      std::int64_t ooms = cgroup->OomKills();
+      if (ooms > oom_seen) {
+        oom_seen = ooms;
+        write_line("gravity",
+                   "out of memory: the kernel killed a process of the instance at "
+                   "its limit of " +
+                       FormatByteSize(sandbox.limits.memory));
+      }
+    }
     if (!status) {
       int st = 0;
       pid_t w = ::waitpid(*child, &st, WNOHANG);
@@ -176,7 +230,9 @@ int InstanceWrapperMain(int argc, char** argv) {
     }
     status = st;
   }
-  write_line("gravity", DescribeWaitStatus(*status));
+  std::string reason = cgroup ? LimitReason(*cgroup, sandbox.limits) : "";
+  if (cgroup) (void)cgroup->Remove();
+  write_line("gravity", reason.empty() ? DescribeWaitStatus(*status) : reason);
   ::close(log);
   if (WIFEXITED(*status)) return WEXITSTATUS(*status);
   if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);

@@ -2,12 +2,17 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/fs.h"
 #include "common/process.h"
+#include "runtime/cgroup.h"
+#include "runtime/sandbox.h"
 
 namespace gravity::runtime {
 
@@ -65,10 +70,47 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   if (spec.port <= 0) return Status::Error("instance " + spec.id + ": no port");
   RETURN_IF_ERROR(MakeDirs(DirName(spec.log_path)));
   SpawnOptions o;
-  o.argv = {gravity_binary_, "_instance",   "--owner", owner_,    "--id", spec.id,
-            "--log",         spec.log_path, "--",      "/bin/sh", "-c",   spec.command};
+  SandboxOptions sandbox;
+  sandbox.mode = spec.sandbox;
+  sandbox.uid = SandboxUid(spec.app);
+  sandbox.limits = spec.limits;
+  // `sandbox: off` is the plain process of before: no cgroup either.
+  if (spec.sandbox == SandboxMode::kStrict) sandbox.cgroup = GroupName(owner_, spec.id);
+  sandbox.cwd = spec.release_dir;
+  sandbox.read_only = {spec.release_dir};
+  sandbox.hidden = {owner_};  // the state dir: token, database, logs, other releases
+  // Data directories: the app's own, kept across releases, writable (bound after the hide).
+  std::string data_root;
+  if (!spec.data.empty()) {
+    data_root = owner_;
+    data_root.append("/data/").append(spec.app).append("/").append(spec.environment);
+  }
+  for (const auto& name : spec.data) {
+    std::string dir = data_root;
+    dir.append("/").append(name);
+    RETURN_IF_ERROR(MakeDirs(dir, 0700));
+    if (spec.sandbox == SandboxMode::kStrict && ::chown(dir.c_str(), sandbox.uid, sandbox.uid) != 0) {
+      std::string error = "instance ";
+      error.append(spec.id).append(": cannot hand ").append(dir).append(" to its uid: ");
+      error.append(std::strerror(errno));
+      return Status::Error(error);
+    }
+    sandbox.writable.push_back(dir);
+  }
+  sandbox.hostname = spec.app + "-" + spec.environment;
+  if (spec.sandbox == SandboxMode::kOff) {
+    spdlog::warn(
+        "instance {}: SANDBOX OFF (sandbox: off in the stack) — it runs as root with "
+        "every capability and can read the API token",
+        spec.id);
+  }
+  o.argv = {gravity_binary_, "_instance", "--owner", owner_,
+            "--id",          spec.id,     "--log",   spec.log_path};
+  for (auto& a : sandbox.ToArgs()) o.argv.push_back(std::move(a));
+  o.argv.insert(o.argv.end(), {"--", "/bin/sh", "-c", spec.command});
   o.cwd = spec.release_dir;
   o.env = InstanceEnvironment(spec, gravity_binary_);
+  if (!data_root.empty()) o.env["GRAVITY_DATA_DIR"] = data_root;
   o.new_session = true;  // survives the daemon; pid == pgid == sid
   ASSIGN_OR_RETURN(pid_t pid, Spawn(o));
   auto start = ProcessStartTime(pid);
@@ -78,18 +120,25 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
     if (auto r = TryReap(pid)) st = *r;
     MutexLock lock(mutex_);
     reaped_[pid] = st;
-    return ProcessRef{pid, 0};
+    return ProcessRef{pid, 0, sandbox.cgroup};
   }
-  return ProcessRef{pid, *start};
+  return ProcessRef{pid, *start, sandbox.cgroup};
 }
 
 void ProcessLauncher::Stop(const ProcessRef& ref, std::chrono::milliseconds grace) {
   if (ref.pid <= 1) return;
   // Signal the group only while its leader is the process we started (pid reuse guard).
   auto start = ProcessStartTime(ref.pid);
-  if (start.ok() && *start != ref.start_time) return;
-  if (!start.ok() && !GroupAlive(ref.pid)) return;
+  auto remove_cgroup = [&] {
+    if (ref.cgroup.empty()) return;
+    Cgroup cg(HostCgroups(), ref.cgroup);
+    if (cg.Exists() && !cg.Remove()) spdlog::warn("cgroup {} could not be removed", ref.cgroup);
+  };
+  if (start.ok() && *start != ref.start_time) return remove_cgroup();
+  if (!start.ok() && !GroupAlive(ref.pid)) return remove_cgroup();
   StopProcessGroup(ref.pid, grace);
+  // Whatever left the group (setsid) is still in the cgroup.
+  remove_cgroup();
   if (auto st = TryReap(ref.pid)) {
     MutexLock lock(mutex_);
     reaped_[ref.pid] = *st;
@@ -132,7 +181,11 @@ std::vector<ProcessRef> ProcessLauncher::FindOwned(const std::string& owner) {
     }
     if (!mine || !ProcessAlive(pid)) continue;
     auto start = ProcessStartTime(pid);
-    if (start.ok()) found.push_back(ProcessRef{pid, *start});
+    std::string cgroup;
+    for (size_t i = 2; i + 1 < argv.size() && argv[i] != "--"; ++i) {
+      if (argv[i] == "--cgroup") cgroup = argv[i + 1];
+    }
+    if (start.ok()) found.push_back(ProcessRef{pid, *start, cgroup});
   }
   ::closedir(proc);
   return found;

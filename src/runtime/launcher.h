@@ -1,7 +1,5 @@
 #pragma once
 
-#include "common/thread_annotations.h"
-
 #include <sys/types.h>
 
 #include <chrono>
@@ -12,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "common/resource_limits.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace gravity::runtime {
 
@@ -27,6 +27,11 @@ struct LaunchSpec {
   std::map<std::string, std::string> env;  // the environment's `env`
   int port = 0;                            // $PORT
   std::string log_path;                    // timestamped stdout/stderr lines are appended here
+  SandboxMode sandbox = SandboxMode::kStrict;
+  ResourceLimits limits;  // enforced in the sandbox
+  // Names of the environment's data directories: <owner>/data/<app>/<environment>/<name>,
+  // created for the app's uid and bound read-write; $GRAVITY_DATA_DIR is their parent.
+  std::vector<std::string> data;
 };
 
 // A started process, identified for good by pid + start time (a reused pid has another
@@ -34,6 +39,7 @@ struct LaunchSpec {
 struct ProcessRef {
   pid_t pid = 0;
   std::uint64_t start_time = 0;  // clock ticks since boot (/proc/PID/stat field 22)
+  std::string cgroup;            // relative cgroup of a sandboxed instance (cgroup.h); or ""
 };
 
 // The one seam through which instances are started and stopped, so that a sandbox can be
@@ -54,8 +60,12 @@ class Launcher {
   virtual std::vector<ProcessRef> FindOwned(const std::string& owner) = 0;
 };
 
-// Runs each instance as a plain process:
-//   gravity _instance --owner OWNER --id ID --log FILE -- /bin/sh -c COMMAND
+// Runs each instance under its wrapper:
+//   gravity _instance --owner OWNER --id ID --log FILE [sandbox flags] -- /bin/sh -c COMMAND
+// The wrapper (root, in the daemon's namespaces) creates the instance's cgroup and starts
+// the shell in the sandbox (sandbox.h): uid SandboxUid(app), the release directory
+// read-only, the owner's state dir hidden. Stop() removes the cgroup with whatever is left
+// in it (the wrapper removes it itself when the instance ends on its own).
 // started in the release directory in a new session (so it survives the daemon, and its
 // group can be signalled as a whole). The `_instance` wrapper (instance_wrapper.h) runs the
 // shell in the same group, timestamps each stdout/stderr line into the log file, and exits

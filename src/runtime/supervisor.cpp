@@ -86,6 +86,9 @@ LaunchSpec Supervisor::LaunchSpecOf(const InstanceInfo& info) const {
   l.env = info.spec.env;
   l.port = info.port;
   l.log_path = info.log_path;
+  l.sandbox = info.spec.sandbox;
+  l.limits = info.spec.limits;
+  l.data = info.spec.data;
   return l;
 }
 
@@ -114,6 +117,15 @@ Status Supervisor::PersistLocked() {
                     {"log", i.log_path},
                     {"pid", i.process.pid},
                     {"start_time", i.process.start_time},
+                    {"cgroup", i.process.cgroup},
+                    {"sandbox", i.spec.sandbox == SandboxMode::kOff ? "off" : "strict"},
+                    {"limits",
+                     {{"memory", i.spec.limits.memory},
+                      {"cpu", i.spec.limits.cpu},
+                      {"pids", i.spec.limits.pids},
+                      {"open_files", i.spec.limits.open_files},
+                      {"tmp", i.spec.limits.tmp}}},
+                    {"data", i.spec.data},
                     {"state", InstanceStateName(i.state)},
                     {"restarts", i.restarts},
                     {"last_exit", i.last_exit},
@@ -158,6 +170,18 @@ Status Supervisor::Recover() {
           i.log_path = r.at("log").get<std::string>();
           i.process.pid = r.at("pid").get<pid_t>();
           i.process.start_time = r.at("start_time").get<std::uint64_t>();
+          i.process.cgroup = r.value("cgroup", "");
+          i.spec.sandbox =
+              r.value("sandbox", "strict") == "off" ? SandboxMode::kOff : SandboxMode::kStrict;
+          if (r.contains("limits") && r["limits"].is_object()) {
+            const auto& l = r["limits"];
+            i.spec.limits.memory = l.value("memory", i.spec.limits.memory);
+            i.spec.limits.cpu = l.value("cpu", i.spec.limits.cpu);
+            i.spec.limits.pids = l.value("pids", i.spec.limits.pids);
+            i.spec.limits.open_files = l.value("open_files", i.spec.limits.open_files);
+            i.spec.limits.tmp = l.value("tmp", i.spec.limits.tmp);
+          }
+          i.spec.data = r.value("data", std::vector<std::string>{});
           i.state = StateFromName(r.value("state", "running")).value_or(InstanceState::kRunning);
           i.restarts = r.value("restarts", 0);
           i.last_exit = r.value("last_exit", "");
@@ -170,7 +194,8 @@ Status Supervisor::Recover() {
             known.push_back(i.process);
             events.push_back(
                 {InstanceEvent::kAdopted, i.id,
-                 "pid " + std::to_string(i.process.pid) + ", port " + std::to_string(i.port)});
+                 "pid " + std::to_string(i.process.pid) + ", port " + std::to_string(i.port) +
+                     (i.process.cgroup.empty() ? "" : ", cgroup " + i.process.cgroup)});
           } else if (i.state == InstanceState::kStopping) {
             // It was being stopped when the daemon ended: finish that by forgetting it.
             ports_.Release(i.port);
@@ -301,8 +326,11 @@ std::optional<InstanceInfo> Supervisor::Get(const std::string& id) const {
 }
 
 std::string Supervisor::ExitOf(const InstanceInfo& info) {
-  std::string how = launcher_.ExitDescription(info.process);
-  if (how.empty()) how = LastExitFromLog(info.log_path);
+  // The wrapper's last line says it best (it names a limit that killed the instance); the
+  // wrapper's own exit status when it left none (killed itself).
+  std::string reaped = launcher_.ExitDescription(info.process);
+  std::string how = LastExitFromLog(info.log_path);
+  if (how.empty()) how = reaped;
   return how.empty() ? "ended" : how;
 }
 

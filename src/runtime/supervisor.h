@@ -28,6 +28,9 @@ struct InstanceSpec {
   std::string release_dir;  // working directory
   std::string command;      // run.command
   std::map<std::string, std::string> env;
+  SandboxMode sandbox = SandboxMode::kStrict;
+  ResourceLimits limits;
+  std::vector<std::string> data;  // data directory names (LaunchSpec::data)
 };
 
 enum class InstanceState {

@@ -9,6 +9,7 @@
 
 #include "common/fs.h"
 #include "common/process.h"
+#include "runtime/cgroup.h"
 #include "runtime/launcher.h"
 #include "store/db.h"
 #include "support/support.h"
@@ -266,6 +267,18 @@ TEST_P(DaemonCrashTest, RestartAfterKillSettlesOnExactlyOneLiveRelease) {
   auto stats = load.Stats();
   EXPECT_GT(stats.total, 0);
   EXPECT_EQ(stats.failed, 0) << stats.Summary();
+  // The re-adopted live instances still run sandboxed in their own cgroups.
+  if (runtime::HostCgroups().version != runtime::CgroupVersion::kNone) {
+    json doc = json::parse(ReadFile(state_ + "/runtime/instances.json").value(), nullptr, false);
+    for (const auto& i : doc["instances"]) {
+      if (i.value("state", "") != "running") continue;  // old ones may still be stopping
+      std::string cgroup = i.value("cgroup", "");
+      EXPECT_FALSE(cgroup.empty()) << i.dump();
+      runtime::Cgroup cg(runtime::HostCgroups(), cgroup);
+      EXPECT_TRUE(cg.Exists() && !cg.Pids().empty())
+          << cgroup << " " << cg.MainDir() << " exists " << cg.Exists() << " " << i.dump();
+    }
+  }
   // The interrupted deployment's record says what happened.
   auto db = store::Db::Open(state_ + "/state.db");
   ASSERT_TRUE(db.ok());

@@ -75,6 +75,10 @@ TEST_F(RedBlackTest, TenDeploysAndThreeFailingOnesWithZeroFailedRequests) {
 }
 
 TEST_F(RedBlackTest, AReleaseThatExitsWhileAnotherProgramAnswersOnItsPortNeverStaysLive) {
+  // A detached server outliving its instance needs `sandbox: off`: in the sandbox the
+  // instance's PID namespace ends with it, taking such a server along.
+  stack_.apps[0].environments[0].sandbox = SandboxMode::kOff;
+  deployer_->SetStack(stack_);
   auto first = deployer_->Deploy("staging", MakeRelease("r0"));
   ASSERT_TRUE(first.ok()) << first.error();
   // Its instances start a detached server on $PORT (outside their process group) and then

@@ -141,6 +141,13 @@ TEST_F(Flow, SampleAppFromFirstUpToRollbackWithoutAFailedRequest) {
   auto up = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180));
   ASSERT_EQ(up.exit_code, 0) << up.output;
   ASSERT_NE(Page().find(kText), std::string::npos) << Page();
+  // The sample runs sandboxed, and status says with what.
+  auto status = Gravity({"status", "-f", stack_}, dir_.path());
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("sandbox: bubblewrap + seccomp; limits through "),
+            std::string::npos)
+      << status.output;
+  EXPECT_EQ(status.output.find("SANDBOX OFF"), std::string::npos) << status.output;
 
   LoadOptions lo;
   lo.port = proxy_port_;

@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/process.h"
 #include "pipeline/webhook.h"
+#include "runtime/cgroup.h"
 #include "runtime/launcher.h"
 #include "support/support.h"
 
@@ -39,8 +40,9 @@ class DaemonTest : public ::testing::Test {
   }
 
   // Writes stack.yml watching `branch` of `repo_url` (default: the work tree).
+  // `app_extra`: more keys of the app, each line indented by 4 ("    build_sandbox: off\n").
   void WriteStack(const std::string& poll = "300ms", const std::string& branch = "main",
-                  std::string repo_url = "") {
+                  std::string repo_url = "", const std::string& app_extra = "") {
     if (repo_url.empty()) repo_url = repo_->path();
     dir_.Write("stack.yml",
                "state_dir: state\n"
@@ -55,7 +57,8 @@ class DaemonTest : public ::testing::Test {
                    "    poll_interval: " +
                    poll +
                    "\n"
-                   "    webhook_secret_file: hook.secret\n"
+                   "    webhook_secret_file: hook.secret\n" +
+                   app_extra +
                    "    environments:\n"
                    "      staging:\n"
                    "        branch: " +
@@ -241,12 +244,87 @@ TEST_F(DaemonTest, FailingBuildIsStoredWithItsOutput) {
   EXPECT_NE(show->out.find("x.c:3: nope"), std::string::npos) << show->out;
 }
 
+TEST_F(DaemonTest, BuildThatReadsTheTokenFailsAtBuildWithThatError) {
+  // The build runs sandboxed: the state dir (token, database, other releases) is not there,
+  // the system is read-only, and it is not root.
+  std::string token = dir_.Join("state/token");
+  std::string c = Commit(
+      "build:\n  command: \"id -u; touch /usr/pwned || echo system read-only; "
+      "cat " +
+      token + "\"\nrun:\n  command: x\n");
+  WriteStack();
+  StartDaemon();
+  json r = WaitRunDone(c);
+  ASSERT_FALSE(r.is_null()) << daemon_->Output();
+  EXPECT_EQ(r["status"], "failed");
+  EXPECT_EQ(r["stage"], "build");
+  std::string error = r["error"].get<std::string>();
+  EXPECT_NE(error.find("exited with status 1"), std::string::npos) << error;
+  EXPECT_NE(error.find("cat: " + token + ": No such file or directory"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("system read-only"), std::string::npos) << error;
+  EXPECT_EQ(error.find("\n0\n"), std::string::npos) << error;  // id -u is not root
+  EXPECT_NE(::access("/usr/pwned", F_OK), 0);
+}
+
+TEST_F(DaemonTest, BuildPastItsMemoryLimitFailsAtBuildWithTheLimitNamed) {
+  if (runtime::HostCgroups().version == runtime::CgroupVersion::kNone) {
+    GTEST_SKIP() << "no cgroups on this host";
+  }
+  // 256 MiB of bytes really written, under build_limits.memory of 32 MiB.
+  std::string c = Commit(
+      "build:\n  command: \"python3 -c 'x = bytearray(b\\\"y\\\") * (256 << 20); print(len(x))'\"\n"
+      "  timeout: 60s\nrun:\n  command: x\n");
+  WriteStack("300ms", "main", "", "    build_limits: { memory: 32MiB }\n");
+  StartDaemon();
+  json r = WaitRunDone(c);
+  ASSERT_FALSE(r.is_null()) << daemon_->Output();
+  EXPECT_EQ(r["status"], "failed");
+  EXPECT_EQ(r["stage"], "build");
+  std::string error = r["error"].get<std::string>();
+  EXPECT_NE(error.find("gravity: killed: out of memory (limit 32 MiB)"), std::string::npos)
+      << error;
+}
+
+TEST_F(DaemonTest, TestThatReadsTheTokenFailsAtTestWithThatError) {
+  std::string token = dir_.Join("state/token");
+  std::string c = Commit("test:\n  command: \"cat " + token +
+                         "\"\n  files: gravity.yml\nrun:\n  command: x\n");
+  WriteStack();
+  StartDaemon();
+  json r = WaitRunDone(c);
+  ASSERT_FALSE(r.is_null()) << daemon_->Output();
+  EXPECT_EQ(r["status"], "failed");
+  EXPECT_EQ(r["stage"], "test");
+  std::string error = r["error"].get<std::string>();
+  EXPECT_NE(error.find("cat: " + token + ": No such file or directory"), std::string::npos)
+      << error;
+}
+
+TEST_F(DaemonTest, BuildWritesItsReleaseAndTestsSeeItReadOnly) {
+  std::string c = Commit(
+      "build:\n  command: echo built > out.txt\n"
+      "test:\n  command: \"cat out.txt && ! touch out2.txt 2>/dev/null && touch $TMPDIR/x\"\n"
+      "  files: gravity.yml\n"
+      "run:\n  command: x\n");
+  WriteStack();
+  StartDaemon();
+  json r = WaitRunDone(c);
+  ASSERT_FALSE(r.is_null()) << daemon_->Output();
+  EXPECT_TRUE(PipelinePassed(r)) << r.dump(2);
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.Join("state/releases/site/" + c + "/out.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);  // handed back to root when the build ended
+}
+
 TEST_F(DaemonTest, BuildTimeoutKillsTheWholeProcessGroup) {
   std::string pidfile = dir_.Join("grandchild.pid");
   std::string c = Commit("build:\n  command: \"sh -c 'trap \\\"\\\" TERM; echo $$ > " + pidfile +
                          "; exec sleep 300' & echo started; wait\"\n  timeout: 1s\n"
                          "run:\n  command: x\n");
-  WriteStack();
+  // Watches the build's processes from outside (host pids in a file of the test dir); in
+  // the sandbox its PID namespace alone would end them.
+  WriteStack("300ms", "main", "", "    build_sandbox: off\n");
   StartDaemon();
   json r = WaitRunDone(c);
   ASSERT_FALSE(r.is_null()) << daemon_->Output();
@@ -372,7 +450,7 @@ TEST_F(DaemonTest, KilledMidRunTheRunIsInterruptedAndTheNewestTipRunsAgain) {
                          block +
                          " ]; then exec sleep 300; fi\"\n"
                          "run:\n  command: x\n");
-  WriteStack();
+  WriteStack("300ms", "main", "", "    build_sandbox: off\n");  // a host pid, a host file
   StartDaemon();
   ASSERT_TRUE(
       WaitFor([&] { return ReadFile(pidfile).ok() && !ReadFile(pidfile)->empty(); }, kWait));

@@ -5,7 +5,7 @@
 // Usage: gravity-testapp [--port N] [--host ADDR] [--name NAME] [--body TEXT] [--status N]
 //          [--start-delay D] [--exit-at-start] [--never-listen] [--crash-after-requests N]
 //          [--crash-after D] [--threads N] [--port-file PATH] [--log-requests]
-//          [--ignore-sigterm] [--term-grace D]
+//          [--ignore-sigterm] [--term-grace D] [--alloc-at-start MIB]
 //
 // Paths (any method):
 //   /slow?ms=N                the normal response, after N ms
@@ -14,6 +14,7 @@
 //   /status?code=N            an empty response with status N
 //   /echo                     JSON: method, target, headers, body of the request
 //   /info                     JSON: pid, cwd, argv, environment, instance name, port
+//   /hostile?try=W&path=P&n=N an attempt to break out of the sandbox (hostile.h)
 //   /stats                    JSON: requests answered, other requests in flight
 //   /ws                       WebSocket echo (upgrade required)
 //   anything else             --body with --status (default 200)
@@ -60,6 +61,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "hostile.h"
 
 extern char** environ;
 
@@ -97,6 +99,7 @@ struct Options {
   bool log_requests = false;
   bool ignore_sigterm = false;
   std::chrono::milliseconds term_grace{10000};
+  long alloc_at_start_mib = 0;  // touched before listening (a memory limit test)
   std::vector<std::string> argv;
 };
 
@@ -116,7 +119,8 @@ struct Shared {
                "usage: gravity-testapp [--port N] [--host ADDR] [--name NAME] [--body TEXT]\n"
                "  [--status N] [--start-delay D] [--exit-at-start] [--never-listen]\n"
                "  [--crash-after-requests N] [--crash-after D] [--threads N]\n"
-               "  [--port-file PATH] [--log-requests] [--ignore-sigterm] [--term-grace D]\n",
+               "  [--port-file PATH] [--log-requests] [--ignore-sigterm] [--term-grace D]\n"
+               "  [--alloc-at-start MIB]\n",
                error.c_str());
   std::exit(2);
 }
@@ -138,6 +142,11 @@ std::chrono::milliseconds ParseDur(const std::string& flag, const std::string& t
 }
 
 Options ParseArgs(int argc, char** argv) {
+  // A setuid copy of the program reports the euid it really got, then ends.
+  if (argc == 2 && std::string(argv[1]) == "--print-euid") {
+    std::printf("euid %d\n", static_cast<int>(::geteuid()));
+    std::exit(0);
+  }
   Options o;
   for (int i = 0; i < argc; ++i) o.argv.emplace_back(argv[i]);
   auto value = [&](int& i, const std::string& flag) -> std::string {
@@ -186,6 +195,8 @@ Options ParseArgs(int argc, char** argv) {
       o.ignore_sigterm = true;
     } else if (a == "--term-grace") {
       o.term_grace = ParseDur(a, v());
+    } else if (a == "--alloc-at-start") {
+      o.alloc_at_start_mib = ParseLong(a, v(), 1, 1L << 20);
     } else if (a == "--help" || a == "-h") {
       Usage("help");
     } else {
@@ -223,6 +234,24 @@ long QueryLong(std::string_view target, std::string_view key, long fallback) {
 }
 
 std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+// Query parameter `key` of `target` as text (no percent-decoding: tests pass plain paths).
+std::string QueryText(std::string_view target, std::string_view key) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == key) {
+      return std::string(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
 
 std::string PathOf(std::string_view target) {
   return std::string(target.substr(0, target.find('?')));
@@ -343,6 +372,10 @@ class Server {
              "\n";
       content_type = "application/json";
       status = 200;
+    } else if (path == "/hostile") {
+      std::string_view t = Sv(req.target());
+      body = Hostile(QueryText(t, "try"), QueryText(t, "path"), QueryLong(t, "n", 0)) + "\n";
+      status = 200;
     } else if (path == "/info") {
       body = Info() + "\n";
       content_type = "application/json";
@@ -453,6 +486,11 @@ int Main(int argc, char** argv) {
   if (o.exit_at_start) {
     std::fprintf(stderr, "gravity-testapp: exiting at start (as asked)\n");
     return 1;
+  }
+  if (o.alloc_at_start_mib > 0) {
+    std::fprintf(stderr, "gravity-testapp: allocating %ld MiB before listening\n",
+                 o.alloc_at_start_mib);
+    Hostile("alloc", "", o.alloc_at_start_mib);
   }
 
   // Signals are blocked in every thread and handled by the signal_set on context 0.
