@@ -6,14 +6,16 @@
 #   3. the proxy, runtime and deploy tests under ThreadSanitizer    build-tsan/
 #   4. every libFuzzer target for FUZZ_SECONDS (default 30) each     build-fuzz/
 #   5. the lock annotations checked by clang -Wthread-safety         build-clang/
+#   6. a Release build (-O3) of every target, warnings fatal         build-release/
 # Any failure, sanitizer report or fuzzer crash fails the run.
 #
-#   GRAVITY_TEST_PARTS="suite asan"  runs only the parts named (suite asan tsan fuzz locks)
+#   GRAVITY_TEST_PARTS="suite asan"  runs only the parts named (suite asan tsan fuzz locks
+#                                    release)
 #   arguments                        go to ctest in parts 1-3 (e.g. -R Proxy)
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-parts=${GRAVITY_TEST_PARTS:-suite asan tsan fuzz locks}
+parts=${GRAVITY_TEST_PARTS:-suite asan tsan fuzz locks release}
 timings=""
 run_part() {
   name=$1
@@ -33,4 +35,6 @@ run_part asan ./scripts/sanitize.sh asan "$@"
 run_part tsan ./scripts/sanitize.sh tsan "$@"
 run_part fuzz ./scripts/fuzz.sh
 run_part locks ./scripts/check-thread-safety.sh
+release() { BUILD_DIR=build-release BUILD_TYPE=Release ./scripts/build.sh; }
+run_part release release
 echo "test.sh: all passed:$timings"
