@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include "common/net.h"
+
 namespace gravity::api {
 
 namespace {
@@ -126,6 +128,15 @@ bool Router::Match(const Route& route, const std::vector<std::string>& segments,
 Response Router::Handle(Request request) const {
   if (request.path.empty() && !ParseTarget(request.target, &request.path, &request.query)) {
     return Response::Error(400, "malformed request target");
+  }
+  if (loopback_host_only_) {
+    std::string host = request.Header("host");
+    auto colon = host.rfind(':');
+    if (colon != std::string::npos && host.find(']', colon) == std::string::npos) host.resize(colon);
+    if (!host.empty() && !IsLoopbackHost(host)) {
+      return Response::Error(421, "this API answers only requests for a loopback host, not '" +
+                                      request.Header("host") + "'");
+    }
   }
   std::vector<std::string> segments = SplitPath(request.path);
   bool path_known = false;

@@ -56,6 +56,10 @@ class Router {
   // Reads (kDefault GET/HEAD routes) need the token too: for an API that listens beyond
   // loopback, where its runs, logs and paths would otherwise be public.
   void RequireTokenForReads(bool on) { reads_need_token_ = on; }
+  // Requests whose Host is not a loopback name (127.0.0.0/8, [::1], localhost, with any
+  // port) get 421: for an API on loopback, where such a request can only come from a
+  // browser page that rebound its own name to 127.0.0.1.
+  void RequireLoopbackHost(bool on) { loopback_host_only_ = on; }
 
   Response Handle(Request request) const;
 
@@ -77,6 +81,7 @@ class Router {
   std::vector<Route> routes_;
   std::string token_;
   bool reads_need_token_ = false;
+  bool loopback_host_only_ = false;
 };
 
 }  // namespace gravity::api

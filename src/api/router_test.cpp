@@ -78,6 +78,25 @@ TEST(Router, BeyondLoopbackReadsNeedTheTokenToo) {
   EXPECT_EQ(r.Handle(Req("POST", "/hooks/site")).status, 200);  // signed instead
 }
 
+TEST(Router, OnLoopbackOnlyLoopbackHostsAreAnswered) {
+  Router r = MakeRouter();
+  r.RequireLoopbackHost(true);
+  auto with_host = [&](const std::string& host) {
+    Request req = Req("GET", "/v1/runs/1");
+    req.headers["host"] = host;
+    return r.Handle(req).status;
+  };
+  for (const char* ok : {"127.0.0.1:7070", "127.0.0.1", "localhost:7070", "[::1]:7070", "[::1]",
+                         "127.1.2.3:80", ""}) {
+    EXPECT_EQ(with_host(ok), 200) << ok;
+  }
+  // A page that rebound its own name to 127.0.0.1 still sends that name.
+  for (const char* bad : {"evil.example:7070", "evil.example", "127.0.0.1.evil.example:7070",
+                          "0.0.0.0:7070", "[::]:7070", "localhost.evil:7070"}) {
+    EXPECT_EQ(with_host(bad), 421) << bad;
+  }
+}
+
 TEST(HttpServer, ServesTheRouterAndCapsBodies) {
   Router r = MakeRouter();
   r.Add(

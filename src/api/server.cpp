@@ -1,5 +1,7 @@
 #include "api/server.h"
 
+#include "common/net.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -103,6 +105,15 @@ void HttpServer::AcceptLoop() {
       [[maybe_unused]] ssize_t n = ::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
       ::close(fd);
       continue;
+    }
+    if (options_.refuse_local_uid) {
+      auto uid = LoopbackPeerUid(fd);
+      if (uid && options_.refuse_local_uid(*uid)) {
+        // Closed unanswered, at once: waiting to read the request first would let such a
+        // client hold the accept loop.
+        ::close(fd);
+        continue;
+      }
     }
     ++active_;
     std::thread([this, fd] {

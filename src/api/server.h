@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -19,6 +21,10 @@ struct ServerOptions {
   std::size_t max_header_bytes = 16 << 10;
   int max_connections = 64;     // more are answered 503 and closed
   int read_timeout_ms = 30000;  // idle keep-alive / slow request limit
+  // Connections from loopback whose owning uid this returns true for are closed before
+  // anything is read (the daemon refuses sandboxed apps, which share the
+  // host's loopback).
+  std::function<bool(unsigned uid)> refuse_local_uid;
 };
 
 // A small blocking HTTP/1.1 server (Beast) for the daemon's API: one thread accepts, one

@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace gravity {
@@ -21,6 +25,61 @@ bool LoopbackPortOpen(int port) {
   bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return ok;
+}
+
+namespace {
+
+// An address as /proc/net/tcp{,6} prints it: the 32-bit words of the address in host
+// order, then the port, e.g. "0100007F:1F90".
+std::string ProcNetAddress(const sockaddr_storage& ss) {
+  char buf[64];
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    std::uint32_t w;
+    std::memcpy(&w, &a.sin_addr, 4);
+    std::snprintf(buf, sizeof buf, "%08X:%04X", w, ntohs(a.sin_port));
+    return buf;
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  std::uint32_t w[4];
+  std::memcpy(w, &a.sin6_addr, 16);
+  std::snprintf(buf, sizeof buf, "%08X%08X%08X%08X:%04X", w[0], w[1], w[2], w[3],
+                ntohs(a.sin6_port));
+  return buf;
+}
+
+bool IsLoopbackPeer(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family != AF_INET6) return false;
+  const in6_addr& a = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+  if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
+}
+
+}  // namespace
+
+std::optional<unsigned> LoopbackPeerUid(int fd) {
+  sockaddr_storage local{}, peer{};
+  socklen_t ll = sizeof local, pl = sizeof peer;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 || !IsLoopbackPeer(peer)) {
+    return std::nullopt;
+  }
+  // The peer's own socket: its local address is our peer, its remote address is us.
+  const std::string want_local = ProcNetAddress(peer), want_remote = ProcNetAddress(local);
+  std::ifstream in(peer.ss_family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, loc, rem, st, queues, timer, retransmits;
+    unsigned uid = 0;
+    if (!(fields >> sl >> loc >> rem >> st >> queues >> timer >> retransmits >> uid)) continue;
+    if (loc == want_local && rem == want_remote) return uid;
+  }
+  return std::nullopt;
 }
 
 bool IsLoopbackHost(std::string_view host) {

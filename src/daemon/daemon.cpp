@@ -28,6 +28,7 @@ Status Daemon::Init() {
   ASSIGN_OR_RETURN(db_, store::Db::Open(layout_.db));
   ASSIGN_OR_RETURN(std::string token, LoadOrMakeToken(layout_.token));
   router_.SetToken(token);
+  router_.RequireLoopbackHost(IsLoopbackHost(stack_.admin_listen.host));
   if (!IsLoopbackHost(stack_.admin_listen.host)) {
     // Beyond loopback, runs, logs and paths are not for everyone: every call needs the
     // token (webhooks excepted: their own signature authenticates them).
@@ -90,6 +91,8 @@ Status Daemon::Start() {
   api::ServerOptions options;
   options.host = stack_.admin_listen.host;
   options.port = stack_.admin_listen.port;
+  // Sandboxed apps, builds and tests share the host's loopback: the API is not theirs.
+  options.refuse_local_uid = [](unsigned uid) { return runtime::IsSandboxUid(uid); };
   server_ = std::make_unique<api::HttpServer>(router_, options);
   RETURN_IF_ERROR(server_->Start());
   if (stack_.webhooks) {

@@ -296,7 +296,29 @@ bool Cgroup::Exists() const {
   return !dirs.empty() && PathExists(dirs.front());
 }
 
+bool IsGroupName(const std::string& relative) {
+  const std::string prefix = "gravity-";
+  if (relative.size() < prefix.size() + 10 || relative.compare(0, prefix.size(), prefix) != 0) {
+    return false;
+  }
+  for (size_t i = prefix.size(); i < prefix.size() + 8; ++i) {
+    if (!std::isxdigit(static_cast<unsigned char>(relative[i]))) return false;
+  }
+  if (relative[prefix.size() + 8] != '/') return false;
+  std::string name = relative.substr(prefix.size() + 9);
+  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Cgroup::Remove() const {
+  // Removing kills what is inside: only ever a group of Gravity's own naming (the name may
+  // come from a process's command line, see ProcessLauncher::FindOwned).
+  if (!IsGroupName(relative_)) return false;
   auto dirs = Dirs();
   if (dirs.empty()) return true;
   using Clock = std::chrono::steady_clock;

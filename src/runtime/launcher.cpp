@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -166,6 +167,22 @@ std::string ProcessLauncher::ExitDescription(const ProcessRef& ref) {
   return text;
 }
 
+namespace {
+
+// True when `pid`'s real and effective uid are this process's effective uid.
+bool SameUser(pid_t pid) {
+  auto status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  if (!status.ok()) return false;
+  std::size_t at = status->find("\nUid:");
+  if (at == std::string::npos) return false;
+  unsigned long real = 0, effective = 0;
+  if (std::sscanf(status->c_str() + at + 5, "%lu %lu", &real, &effective) != 2) return false;
+  const unsigned long me = ::geteuid();
+  return real == me && effective == me;
+}
+
+}  // namespace
+
 std::vector<ProcessRef> ProcessLauncher::FindOwned(const std::string& owner) {
   std::vector<ProcessRef> found;
   DIR* proc = ::opendir("/proc");
@@ -179,11 +196,19 @@ std::vector<ProcessRef> ProcessLauncher::FindOwned(const std::string& owner) {
     for (size_t i = 2; i + 1 < argv.size() && argv[i] != "--"; ++i) {
       if (argv[i] == "--owner" && argv[i + 1] == owner) mine = true;
     }
-    if (!mine || !ProcessAlive(pid)) continue;
+    // A command line is anyone's to write (an app can exec "_instance --owner <state
+    // dir>"): only a wrapper running as this process's user is one of ours. Sandboxed
+    // code never runs as that user.
+    if (!mine || !ProcessAlive(pid) || !SameUser(pid)) continue;
     auto start = ProcessStartTime(pid);
-    std::string cgroup;
+    std::string id, cgroup;
     for (size_t i = 2; i + 1 < argv.size() && argv[i] != "--"; ++i) {
+      if (argv[i] == "--id") id = argv[i + 1];
       if (argv[i] == "--cgroup") cgroup = argv[i + 1];
+    }
+    // The cgroup is the one Gravity names for that id, or none.
+    if (!cgroup.empty() && (id.empty() || cgroup != GroupName(owner, id) || !IsGroupName(cgroup))) {
+      cgroup.clear();
     }
     if (start.ok()) found.push_back(ProcessRef{pid, *start, cgroup});
   }

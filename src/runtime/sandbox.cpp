@@ -73,6 +73,8 @@ uid_t SandboxUid(const std::string& app) {
   return static_cast<uid_t>(1900000000u + h % 10000000u);
 }
 
+bool IsSandboxUid(unsigned uid) { return uid >= 1900000000u && uid < 1910000000u; }
+
 std::vector<std::string> SandboxOptions::ToArgs() const {
   std::vector<std::string> a;
   a.insert(a.end(), {"--sandbox", mode == SandboxMode::kOff ? "off" : "strict"});

@@ -51,6 +51,8 @@ struct SandboxOptions {
 
 // The unprivileged host uid an app's processes run as: 1900000000 + a hash of the name.
 uid_t SandboxUid(const std::string& app);
+// True for every uid SandboxUid can return.
+bool IsSandboxUid(unsigned uid);
 
 // The seccomp filter (BPF) in an anonymous file, for bwrap --seccomp. Refuses with EPERM:
 // mount and pivot_root, ptrace and process_vm_*, kexec, bpf, module loading, keyctl,

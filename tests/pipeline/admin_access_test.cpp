@@ -110,12 +110,49 @@ TEST_F(AdminAccessTest, BeyondLoopbackEveryCallNeedsTheToken) {
 
 TEST_F(AdminAccessTest, OnLoopbackReadsStayOpen) {
   Start("127.0.0.1");
+  // A page that rebound its name to 127.0.0.1 (DNS rebinding) is refused by that name.
+  auto rebound = Call("GET", "/v1/status", "", {{"Host", "evil.example:" + std::to_string(port_)}});
+  ASSERT_TRUE(rebound.ok()) << rebound.error();
+  EXPECT_EQ(rebound->status, 421) << rebound->body;
   auto status = Call("GET", "/v1/status");
   ASSERT_TRUE(status.ok()) << status.error();
   EXPECT_EQ(status->status, 200) << status->body;
   auto fetch = Call("POST", "/v1/apps/site/fetch");
   ASSERT_TRUE(fetch.ok()) << fetch.error();
   EXPECT_EQ(fetch->status, 401);
+}
+
+// Sandboxed apps share the host's loopback: a connection owned by a sandbox uid is closed
+// unanswered before anything is read, token or not.
+TEST_F(AdminAccessTest, SandboxedCodeIsRefusedEvenOnLoopback) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as a sandbox uid";
+  Start("127.0.0.1");
+  auto as = [&](const std::string& uid) {
+    const std::string script =
+        "import socket,sys\n"
+        "s=socket.create_connection(('127.0.0.1'," + std::to_string(port_) + "))\n"
+        "s.sendall(b'GET /v1/status HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nAuthorization: Bearer " +
+        token_ + "\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        "d=b''\n"
+        "try:\n"
+        "  while True:\n"
+        "    c=s.recv(65536)\n"
+        "    if not c: break\n"
+        "    d+=c\n"
+        "except ConnectionResetError:\n"
+        "  pass\n"
+        "sys.stdout.write(d.decode('latin-1') if d else 'CLOSED UNANSWERED')\n";
+    return RunCommand({"setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--",
+                       "/usr/bin/python3", "-c", script},
+                      "/");
+  };
+  auto sandboxed = as("1900000123");
+  ASSERT_TRUE(sandboxed.ok()) << sandboxed.error();
+  EXPECT_EQ(sandboxed->out, "CLOSED UNANSWERED") << sandboxed->err;
+  EXPECT_EQ(sandboxed->out.find("\"apps\""), std::string::npos) << sandboxed->out;
+  auto other = as("65534");  // any other local user with the token is served
+  ASSERT_TRUE(other.ok()) << other.error();
+  EXPECT_NE(other->out.find("200 OK"), std::string::npos) << other->out << other->err;
 }
 
 // stack.yml `webhooks:`: the proxy routes HOST/hooks/ to a daemon listener that serves the
