@@ -85,6 +85,7 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
   spawn.argv.insert(spawn.argv.end(), {"/bin/sh", "-c", options.command});
   spawn.cwd = options.cwd;
   spawn.env = options.env;
+  spawn.inherit_env = options.inherit_env;
   spawn.stdout_fd = fds[1];
   spawn.stderr_fd = fds[1];
   spawn.new_process_group = true;

@@ -56,6 +56,7 @@ struct CommandOptions {
   std::vector<std::string> wrapper;
   std::string cwd;
   std::map<std::string, std::string> env;  // added to the daemon's environment
+  bool inherit_env = true;                 // false: `env` is the whole environment
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::size_t head_bytes = 256 * 1024;
   std::size_t tail_bytes = 256 * 1024;

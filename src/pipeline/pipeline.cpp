@@ -22,6 +22,16 @@ namespace gravity::pipeline {
 
 namespace {
 
+// A sandboxed command (non-empty `wrapper`) gets only SandboxBaseEnvironment() of the
+// daemon's environment, plus `own`; a plain one inherits it all (then `own` is added).
+std::map<std::string, std::string> EnvironmentFor(const std::vector<std::string>& wrapper,
+                                                  const std::map<std::string, std::string>& own) {
+  if (wrapper.empty()) return own;
+  std::map<std::string, std::string> env = runtime::SandboxBaseEnvironment();
+  for (const auto& [k, v] : own) env[k] = v;
+  return env;
+}
+
 std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
   for (const auto& s : v) {
@@ -498,7 +508,8 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
     o.wrapper = sandbox_for("build", app->spec.name + "-run" + std::to_string(id) + "-build",
                             {release_dir}, {});
     o.cwd = release_dir;
-    o.env = base_env;
+    o.env = EnvironmentFor(o.wrapper, base_env);
+    o.inherit_env = o.wrapper.empty();
     o.timeout = spec->build->timeout;
     o.head_bytes = options_.log_head_bytes;
     o.tail_bytes = options_.log_tail_bytes;
@@ -587,7 +598,8 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
               "test", app->spec.name + "-run" + std::to_string(id) + "-test" + std::to_string(w),
               {tmp}, {release_dir});
           o.cwd = release_dir;
-          o.env = base_env;
+          o.env = EnvironmentFor(o.wrapper, base_env);
+          o.inherit_env = o.wrapper.empty();
           o.env["TMPDIR"] = tmp;
           o.env["GRAVITY_WORKER"] = std::to_string(w);
           o.env["GRAVITY_PORT_BASE"] =

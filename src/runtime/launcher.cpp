@@ -112,6 +112,14 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   o.cwd = spec.release_dir;
   o.env = InstanceEnvironment(spec, gravity_binary_);
   if (!data_root.empty()) o.env["GRAVITY_DATA_DIR"] = data_root;
+  if (spec.sandbox == SandboxMode::kStrict) {
+    // Of the daemon's environment only SandboxBaseEnvironment() (the operator's exported
+    // credentials are not the app's); the instance's own variables win.
+    std::map<std::string, std::string> env = SandboxBaseEnvironment();
+    for (auto& [k, v] : o.env) env[k] = std::move(v);
+    o.env = std::move(env);
+    o.inherit_env = false;
+  }
   o.new_session = true;  // survives the daemon; pid == pgid == sid
   ASSIGN_OR_RETURN(pid_t pid, Spawn(o));
   auto start = ProcessStartTime(pid);

@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
+#include <string_view>
 
 #include "common/process.h"
 
@@ -71,6 +73,21 @@ uid_t SandboxUid(const std::string& app) {
   std::uint32_t h = 2166136261u;
   for (unsigned char c : app) h = (h ^ c) * 16777619u;
   return static_cast<uid_t>(1900000000u + h % 10000000u);
+}
+
+std::map<std::string, std::string> SandboxBaseEnvironment() {
+  static const std::set<std::string> kNames = {
+      "PATH",        "LANG",     "LANGUAGE",   "TZ",          "TERM",    "http_proxy",
+      "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"};
+  std::map<std::string, std::string> out;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    std::size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name(kv.substr(0, eq));
+    if (kNames.count(name) || name.rfind("LC_", 0) == 0) out[name] = std::string(kv.substr(eq + 1));
+  }
+  return out;
 }
 
 bool IsSandboxUid(unsigned uid) { return uid >= 1900000000u && uid < 1910000000u; }

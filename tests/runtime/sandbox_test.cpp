@@ -111,11 +111,16 @@ TEST_F(SandboxTest, HostileInstanceCannotReachSecretsOtherAppsOrTheHost) {
   ASSERT_EQ(::chmod(suid.c_str(), 04755), 0);
 
   // An operator who exported the CLI's token before starting Gravity.
+  // And the credentials of whatever else they exported.
   ::setenv("GRAVITY_TOKEN", "secret-token", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "operator-secret", 1);
+  ::setenv("LC_TIME", "C.UTF-8", 1);
   Supervisor sup(options_, *launcher_, Clock::Real());
   ASSERT_TRUE(sup.Recover().ok());
   InstanceInfo i = StartHostile(sup);
   ::unsetenv("GRAVITY_TOKEN");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ::unsetenv("LC_TIME");
   // Another environment's instance, a neighbour on the same host.
   InstanceSpec neighbour_spec = Spec();
   neighbour_spec.environment = "staging";
@@ -147,7 +152,9 @@ TEST_F(SandboxTest, HostileInstanceCannotReachSecretsOtherAppsOrTheHost) {
   EXPECT_EQ(Try(i, "try=kill&n=" + std::to_string(neighbour.process.pid)), "errno ESRCH");
   // Nothing of the daemon's environment that names the API token.
   EXPECT_EQ(Try(i, "try=env&path=GRAVITY_TOKEN"), "unset");
+  EXPECT_EQ(Try(i, "try=env&path=AWS_SECRET_ACCESS_KEY"), "unset");
   EXPECT_EQ(Try(i, "try=env&path=GRAVITY_APP"), "ok site");
+  EXPECT_EQ(Try(i, "try=env&path=LC_TIME"), "ok C.UTF-8");  // the locale is passed on
   // Refused by the seccomp filter (EPERM, so that probing runtimes carry on).
   EXPECT_EQ(Try(i, "try=mount"), "errno EPERM");
   EXPECT_EQ(Try(i, "try=ptrace&n=1"), "errno EPERM");
