@@ -120,6 +120,7 @@ class Deployer {
 
   // The proxy routes http(s)://`host`/hooks/ to `address` (the daemon's webhook listener,
   // stack.yml `webhooks:`), as the service kWebhookService. Sent by Tick until the proxy
+  // has taken it, and again whenever the proxy no longer has it (e.g. lost its state).
   // has taken it (the proxy may start after the daemon).
   void RouteWebhooks(const std::string& host, const std::string& address);
   static constexpr const char* kWebhookService = "gravity-webhooks";  // no '.': no app's
@@ -227,7 +228,9 @@ class Deployer {
   Mutex stack_mutex_;
   config::StackSpec stack_ GUARDED_BY(stack_mutex_);
   bool reconcile_pending_ GUARDED_BY(stack_mutex_) = true;
-  std::optional<ProxyRoute> webhook_route_ GUARDED_BY(stack_mutex_);  // until the proxy has it
+  std::optional<ProxyRoute> webhook_route_ GUARDED_BY(stack_mutex_);
+  bool webhook_routed_ GUARDED_BY(stack_mutex_) = false;  // the proxy had it at the last look
+  std::int64_t webhook_checked_ms_ GUARDED_BY(stack_mutex_) = 0;
 
   // Instances out of traffic that may still be draining in the proxy: stopped by Tick once
   // their drain deadline (wall ms) has passed.

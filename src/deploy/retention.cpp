@@ -44,20 +44,35 @@ void Deployer::RouteWebhooks(const std::string& host, const std::string& address
 
 void Deployer::SendWebhookRoute() {
   std::optional<ProxyRoute> route;
+  bool routed = false;
   {
     MutexLock lock(stack_mutex_);
     route = webhook_route_;
+    routed = webhook_routed_;
+    // Looked at every 10 s once routed, retried every second until then.
+    if (NowMs() - webhook_checked_ms_ < (routed ? 10'000 : 1'000)) return;
+    webhook_checked_ms_ = NowMs();
   }
   if (!route) return;
+  if (routed) {
+    // Still there? A proxy that lost its routes file gets it again.
+    auto svc = proxy_.Service(kWebhookService);
+    if (!svc.ok()) return;  // not answering: ask again later
+    bool same = *svc && (*svc)->main.size() == 1 && (*svc)->main[0].address == route->targets[0];
+    if (same) return;
+    spdlog::warn("webhooks: the proxy no longer routes {}/hooks/: sending the route again",
+                 route->hosts[0]);
+  }
   auto out = proxy_.Deploy(*route);
-  if (!out.ok() || !out->switched) {
-    spdlog::debug("webhooks: the proxy has not taken the route yet: {}",
-                  out.ok() ? out->error : out.error());
+  MutexLock lock(stack_mutex_);
+  webhook_routed_ = out.ok() && out->switched;
+  if (!webhook_routed_) {
+    // Refused (e.g. another service claims the host and path): say why, then retry.
+    spdlog::warn("webhooks: the proxy has not taken the route: {}",
+                 out.ok() ? out->error : out.error());
     return;
   }
   spdlog::info("webhooks: the proxy routes {}/hooks/ to {}", route->hosts[0], route->targets[0]);
-  MutexLock lock(stack_mutex_);
-  if (webhook_route_ == route) webhook_route_.reset();
 }
 
 void Deployer::StopDueInstances(std::int64_t now) {

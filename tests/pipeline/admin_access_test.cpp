@@ -203,6 +203,21 @@ TEST_F(AdminAccessTest, WebhooksGoThroughTheProxyAndNothingElseOfTheDaemonDoes) 
     EXPECT_EQ(r->body.find("\"runs\""), std::string::npos) << target << ": " << r->body;
     EXPECT_EQ(r->body.find("\"apps\""), std::string::npos) << target << ": " << r->body;
   }
+  // A proxy that lost the route (here: removed by hand) is given it again.
+  auto rm = RunCommand({GRAVITY_BIN, "proxy", "rm", "gravity-webhooks", "--control",
+                        state + "/proxy.sock"});
+  ASSERT_TRUE(rm.ok() && rm->exit_code == 0) << (rm.ok() ? rm->err : rm.error());
+  ASSERT_TRUE(daemon_->WaitForOutput("sending the route again", kWait)) << daemon_->Output();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto again = via_proxy(
+            "POST", "/hooks/site",
+            {{"X-GitHub-Event", "ping"},
+             {"X-Hub-Signature-256", "sha256=" + pipeline::HmacSha256Hex("hook-secret", ping)}},
+            ping);
+        return again.ok() && again->status == 200;
+      },
+      kWait, 100ms));
   (*proxy)->Stop(5s);
 }
 
