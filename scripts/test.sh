@@ -6,7 +6,7 @@
 #   3. the proxy, runtime and deploy tests under ThreadSanitizer    build-tsan/
 #   4. every libFuzzer target for FUZZ_SECONDS (default 30) each     build-fuzz/
 #   5. the lock annotations checked by clang -Wthread-safety         build-clang/
-#   6. a Release build (-O3) of every target, warnings fatal         build-release/
+#   6. a Release build (-O3) of the gravity binary, warnings fatal  build-release/
 # Any failure, sanitizer report or fuzzer crash fails the run.
 #
 #   GRAVITY_TEST_PARTS="suite asan"  runs only the parts named (suite asan tsan fuzz locks
@@ -35,6 +35,6 @@ run_part asan ./scripts/sanitize.sh asan "$@"
 run_part tsan ./scripts/sanitize.sh tsan "$@"
 run_part fuzz ./scripts/fuzz.sh
 run_part locks ./scripts/check-thread-safety.sh
-release() { BUILD_DIR=build-release BUILD_TYPE=Release ./scripts/build.sh; }
+release() { BUILD_DIR=build-release BUILD_TYPE=Release ./scripts/build.sh --target gravity; }
 run_part release release
 echo "test.sh: all passed:$timings"
