@@ -11,6 +11,14 @@ namespace {
 
 class LimitsTest : public DeployFixture {};
 
+// A sanitizer build's instance maps shadow memory, and each child of its fork bomb copies
+// page tables for it, which the memory cgroup charges: give it room to reach its pids limit.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr long long kNoisyMemoryMiB = 512;
+#else
+constexpr long long kNoisyMemoryMiB = 64;
+#endif
+
 TEST_F(LimitsTest, ForkBombAndMemoryHogInOneEnvironmentDoNotTouchAnother) {
   if (runtime::HostCgroups().version == runtime::CgroupVersion::kNone) {
     GTEST_SKIP() << "no cgroups on this host";
@@ -21,7 +29,7 @@ TEST_F(LimitsTest, ForkBombAndMemoryHogInOneEnvironmentDoNotTouchAnother) {
   noisy.host = "noisy.localhost";
   noisy.instances = 1;
   noisy.drain_timeout = 1s;
-  noisy.limits.memory = 64LL << 20;
+  noisy.limits.memory = kNoisyMemoryMiB << 20;
   noisy.limits.pids = 64;
   stack_.apps[0].environments.push_back(noisy);
   deployer_->SetStack(stack_);
@@ -41,11 +49,13 @@ TEST_F(LimitsTest, ForkBombAndMemoryHogInOneEnvironmentDoNotTouchAnother) {
 
   // The memory hog: killed by the kernel inside its cgroup, restarted, named.
   std::string noisy_id = Env("noisy").live_instances.at(0);
-  (void)test::HttpGet(proxy_port_, "/hostile?try=alloc&n=1024", "noisy.localhost", 30s);
+  (void)test::HttpGet(proxy_port_, "/hostile?try=alloc&n=4096", "noisy.localhost", 30s);
   ASSERT_TRUE(test::WaitFor(
       [&] {
         auto i = supervisor_->Get(noisy_id);
-        return i && i->restarts >= 1 && i->last_exit == "killed: out of memory (limit 64 MiB)";
+        return i && i->restarts >= 1 &&
+               i->last_exit ==
+                   "killed: out of memory (limit " + std::to_string(kNoisyMemoryMiB) + " MiB)";
       },
       30s))
       << supervisor_->Get(noisy_id)->last_exit;
