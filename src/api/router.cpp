@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include <cctype>
+
 #include "common/net.h"
 
 namespace gravity::api {
@@ -129,10 +131,13 @@ Response Router::Handle(Request request) const {
   if (request.path.empty() && !ParseTarget(request.target, &request.path, &request.query)) {
     return Response::Error(400, "malformed request target");
   }
-  if (loopback_host_only_) {
+  // Signed webhooks are judged by their signature, whatever name a tunnel kept.
+  if (loopback_host_only_ && request.path.rfind("/hooks/", 0) != 0) {
     std::string host = request.Header("host");
     auto colon = host.rfind(':');
     if (colon != std::string::npos && host.find(']', colon) == std::string::npos) host.resize(colon);
+    for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!host.empty() && host.back() == '.') host.pop_back();
     if (!host.empty() && !IsLoopbackHost(host)) {
       return Response::Error(421, "this API answers only requests for a loopback host, not '" +
                                       request.Header("host") + "'");

@@ -107,7 +107,7 @@ void HttpServer::AcceptLoop() {
       continue;
     }
     if (options_.refuse_local_uid) {
-      auto uid = LoopbackPeerUid(fd);
+      auto uid = LocalPeerUid(fd);
       if (uid && options_.refuse_local_uid(*uid)) {
         // Closed unanswered, at once: waiting to read the request first would let such a
         // client hold the accept loop.

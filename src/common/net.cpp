@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace gravity {
 
@@ -48,36 +50,76 @@ std::string ProcNetAddress(const sockaddr_storage& ss) {
   return buf;
 }
 
-bool IsLoopbackPeer(const sockaddr_storage& ss) {
+// `ss` as the kernel may list it: as itself, and an IPv4 address also as IPv4-mapped IPv6
+// (a client's socket is listed in the table of its own family, whatever it connected to).
+std::vector<std::pair<bool, std::string>> ListedForms(const sockaddr_storage& ss) {
+  std::vector<std::pair<bool, std::string>> out;  // (in tcp6, text)
+  sockaddr_storage v4{};
+  bool have_v4 = false;
   if (ss.ss_family == AF_INET) {
-    return (ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr) >> 24) == 127;
+    v4 = ss;
+    have_v4 = true;
+  } else if (ss.ss_family == AF_INET6) {
+    out.push_back({true, ProcNetAddress(ss)});
+    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr)) {
+      auto& a4 = reinterpret_cast<sockaddr_in&>(v4);
+      a4.sin_family = AF_INET;
+      a4.sin_port = a6.sin6_port;
+      std::memcpy(&a4.sin_addr, a6.sin6_addr.s6_addr + 12, 4);
+      have_v4 = true;
+    }
   }
-  if (ss.ss_family != AF_INET6) return false;
-  const in6_addr& a = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
-  if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
-  return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
+  if (have_v4) {
+    const auto& a4 = reinterpret_cast<const sockaddr_in&>(v4);
+    out.push_back({false, ProcNetAddress(v4)});
+    sockaddr_storage mapped{};
+    auto& m = reinterpret_cast<sockaddr_in6&>(mapped);
+    m.sin6_family = AF_INET6;
+    m.sin6_port = a4.sin_port;
+    m.sin6_addr.s6_addr[10] = 0xff;
+    m.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(m.sin6_addr.s6_addr + 12, &a4.sin_addr, 4);
+    if (ss.ss_family == AF_INET) out.push_back({true, ProcNetAddress(mapped)});
+  }
+  return out;
+}
+
+std::optional<unsigned> FindOwner(const std::vector<std::pair<bool, std::string>>& locals,
+                                  const std::vector<std::pair<bool, std::string>>& remotes) {
+  for (bool six : {false, true}) {
+    std::ifstream in(six ? "/proc/net/tcp6" : "/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string sl, loc, rem, st, queues, timer, retransmits;
+      unsigned uid = 0;
+      if (!(fields >> sl >> loc >> rem >> st >> queues >> timer >> retransmits >> uid)) continue;
+      bool local_match = false, remote_match = false;
+      for (const auto& [t6, text] : locals) local_match |= t6 == six && text == loc;
+      for (const auto& [t6, text] : remotes) remote_match |= t6 == six && text == rem;
+      if (local_match && remote_match) return uid;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<unsigned> LoopbackPeerUid(int fd) {
+std::optional<unsigned> LocalPeerUid(int fd) {
   sockaddr_storage local{}, peer{};
   socklen_t ll = sizeof local, pl = sizeof peer;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
-      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 || !IsLoopbackPeer(peer)) {
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) {
     return std::nullopt;
   }
-  // The peer's own socket: its local address is our peer, its remote address is us.
-  const std::string want_local = ProcNetAddress(peer), want_remote = ProcNetAddress(local);
-  std::ifstream in(peer.ss_family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp");
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string sl, loc, rem, st, queues, timer, retransmits;
-    unsigned uid = 0;
-    if (!(fields >> sl >> loc >> rem >> st >> queues >> timer >> retransmits >> uid)) continue;
-    if (loc == want_local && rem == want_remote) return uid;
+  // The peer's own socket, if it is on this host (whatever its source address: a local
+  // process may bind any of the host's addresses): its local address is our peer, its
+  // remote address is us. Looked for twice: the tables are not read atomically.
+  const auto locals = ListedForms(peer), remotes = ListedForms(local);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto uid = FindOwner(locals, remotes)) return uid;
   }
   return std::nullopt;
 }

@@ -13,8 +13,9 @@ bool LoopbackPortOpen(int port);
 // ::1 (also bracketed) or "localhost". Wildcards (0.0.0.0, ::, "") and names are not.
 bool IsLoopbackHost(std::string_view host);
 
-// The uid owning the other end of `fd`, a TCP connection accepted from loopback (found in
-// /proc/net/tcp{,6} by its address pair); nullopt when the peer is not local or not found.
-std::optional<unsigned> LoopbackPeerUid(int fd);
+// The uid owning the other end of the TCP connection `fd` when that end is a socket on this
+// host, whatever addresses and family it used (found in /proc/net/tcp and tcp6 by the
+// address pair, IPv4-mapped forms included); nullopt for a remote peer or when not found.
+std::optional<unsigned> LocalPeerUid(int fd);
 
 }  // namespace gravity

@@ -120,8 +120,8 @@ class Deployer {
 
   // The proxy routes http(s)://`host`/hooks/ to `address` (the daemon's webhook listener,
   // stack.yml `webhooks:`), as the service kWebhookService. Sent by Tick until the proxy
-  // has taken it, and again whenever the proxy no longer has it (e.g. lost its state).
-  // has taken it (the proxy may start after the daemon).
+  // has taken it (the proxy may start after the daemon), and again whenever the proxy no
+  // longer has it (e.g. lost its state).
   void RouteWebhooks(const std::string& host, const std::string& address);
   static constexpr const char* kWebhookService = "gravity-webhooks";  // no '.': no app's
 
@@ -231,6 +231,7 @@ class Deployer {
   std::optional<ProxyRoute> webhook_route_ GUARDED_BY(stack_mutex_);
   bool webhook_routed_ GUARDED_BY(stack_mutex_) = false;  // the proxy had it at the last look
   std::int64_t webhook_checked_ms_ GUARDED_BY(stack_mutex_) = 0;
+  std::string webhook_error_ GUARDED_BY(stack_mutex_);  // the last refusal, logged once
 
   // Instances out of traffic that may still be draining in the proxy: stopped by Tick once
   // their drain deadline (wall ms) has passed.

@@ -67,11 +67,14 @@ void Deployer::SendWebhookRoute() {
   MutexLock lock(stack_mutex_);
   webhook_routed_ = out.ok() && out->switched;
   if (!webhook_routed_) {
-    // Refused (e.g. another service claims the host and path): say why, then retry.
-    spdlog::warn("webhooks: the proxy has not taken the route: {}",
-                 out.ok() ? out->error : out.error());
+    // Not up yet, or refused (e.g. another service claims the host and path): say why
+    // once per reason, then retry.
+    std::string why = out.ok() ? out->error : out.error();
+    if (why != webhook_error_) spdlog::warn("webhooks: the proxy has not taken the route: {}", why);
+    webhook_error_ = why;
     return;
   }
+  webhook_error_.clear();
   spdlog::info("webhooks: the proxy routes {}/hooks/ to {}", route->hosts[0], route->targets[0]);
 }
 

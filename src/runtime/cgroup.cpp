@@ -306,7 +306,7 @@ bool IsGroupName(const std::string& relative) {
   }
   if (relative[prefix.size() + 8] != '/') return false;
   std::string name = relative.substr(prefix.size() + 9);
-  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
   for (char c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
       return false;

@@ -75,8 +75,8 @@ class Cgroup {
 
 // "gravity-<8 hex of owner>/<name>": the cgroup name for one instance or command.
 std::string GroupName(const std::string& owner, const std::string& name);
-// True for a name GroupName() can make: "gravity-" 8 hex digits "/" then 1-128 letters,
-// digits, '-', '_' or '.' (not "." or ".."). Nothing else is ever created or removed.
+// True for a name GroupName() can make: "gravity-" 8 hex digits "/" then 1-255 letters,
+// digits, '-', '_' or '.' (not "." or ".."). Nothing else is ever removed.
 bool IsGroupName(const std::string& relative);
 
 }  // namespace gravity::runtime

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -177,16 +178,19 @@ std::string ProcessLauncher::ExitDescription(const ProcessRef& ref) {
 
 namespace {
 
-// True when `pid`'s real and effective uid are this process's effective uid.
-bool SameUser(pid_t pid) {
+// True when `pid` runs (real and effective uid) as this process's user or as the owner of
+// the state dir `owner` (e.g. `sudo gravity down` of a daemon run by a user), and never as
+// a sandbox uid.
+bool OwnersUser(pid_t pid, const std::string& owner) {
   auto status = ReadFile("/proc/" + std::to_string(pid) + "/status");
   if (!status.ok()) return false;
   std::size_t at = status->find("\nUid:");
   if (at == std::string::npos) return false;
   unsigned long real = 0, effective = 0;
   if (std::sscanf(status->c_str() + at + 5, "%lu %lu", &real, &effective) != 2) return false;
-  const unsigned long me = ::geteuid();
-  return real == me && effective == me;
+  if (real != effective || IsSandboxUid(static_cast<unsigned>(real))) return false;
+  struct stat st {};
+  return real == ::geteuid() || (::stat(owner.c_str(), &st) == 0 && real == st.st_uid);
 }
 
 }  // namespace
@@ -205,9 +209,9 @@ std::vector<ProcessRef> ProcessLauncher::FindOwned(const std::string& owner) {
       if (argv[i] == "--owner" && argv[i + 1] == owner) mine = true;
     }
     // A command line is anyone's to write (an app can exec "_instance --owner <state
-    // dir>"): only a wrapper running as this process's user is one of ours. Sandboxed
-    // code never runs as that user.
-    if (!mine || !ProcessAlive(pid) || !SameUser(pid)) continue;
+    // dir>"): only a wrapper running as the daemon's user is one of ours. Sandboxed code
+    // never runs as that user.
+    if (!mine || !ProcessAlive(pid) || !OwnersUser(pid, owner)) continue;
     auto start = ProcessStartTime(pid);
     std::string id, cgroup;
     for (size_t i = 2; i + 1 < argv.size() && argv[i] != "--"; ++i) {

@@ -77,8 +77,9 @@ uid_t SandboxUid(const std::string& app) {
 
 std::map<std::string, std::string> SandboxBaseEnvironment() {
   static const std::set<std::string> kNames = {
-      "PATH",        "LANG",     "LANGUAGE",   "TZ",          "TERM",    "http_proxy",
-      "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"};
+      "PATH",        "LANG",        "LANGUAGE",  "TZ",           "TERM",
+      "http_proxy",  "https_proxy", "no_proxy",  "all_proxy",    "HTTP_PROXY",
+      "HTTPS_PROXY", "NO_PROXY",    "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"};
   std::map<std::string, std::string> out;
   for (char** e = environ; *e; ++e) {
     std::string_view kv(*e);

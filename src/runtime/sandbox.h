@@ -53,8 +53,9 @@ struct SandboxOptions {
 // The unprivileged host uid an app's processes run as: 1900000000 + a hash of the name.
 uid_t SandboxUid(const std::string& app);
 // What a sandboxed process gets of the daemon's environment: PATH, the locale (LANG,
-// LANGUAGE, LC_*), TZ, TERM and the proxy settings (http_proxy, https_proxy, no_proxy,
-// either case) — nothing else (cloud credentials, tokens an operator exported).
+// LANGUAGE, LC_*), TZ, TERM, the proxy settings (http_proxy, https_proxy, no_proxy,
+// all_proxy, either case) and the CA settings (SSL_CERT_FILE, SSL_CERT_DIR) — nothing else
+// (cloud credentials, tokens an operator exported).
 std::map<std::string, std::string> SandboxBaseEnvironment();
 // True for every uid SandboxUid can return.
 bool IsSandboxUid(unsigned uid);

@@ -1,6 +1,7 @@
 // The daemon's admin API beyond loopback: every call, reads included, needs the token; a
 // signed webhook still gets through; on loopback, reads stay open.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -127,10 +128,10 @@ TEST_F(AdminAccessTest, OnLoopbackReadsStayOpen) {
 TEST_F(AdminAccessTest, SandboxedCodeIsRefusedEvenOnLoopback) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as a sandbox uid";
   Start("127.0.0.1");
-  auto as = [&](const std::string& uid) {
+  auto as = [&](const std::string& uid, const std::string& connect = "('127.0.0.1',") {
     const std::string script =
         "import socket,sys\n"
-        "s=socket.create_connection(('127.0.0.1'," + std::to_string(port_) + "))\n"
+        "s=socket.create_connection(" + connect + std::to_string(port_) + "))\n"
         "s.sendall(b'GET /v1/status HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nAuthorization: Bearer " +
         token_ + "\\r\\nConnection: close\\r\\n\\r\\n')\n"
         "d=b''\n"
@@ -147,6 +148,10 @@ TEST_F(AdminAccessTest, SandboxedCodeIsRefusedEvenOnLoopback) {
                       "/");
   };
   auto sandboxed = as("1900000123");
+  // Through an IPv6 socket to the IPv4-mapped address: listed in another table, same uid.
+  auto mapped = as("1900000123", "('::ffff:127.0.0.1',");
+  ASSERT_TRUE(mapped.ok()) << mapped.error();
+  EXPECT_EQ(mapped->out, "CLOSED UNANSWERED") << mapped->err;
   ASSERT_TRUE(sandboxed.ok()) << sandboxed.error();
   EXPECT_EQ(sandboxed->out, "CLOSED UNANSWERED") << sandboxed->err;
   EXPECT_EQ(sandboxed->out.find("\"apps\""), std::string::npos) << sandboxed->out;
