@@ -269,9 +269,15 @@ TEST_P(DaemonCrashTest, RestartAfterKillSettlesOnExactlyOneLiveRelease) {
   EXPECT_EQ(stats.failed, 0) << stats.Summary();
   // The re-adopted live instances still run sandboxed in their own cgroups.
   if (runtime::HostCgroups().version != runtime::CgroupVersion::kNone) {
+    // Only the recorded live and warm ones: the resumed run may be starting new instances
+    // (whose wrappers make their cgroups a moment after they are recorded).
+    std::set<std::string> kept;
+    for (const auto& id : env["live_instances"]) kept.insert(id.get<std::string>());
+    for (const auto& id : env["warm_instances"]) kept.insert(id.get<std::string>());
     json doc = json::parse(ReadFile(state_ + "/runtime/instances.json").value(), nullptr, false);
     for (const auto& i : doc["instances"]) {
       if (i.value("state", "") != "running") continue;  // old ones may still be stopping
+      if (!kept.count(i.value("id", ""))) continue;
       std::string cgroup = i.value("cgroup", "");
       EXPECT_FALSE(cgroup.empty()) << i.dump();
       runtime::Cgroup cg(runtime::HostCgroups(), cgroup);
