@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/fs.h"
+#include "common/net.h"
 #include "common/process.h"
 #include "config/config.h"
 #include "runtime/launcher.h"
@@ -44,20 +45,6 @@ std::atomic<bool> g_interrupted{false};
 
 void OnSignal(int) { g_interrupted = true; }
 
-bool UnixSocketAnswers(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    ::close(fd);
-    return false;
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 // True when a daemon answers on admin.listen — and, with `pid`, when it is that process
 // (another program on the same port must not pass for ours).

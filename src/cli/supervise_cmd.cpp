@@ -18,6 +18,7 @@
 #include "common/duration.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/process.h"
 #include "config/config.h"
 
@@ -27,21 +28,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using nlohmann::json;
-
-bool ControlSocketAnswers(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    ::close(fd);
-    return false;
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<milliseconds>(
@@ -88,7 +74,7 @@ supervise::SupervisorOptions SupervisorFor(const config::StackSpec& stack,
   proxy.log = paths.proxy_log;
   proxy.pid_file = paths.proxy_pid;
   proxy.restart_signal = kRestartProxySignal;
-  proxy.ready = [sock = paths.proxy_socket] { return ControlSocketAnswers(sock); };
+  proxy.ready = [sock = paths.proxy_socket] { return UnixSocketAnswers(sock); };
   proxy.stop_grace = milliseconds(15'000);
   // A planned restart (`gravity proxy restart`, a new binary or proxy.* settings under
   // `gravity up`) hands the listening sockets to the new process: no gap.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace gravity {
@@ -8,6 +9,9 @@ namespace gravity {
 // True when something accepts TCP connections on 127.0.0.1:port right now (a blocking
 // connect, immediate on loopback). Ports outside 1-65535 are never open.
 bool LoopbackPortOpen(int port);
+
+// True when something accepts connections on the unix socket at `path` right now.
+bool UnixSocketAnswers(const std::string& path);
 
 // True for a listen host only loopback clients can reach: an IPv4 address in 127.0.0.0/8,
 // ::1 (also bracketed) or "localhost". Wildcards (0.0.0.0, ::, "") and names are not.

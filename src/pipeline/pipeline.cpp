@@ -26,10 +26,7 @@ namespace {
 // daemon's environment, plus `own`; a plain one inherits it all (then `own` is added).
 std::map<std::string, std::string> EnvironmentFor(const std::vector<std::string>& wrapper,
                                                   const std::map<std::string, std::string>& own) {
-  if (wrapper.empty()) return own;
-  std::map<std::string, std::string> env = runtime::SandboxBaseEnvironment();
-  for (const auto& [k, v] : own) env[k] = v;
-  return env;
+  return wrapper.empty() ? own : runtime::SandboxEnvironment(own);
 }
 
 std::string Join(const std::vector<std::string>& v, const std::string& sep) {

@@ -116,9 +116,7 @@ Result<ProcessRef> ProcessLauncher::Launch(const LaunchSpec& spec) {
   if (spec.sandbox == SandboxMode::kStrict) {
     // Of the daemon's environment only SandboxBaseEnvironment() (the operator's exported
     // credentials are not the app's); the instance's own variables win.
-    std::map<std::string, std::string> env = SandboxBaseEnvironment();
-    for (auto& [k, v] : o.env) env[k] = std::move(v);
-    o.env = std::move(env);
+    o.env = SandboxEnvironment(std::move(o.env));
     o.inherit_env = false;
   }
   o.new_session = true;  // survives the daemon; pid == pgid == sid

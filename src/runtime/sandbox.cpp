@@ -91,6 +91,12 @@ std::map<std::string, std::string> SandboxBaseEnvironment() {
   return out;
 }
 
+std::map<std::string, std::string> SandboxEnvironment(std::map<std::string, std::string> own) {
+  std::map<std::string, std::string> env = SandboxBaseEnvironment();
+  for (auto& [k, v] : own) env[k] = std::move(v);
+  return env;
+}
+
 bool IsSandboxUid(unsigned uid) { return uid >= 1900000000u && uid < 1910000000u; }
 
 std::vector<std::string> SandboxOptions::ToArgs() const {

@@ -57,6 +57,9 @@ uid_t SandboxUid(const std::string& app);
 // all_proxy, either case) and the CA settings (SSL_CERT_FILE, SSL_CERT_DIR) — nothing else
 // (cloud credentials, tokens an operator exported).
 std::map<std::string, std::string> SandboxBaseEnvironment();
+// The whole environment of a sandboxed process: SandboxBaseEnvironment(), then `own`
+// (which wins).
+std::map<std::string, std::string> SandboxEnvironment(std::map<std::string, std::string> own);
 // True for every uid SandboxUid can return.
 bool IsSandboxUid(unsigned uid);
 
