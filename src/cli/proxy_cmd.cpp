@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/duration.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "proxy/control_client.h"
 #include "proxy/server.h"
@@ -112,6 +114,59 @@ int PrintList(const nlohmann::json& doc) {
 
 }  // namespace
 
+namespace {
+
+using nlohmann::json;
+
+int PrintCertificates(const json& doc) {
+  const json& certs = doc.value("certificates", json::array());
+  if (certs.empty()) {
+    std::cout << "no certificates\n";
+    return 0;
+  }
+  std::printf("%-28s %-8s %-20s %-26s %s\n", "HOST", "SOURCE", "EXPIRES", "ISSUER", "NAMES");
+  for (const auto& c : certs) {
+    std::string names;
+    for (const auto& n : c.value("names", json::array())) {
+      names += (names.empty() ? "" : ",") + n.get<std::string>();
+    }
+    std::time_t t = static_cast<std::time_t>(c.value("not_after", std::int64_t{0}));
+    char when[32] = "-";
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+    std::string host = c.value("host", "") + (c.value("default", false) ? " (default)" : "");
+    std::printf("%-28s %-8s %-20s %-26s %s\n", host.c_str(), c.value("source", "").c_str(), when,
+                c.value("issuer", "").c_str(), names.c_str());
+  }
+  return 0;
+}
+
+int CertCommand(ControlClient& client, bool put, bool ls, bool json_out, const std::string& host,
+                const std::string& cert_file, const std::string& key_file, bool is_default) {
+  if (ls) {
+    auto doc = client.Certificates();
+    if (!doc.ok()) return Fail(doc.error());
+    if (json_out) {
+      std::cout << doc->dump(2) << "\n";
+      return 0;
+    }
+    return PrintCertificates(*doc);
+  }
+  if (!put) {
+    Status st = client.RemoveCertificate(host);
+    return st.ok() ? 0 : Fail(st.message());
+  }
+  auto chain = ReadFile(cert_file);
+  if (!chain.ok()) return Fail("--cert: " + chain.error());
+  auto key = ReadFile(key_file);
+  if (!key.ok()) return Fail("--key: " + key.error());
+  Status st = client.PutCertificate(host, *chain, *key, "file", is_default);
+  if (!st.ok()) return Fail(st.message());
+  std::cout << "serving " << cert_file << " for " << host << "\n";
+  return 0;
+}
+
+}  // namespace
+
 int ProxyCommand(int argc, char** argv) {
   // `restart` acts on a stack (through its supervisor), not on one proxy's flags.
   if (argc >= 2 && std::string(argv[1]) == "restart") return ProxyRestartCommand(argc - 1, argv + 1);
@@ -129,6 +184,12 @@ int ProxyCommand(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run the proxy (until SIGTERM)");
   run->add_option("--listen", run_opts.listen,
                   "HOST:PORT to serve HTTP on (default 127.0.0.1:8080)");
+  run->add_option("--https-listen", run_opts.https_listen,
+                  "HOST:PORT to serve HTTPS on (certificates: `gravity proxy cert`)");
+  run->add_flag("--redirect-http", run_opts.redirect_http,
+                "answer plain HTTP for hosts with a certificate with 308 to https://");
+  run->add_option("--https-ready-file", run_opts.https_ready_file,
+                  "write HOST:PORT of the HTTPS listener here once listening");
   run->add_option("--control", run_opts.control_socket,
                   "control socket (default STATE_DIR/proxy.sock)");
   run->add_option("--state-dir", run_opts.state_dir, "where the routing table is kept")
@@ -205,6 +266,24 @@ int ProxyCommand(int argc, char** argv) {
   drop->add_option("SERVICE", service)->required();
   add_control(drop);
 
+  // ---- cert ----
+  auto* cert = app.add_subcommand("cert", "certificates served by the HTTPS listener");
+  cert->require_subcommand(1);
+  std::string cert_host, cert_file, key_file, cert_source = "file";
+  bool cert_default = false;
+  auto* cert_put = cert->add_subcommand("put", "serve a certificate for HOST (replaces one)");
+  cert_put->add_option("HOST", cert_host, "exact name or *.domain")->required();
+  cert_put->add_option("--cert", cert_file, "PEM chain, leaf first")->required();
+  cert_put->add_option("--key", key_file, "PEM private key")->required();
+  cert_put->add_flag("--default", cert_default, "also serve it to clients without a known SNI name");
+  add_control(cert_put);
+  auto* cert_ls = cert->add_subcommand("ls", "every certificate: names, issuer, expiry, source");
+  cert_ls->add_flag("--json", json_out, "the control API's JSON document");
+  add_control(cert_ls);
+  auto* cert_rm = cert->add_subcommand("rm", "stop serving HOST's certificate");
+  cert_rm->add_option("HOST", cert_host)->required();
+  add_control(cert_rm);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -270,6 +349,8 @@ int ProxyCommand(int argc, char** argv) {
     }
     return PrintList(*doc);
   }
+  if (cert->parsed()) return CertCommand(client, cert_put->parsed(), cert_ls->parsed(), json_out,
+                                         cert_host, cert_file, key_file, cert_default);
   Status st;
   if (rm->parsed()) st = client.Remove(service);
   if (cweight->parsed()) st = client.SetCanaryWeight(service, weight);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/duration.h"
+#include "proxy/tls_api.h"
 
 namespace gravity::proxy {
 
@@ -43,6 +44,14 @@ awaitable<ApiResponse> ControlApi::Handle(std::string method, std::string path,
   if (path == "/v1/services" || path == "/v1/services/") {
     if (method != "GET") co_return JsonError(405, "use GET");
     co_return JsonResponse(200, json{{"services", table_.DescribeAll()}});
+  }
+  if (path.rfind("/v1/tls/", 0) == 0) {
+    json j = json::object();
+    if (!body.empty()) {
+      j = json::parse(body, nullptr, false);
+      if (!j.is_object()) co_return JsonError(400, "request body is not a JSON object");
+    }
+    co_return HandleTlsApi(tls_, method, path, j);
   }
   const std::string prefix = "/v1/services/";
   if (path.rfind(prefix, 0) != 0) co_return JsonError(404, "no such endpoint: " + path);

@@ -2,13 +2,14 @@
 
 // The proxy's control API (JSON over the Unix control socket): list and describe services,
 // deploy (PUT: health-gated swap), remove, and the canary pool (PUT, DELETE, weight,
-// promote). Each handler decides what changes and hands the change to the ServiceTable.
+// promote), and the TLS certificates and ACME challenges (tls_api.h). Each handler decides what changes and hands the change to the ServiceTable.
 // Thread-safety: runs on the control thread.
 
 #include <string>
 
 #include "proxy/internal.h"
 #include "proxy/service_table.h"
+#include "proxy/tls.h"
 
 namespace gravity::proxy {
 
@@ -20,7 +21,9 @@ struct ApiResponse {
 
 class ControlApi {
  public:
-  ControlApi(ServiceTable& table, Clock& clock) : table_(table), clock_(clock) {}
+  // `tls` is null when the proxy has no HTTPS listener.
+  ControlApi(ServiceTable& table, Clock& clock, TlsStore* tls = nullptr)
+      : table_(table), clock_(clock), tls_(tls) {}
 
   asio::awaitable<ApiResponse> Handle(std::string method, std::string path, std::string body);
 
@@ -39,6 +42,7 @@ class ControlApi {
 
   ServiceTable& table_;
   Clock& clock_;
+  TlsStore* tls_;
 };
 
 }  // namespace gravity::proxy

@@ -206,4 +206,48 @@ Status ControlClient::DropCanary(const std::string& service) {
   return ToStatus(Call("DELETE", "/v1/services/" + service + "/canary"));
 }
 
+Status ControlClient::PutCertificate(const std::string& host, const std::string& chain_pem,
+                                     const std::string& key_pem, const std::string& source,
+                                     bool is_default) {
+  json body = {{"certificate", chain_pem}, {"key", key_pem}, {"source", source},
+               {"default", is_default}};
+  return ToStatus(Call("PUT", "/v1/tls/certificates/" + host, body.dump()));
+}
+
+Status ControlClient::RemoveCertificate(const std::string& host) {
+  return ToStatus(Call("DELETE", "/v1/tls/certificates/" + host));
+}
+
+Result<json> ControlClient::Certificates() {
+  ASSIGN_OR_RETURN(Response r, Call("GET", "/v1/tls/certificates"));
+  json j = json::parse(r.body, nullptr, false);
+  if (r.status != 200 || j.is_discarded()) {
+    std::string detail = j.is_object() ? j.value("error", "") : "";
+    return Status::WithCode(CodeFor(r.status), "proxy answered " + std::to_string(r.status) +
+                                                   " to GET /v1/tls/certificates" +
+                                                   (detail.empty() ? "" : ": " + detail));
+  }
+  return j;
+}
+
+Status ControlClient::PutHttpChallenge(const std::string& token,
+                                       const std::string& key_authorization) {
+  return ToStatus(Call("PUT", "/v1/tls/challenges/http/" + token,
+                       json{{"key_authorization", key_authorization}}.dump()));
+}
+
+Status ControlClient::RemoveHttpChallenge(const std::string& token) {
+  return ToStatus(Call("DELETE", "/v1/tls/challenges/http/" + token));
+}
+
+Status ControlClient::PutAlpnChallenge(const std::string& domain, const std::string& cert_pem,
+                                       const std::string& key_pem) {
+  return ToStatus(Call("PUT", "/v1/tls/challenges/alpn/" + domain,
+                       json{{"certificate", cert_pem}, {"key", key_pem}}.dump()));
+}
+
+Status ControlClient::RemoveAlpnChallenge(const std::string& domain) {
+  return ToStatus(Call("DELETE", "/v1/tls/challenges/alpn/" + domain));
+}
+
 }  // namespace gravity::proxy

@@ -60,6 +60,18 @@ class ControlClient {
   Status PromoteCanary(const std::string& service);
   Status DropCanary(const std::string& service);
 
+  // TLS (tls_api.h): certificates served by the HTTPS listener, and ACME challenges.
+  Status PutCertificate(const std::string& host, const std::string& chain_pem,
+                        const std::string& key_pem, const std::string& source,
+                        bool is_default = false);
+  Status RemoveCertificate(const std::string& host);
+  Result<nlohmann::json> Certificates();  // the GET /v1/tls/certificates document
+  Status PutHttpChallenge(const std::string& token, const std::string& key_authorization);
+  Status RemoveHttpChallenge(const std::string& token);
+  Status PutAlpnChallenge(const std::string& domain, const std::string& cert_pem,
+                          const std::string& key_pem);
+  Status RemoveAlpnChallenge(const std::string& domain);
+
   struct Response {
     int status = 0;
     std::string body;

@@ -21,6 +21,8 @@
 #include "proxy/internal.h"
 #include "proxy/service_table.h"
 #include "proxy/takeover.h"
+#include "proxy/tls.h"
+#include "proxy/tls_api.h"
 
 namespace gravity::proxy {
 
@@ -32,12 +34,16 @@ namespace local = asio::local;
 
 class ControlPlane {
  public:
-  ControlPlane(const ServerOptions& options, Clock& clock) : options_(options), clock_(clock) {}
+  ControlPlane(const ServerOptions& options, Clock& clock)
+      : options_(options),
+        clock_(clock),
+        tls_(options.https_listen.empty() ? nullptr : std::make_unique<TlsStore>(clock)) {}
   int Run();
 
  private:
   Result<AccessLogSink> OpenAccessLog() const;
   Result<tcp::endpoint> StartWorkers(AccessLogSink sink);
+  Result<tcp::endpoint> ListenHttps();
   Status ListenControl(local::stream_protocol::acceptor& control);
   Status ListenMetrics(std::optional<tcp::acceptor>& metrics);
   Status OfferTakeover(std::optional<tcp::acceptor>& metrics);
@@ -49,10 +55,11 @@ class ControlPlane {
 
   const ServerOptions options_;
   Clock& clock_;
+  std::unique_ptr<TlsStore> tls_;  // with --https-listen; outlives the workers
   asio::io_context io_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
   ServiceTable table_{io_, clock_, workers_, options_.state_dir + "/routes.json"};
-  ControlApi api_{table_, clock_};
+  ControlApi api_{table_, clock_, tls_.get()};
   TakeoverServer takeover_{io_};
   InheritedSockets inherited_;  // with --takeover: what the previous process handed over
   unsigned long control_inode_ = 0;
@@ -118,6 +125,20 @@ Result<tcp::endpoint> ControlPlane::StartWorkers(AccessLogSink sink) {
   return workers_.front()->Listen(listen_ep, peers);
 }
 
+// The HTTPS listener on the first worker; every worker serves TLS from the one store.
+Result<tcp::endpoint> ControlPlane::ListenHttps() {
+  auto https = ParseListenAddress(options_.https_listen);
+  if (!https.ok()) return Status::Error("--https-listen: " + https.error());
+  error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(https->host, ec), https->port);
+  auto bound = workers_.front()->ListenHttps(ep, TakeIfMatching(inherited_.https_fd, *https));
+  if (!bound.ok()) return bound;
+  tls_->SetStateDir(options_.state_dir + "/tls");
+  tls_->Restore();
+  for (auto& w : workers_) w->UseTls(tls_.get(), bound->port());
+  return bound;
+}
+
 // The control socket, 0600: never stolen from a live proxy (unless taking over from it);
 // put in place by a rename, so that it never is missing for a client.
 Status ControlPlane::ListenControl(local::stream_protocol::acceptor& control) {
@@ -136,9 +157,11 @@ Status ControlPlane::ListenControl(local::stream_protocol::acceptor& control) {
 
 // Lets a later process take this one's sockets over.
 Status ControlPlane::OfferTakeover(std::optional<tcp::acceptor>& metrics) {
-  const int metrics_fd = metrics ? metrics->native_handle() : -1;
-  return takeover_.Start(TakeoverPath(SocketPath()), workers_.front()->listen_fd(), metrics_fd,
-                         [this] { BeginShutdown(); });
+  InheritedSockets mine;
+  mine.listen_fd = workers_.front()->listen_fd();
+  mine.https_fd = workers_.front()->https_fd();
+  mine.metrics_fd = metrics ? metrics->native_handle() : -1;
+  return takeover_.Start(TakeoverPath(SocketPath()), mine, [this] { BeginShutdown(); });
 }
 
 Status ControlPlane::ListenMetrics(std::optional<tcp::acceptor>& metrics) {
@@ -163,7 +186,13 @@ Status ControlPlane::ListenMetrics(std::optional<tcp::acceptor>& metrics) {
   ServeAdminHttp(*metrics, [this](std::string, std::string target,
                                   std::string) -> awaitable<ApiResponse> {
     if (target.rfind("/metrics", 0) != 0) co_return ApiResponse{404, "see /metrics\n", "text/plain"};
-    co_return ApiResponse{200, table_.RenderMetrics(), "text/plain; version=0.0.4"};
+    std::string text = table_.RenderMetrics();
+    if (tls_) {
+      const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+          clock_.WallNow().time_since_epoch());
+      text += RenderTlsMetrics(*tls_, now.count());
+    }
+    co_return ApiResponse{200, std::move(text), "text/plain; version=0.0.4"};
   });
   return Status::Ok();
 }
@@ -214,6 +243,11 @@ int ControlPlane::Run() {
     spdlog::error("proxy: --metrics: {}", m.error());
     return 2;
   }
+  if (auto h = ParseListenAddress(options_.https_listen);
+      !options_.https_listen.empty() && !h.ok()) {
+    spdlog::error("proxy: --https-listen: {}", h.error());
+    return 2;
+  }
   auto sink = OpenAccessLog();
   if (!sink.ok()) {
     spdlog::error("proxy: {}", sink.error());
@@ -233,6 +267,15 @@ int ControlPlane::Run() {
   if (!bound.ok()) {
     spdlog::error("proxy: {}", bound.error());
     return 1;
+  }
+  std::optional<tcp::endpoint> https;
+  if (tls_) {
+    auto h = ListenHttps();
+    if (!h.ok()) {
+      spdlog::error("proxy: {}", h.error());
+      return 1;
+    }
+    https = *h;
   }
   local::stream_protocol::acceptor control(io_);
   std::optional<tcp::acceptor> metrics;
@@ -262,6 +305,14 @@ int ControlPlane::Run() {
   std::string where = bound->address().to_string() + ":" + std::to_string(bound->port());
   spdlog::info("proxy: listening on {} with {} worker(s); control socket {}", where,
                workers_.size(), SocketPath());
+  if (https) {
+    std::string hw = https->address().to_string() + ":" + std::to_string(https->port());
+    spdlog::info("proxy: HTTPS on {} ({} certificate(s))", hw, tls_->List().size());
+    if (!options_.https_ready_file.empty()) {
+      Status w = WriteFileAtomic(options_.https_ready_file, hw + "\n");
+      if (!w.ok()) spdlog::error("proxy: {}", w.message());
+    }
+  }
   if (!options_.ready_file.empty()) {
     Status w = WriteFileAtomic(options_.ready_file, where + "\n");
     if (!w.ok()) spdlog::error("proxy: {}", w.message());

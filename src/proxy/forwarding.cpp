@@ -153,4 +153,30 @@ void AppendErrorResponse(int status, std::string_view detail, bool keep, bool he
   if (!head_request) out->append(body);
 }
 
+void AppendTextResponse(std::string_view body, bool keep, bool head_request, std::string* out) {
+  fmt::format_to(std::back_inserter(*out),
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+                 body.size(), keep ? "" : "Connection: close\r\n");
+  if (!head_request) out->append(body);
+}
+
+void AppendRedirectResponse(std::string_view location, bool keep, bool head_request,
+                            std::string* out) {
+  std::string body = fmt::format("308 Permanent Redirect\n{}\n", location);
+  fmt::format_to(std::back_inserter(*out),
+                 "HTTP/1.1 308 Permanent Redirect\r\nLocation: {}\r\n"
+                 "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}\r\n",
+                 location, body.size(), keep ? "" : "Connection: close\r\n");
+  if (!head_request) out->append(body);
+}
+
+std::string_view HostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    std::size_t end = host.find(']');
+    return end == std::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  std::size_t colon = host.find(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
 }  // namespace gravity::proxy

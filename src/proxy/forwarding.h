@@ -64,4 +64,14 @@ void AppendDownstreamResponseHead(const http1::ResponseHead& resp,
 void AppendErrorResponse(int status, std::string_view detail, bool keep, bool head_request,
                          std::string* out);
 
+// A 200 text/plain answer the proxy gives itself (an ACME HTTP-01 key authorization).
+void AppendTextResponse(std::string_view body, bool keep, bool head_request, std::string* out);
+
+// 308 to `location` (the method and body are kept by the client, RFC 9110 15.4.9).
+void AppendRedirectResponse(std::string_view location, bool keep, bool head_request,
+                            std::string* out);
+
+// The host part of a Host value: "example.com:8080" -> "example.com", "[::1]:80" -> "[::1]".
+std::string_view HostWithoutPort(std::string_view host);
+
 }  // namespace gravity::proxy

@@ -25,6 +25,8 @@
 
 namespace gravity::proxy {
 
+class TlsStore;
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
@@ -57,6 +59,13 @@ class Worker {
   // The same with a listening socket another process handed over (see takeover.h).
   Result<tcp::endpoint> Adopt(int listen_fd, std::vector<Worker*> peers);
   int listen_fd();  // before Start(): the listening socket, or -1
+  // The HTTPS listener (on the first worker, like the plain one): bound anew, or the
+  // inherited socket when `inherited_fd` >= 0.
+  Result<tcp::endpoint> ListenHttps(const tcp::endpoint& endpoint, int inherited_fd);
+  int https_fd();  // before Start(): the HTTPS listening socket, or -1
+  // Before Start(), on every worker: where TLS connections get their certificates, and the
+  // HTTPS port redirects name.
+  void UseTls(TlsStore* store, std::uint16_t https_port);
   void Start();  // starts the thread
   // Any thread. `applied` runs on the worker's thread once the table is in use.
   void SetTable(std::shared_ptr<const RouteTable> table, std::function<void()> applied = {});

@@ -14,6 +14,12 @@ namespace gravity::proxy {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port
+  // HOST:PORT of the HTTPS listener; empty: none. Certificates come over the control API
+  // and are kept in <state_dir>/tls.
+  std::string https_listen;
+  std::string https_ready_file;  // when set, "HOST:PORT\n" of the HTTPS listener
+  // Plain HTTP for a host with a certificate gets a 308 to https:// (ACME challenges aside).
+  bool redirect_http = false;
   std::string state_dir = ".gravity/proxy";
   std::string control_socket;      // empty: <state_dir>/proxy.sock
   std::string metrics_listen;      // empty: no metrics endpoint

@@ -37,9 +37,10 @@ void Session::Inflight::Set(Target* t, PoolStats* p) {
   if (pool_) pool_->inflight.fetch_add(1, std::memory_order_relaxed);
 }
 
-Session::Session(Worker::Impl& w, tcp::socket sock)
+Session::Session(Worker::Impl& w, tcp::socket sock, bool tls)
     : w_(w), sock_(std::move(sock)), buf_(kClientBufInitial) {
   watch_.sock = &sock_;
+  if (tls && w_.tls) tls_ = std::make_unique<TlsStream>(w_.tls->base(), sock_);
   error_code ec;
   auto ep = sock_.remote_endpoint(ec);
   if (!ec) client_ip_ = ep.address().to_string();
@@ -55,14 +56,31 @@ void Session::TrimIdle() {
   resp_.headers = {};
   cinfo_.tokens = {};
   rinfo_.tokens = {};
+  if (tls_) tls_->ReleaseScratch();
 }
 
 awaitable<void> Session::Run() {
   WatchGuard guard(w_.watches, &watch_);
+  if (tls_ && !co_await Handshake()) co_return;
   while (co_await ReadHead()) {
     if (co_await Handle() == After::kClose) break;
     ++served_;
   }
+  if (tls_) tls_->Close();
+}
+
+// The TLS handshake has the head's deadline: a client that never finishes it is cut off
+// like one that never finishes its request head. Nothing is logged per failed handshake
+// (scanners and broken clients would flood the log).
+awaitable<bool> Session::Handshake() {
+  watch_.fired = false;
+  watch_.at = w_.now + w_.limits.client_header_timeout;
+  co_return co_await tls_->Handshake(ec_);
+}
+
+awaitable<std::size_t> Session::ReadClient(asio::mutable_buffer b) {
+  if (tls_) co_return co_await tls_->ReadSome(b, ec_);
+  co_return co_await sock_.async_read_some(b, asio::redirect_error(use_awaitable, ec_));
 }
 
 // ---- 1. the request head --------------------------------------------------------------
@@ -90,10 +108,12 @@ awaitable<bool> Session::ReadHead() {
     if (buf_.empty() && watch_.trimmed) {
       // Idle for a while: wait holding no buffer (the sweep cancelled the read to get here).
       TrimIdle();
-      co_await sock_.async_wait(tcp::socket::wait_read, tok);
+      if (!tls_ || !tls_->HasPending()) co_await sock_.async_wait(tcp::socket::wait_read, tok);
       if (ec_) co_return false;
     }
-    std::size_t n = co_await sock_.async_read_some(buf_.Space(limits.max_header_bytes + 1024), tok);
+    auto space = buf_.Space(limits.max_header_bytes + 1024);
+    std::size_t n = tls_ ? co_await tls_->ReadSome(space, ec_)
+                         : co_await sock_.async_read_some(space, tok);
     if (ec_ == asio::error::operation_aborted && watch_.trimmed && !watch_.fired) continue;
     if (ec_) co_return false;  // closed, reset, idle or header deadline passed
     if (watch_.idle_client) {
@@ -144,6 +164,10 @@ awaitable<Session::After> Session::Handle() {
     log_host_.assign(r_.host);
     log_path_.assign(head_.origin.empty() ? std::string_view("/") : head_.origin);
   }
+  if (!tls_ && w_.tls) {
+    After after = After::kClose;
+    if (co_await ServeEdge(&after)) co_return after;
+  }
   if (!Route()) {
     if (!r_.service) co_return co_await Reject(404, "no service for this host and path", true);
     r_.pool->stats->Record(503, 0, 0);
@@ -158,6 +182,33 @@ awaitable<Session::After> Session::Handle() {
   const After after = co_await Respond();
   inflight_.Set(nullptr, nullptr);
   co_return after;
+}
+
+awaitable<bool> Session::ServeEdge(After* after) {
+  static constexpr std::string_view kChallenge = "/.well-known/acme-challenge/";
+  const std::string_view host = HostWithoutPort(r_.host);
+  out_.clear();
+  const bool keep = r_.keep && r_.framing.kind == http1::BodyKind::kNone;
+  const bool head = method_ == "HEAD";
+  if (r_.path.substr(0, kChallenge.size()) == kChallenge) {
+    std::string_view token = r_.path.substr(kChallenge.size());
+    token = token.substr(0, token.find('?'));
+    auto key_authorization = w_.tls->HttpChallenge(token);
+    if (!key_authorization) co_return false;  // the app may answer its own challenges
+    AppendTextResponse(*key_authorization, keep, head, &out_);
+  } else if (w_.options.redirect_http && w_.tls->Covers(host)) {
+    std::string location = "https://";
+    for (char c : host) location.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (w_.https_port != 443) location += ":" + std::to_string(w_.https_port);
+    location.append(head_.origin.empty() ? std::string_view("/") : head_.origin);
+    AppendRedirectResponse(location, keep, head, &out_);
+  } else {
+    co_return false;
+  }
+  co_await WriteClient(out_, {});
+  *after = ec_ || !keep ? After::kClose : After::kNext;
+  if (*after == After::kNext) buf_.Consume(r_.head_len);
+  co_return true;
 }
 
 awaitable<Session::After> Session::Reject(int status, std::string_view detail,
@@ -193,6 +244,7 @@ bool Session::PrepareUpstream() {
   ChooseRequestId(head_, w_.Random(), w_.Random(), &request_id_);
   UpstreamContext ctx;
   ctx.client_ip = client_ip_;
+  ctx.proto = tls_ ? "https" : "http";
   ctx.request_id = request_id_;
   ctx.target_address = r_.target->address.text;
   ctx.upgrade = r_.upgrade;
@@ -307,11 +359,9 @@ awaitable<Session::Outcome> Session::StreamBody() {
   const ProxyLimits& limits = w_.limits;
   Outcome abort;
   abort.abort = true;
-  auto tok = asio::redirect_error(use_awaitable, ec_);
   if (r_.expect_continue) {
     static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-    watch_.at = w_.now + limits.client_body_timeout;
-    co_await asio::async_write(sock_, asio::buffer(k100), tok);
+    co_await WriteClient(k100, {});
     if (ec_) co_return abort;
   }
   buf_.Consume(r_.head_len + r_.prefix);
@@ -320,7 +370,7 @@ awaitable<Session::Outcome> Session::StreamBody() {
                                 : 0;
   for (bool done = false; !done;) {
     watch_.at = w_.now + limits.client_body_timeout;
-    std::size_t n = co_await sock_.async_read_some(buf_.Space(kClientBufInitial), tok);
+    std::size_t n = co_await ReadClient(buf_.Space(kClientBufInitial));
     if (ec_) co_return abort;  // the client went away mid-body: drop both connections
     buf_.Commit(n);
     std::size_t take;
@@ -536,6 +586,10 @@ awaitable<Session::RelayEnd> Session::Relay(const http1::Framing& rf, std::strin
 
 awaitable<void> Session::WriteClient(std::string_view a, std::string_view b) {
   watch_.at = w_.now + w_.limits.client_body_timeout;
+  if (tls_) {
+    co_await tls_->Write(a, b, ec_);
+    co_return;
+  }
   std::array<asio::const_buffer, 2> bufs = {asio::buffer(a.data(), a.size()),
                                             asio::buffer(b.data(), b.size())};
   co_await asio::async_write(sock_, bufs, asio::redirect_error(use_awaitable, ec_));
@@ -570,33 +624,48 @@ awaitable<void> Session::Tunnel() {
   asio::steady_timer done_timer(w_.io, Clock::Duration::max());
   bool other_done = false;
   const auto idle = w_.limits.idle_timeout * 60;
-  auto pump = [this, idle](tcp::socket& from, tcp::socket& to, Buffer& b, Watch& wf,
-                           Watch& wt) -> awaitable<void> {
+  // One direction: `from_client` reads the client (plain or TLS) and writes the target,
+  // else the other way round.
+  auto pump = [this, idle](bool from_client) -> awaitable<void> {
+    Buffer& b = from_client ? buf_ : up_->buf;
+    Watch& wf = from_client ? watch_ : up_->watch;
+    Watch& wt = from_client ? up_->watch : watch_;
     error_code ec;
     auto t = asio::redirect_error(use_awaitable, ec);
     for (;;) {
       if (!b.empty()) {
         wt.at = w_.now + idle;
-        co_await asio::async_write(to, asio::buffer(b.view().data(), b.size()), t);
+        if (!from_client && tls_) {
+          co_await tls_->Write(b.view(), {}, ec);
+        } else {
+          tcp::socket& to = from_client ? up_->sock : sock_;
+          co_await asio::async_write(to, asio::buffer(b.view().data(), b.size()), t);
+        }
         if (ec) break;
         b.Consume(b.size());
       }
       wf.at = w_.now + idle;
-      std::size_t n = co_await from.async_read_some(b.Space(kUpstreamBuf), t);
+      std::size_t n = 0;
+      if (from_client && tls_) {
+        n = co_await tls_->ReadSome(b.Space(kUpstreamBuf), ec);
+      } else {
+        tcp::socket& from = from_client ? sock_ : up_->sock;
+        n = co_await from.async_read_some(b.Space(kUpstreamBuf), t);
+      }
       if (ec) break;
       b.Commit(n);
     }
     error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    if (!from_client && tls_) tls_->Close();
+    (from_client ? up_->sock : sock_).shutdown(tcp::socket::shutdown_send, ignored);
     // Give the other direction a little time to finish, then close.
     wf.at = wt.at = w_.now + std::chrono::seconds(5);
   };
-  asio::co_spawn(w_.io, pump(sock_, up_->sock, buf_, watch_, up_->watch),
-                 [&](std::exception_ptr) {
-                   other_done = true;
-                   done_timer.cancel();
-                 });
-  co_await pump(up_->sock, sock_, up_->buf, up_->watch, watch_);
+  asio::co_spawn(w_.io, pump(true), [&](std::exception_ptr) {
+    other_done = true;
+    done_timer.cancel();
+  });
+  co_await pump(false);
   while (!other_done) {
     error_code ec;
     co_await done_timer.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -621,9 +690,9 @@ struct CountGuard {
   std::atomic<std::int64_t>& count;
 };
 
-awaitable<void> Worker::Impl::Serve(tcp::socket sock) {
+awaitable<void> Worker::Impl::Serve(tcp::socket sock, bool tls) {
   CountGuard connections(owner->connections_);
-  auto session = std::make_unique<Session>(*this, std::move(sock));
+  auto session = std::make_unique<Session>(*this, std::move(sock), tls);
   co_await session->Run();
 }
 

@@ -16,13 +16,14 @@
 #include "common/http1.h"
 #include "proxy/buffer.h"
 #include "proxy/retry_policy.h"
+#include "proxy/tls_stream.h"
 #include "proxy/worker_impl.h"
 
 namespace gravity::proxy {
 
 class Session {
  public:
-  Session(Worker::Impl& w, tcp::socket sock);
+  Session(Worker::Impl& w, tcp::socket sock, bool tls);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -76,7 +77,13 @@ class Session {
     PoolStats* pool_ = nullptr;
   };
 
+  asio::awaitable<bool> Handshake();  // TLS only: false when it failed or timed out
   asio::awaitable<bool> ReadHead();  // false: the connection is over
+  // The client's side, plain or TLS (ec_ holds the error).
+  asio::awaitable<std::size_t> ReadClient(asio::mutable_buffer b);
+  // Answers what the proxy serves itself on plain HTTP: ACME HTTP-01 challenges and the
+  // redirect to HTTPS. True when it answered (`after` says what follows).
+  asio::awaitable<bool> ServeEdge(After* after);
   void TrimIdle();                   // frees what a connection waiting for a request holds
   asio::awaitable<After> Handle();
   asio::awaitable<After> Reject(int status, std::string_view detail, bool keep_if_no_body);
@@ -105,6 +112,7 @@ class Session {
 
   Worker::Impl& w_;
   tcp::socket sock_;
+  std::unique_ptr<TlsStream> tls_;  // null on the plain HTTP listener
   Watch watch_;
   Buffer buf_;
   error_code ec_;

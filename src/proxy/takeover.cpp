@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 namespace gravity::proxy {
 
@@ -18,8 +20,11 @@ using asio::awaitable;
 using asio::use_awaitable;
 namespace local = asio::local;
 
-constexpr std::string_view kHello = "gravity-takeover 1\n";
+// Version 1 handed over [listen, metrics?]; version 2 names each descriptor's role in order.
+constexpr std::string_view kHello1 = "gravity-takeover 1\n";
+constexpr std::string_view kHello2 = "gravity-takeover 2";
 constexpr std::string_view kReady = "ready\n";
+constexpr int kMaxFds = 3;
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -28,12 +33,23 @@ bool WaitReadable(int fd, std::chrono::milliseconds timeout) {
   return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
 }
 
-// Sends the hello with the descriptors attached.
-bool SendFds(int sock, int listen_fd, int metrics_fd) {
-  int fds[2] = {listen_fd, metrics_fd};
-  const int n = metrics_fd >= 0 ? 2 : 1;
+// Sends the hello ("gravity-takeover 2 listen https metrics\n") with the descriptors.
+bool SendFds(int sock, const InheritedSockets& s) {
+  int fds[kMaxFds];
+  int n = 0;
+  std::string hello(kHello2);
+  auto add = [&](int fd, const char* role) {
+    if (fd < 0) return;
+    fds[n++] = fd;
+    hello += " ";
+    hello += role;
+  };
+  add(s.listen_fd, "listen");
+  add(s.https_fd, "https");
+  add(s.metrics_fd, "metrics");
+  hello += "\n";
   char control[CMSG_SPACE(sizeof(fds))] = {};
-  iovec iov{const_cast<char*>(kHello.data()), kHello.size()};
+  iovec iov{hello.data(), hello.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -44,7 +60,39 @@ bool SendFds(int sock, int listen_fd, int metrics_fd) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int) * n);
   std::memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(kHello.size());
+  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size());
+}
+
+// Gives each received descriptor its role from the hello; false when the hello is not one.
+bool AssignRoles(std::string_view hello, const int* fds, std::size_t count, InheritedSockets* out) {
+  std::vector<std::string_view> roles;
+  if (hello == kHello1) {
+    roles = {"listen", "metrics"};
+  } else if (hello.size() > kHello2.size() && hello.substr(0, kHello2.size()) == kHello2 &&
+             hello.back() == '\n') {
+    std::string_view rest = hello.substr(kHello2.size(), hello.size() - kHello2.size() - 1);
+    while (!rest.empty()) {
+      rest.remove_prefix(1);  // the space
+      std::size_t end = rest.find(' ');
+      roles.push_back(rest.substr(0, end));
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    }
+  } else {
+    return false;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string_view role = i < roles.size() ? roles[i] : "";
+    int* slot = role == "listen"    ? &out->listen_fd
+                : role == "https"   ? &out->https_fd
+                : role == "metrics" ? &out->metrics_fd
+                                    : nullptr;
+    if (slot && *slot < 0) {
+      *slot = fds[i];
+    } else {
+      ::close(fds[i]);  // a role this version does not know
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -74,8 +122,8 @@ Result<InheritedSockets> ReceiveSockets(const std::string& takeover_path,
     return Status::Error("the running proxy sent no sockets within " +
                          std::to_string(timeout.count()) + "ms");
   }
-  char buf[64];
-  char control[CMSG_SPACE(sizeof(int) * 2)] = {};
+  char buf[128];
+  char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
   iovec iov{buf, sizeof(buf)};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -83,20 +131,24 @@ Result<InheritedSockets> ReceiveSockets(const std::string& takeover_path,
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  InheritedSockets out;
-  out.channel_fd = sock;
+  int fds[kMaxFds] = {-1, -1, -1};
+  std::size_t count = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int fds[2] = {-1, -1};
-    std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    std::memcpy(fds, CMSG_DATA(c), sizeof(int) * std::min<std::size_t>(count, 2));
-    out.listen_fd = fds[0];
-    out.metrics_fd = count > 1 ? fds[1] : -1;
+    count = std::min<std::size_t>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int), kMaxFds);
+    std::memcpy(fds, CMSG_DATA(c), sizeof(int) * count);
   }
-  if (n != static_cast<ssize_t>(kHello.size()) ||
-      std::string_view(buf, static_cast<std::size_t>(n)) != kHello || out.listen_fd < 0) {
-    if (out.listen_fd >= 0) ::close(out.listen_fd);
-    if (out.metrics_fd >= 0) ::close(out.metrics_fd);
+  InheritedSockets out;
+  out.channel_fd = sock;
+  const std::string_view hello(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  const bool known = AssignRoles(hello, fds, count, &out);
+  if (!known || out.listen_fd < 0) {
+    if (!known) {
+      for (std::size_t i = 0; i < count; ++i) ::close(fds[i]);
+    }
+    for (int fd : {out.listen_fd, out.https_fd, out.metrics_fd}) {
+      if (fd >= 0) ::close(fd);
+    }
     ::close(sock);
     return Status::Error("the process at " + takeover_path + " did not hand over sockets");
   }
@@ -112,10 +164,9 @@ Status SignalReady(int channel_fd) {
 
 // ---- the old process's side --------------------------------------------------------------
 
-Status TakeoverServer::Start(const std::string& path, int listen_fd, int metrics_fd,
+Status TakeoverServer::Start(const std::string& path, InheritedSockets sockets,
                              std::function<void()> on_ready) {
-  listen_fd_ = listen_fd;
-  metrics_fd_ = metrics_fd;
+  sockets_ = sockets;
   on_ready_ = std::move(on_ready);
   auto bound = BindReplacing(acceptor_, path, 4);
   if (!bound.ok()) return bound.status();
@@ -146,7 +197,7 @@ awaitable<void> TakeoverServer::AcceptLoop() {
 }
 
 awaitable<void> TakeoverServer::Serve(local::stream_protocol::socket sock) {
-  if (!SendFds(sock.native_handle(), listen_fd_, metrics_fd_)) {
+  if (!SendFds(sock.native_handle(), sockets_)) {
     spdlog::warn("proxy: takeover: sending the sockets failed: {}", std::strerror(errno));
     co_return;
   }

@@ -32,6 +32,7 @@ std::string TakeoverPath(const std::string& control_socket);
 // What the new process received.
 struct InheritedSockets {
   int listen_fd = -1;   // the HTTP listener
+  int https_fd = -1;    // the HTTPS listener, or -1
   int metrics_fd = -1;  // the metrics listener, or -1
   int channel_fd = -1;  // the connection to the old process ("ready" goes here)
 };
@@ -43,13 +44,12 @@ Result<InheritedSockets> ReceiveSockets(const std::string& takeover_path,
 // Tells the old process to stop accepting and finish; closes the channel.
 Status SignalReady(int channel_fd);
 
-// The old process's side: serves `path`, hands `listen_fd` and `metrics_fd` (-1: none) to
-// whoever connects, and calls `on_ready` when that process says it is ready.
+// The old process's side: serves `path`, hands its listening sockets (channel_fd unused;
+// -1: none) to whoever connects, and calls `on_ready` when that process says it is ready.
 class TakeoverServer {
  public:
   explicit TakeoverServer(asio::io_context& io) : acceptor_(io) {}
-  Status Start(const std::string& path, int listen_fd, int metrics_fd,
-               std::function<void()> on_ready);
+  Status Start(const std::string& path, InheritedSockets sockets, std::function<void()> on_ready);
   void Close();  // stops offering; removes the socket file unless a successor replaced it
 
  private:
@@ -59,8 +59,7 @@ class TakeoverServer {
   asio::local::stream_protocol::acceptor acceptor_;
   std::string path_;
   unsigned long inode_ = 0;
-  int listen_fd_ = -1;
-  int metrics_fd_ = -1;
+  InheritedSockets sockets_;
   std::function<void()> on_ready_;
 };
 

@@ -44,6 +44,7 @@ Worker::Impl::~Impl() {
   pool.Clear();  // their sockets belong to io
   error_code ec;
   acceptor.close(ec);
+  https_acceptor.close(ec);
 }
 
 std::uint64_t Worker::Impl::Random() {
@@ -53,7 +54,7 @@ std::uint64_t Worker::Impl::Random() {
   return rng * 0x2545F4914F6CDD1Dull;
 }
 
-awaitable<void> Worker::Impl::AcceptLoop() {
+awaitable<void> Worker::Impl::AcceptLoop(tcp::acceptor& from, bool tls) {
   error_code ec;
   for (;;) {
     // The worker with the fewest connections gets the next one; ties go round the list.
@@ -66,9 +67,9 @@ awaitable<void> Worker::Impl::AcceptLoop() {
     }
     Impl* dst = to->impl_.get();
     tcp::socket sock(dst->io);
-    co_await acceptor.async_accept(sock, asio::redirect_error(use_awaitable, ec));
+    co_await from.async_accept(sock, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
         spdlog::warn("proxy: accept failed: {}", ec.message());
         asio::steady_timer t(io, std::chrono::milliseconds(50));
@@ -79,7 +80,7 @@ awaitable<void> Worker::Impl::AcceptLoop() {
     sock.set_option(tcp::no_delay(true), ec);
     to->connections_.fetch_add(1, std::memory_order_relaxed);
     // Serve runs on the receiving worker's thread (co_spawn posts there).
-    asio::co_spawn(dst->io, dst->Serve(std::move(sock)), asio::detached);
+    asio::co_spawn(dst->io, dst->Serve(std::move(sock), tls), asio::detached);
   }
 }
 
@@ -118,12 +119,12 @@ Worker::Worker(int index, const ServerOptions& options, Clock& clock, PassiveFai
 
 Worker::~Worker() { StopAndJoin(); }
 
-Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint, std::vector<Worker*> peers) {
+namespace {
+
+// SO_REUSEADDR only: binding over TIME_WAIT leftovers is fine, but an address some other
+// socket listens on is refused (SO_REUSEPORT would let another process share it).
+Result<tcp::endpoint> Bind(tcp::acceptor& a, const tcp::endpoint& endpoint) {
   error_code ec;
-  auto& a = impl_->acceptor;
-  impl_->peers = std::move(peers);
-  // SO_REUSEADDR only: binding over TIME_WAIT leftovers is fine, but an address some other
-  // socket listens on is refused (SO_REUSEPORT would let another process share it).
   a.open(endpoint.protocol(), ec);
   if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) a.bind(endpoint, ec);
@@ -140,10 +141,8 @@ Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint, std::vector<
   return a.local_endpoint();
 }
 
-Result<tcp::endpoint> Worker::Adopt(int listen_fd, std::vector<Worker*> peers) {
+Result<tcp::endpoint> Assign(tcp::acceptor& a, int listen_fd) {
   error_code ec;
-  auto& a = impl_->acceptor;
-  impl_->peers = std::move(peers);
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   if (::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
@@ -154,13 +153,44 @@ Result<tcp::endpoint> Worker::Adopt(int listen_fd, std::vector<Worker*> peers) {
   return a.local_endpoint();
 }
 
+}  // namespace
+
+Result<tcp::endpoint> Worker::Listen(const tcp::endpoint& endpoint, std::vector<Worker*> peers) {
+  impl_->peers = std::move(peers);
+  return Bind(impl_->acceptor, endpoint);
+}
+
+Result<tcp::endpoint> Worker::Adopt(int listen_fd, std::vector<Worker*> peers) {
+  impl_->peers = std::move(peers);
+  return Assign(impl_->acceptor, listen_fd);
+}
+
+Result<tcp::endpoint> Worker::ListenHttps(const tcp::endpoint& endpoint, int inherited_fd) {
+  if (inherited_fd >= 0) return Assign(impl_->https_acceptor, inherited_fd);
+  return Bind(impl_->https_acceptor, endpoint);
+}
+
+void Worker::UseTls(TlsStore* store, std::uint16_t https_port) {
+  impl_->tls = store;
+  impl_->https_port = https_port;
+}
+
 int Worker::listen_fd() {
   return impl_->acceptor.is_open() ? impl_->acceptor.native_handle() : -1;
 }
 
+int Worker::https_fd() {
+  return impl_->https_acceptor.is_open() ? impl_->https_acceptor.native_handle() : -1;
+}
+
 void Worker::Start() {
   Impl* impl = impl_.get();
-  if (impl->acceptor.is_open()) asio::co_spawn(impl->io, impl->AcceptLoop(), asio::detached);
+  if (impl->acceptor.is_open()) {
+    asio::co_spawn(impl->io, impl->AcceptLoop(impl->acceptor, false), asio::detached);
+  }
+  if (impl->https_acceptor.is_open() && impl->tls) {
+    asio::co_spawn(impl->io, impl->AcceptLoop(impl->https_acceptor, true), asio::detached);
+  }
   impl->ScheduleSweep();
   thread_ = std::thread([impl] { impl->io.run(); });
 }
@@ -194,6 +224,7 @@ void Worker::Shutdown() {
     impl->shutting_down = true;
     error_code ec;
     impl->acceptor.close(ec);
+    impl->https_acceptor.close(ec);
     impl->pool.Clear();
     // Idle connections are not cut at once: a request already on its way would fail. Each
     // gets its next response with Connection: close, or is closed after a short grace.

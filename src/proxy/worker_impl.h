@@ -12,6 +12,7 @@
 #include "common/http1.h"
 #include "proxy/access_log.h"
 #include "proxy/internal.h"
+#include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/watch.h"
 
@@ -23,8 +24,8 @@ struct Worker::Impl {
   ~Impl();
 
   std::uint64_t Random();  // xorshift64*: request ids and canary buckets, not secrets
-  asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(tcp::socket sock);
+  asio::awaitable<void> AcceptLoop(tcp::acceptor& from, bool tls);
+  asio::awaitable<void> Serve(tcp::socket sock, bool tls);
   void ScheduleSweep();
   // How long an idle client connection may wait for its last request after Shutdown.
   Clock::Duration ShutdownGrace() const {
@@ -51,6 +52,9 @@ struct Worker::Impl {
   bool shutting_down = false;
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
+  tcp::acceptor https_acceptor{io};  // the HTTPS listener, when there is one
+  TlsStore* tls = nullptr;           // set with the HTTPS listener; outlives the worker
+  std::uint16_t https_port = 443;    // for redirects to HTTPS
   asio::steady_timer sweep_timer{io};
 };
 

@@ -1,5 +1,9 @@
 #include "support/http_client.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -74,9 +78,109 @@ std::string HttpResponse::HeaderOr(std::string_view name, std::string fallback) 
 HttpClient::HttpClient(std::string address, int port, std::chrono::milliseconds timeout)
     : address_(std::move(address)), port_(port), timeout_(timeout) {}
 
-HttpClient::~HttpClient() { Close(); }
+HttpClient::~HttpClient() {
+  Close();
+  if (session_) SSL_SESSION_free(static_cast<SSL_SESSION*>(session_));
+  if (ssl_ctx_) SSL_CTX_free(static_cast<SSL_CTX*>(ssl_ctx_));
+}
+
+void HttpClient::UseTls(TlsClientOptions options) {
+  Close();
+  if (ssl_ctx_) SSL_CTX_free(static_cast<SSL_CTX*>(ssl_ctx_));
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  if (!options.ca_file.empty()) {
+    SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  }
+  std::string wire;
+  for (const auto& p : options.alpn) {
+    wire.push_back(static_cast<char>(p.size()));
+    wire += p;
+  }
+  if (!wire.empty()) {
+    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+  }
+  ssl_ctx_ = ctx;
+  tls_ = std::move(options);
+}
+
+void HttpClient::FreeTls() {
+  if (!ssl_) return;
+  SSL* ssl = static_cast<SSL*>(ssl_);
+  // close_notify first: a session freed without it is marked not resumable.
+  if (SSL_is_init_finished(ssl)) SSL_shutdown(ssl);
+  ERR_clear_error();
+  if (tls_ && tls_->resume && SSL_is_init_finished(ssl)) {
+    if (SSL_SESSION* s = SSL_get1_session(ssl)) {
+      if (session_) SSL_SESSION_free(static_cast<SSL_SESSION*>(session_));
+      session_ = s;
+    }
+  }
+  SSL_free(ssl);
+  ssl_ = nullptr;
+}
+
+Status HttpClient::WaitTls(int result, Clock::time_point deadline, const char* what) {
+  SSL* ssl = static_cast<SSL*>(ssl_);
+  const int err = SSL_get_error(ssl, result);
+  short events = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+  if (events == 0) {
+    if (err == SSL_ERROR_ZERO_RETURN) return Status::Error(std::string(what) + ": closed");
+    char buf[256] = "connection closed";
+    if (unsigned long e = ERR_get_error()) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return Status::Error(std::string(what) + ": " + buf);
+  }
+  pollfd p{fd_, events, 0};
+  int left = RemainingMs(deadline);
+  if (left == 0 || ::poll(&p, 1, left) == 0) return Status::Error(std::string(what) + ": timed out");
+  return Status::Ok();
+}
+
+Status HttpClient::Handshake(Clock::time_point deadline) {
+  SSL* ssl = SSL_new(static_cast<SSL_CTX*>(ssl_ctx_));
+  ssl_ = ssl;
+  SSL_set_fd(ssl, fd_);
+  if (!tls_->sni.empty()) {
+    SSL_set_tlsext_host_name(ssl, tls_->sni.c_str());
+    if (!tls_->ca_file.empty()) SSL_set1_host(ssl, tls_->sni.c_str());
+  }
+  if (tls_->resume && session_) SSL_set_session(ssl, static_cast<SSL_SESSION*>(session_));
+  for (;;) {
+    ERR_clear_error();
+    int r = SSL_connect(ssl);
+    if (r == 1) break;
+    RETURN_IF_ERROR(WaitTls(r, deadline, "TLS handshake"));
+  }
+  tls_info_ = {};
+  tls_info_.protocol = SSL_get_version(ssl);
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  tls_info_.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  tls_info_.resumed = SSL_session_reused(ssl) == 1;
+  if (X509* cert = SSL_get1_peer_certificate(ssl)) {
+    char buf[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+    tls_info_.subject_cn = buf;
+    buf[0] = 0;
+    X509_NAME_get_text_by_NID(X509_get_issuer_name(cert), NID_commonName, buf, sizeof buf);
+    tls_info_.issuer_cn = buf;
+    if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+      char* hex = BN_bn2hex(bn);
+      tls_info_.serial = hex;
+      OPENSSL_free(hex);
+      BN_free(bn);
+    }
+    X509_free(cert);
+  }
+  return Status::Ok();
+}
 
 void HttpClient::Close() {
+  FreeTls();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   reused_ = false;
@@ -128,10 +232,27 @@ Status HttpClient::Connect() {
   }
   fd_ = fd;
   ++connections_opened_;
+  if (tls_) {
+    Status hs = Handshake(Clock::now() + timeout_);
+    if (!hs.ok()) {
+      Close();
+      return Status::Error("connect to " + where + ": " + hs.message());
+    }
+  }
   return Status::Ok();
 }
 
 Status HttpClient::WriteAll(std::string_view bytes, Clock::time_point deadline) {
+  while (ssl_ && !bytes.empty()) {
+    ERR_clear_error();
+    size_t n = 0;
+    int r = SSL_write_ex(static_cast<SSL*>(ssl_), bytes.data(), bytes.size(), &n);
+    if (r == 1) {
+      bytes.remove_prefix(n);
+      continue;
+    }
+    RETURN_IF_ERROR(WaitTls(r, deadline, "write"));
+  }
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -152,6 +273,28 @@ Status HttpClient::WriteAll(std::string_view bytes, Clock::time_point deadline) 
 
 Result<size_t> HttpClient::ReadMore(Clock::time_point deadline) {
   char buf[65536];
+  while (ssl_) {
+    ERR_clear_error();
+    size_t n = 0;
+    int r = SSL_read_ex(static_cast<SSL*>(ssl_), buf, sizeof buf, &n);
+    if (r == 1) {
+      buffer_.append(buf, n);
+      return n;
+    }
+    const int err = SSL_get_error(static_cast<SSL*>(ssl_), r);
+    if (err == SSL_ERROR_ZERO_RETURN) return size_t{0};  // close_notify
+    if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      return Status::Error("read: the connection ended without close_notify");
+    }
+    Status w = WaitTls(r, deadline, "read");
+    if (!w.ok()) {
+      if (w.message().find("timed out") != std::string::npos) {
+        return Status::Error("timed out after " + std::to_string(timeout_.count()) +
+                             "ms waiting for the response");
+      }
+      return w;
+    }
+  }
   for (;;) {
     ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n > 0) {

@@ -42,6 +42,25 @@ struct HttpRequest {
   std::function<void(std::string_view)> on_body;
 };
 
+// TLS for HttpClient (OpenSSL): the name sent as SNI, the CA file the server's chain must
+// verify against (empty: no verification), the ALPN list offered.
+struct TlsClientOptions {
+  std::string sni;      // empty: no SNI
+  std::string ca_file;  // PEM; verification also checks the name against `sni`
+  std::vector<std::string> alpn = {"http/1.1"};
+  bool resume = true;   // offer the session of the previous connection (tickets)
+};
+
+// What the last TLS handshake of an HttpClient saw.
+struct TlsHandshakeInfo {
+  std::string protocol;     // "TLSv1.3"
+  std::string alpn;         // "http/1.1", or "" when none was agreed
+  std::string subject_cn;   // of the server's certificate
+  std::string issuer_cn;
+  std::string serial;       // hex
+  bool resumed = false;     // an abbreviated handshake (a ticket was accepted)
+};
+
 // A blocking HTTP/1.1 client over one keep-alive TCP connection (reconnects when the server
 // closed it). Has a raw mode for hostile tests: SendRaw() writes arbitrary bytes, then
 // ReadResponse() / ReadUntilClose() / WaitClosed() read what comes back.
@@ -78,6 +97,9 @@ class HttpClient {
   // Number of TCP connections opened so far.
   int connections_opened() const { return connections_opened_; }
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  // Every later connection speaks TLS with these options.
+  void UseTls(TlsClientOptions options);
+  const TlsHandshakeInfo& tls_info() const { return tls_info_; }
   void set_retry_stale(bool retry) { retry_stale_ = retry; }
   const std::string& address() const { return address_; }
   int port() const { return port_; }
@@ -88,8 +110,18 @@ class HttpClient {
   Result<size_t> ReadMore(std::chrono::steady_clock::time_point deadline);
   Status WriteAll(std::string_view bytes, std::chrono::steady_clock::time_point deadline);
 
+  Status Handshake(std::chrono::steady_clock::time_point deadline);
+  // Waits for the socket as OpenSSL asked after `result`; an error when it failed for good.
+  Status WaitTls(int result, std::chrono::steady_clock::time_point deadline, const char* what);
+  void FreeTls();
+
   std::string address_;
   int port_;
+  std::optional<TlsClientOptions> tls_;
+  void* ssl_ctx_ = nullptr;  // SSL_CTX*, SSL*, SSL_SESSION* (no OpenSSL in this header)
+  void* ssl_ = nullptr;
+  void* session_ = nullptr;
+  TlsHandshakeInfo tls_info_;
   std::chrono::milliseconds timeout_;
   bool retry_stale_ = true;
   int fd_ = -1;

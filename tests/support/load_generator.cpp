@@ -73,6 +73,7 @@ int LoadGenerator::Intern(const std::string& s) {
 
 void LoadGenerator::Run(int index) {
   HttpClient client(options_.address, options_.port, options_.request_timeout);
+  if (options_.tls) client.UseTls(*options_.tls);
   client.set_retry_stale(false);
   const auto end = options_.duration.count() > 0 ? start_time_ + options_.duration
                                                  : start_time_ + options_.max_run;

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@ struct LoadOptions {
   std::vector<std::string> targets = {"/"};  // each connection cycles through these
   std::string method = "GET";
   HttpHeaders headers;
+  std::optional<TlsClientOptions> tls;  // HTTPS with these options
   int connections = 16;  // each one a thread with one keep-alive connection
   // Stops by itself after `duration` (0: runs until Stop()) or after `max_requests` requests
   // in all (0: no limit). A safety bound of `max_run` always applies.
