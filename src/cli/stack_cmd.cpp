@@ -195,8 +195,12 @@ Status RestartSupervised(pid_t supervisor, const StackPaths& paths, const std::s
 std::string ProxyChange(const config::StackSpec& stack, const StackPaths& paths) {
   auto applied = LoadApplied(paths);
   if (applied.ok() && (applied->proxy_listen != stack.proxy_listen ||
-                       applied->proxy_metrics != stack.proxy_metrics)) {
-    return "proxy.listen/metrics changed";
+                       applied->proxy_metrics != stack.proxy_metrics ||
+                       applied->proxy_https.has_value() != stack.proxy_https.has_value() ||
+                       (stack.proxy_https &&
+                        (applied->proxy_https->listen != stack.proxy_https->listen ||
+                         applied->proxy_https->redirect_http != stack.proxy_https->redirect_http)))) {
+    return "proxy.listen/metrics/https changed";
   }
   auto p = Supervised(paths, "proxy");
   if (p && p->state == "crash-loop") return "the proxy was crash-looping";

@@ -46,6 +46,11 @@ std::vector<std::string> ProxyArgv(const std::string& self, const config::StackS
     argv.push_back("--metrics");
     argv.push_back(stack.proxy_metrics->ToString());
   }
+  if (stack.proxy_https) {
+    argv.push_back("--https-listen");
+    argv.push_back(stack.proxy_https->listen.ToString());
+    if (stack.proxy_https->redirect_http) argv.push_back("--redirect-http");
+  }
   return argv;
 }
 

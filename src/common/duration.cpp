@@ -50,6 +50,8 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       factor = 60 * 1000;
     } else if (unit == "h") {
       factor = 60 * 60 * 1000;
+    } else if (unit == "d") {
+      factor = 24 * 60 * 60 * 1000;
     } else if (unit.empty()) {
       return bad(UnitMissingReason(text.substr(i)));
     } else {

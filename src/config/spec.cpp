@@ -6,6 +6,10 @@ namespace gravity::config {
 
 const char* StrategyName(Strategy s) { return s == Strategy::kCanary ? "canary" : "red_black"; }
 
+const char* TlsModeName(TlsMode m) {
+  return m == TlsMode::kAuto ? "auto" : m == TlsMode::kFiles ? "files" : "off";
+}
+
 std::string ListenAddress::ToString() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
@@ -40,6 +44,8 @@ std::vector<std::string> EnvironmentFields(const EnvironmentSpec& a, const Envir
   if (a.env != b.env) f.push_back("env");
   if (!(a.limits == b.limits)) f.push_back("limits");
   if (a.sandbox != b.sandbox) f.push_back("sandbox");
+  if (!(a.tls == b.tls)) f.push_back("tls");
+  if (a.hsts != b.hsts) f.push_back("hsts");
   return f;
 }
 
@@ -79,6 +85,7 @@ StackDiff Diff(const StackSpec& before, const StackSpec& after) {
   if (before.state_dir != after.state_dir) d.fields.push_back("state_dir");
   if (!(before.proxy_listen == after.proxy_listen)) d.fields.push_back("proxy.listen");
   if (before.proxy_metrics != after.proxy_metrics) d.fields.push_back("proxy.metrics");
+  if (before.proxy_https != after.proxy_https) d.fields.push_back("proxy.https");
   if (!(before.admin_listen == after.admin_listen)) d.fields.push_back("admin.listen");
   if (!(before.instance_ports == after.instance_ports)) d.fields.push_back("instance_ports");
   for (const auto& app : after.apps) {

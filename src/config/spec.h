@@ -89,6 +89,16 @@ struct WebhookRoute {
   bool operator==(const WebhookRoute&) const = default;
 };
 
+// `tls:` of an environment: how its host gets a certificate on the proxy's HTTPS listener.
+enum class TlsMode { kOff, kAuto, kFiles };  // off | auto (ACME) | { certificate, key }
+const char* TlsModeName(TlsMode m);          // "off" | "auto" | "files"
+struct TlsSpec {
+  TlsMode mode = TlsMode::kOff;
+  std::string certificate;  // kFiles: absolute paths of the PEM chain and key
+  std::string key;
+  bool operator==(const TlsSpec&) const = default;
+};
+
 struct EnvironmentSpec {
   std::string name;
   std::string branch;        // exactly one of branch / promote_from is set
@@ -106,6 +116,9 @@ struct EnvironmentSpec {
   // environment, the only writable place of an instance besides /tmp
   // ($GRAVITY_DATA_DIR/<name>, docs/runtime.md).
   std::vector<std::string> data;
+  TlsSpec tls;
+  // Strict-Transport-Security max-age sent on HTTPS responses; 0: none.
+  Duration hsts = Duration::zero();
 
   bool operator==(const EnvironmentSpec&) const = default;
 };
@@ -127,6 +140,22 @@ struct StackApp {
   bool operator==(const StackApp&) const = default;
 };
 
+// `proxy.https.acme`: where `tls: auto` certificates come from (RFC 8555).
+struct AcmeSpec {
+  std::string directory;  // the CA's directory URL (https://)
+  std::string email;      // account contact; may be empty
+  std::string ca_bundle;  // absolute; extra trust for the CA's own HTTPS; may be empty
+  bool operator==(const AcmeSpec&) const = default;
+};
+
+// `proxy.https`: the proxy's HTTPS listener.
+struct HttpsSpec {
+  ListenAddress listen{"127.0.0.1", 8443};
+  bool redirect_http = true;  // plain HTTP for hosts with a certificate: 308 to https://
+  std::optional<AcmeSpec> acme;
+  bool operator==(const HttpsSpec&) const = default;
+};
+
 struct PortRange {
   std::uint16_t first = 20000;
   std::uint16_t last = 29999;
@@ -138,6 +167,7 @@ struct StackSpec {
   std::string state_dir;  // absolute (default: <dir of file>/.gravity)
   ListenAddress proxy_listen{"127.0.0.1", 8080};
   std::optional<ListenAddress> proxy_metrics;  // Prometheus endpoint; off when unset
+  std::optional<HttpsSpec> proxy_https;        // off when unset
   ListenAddress admin_listen{"127.0.0.1", 7070};
   std::optional<WebhookRoute> webhooks;  // off when unset
   PortRange instance_ports;    // $PORT of instances is allocated from here

@@ -85,6 +85,14 @@ void CheckAddresses(Checker& c, const StackSpec& stack, const StackMarks& marks)
     c.Error(mark_of("proxy.metrics"), "proxy.metrics",
             "must differ from proxy.listen and admin.listen");
   }
+  if (stack.proxy_https) {
+    const ListenAddress& h = stack.proxy_https->listen;
+    if (Collide(h, stack.proxy_listen) || Collide(h, stack.admin_listen) ||
+        (stack.proxy_metrics && Collide(h, *stack.proxy_metrics))) {
+      c.Error(mark_of("proxy.https.listen"), "proxy.https.listen",
+              "must differ from proxy.listen, proxy.metrics and admin.listen");
+    }
+  }
   if (stack.webhooks && stack.webhooks->listen.port != 0) {
     const ListenAddress& hooks = stack.webhooks->listen;
     if (Collide(hooks, stack.proxy_listen) || Collide(hooks, stack.admin_listen) ||
@@ -94,11 +102,43 @@ void CheckAddresses(Checker& c, const StackSpec& stack, const StackMarks& marks)
     }
   }
   const PortRange& ports = stack.instance_ports;
-  for (const auto* a : {&stack.proxy_listen, &stack.admin_listen}) {
+  std::vector<const ListenAddress*> fixed = {&stack.proxy_listen, &stack.admin_listen};
+  if (stack.proxy_https) fixed.push_back(&stack.proxy_https->listen);
+  for (const auto* a : fixed) {
     if (a->port < ports.first || a->port > ports.last) continue;
     c.Error(marks.have_ports ? marks.ports : YAML::Mark(), "instance_ports",
             std::to_string(ports.first) + "-" + std::to_string(ports.last) + " contains port " +
                 std::to_string(a->port) + " of " + a->ToString());
+  }
+}
+
+// tls: needs proxy.https (and auto its acme:), and a host a certificate can name; hsts:
+// only where there is TLS.
+void CheckTls(Checker& c, const StackSpec& stack, const StackMarks& marks) {
+  for (size_t i = 0; i < stack.apps.size(); ++i) {
+    const StackApp& app = stack.apps[i];
+    for (size_t j = 0; j < app.environments.size(); ++j) {
+      const EnvironmentSpec& env = app.environments[j];
+      const EnvMarks& m = marks.envs[i][j];
+      const std::string w = "apps." + app.name + ".environments." + env.name;
+      if (env.hsts.count() > 0 && env.tls.mode == TlsMode::kOff) {
+        c.Error(m.hsts, w + ".hsts", "needs tls: (HSTS is sent over HTTPS only)");
+      }
+      if (env.tls.mode == TlsMode::kOff) continue;
+      if (!stack.proxy_https) {
+        c.Error(m.tls, w + ".tls", "needs proxy.https: { listen: ADDR } (the HTTPS listener)");
+      } else if (env.tls.mode == TlsMode::kAuto && !stack.proxy_https->acme) {
+        c.Error(m.tls, w + ".tls",
+                "auto needs proxy.https.acme: { directory: URL } (the CA to order from)");
+      }
+      if (env.host == "*") {
+        c.Error(m.tls, w + ".tls", "needs a host: (a certificate is for a name, not \"*\")");
+      } else if (env.tls.mode == TlsMode::kAuto && env.host.find('*') != std::string::npos) {
+        c.Error(m.tls, w + ".tls",
+                "auto cannot get a wildcard certificate (" + env.host +
+                    " needs DNS-01); give a certificate: and key: instead");
+      }
+    }
   }
 }
 
@@ -108,6 +148,7 @@ void CheckStack(Checker& c, const StackSpec& stack, const StackMarks& marks) {
   for (size_t i = 0; i < stack.apps.size(); ++i) CheckPromotions(c, stack.apps[i], marks.envs[i]);
   CheckHostsUnique(c, stack, marks);
   CheckAddresses(c, stack, marks);
+  CheckTls(c, stack, marks);
 }
 
 }  // namespace gravity::config

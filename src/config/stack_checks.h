@@ -25,6 +25,8 @@ struct EnvMarks {
   bool host_given = false;
   bool canary_given = false;
   YAML::Mark canary;
+  YAML::Mark tls;   // where tls: / hsts: were written (valid when not off / not zero)
+  YAML::Mark hsts;
 };
 
 // Positions of the whole file's fields, for the checks that span sections.

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -201,6 +202,63 @@ void ReadDataDirs(Checker& c, const Entry& e, const std::string& f, std::vector<
   }
 }
 
+// A PEM file the proxy will load: it must be readable and look like PEM of `kind`
+// ("CERTIFICATE", "PRIVATE KEY"). The proxy checks the rest (the key matches, the chain).
+void ReadPemFile(Checker& c, const Entry& e, const std::string& f, const std::string& base_dir,
+                 const char* kind, std::string& out) {
+  std::string p;
+  if (!ReadString(c, e, f, p)) return;
+  std::string abs = Resolve(base_dir, p);
+  auto content = ReadFile(abs);
+  if (!content.ok()) {
+    c.Error(e.value.Mark(), f, "cannot read " + Quote(abs) + ": " + content.error());
+    return;
+  }
+  if (content->find("-----BEGIN ") == std::string::npos ||
+      content->find(std::string(kind) + "-----") == std::string::npos) {
+    c.Error(e.value.Mark(), f, Quote(abs) + " is not a PEM " + kind + " file");
+    return;
+  }
+  out = abs;
+}
+
+// tls: off | auto | { certificate: FILE, key: FILE }
+void ReadTls(Checker& c, const Entry& e, const std::string& f, const std::string& base_dir,
+             EnvironmentSpec& env, EnvMarks& marks) {
+  marks.tls = e.value.Mark();
+  if (e.value.IsScalar()) {
+    std::string s;
+    if (!ReadString(c, e, f, s)) return;
+    if (s == "off" || s == "false") {
+      env.tls = TlsSpec{};
+    } else if (s == "auto") {
+      env.tls.mode = TlsMode::kAuto;
+    } else {
+      c.Error(e.value.Mark(), f,
+              "expected off, auto (ACME) or { certificate: FILE, key: FILE }, got " + Quote(s));
+    }
+    return;
+  }
+  if (!IsMapOrNull(c, e, f) || !e.value.IsMap()) return;
+  TlsSpec tls;
+  tls.mode = TlsMode::kFiles;
+  for (const auto& k : c.Entries(e.value, f, {"certificate", "key"})) {
+    std::string kf = Join(f, k.key);
+    if (k.key == "certificate") {
+      ReadPemFile(c, k, kf, base_dir, "CERTIFICATE", tls.certificate);
+    } else {
+      ReadPemFile(c, k, kf, base_dir, "PRIVATE KEY", tls.key);
+    }
+  }
+  if (tls.certificate.empty() || tls.key.empty()) {
+    if (!e.value["certificate"] || !e.value["key"]) {
+      c.Error(MarkOf(e), f, "needs both certificate: and key: (PEM files)");
+    }
+    return;
+  }
+  env.tls = tls;
+}
+
 // Exactly one of branch / promote_from; canary settings only with the canary strategy.
 void CheckEnvironmentShape(Checker& c, const Entry& section, const std::string& w, bool have_branch,
                            bool have_promote, const EnvironmentSpec& env, const EnvMarks& marks) {
@@ -218,14 +276,15 @@ void CheckEnvironmentShape(Checker& c, const Entry& section, const std::string& 
   }
 }
 
-void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, EnvironmentSpec& env,
-                      EnvMarks& marks) {
+void ParseEnvironment(Checker& c, const Entry& section, const std::string& w,
+                      const std::string& base_dir, EnvironmentSpec& env, EnvMarks& marks) {
   bool have_branch = false, have_promote = false;
   if (section.value.IsMap()) {
     for (const auto& e :
          c.Entries(section.value, w,
                    {"branch", "promote_from", "host", "instances", "strategy", "canary",
-                    "drain_timeout", "keep_previous", "env", "limits", "sandbox", "data"})) {
+                    "drain_timeout", "keep_previous", "env", "limits", "sandbox", "data", "tls",
+                    "hsts"})) {
       std::string f = Join(w, e.key);
       if (e.key == "branch") {
         have_branch = true;
@@ -256,6 +315,11 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w, En
         ReadSandbox(c, e, f, env.sandbox);
       } else if (e.key == "data") {
         ReadDataDirs(c, e, f, env.data);
+      } else if (e.key == "tls") {
+        ReadTls(c, e, f, base_dir, env, marks);
+      } else if (e.key == "hsts") {
+        marks.hsts = e.value.Mark();
+        ReadDuration(c, e, f, milliseconds(0), hours(24 * 365 * 2), env.hsts);
       }
     }
   }
@@ -284,7 +348,8 @@ void ReadWebhookSecret(Checker& c, const Entry& e, const std::string& f,
   app.webhook_secret_file = abs;
 }
 
-void ParseEnvironments(Checker& c, const Entry& e, const std::string& f, StackApp& app,
+void ParseEnvironments(Checker& c, const Entry& e, const std::string& f,
+                       const std::string& base_dir, StackApp& app,
                        std::vector<EnvMarks>& env_marks) {
   if (!IsMapOrNull(c, e, f)) return;
   if (!e.value.IsMap() || e.value.size() == 0) {
@@ -302,7 +367,7 @@ void ParseEnvironments(Checker& c, const Entry& e, const std::string& f, StackAp
     env.name = env_entry.key;
     EnvMarks marks;
     marks.name = env_entry.key_node.Mark();
-    ParseEnvironment(c, env_entry, ew, env, marks);
+    ParseEnvironment(c, env_entry, ew, base_dir, env, marks);
     app.environments.push_back(std::move(env));
     env_marks.push_back(marks);
   }
@@ -333,7 +398,7 @@ void ParseApp(Checker& c, const Entry& section, const std::string& base_dir, Sta
         ReadSandbox(c, e, f, app.build_sandbox);
       } else if (e.key == "environments") {
         have_envs = true;
-        ParseEnvironments(c, e, f, app, env_marks);
+        ParseEnvironments(c, e, f, base_dir, app, env_marks);
       }
     }
   }
@@ -374,10 +439,15 @@ void ParseApps(Checker& c, const Entry& e, const std::string& base_dir, StackSpe
 void ParseListenSection(Checker& c, const Entry& section, const std::string& w,
                         std::vector<std::string_view> keys, ListenAddress* listen,
                         std::optional<ListenAddress>* metrics,
-                        std::map<std::string, YAML::Mark>& marks) {
+                        std::map<std::string, YAML::Mark>& marks,
+                        const std::function<void(const Entry&)>& https = {}) {
   if (!IsMapOrNull(c, section, w) || !section.value.IsMap()) return;
   for (const auto& e : c.Entries(section.value, w, keys)) {
     std::string f = Join(w, e.key);
+    if (e.key == "https") {  // a section of its own (ParseHttps)
+      if (https) https(e);
+      continue;
+    }
     std::string s;
     if (!ReadString(c, e, f, s)) continue;
     auto addr = ParseListenAddress(s);
@@ -392,6 +462,76 @@ void ParseListenSection(Checker& c, const Entry& section, const std::string& w,
       *metrics = *addr;
     }
   }
+}
+
+// proxy.https.acme: { directory: URL, email: ADDR, ca_bundle: FILE } (directory required).
+void ParseAcme(Checker& c, const Entry& section, const std::string& base_dir, HttpsSpec& https) {
+  const std::string w = "proxy.https.acme";
+  if (!IsMapOrNull(c, section, w) || !section.value.IsMap()) {
+    if (section.value.IsNull()) c.Error(section.key_node.Mark(), w, "needs a directory: (URL)");
+    return;
+  }
+  AcmeSpec acme;
+  for (const auto& e : c.Entries(section.value, w, {"directory", "email", "ca_bundle"})) {
+    std::string f = Join(w, e.key);
+    std::string s;
+    if (!ReadString(c, e, f, s)) continue;
+    if (e.key == "directory") {
+      if (s.rfind("https://", 0) != 0 || s.size() <= 8) {
+        c.Error(e.value.Mark(), f, "must be the CA's https:// directory URL, got " + Quote(s));
+        continue;
+      }
+      acme.directory = s;
+    } else if (e.key == "email") {
+      if (s.find('@') == std::string::npos || s.find_first_of(" \t\r\n<>") != std::string::npos) {
+        c.Error(e.value.Mark(), f, Quote(s) + " is not an email address");
+        continue;
+      }
+      acme.email = s;
+    } else {
+      ReadPemFile(c, e, f, base_dir, "CERTIFICATE", acme.ca_bundle);
+    }
+  }
+  if (acme.directory.empty()) {
+    if (!section.value["directory"]) c.Error(section.key_node.Mark(), w, "needs a directory: (URL)");
+    return;
+  }
+  https.acme = acme;
+}
+
+// proxy.https: { listen: ADDR, redirect_http: BOOL, acme: {...} }
+void ParseHttps(Checker& c, const Entry& section, const std::string& base_dir, StackSpec& stack,
+                std::map<std::string, YAML::Mark>& marks) {
+  const std::string w = "proxy.https";
+  HttpsSpec https;
+  if (!IsMapOrNull(c, section, w)) return;
+  marks[w] = section.key_node.Mark();
+  if (section.value.IsMap()) {
+    for (const auto& e : c.Entries(section.value, w, {"listen", "redirect_http", "acme"})) {
+      std::string f = Join(w, e.key);
+      if (e.key == "acme") {
+        ParseAcme(c, e, base_dir, https);
+        continue;
+      }
+      std::string s;
+      if (!ReadString(c, e, f, s)) continue;
+      if (e.key == "redirect_http") {
+        if (s != "true" && s != "false") {
+          c.Error(e.value.Mark(), f, "expected true or false, got " + Quote(s));
+        }
+        https.redirect_http = s == "true";
+        continue;
+      }
+      auto addr = ParseListenAddress(s);
+      if (!addr.ok()) {
+        c.Error(e.value.Mark(), f, addr.error());
+        continue;
+      }
+      https.listen = *addr;
+      marks[f] = e.value.Mark();
+    }
+  }
+  stack.proxy_https = https;
 }
 
 // webhooks: { host: ci.example.com, listen: 127.0.0.1:7071 } (host required).
@@ -473,8 +613,9 @@ void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_d
       std::string s;
       if (ReadString(c, e, e.key, s)) stack.state_dir = Resolve(base_dir, s);
     } else if (e.key == "proxy") {
-      ParseListenSection(c, e, "proxy", {"listen", "metrics"}, &stack.proxy_listen,
-                         &stack.proxy_metrics, marks.listen);
+      ParseListenSection(c, e, "proxy", {"listen", "metrics", "https"}, &stack.proxy_listen,
+                         &stack.proxy_metrics, marks.listen,
+                         [&](const Entry& h) { ParseHttps(c, h, base_dir, stack, marks.listen); });
     } else if (e.key == "admin") {
       ParseListenSection(c, e, "admin", {"listen"}, &stack.admin_listen, nullptr, marks.listen);
     } else if (e.key == "webhooks") {
