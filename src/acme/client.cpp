@@ -29,6 +29,8 @@ Client::Client(ClientOptions options, Sleeper sleep)
 
 Client::~Client() = default;
 
+int Client::bad_nonce_retries() const { return session_ ? session_->bad_nonce_retries() : 0; }
+
 Status Client::Start() {
   if (session_) return Status::Ok();
   if (options_.directory_url.empty())

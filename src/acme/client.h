@@ -82,6 +82,8 @@ class Client {
   const std::string& account_url() const { return account_url_; }
   // Whether the last account step created the account (201) or found it (200).
   bool account_created() const { return account_created_; }
+  // How many requests were sent again after a badNonce answer, in all (a metric).
+  int bad_nonce_retries() const;
   // Why the last failed Obtain failed; nullopt after a success.
   const std::optional<AcmeFailure>& last_failure() const { return last_failure_; }
 

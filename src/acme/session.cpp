@@ -77,8 +77,10 @@ Result<AcmeResponse> Session::Post(const std::string& url,
   RETURN_IF_ERROR(LoadDirectory());
   std::string body = payload ? payload->dump() : "";
   Result<HttpsResponse> r = PostOnce(url, body, accept);
-  for (int retry = 0; r.ok() && IsBadNonce(*r) && retry < kBadNonceRetries; ++retry)
+  for (int retry = 0; r.ok() && IsBadNonce(*r) && retry < kBadNonceRetries; ++retry) {
+    ++bad_nonce_retries_;
     r = PostOnce(url, body, accept);
+  }
   if (!r.ok()) return r.status();
   if (r->status < 200 || r->status > 299) return ResponseError(*r);
   AcmeResponse out;

@@ -53,6 +53,7 @@ class Session {
                             const std::string& accept = "");
   // Why the last failed Post or LoadDirectory failed (or what set_failure recorded).
   const AcmeFailure& failure() const { return failure_; }
+  int bad_nonce_retries() const { return bad_nonce_retries_; }
   // Records a failure that no single response carries (an invalid authorization).
   void set_failure(AcmeFailure failure) { failure_ = std::move(failure); }
 
@@ -72,6 +73,7 @@ class Session {
   std::string kid_;
   std::string nonce_;  // from the last response that carried one; used once
   AcmeFailure failure_;
+  int bad_nonce_retries_ = 0;
 };
 
 // Reads a string member of a JSON object, "" when missing or not a string.

@@ -6,6 +6,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,6 +152,12 @@ int TlsAlpnChallengeServer::SelectCertificate(SSL* ssl, void* arg) {
 }
 
 void TlsAlpnChallengeServer::AcceptLoop() {
+  // The validator may close before our close_notify: EPIPE, not a SIGPIPE that kills the
+  // test binary. SIGPIPE goes to the writing thread, so blocking it here is enough.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;

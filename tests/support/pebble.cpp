@@ -84,7 +84,10 @@ Status Pebble::WriteConfig(const PebbleOptions& options) {
       << "    \"httpPort\": " << options.http_port << ",\n"
       << "    \"tlsPort\": " << options.tls_port << ",\n"
       << "    \"ocspResponderURL\": \"\",\n"
-      << "    \"externalAccountBindingRequired\": false\n  }\n}\n";
+      << "    \"domainBlocklist\": [";
+  for (std::size_t i = 0; i < options.domain_blocklist.size(); ++i)
+    out << (i ? ", " : "") << '"' << options.domain_blocklist[i] << '"';
+  out << "],\n    \"externalAccountBindingRequired\": false\n  }\n}\n";
   out.close();
   return out ? Status::Ok() : Status::Error("cannot write " + config_path_);
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "support/subprocess.h"
@@ -20,6 +21,8 @@ struct PebbleOptions {
   // Added to pebble's environment, over the defaults PEBBLE_VA_NOSLEEP=1 (validate at
   // once). E.g. {"PEBBLE_WFE_NONCEREJECT", "50"}, {"PEBBLE_AUTHZREUSE", "0"}.
   std::map<std::string, std::string> env;
+  // Names pebble refuses to issue for (urn:ietf:params:acme:error:rejectedIdentifier).
+  std::vector<std::string> domain_blocklist;
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
 };
 
