@@ -37,8 +37,8 @@ Status CheckIsP256(EVP_PKEY* key) {
   char curve[64] = {0};
   size_t len = 0;
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-      EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve),
-                                     &len) != 1 ||
+      EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &len) !=
+          1 ||
       std::strcmp(curve, "prime256v1") != 0) {
     internal::ClearOpenSslErrors();
     return Status::InvalidArgument("the key is not an EC P-256 key (ES256 needs one)");
@@ -51,8 +51,10 @@ Status CheckPrivate(const std::string& path, const struct stat& st) {
   if ((st.st_mode & 077) == 0) return Status::Ok();
   char mode[8];
   std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  return Status::FailedPrecondition("ACME account key " + path + " is accessible by group or "
-                                    "others (mode " + mode + "); run chmod 600 " + path);
+  return Status::FailedPrecondition("ACME account key " + path +
+                                    " is accessible by group or "
+                                    "others (mode " +
+                                    mode + "); run chmod 600 " + path);
 }
 
 }  // namespace

@@ -29,8 +29,7 @@ std::string Domain(const nlohmann::json& authz) {
 // Calls CleanUp for a presented challenge however the validation ends.
 class CleanUpGuard {
  public:
-  CleanUpGuard(ChallengeSolver& solver, ChallengeType type, std::string domain,
-               std::string token)
+  CleanUpGuard(ChallengeSolver& solver, ChallengeType type, std::string domain, std::string token)
       : solver_(solver), type_(type), domain_(std::move(domain)), token_(std::move(token)) {}
   ~CleanUpGuard() { solver_.CleanUp(type_, domain_, token_); }
   CleanUpGuard(const CleanUpGuard&) = delete;
@@ -45,8 +44,7 @@ class CleanUpGuard {
 
 }  // namespace
 
-Status OrderFlow::Authorize(const std::string& url, ChallengeType type,
-                            ChallengeSolver& solver) {
+Status OrderFlow::Authorize(const std::string& url, ChallengeType type, ChallengeSolver& solver) {
   Result<AcmeResponse> r = session_.Post(url, std::nullopt);
   if (!r.ok()) return r.status().Prefixed("ACME authorization " + url + " failed");
   const nlohmann::json& authz = r->json;
@@ -56,21 +54,19 @@ Status OrderFlow::Authorize(const std::string& url, ChallengeType type,
   return Validate(authz, url, type, solver);
 }
 
-Status OrderFlow::Validate(const nlohmann::json& authz, const std::string& url,
-                           ChallengeType type, ChallengeSolver& solver) {
+Status OrderFlow::Validate(const nlohmann::json& authz, const std::string& url, ChallengeType type,
+                           ChallengeSolver& solver) {
   const std::string domain = Domain(authz);
   const std::string context = "ACME authorization of " + domain + " failed";
   nlohmann::json challenge = FindChallenge(authz, type);
   if (challenge.is_null()) {
     session_.set_failure({});
-    return Status::FailedPrecondition(context + ": the CA offers no " +
-                                      ChallengeTypeName(type) + " challenge (offered: " +
-                                      OfferedTypes(authz) + ")");
+    return Status::FailedPrecondition(context + ": the CA offers no " + ChallengeTypeName(type) +
+                                      " challenge (offered: " + OfferedTypes(authz) + ")");
   }
   const std::string token = JsonString(challenge, "token");
   CleanUpGuard guard(solver, type, domain, token);
-  Status presented =
-      solver.Present(type, domain, token, session_.key().KeyAuthorization(token));
+  Status presented = solver.Present(type, domain, token, session_.key().KeyAuthorization(token));
   if (!presented.ok()) {
     session_.set_failure({});
     return presented.Prefixed(context + ": presenting the " + ChallengeTypeName(type) +

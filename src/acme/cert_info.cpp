@@ -19,8 +19,7 @@ Result<std::vector<Owned<X509>>> ParseChain(const std::string& pem) {
   internal::ClearOpenSslErrors();
   Owned<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::vector<Owned<X509>> certs;
-  while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr))
-    certs.emplace_back(c);
+  while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(c);
   internal::ClearOpenSslErrors();  // the end of input is reported as an error
   if (certs.empty()) return Status::InvalidArgument("no PEM certificate in the input");
   return certs;
@@ -54,8 +53,8 @@ std::string OneLine(X509_NAME* name) {
 
 std::vector<std::string> DnsNames(X509* cert) {
   std::vector<std::string> out;
-  Owned<GENERAL_NAMES> sans(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  Owned<GENERAL_NAMES> sans(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
     if (gn->type != GEN_DNS) continue;

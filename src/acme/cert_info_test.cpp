@@ -38,7 +38,8 @@ std::string MakeCert(bool issuer_has_cn) {
                              reinterpret_cast<const unsigned char*>("Gravity Test"), -1, -1, 0);
   if (issuer_has_cn)
     X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("Gravity Test CA"), -1, -1, 0);
+                               reinterpret_cast<const unsigned char*>("Gravity Test CA"), -1, -1,
+                               0);
   ASN1_TIME_set(X509_getm_notBefore(cert), kNotBefore);
   ASN1_TIME_set(X509_getm_notAfter(cert), kNotAfter);
   X509_set_pubkey(cert, key);

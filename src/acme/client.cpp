@@ -51,8 +51,9 @@ Status Client::EnsureAccount() {
   Result<internal::AcmeResponse> r = session_->Post(session_->directory().new_account, payload);
   if (!r.ok()) return r.status().Prefixed("ACME account failed");
   if (r->location.empty())
-    return Status::FailedPrecondition("ACME account failed: no account URL (Location) in the "
-                                      "answer to newAccount");
+    return Status::FailedPrecondition(
+        "ACME account failed: no account URL (Location) in the "
+        "answer to newAccount");
   std::string status = internal::JsonString(r->json, "status");
   if (!status.empty() && status != "valid")
     return Status::FailedPrecondition("ACME account failed: account " + r->location + " is " +
@@ -63,13 +64,13 @@ Status Client::EnsureAccount() {
   return Status::Ok();
 }
 
-Result<IssuedCertificate> Client::Obtain(const std::vector<std::string>& names,
-                                         ChallengeType type, ChallengeSolver& solver) {
+Result<IssuedCertificate> Client::Obtain(const std::vector<std::string>& names, ChallengeType type,
+                                         ChallengeSolver& solver) {
   std::string who;
   for (const std::string& n : names) who += (who.empty() ? "" : ", ") + n;
   last_failure_.reset();
-  Status st = names.empty() ? Status::InvalidArgument("no names to obtain a certificate for")
-                            : Start();
+  Status st =
+      names.empty() ? Status::InvalidArgument("no names to obtain a certificate for") : Start();
   if (st.ok()) {
     session_->set_failure({});
     st = EnsureAccount();

@@ -18,9 +18,9 @@ class Session;
 class HttpsClient;
 
 struct ClientOptions {
-  std::string directory_url;  // e.g. https://acme-v02.api.letsencrypt.org/directory
-  std::string email;          // account contact (mailto:); empty: none
-  std::string ca_bundle;      // extra trust for the ACME server's HTTPS, empty = system
+  std::string directory_url;     // e.g. https://acme-v02.api.letsencrypt.org/directory
+  std::string email;             // account contact (mailto:); empty: none
+  std::string ca_bundle;         // extra trust for the ACME server's HTTPS, empty = system
   std::string account_key_path;  // created (0600) when missing; see AccountKey::LoadOrCreate
   // Longest total wait for one authorization or for the order to become ready / valid.
   std::chrono::seconds poll_timeout{120};
@@ -38,11 +38,10 @@ class ChallengeSolver {
   // http-01: serve key_authorization at http://<domain>/.well-known/acme-challenge/<token>
   // tls-alpn-01: answer ALPN acme-tls/1 for <domain> with the certificate from
   // MakeTlsAlpnCertificate(domain, key_authorization).
-  virtual Status Present(ChallengeType type, const std::string& domain,
-                         const std::string& token, const std::string& key_authorization) = 0;
+  virtual Status Present(ChallengeType type, const std::string& domain, const std::string& token,
+                         const std::string& key_authorization) = 0;
   // Called for every challenge Present was called for (even when Present failed).
-  virtual void CleanUp(ChallengeType type, const std::string& domain,
-                       const std::string& token) = 0;
+  virtual void CleanUp(ChallengeType type, const std::string& domain, const std::string& token) = 0;
 };
 
 struct IssuedCertificate {

@@ -35,8 +35,9 @@ class FakeAcme {
 
   // A JSON reply carrying a fresh nonce, as every ACME response does.
   std::string Json(int status, const std::string& body, const std::string& extra = "") {
-    return test::SimpleResponse(status, body, "Content-Type: application/json\r\nReplay-Nonce: n" +
-                                                  std::to_string(++nonces_) + "\r\n" + extra);
+    return test::SimpleResponse(status, body,
+                                "Content-Type: application/json\r\nReplay-Nonce: n" +
+                                    std::to_string(++nonces_) + "\r\n" + extra);
   }
 
  private:
@@ -44,11 +45,12 @@ class FakeAcme {
     std::string path = head.substr(head.find(' ') + 1);
     path = path.substr(0, path.find(' '));
     if (path == "/dir") {
-      return {Json(200, R"({"newNonce":")" + Url("/nonce") + R"(","newAccount":")" +
-                            Url("/acct") + R"(","newOrder":")" + Url("/order") + R"("})")};
+      return {Json(200, R"({"newNonce":")" + Url("/nonce") + R"(","newAccount":")" + Url("/acct") +
+                            R"(","newOrder":")" + Url("/order") + R"("})")};
     }
     if (path == "/nonce") return {Json(200, "")};
-    if (path == "/acct") return {Json(201, R"({"status":"valid"})", "Location: " + Url("/acct/1") + "\r\n")};
+    if (path == "/acct")
+      return {Json(201, R"({"status":"valid"})", "Location: " + Url("/acct/1") + "\r\n")};
     return {route_(path)};
   }
 
@@ -91,8 +93,9 @@ class AcmeClient : public ::testing::Test {
 TEST_F(AcmeClient, RateLimitSaysWhenToRetry) {
   FakeAcme* self = nullptr;
   FakeAcme server([&](const std::string&) {
-    return self->Json(429, R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many orders"})",
-                      "Retry-After: 60\r\n");
+    return self->Json(
+        429, R"({"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many orders"})",
+        "Retry-After: 60\r\n");
   });
   self = &server;
   ASSERT_TRUE(server.Start());
@@ -100,8 +103,9 @@ TEST_F(AcmeClient, RateLimitSaysWhenToRetry) {
   RecordingSolver solver;
   Result<IssuedCertificate> r = client.Obtain({"x.example.test"}, ChallengeType::kHttp01, solver);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error(), "x.example.test: ACME order failed: rate limited, retry after 60 s: "
-                       "urn:ietf:params:acme:error:rateLimited: too many orders");
+  EXPECT_EQ(r.error(),
+            "x.example.test: ACME order failed: rate limited, retry after 60 s: "
+            "urn:ietf:params:acme:error:rateLimited: too many orders");
   EXPECT_TRUE(r.status().IsUnavailable());
   ASSERT_TRUE(client.last_failure().has_value());
   EXPECT_EQ(client.last_failure()->retry_after, seconds(60));
@@ -117,13 +121,17 @@ FakeAcme::Route PendingForever(FakeAcme** self, std::string authz_extra,
   return [self, authz_extra, challenge_type](const std::string& path) {
     FakeAcme& s = **self;
     if (path == "/order")
-      return s.Json(201, R"({"status":"pending","authorizations":[")" + s.Url("/authz/1") +
-                             R"("],"finalize":")" + s.Url("/fin") + R"("})",
+      return s.Json(201,
+                    R"({"status":"pending","authorizations":[")" + s.Url("/authz/1") +
+                        R"("],"finalize":")" + s.Url("/fin") + R"("})",
                     "Location: " + s.Url("/order/1") + "\r\n");
     if (path == "/authz/1")
-      return s.Json(200, R"({"status":"pending","identifier":{"type":"dns","value":"x.example.test"},
-                            "challenges":[{"type":")" + challenge_type + R"(","status":"pending",
-                            "token":"tok","url":")" + s.Url("/chal/1") + R"("}]})",
+      return s.Json(200,
+                    R"({"status":"pending","identifier":{"type":"dns","value":"x.example.test"},
+                            "challenges":[{"type":")" +
+                        challenge_type + R"(","status":"pending",
+                            "token":"tok","url":")" +
+                        s.Url("/chal/1") + R"("}]})",
                     authz_extra);
     if (path == "/chal/1") return s.Json(200, R"({"status":"processing"})");
     return s.Json(404, R"({"type":"urn:ietf:params:acme:error:malformed","detail":"no"})");
@@ -139,8 +147,9 @@ TEST_F(AcmeClient, PendingAuthorizationGivesUpAfterPollTimeout) {
   RecordingSolver solver;
   Result<IssuedCertificate> r = client.Obtain({"x.example.test"}, ChallengeType::kHttp01, solver);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error(), "x.example.test: ACME authorization of x.example.test failed: still "
-                       "pending after 10 s");
+  EXPECT_EQ(r.error(),
+            "x.example.test: ACME authorization of x.example.test failed: still "
+            "pending after 10 s");
   EXPECT_EQ(Slept(), seconds(10));  // the whole budget, and not a millisecond more
   ASSERT_FALSE(sleeps_.empty());
   EXPECT_EQ(sleeps_.front(), milliseconds(250));
@@ -171,8 +180,9 @@ TEST_F(AcmeClient, MissingChallengeTypeIsNamedAndNothingIsPresented) {
   Result<IssuedCertificate> r =
       client.Obtain({"x.example.test"}, ChallengeType::kTlsAlpn01, solver);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error(), "x.example.test: ACME authorization of x.example.test failed: the CA "
-                       "offers no tls-alpn-01 challenge (offered: dns-01)");
+  EXPECT_EQ(r.error(),
+            "x.example.test: ACME authorization of x.example.test failed: the CA "
+            "offers no tls-alpn-01 challenge (offered: dns-01)");
   EXPECT_EQ(solver.presented, 0);
   EXPECT_EQ(solver.cleaned, 0);
 }

@@ -33,7 +33,8 @@ Result<CertificateRequest> MakeCertificateRequest(const std::vector<std::string>
   if (names.front().size() <= 64)
     RETURN_IF_ERROR(internal::SetCommonName(X509_REQ_get_subject_name(req.get()), names.front()));
   RETURN_IF_ERROR(AddSan(req.get(), names));
-  if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) return OpenSslError("signing the CSR");
+  if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0)
+    return OpenSslError("signing the CSR");
   int len = i2d_X509_REQ(req.get(), nullptr);
   if (len <= 0) return OpenSslError("encoding the CSR");
   std::string der(static_cast<std::size_t>(len), '\0');

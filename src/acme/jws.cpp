@@ -35,8 +35,7 @@ Result<std::string> AccountKey::SignEs256(std::string_view data) const {
   return raw;
 }
 
-Result<std::string> AccountKey::SignJws(const JwsHeader& header,
-                                        std::string_view payload) const {
+Result<std::string> AccountKey::SignJws(const JwsHeader& header, std::string_view payload) const {
   nlohmann::json protected_header = {
       {"alg", "ES256"}, {"nonce", header.nonce}, {"url", header.url}};
   if (header.kid.empty()) {

@@ -29,8 +29,8 @@ std::string ErrorOf(const nlohmann::json& object) {
 OrderFlow::OrderFlow(Session& session, const Sleeper& sleep, std::chrono::seconds poll_timeout)
     : session_(session), sleep_(sleep), poll_timeout_(poll_timeout) {}
 
-Result<IssuedCertificate> OrderFlow::Run(const std::vector<std::string>& names,
-                                         ChallengeType type, ChallengeSolver& solver) {
+Result<IssuedCertificate> OrderFlow::Run(const std::vector<std::string>& names, ChallengeType type,
+                                         ChallengeSolver& solver) {
   ASSIGN_OR_RETURN(nlohmann::json order, NewOrder(names));
   for (const auto& authz : order.value("authorizations", nlohmann::json::array())) {
     if (!authz.is_string()) return Status::FailedPrecondition("ACME order failed: bad order");
@@ -65,16 +65,17 @@ Result<nlohmann::json> OrderFlow::NewOrder(const std::vector<std::string>& names
 
 Result<nlohmann::json> OrderFlow::Finalize(const nlohmann::json& order,
                                            const std::string& csr_der) {
-  Result<AcmeResponse> r =
-      session_.Post(JsonString(order, "finalize"), nlohmann::json{{"csr", Base64UrlEncode(csr_der)}});
+  Result<AcmeResponse> r = session_.Post(JsonString(order, "finalize"),
+                                         nlohmann::json{{"csr", Base64UrlEncode(csr_der)}});
   if (!r.ok()) return r.status().Prefixed("ACME finalize failed");
   return r->json;
 }
 
 Result<std::string> OrderFlow::Download(const std::string& url) {
   if (url.empty())
-    return Status::FailedPrecondition("ACME certificate download failed: valid order has no "
-                                      "certificate URL");
+    return Status::FailedPrecondition(
+        "ACME certificate download failed: valid order has no "
+        "certificate URL");
   Result<AcmeResponse> r = session_.Post(url, std::nullopt, kPemChain);
   if (!r.ok()) return r.status().Prefixed("ACME certificate download failed");
   if (r->body.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
@@ -104,8 +105,8 @@ Result<nlohmann::json> OrderFlow::PollWhile(const std::string& url,
     if (!r.ok()) return r.status().Prefixed("ACME " + what + " failed");
     std::string status = JsonString(r->json, "status");
     if (!StatusIn(status, waiting)) return std::move(r->json);
-    milliseconds next = r->retry_after ? std::max<milliseconds>(*r->retry_after, milliseconds(100))
-                                       : delay;
+    milliseconds next =
+        r->retry_after ? std::max<milliseconds>(*r->retry_after, milliseconds(100)) : delay;
     next = std::min(next, milliseconds(poll_timeout_) - waited);
     if (next <= milliseconds(0)) {
       session_.set_failure({});

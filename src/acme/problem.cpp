@@ -55,8 +55,7 @@ std::optional<std::chrono::seconds> ParseRetryAfter(const std::string& value,
   time_t when = curl_getdate(value.c_str(), nullptr);
   if (when < 0) return std::nullopt;
   auto delta = std::chrono::system_clock::from_time_t(when) - now;
-  return std::max(std::chrono::seconds(0),
-                  std::chrono::duration_cast<std::chrono::seconds>(delta));
+  return std::max(std::chrono::seconds(0), std::chrono::duration_cast<std::chrono::seconds>(delta));
 }
 
 }  // namespace gravity::acme

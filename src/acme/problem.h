@@ -34,7 +34,7 @@ std::optional<Problem> ParseProblem(const std::string& body);
 
 // The delay a Retry-After header value asks for: delta-seconds or an HTTP-date
 // (RFC 9110 §10.2.3) compared with `now`; nullopt for anything else.
-std::optional<std::chrono::seconds> ParseRetryAfter(
-    const std::string& value, std::chrono::system_clock::time_point now);
+std::optional<std::chrono::seconds> ParseRetryAfter(const std::string& value,
+                                                    std::chrono::system_clock::time_point now);
 
 }  // namespace gravity::acme

@@ -12,10 +12,10 @@ std::chrono::system_clock::time_point RenewAt(std::chrono::system_clock::time_po
   if (not_after <= not_before) return not_before;  // nonsense validity: renew at once
   auto lifetime = std::chrono::duration_cast<seconds>(not_after - not_before);
   auto max_jitter = lifetime / 30;
-  auto jitter =
-      max_jitter.count() > 0 ? seconds(static_cast<seconds::rep>(
-                                   random % static_cast<std::uint64_t>(max_jitter.count() + 1)))
-                             : seconds(0);
+  auto jitter = max_jitter.count() > 0
+                    ? seconds(static_cast<seconds::rep>(
+                          random % static_cast<std::uint64_t>(max_jitter.count() + 1)))
+                    : seconds(0);
   return not_before + lifetime * 2 / 3 - jitter;
 }
 

@@ -38,9 +38,9 @@ Status Session::LoadDirectory() {
   if (directory_.new_nonce.empty() || directory_.new_account.empty() ||
       directory_.new_order.empty()) {
     failure_ = {"", "", r->status, std::nullopt};
-    return Status::FailedPrecondition("ACME directory " + directory_url_ +
-                                      " lacks newNonce, newAccount or newOrder: " +
-                                      Excerpt(r->body));
+    return Status::FailedPrecondition(
+        "ACME directory " + directory_url_ +
+        " lacks newNonce, newAccount or newOrder: " + Excerpt(r->body));
   }
   have_directory_ = true;
   return Status::Ok();
@@ -99,8 +99,8 @@ Status Session::ResponseError(const HttpsResponse& r) {
       ParseRetryAfter(r.Header("retry-after"), std::chrono::system_clock::now());
   failure_ = {problem ? problem->type : "", problem ? problem->detail : "", r.status,
               (r.status == 429 || r.status == 503) ? retry_after : std::nullopt};
-  std::string what = problem ? problem->Describe()
-                             : "HTTP " + std::to_string(r.status) + ": " + Excerpt(r.body);
+  std::string what =
+      problem ? problem->Describe() : "HTTP " + std::to_string(r.status) + ": " + Excerpt(r.body);
   if (failure_.retry_after) {
     return Status::Unavailable("rate limited, retry after " +
                                std::to_string(failure_.retry_after->count()) + " s: " + what);

@@ -15,9 +15,9 @@ namespace {
 Result<Owned<X509_EXTENSION>> AcmeIdentifierExtension(const std::string& key_authorization) {
   std::string digest = internal::Sha256(key_authorization);
   Owned<ASN1_OCTET_STRING> inner(ASN1_OCTET_STRING_new());
-  if (!inner || ASN1_OCTET_STRING_set(inner.get(),
-                                      reinterpret_cast<const unsigned char*>(digest.data()),
-                                      static_cast<int>(digest.size())) != 1)
+  if (!inner ||
+      ASN1_OCTET_STRING_set(inner.get(), reinterpret_cast<const unsigned char*>(digest.data()),
+                            static_cast<int>(digest.size())) != 1)
     return OpenSslError("making the acmeIdentifier value");
   unsigned char* der = nullptr;
   int len = i2d_ASN1_OCTET_STRING(inner.get(), &der);
@@ -33,8 +33,7 @@ Result<Owned<X509_EXTENSION>> AcmeIdentifierExtension(const std::string& key_aut
   return ext;
 }
 
-Status AddExtensions(X509* cert, const std::string& domain,
-                     const std::string& key_authorization) {
+Status AddExtensions(X509* cert, const std::string& domain, const std::string& key_authorization) {
   ASSIGN_OR_RETURN(Owned<X509_EXTENSION> san, internal::DnsSanExtension({domain}));
   ASSIGN_OR_RETURN(Owned<X509_EXTENSION> acme, AcmeIdentifierExtension(key_authorization));
   if (X509_add_ext(cert, san.get(), -1) != 1 || X509_add_ext(cert, acme.get(), -1) != 1)

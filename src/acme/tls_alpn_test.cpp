@@ -32,10 +32,10 @@ TEST(AcmeTlsAlpn, CertificateHasCriticalAcmeIdentifierWithDigest) {
   EXPECT_EQ(X509_EXTENSION_get_critical(ext), 1);
   // extnValue holds DER OCTET STRING (tag 0x04, length 32) of SHA-256(key authorization).
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key_authorization.data()),
-         key_authorization.size(), digest);
-  std::string expected = std::string("\x04\x20", 2) +
-                         std::string(reinterpret_cast<char*>(digest), sizeof(digest));
+  SHA256(reinterpret_cast<const unsigned char*>(key_authorization.data()), key_authorization.size(),
+         digest);
+  std::string expected =
+      std::string("\x04\x20", 2) + std::string(reinterpret_cast<char*>(digest), sizeof(digest));
   ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(ext);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
                         static_cast<size_t>(ASN1_STRING_length(value))),
@@ -55,9 +55,7 @@ TEST(AcmeTlsAlpn, CertificateNamesTheDomainAndMatchesItsKey) {
   EXPECT_TRUE(KeyMatchesCertificate(pair->certificate_pem, pair->key_pem).ok());
 }
 
-TEST(AcmeTlsAlpn, RefusesEmptyDomain) {
-  EXPECT_FALSE(MakeTlsAlpnCertificate("", "t.k").ok());
-}
+TEST(AcmeTlsAlpn, RefusesEmptyDomain) { EXPECT_FALSE(MakeTlsAlpnCertificate("", "t.k").ok()); }
 
 }  // namespace
 }  // namespace gravity::acme

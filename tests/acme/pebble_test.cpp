@@ -1,5 +1,7 @@
 // The ACME client against a real ACME server: Debian's pebble (tests/support/pebble.h),
 // with challenge solvers the validation authority really connects to on loopback.
+#include "support/pebble.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include "acme/cert_info.h"
 #include "acme/client.h"
 #include "support/acme_solvers.h"
-#include "support/pebble.h"
 #include "support/temp_dir.h"
 
 namespace gravity::acme {
@@ -112,8 +113,7 @@ TEST_F(AcmePebble, RejectedIdentifierIsAClearError) {
             0u)
       << issued.error();
   ASSERT_TRUE(client.last_failure().has_value());
-  EXPECT_EQ(client.last_failure()->problem_type,
-            "urn:ietf:params:acme:error:rejectedIdentifier");
+  EXPECT_EQ(client.last_failure()->problem_type, "urn:ietf:params:acme:error:rejectedIdentifier");
   EXPECT_EQ(client.last_failure()->http_status, 400);
   EXPECT_FALSE(client.last_failure()->retry_after.has_value());
   EXPECT_EQ(http_.presented(), 0);
@@ -122,8 +122,7 @@ TEST_F(AcmePebble, RejectedIdentifierIsAClearError) {
 TEST_F(AcmePebble, MalformedIdentifierCarriesTheProblemDocument) {
   StartPebble();
   Client client(Options());
-  Result<IssuedCertificate> issued =
-      client.Obtain({"127.0.0.1"}, ChallengeType::kHttp01, http_);
+  Result<IssuedCertificate> issued = client.Obtain({"127.0.0.1"}, ChallengeType::kHttp01, http_);
   ASSERT_FALSE(issued.ok());
   EXPECT_EQ(issued.error().rfind(
                 "127.0.0.1: ACME order failed: urn:ietf:params:acme:error:malformed: ", 0),

@@ -53,8 +53,8 @@ RawReply HttpChallengeServer::Answer(const std::string& head) {
   std::size_t end = head.find(' ', start == std::string::npos ? 0 : start);
   if (head.rfind("GET ", 0) != 0 || start == std::string::npos || end == std::string::npos)
     return {SimpleResponse(404, "not a challenge\n"), "", {}, true};
-  std::string token = head.substr(start + std::strlen(kChallengePath),
-                                  end - start - std::strlen(kChallengePath));
+  std::string token =
+      head.substr(start + std::strlen(kChallengePath), end - start - std::strlen(kChallengePath));
   std::lock_guard lock(mu_);
   auto it = answers_.find(token);
   if (it == answers_.end()) return {SimpleResponse(404, "unknown token\n"), "", {}, true};
@@ -99,8 +99,7 @@ void TlsAlpnChallengeServer::Stop() {
 }
 
 Status TlsAlpnChallengeServer::Present(acme::ChallengeType type, const std::string& domain,
-                                       const std::string&,
-                                       const std::string& key_authorization) {
+                                       const std::string&, const std::string& key_authorization) {
   if (type != acme::ChallengeType::kTlsAlpn01)
     return Status::InvalidArgument("TlsAlpnChallengeServer solves tls-alpn-01 only");
   ASSIGN_OR_RETURN(acme::PemPair pair, acme::MakeTlsAlpnCertificate(domain, key_authorization));
@@ -119,7 +118,9 @@ void TlsAlpnChallengeServer::CleanUp(acme::ChallengeType, const std::string& dom
 
 int TlsAlpnChallengeServer::SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_len,
                                        const unsigned char* in, unsigned int in_len, void*) {
-  static const unsigned char kOffer[] = "\x0a" "acme-tls/1";
+  static const unsigned char kOffer[] =
+      "\x0a"
+      "acme-tls/1";
   unsigned char* selected = nullptr;
   if (SSL_select_next_proto(&selected, out_len, kOffer, sizeof(kOffer) - 1, in, in_len) !=
       OPENSSL_NPN_NEGOTIATED)
@@ -138,11 +139,12 @@ int TlsAlpnChallengeServer::SelectCertificate(SSL* ssl, void* arg) {
   if (it == self->certificates_.end()) return 0;
   BIO* cbio = BIO_new_mem_buf(it->second.certificate_pem.data(),
                               static_cast<int>(it->second.certificate_pem.size()));
-  BIO* kbio = BIO_new_mem_buf(it->second.key_pem.data(),
-                              static_cast<int>(it->second.key_pem.size()));
+  BIO* kbio =
+      BIO_new_mem_buf(it->second.key_pem.data(), static_cast<int>(it->second.key_pem.size()));
   X509* cert = PEM_read_bio_X509(cbio, nullptr, nullptr, nullptr);
   EVP_PKEY* key = PEM_read_bio_PrivateKey(kbio, nullptr, nullptr, nullptr);
-  int ok = cert != nullptr && key != nullptr && SSL_use_cert_and_key(ssl, cert, key, nullptr, 1) == 1;
+  int ok =
+      cert != nullptr && key != nullptr && SSL_use_cert_and_key(ssl, cert, key, nullptr, 1) == 1;
   X509_free(cert);
   EVP_PKEY_free(key);
   BIO_free(cbio);

@@ -65,11 +65,26 @@ Status Pebble::WriteCertificate() {
   // Self-signed, for the names a client may use to reach pebble on loopback.
   ca_bundle_ = dir_->Join("pebble-wfe.pem");
   key_path_ = dir_->Join("pebble-wfe.key");
-  Result<std::string> made = RunOk(
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-       "-nodes", "-keyout", key_path_, "-out", ca_bundle_, "-days", "7", "-subj",
-       "/CN=Gravity test pebble", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-       "-addext", "basicConstraints=critical,CA:TRUE"});
+  Result<std::string> made = RunOk({"openssl",
+                                    "req",
+                                    "-x509",
+                                    "-newkey",
+                                    "ec",
+                                    "-pkeyopt",
+                                    "ec_paramgen_curve:P-256",
+                                    "-nodes",
+                                    "-keyout",
+                                    key_path_,
+                                    "-out",
+                                    ca_bundle_,
+                                    "-days",
+                                    "7",
+                                    "-subj",
+                                    "/CN=Gravity test pebble",
+                                    "-addext",
+                                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                                    "-addext",
+                                    "basicConstraints=critical,CA:TRUE"});
   return made.ok() ? Status::Ok() : made.status().Prefixed("pebble TLS certificate");
 }
 
@@ -95,13 +110,13 @@ Status Pebble::WriteConfig(const PebbleOptions& options) {
 Status Pebble::StartDns() {
   // Only the DNS server is needed: every other responder off, management on a free port.
   int dns_management = FreePort();
-  Result<std::unique_ptr<Subprocess>> dns = Subprocess::Start(
-      {{"pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01",
-        Loopback(dns_port_), "-http01", "", "-https01", "", "-tlsalpn01", "", "-management",
-        Loopback(dns_management)},
-       {},
-       "",
-       dir_->Join("challtestsrv.log")});
+  Result<std::unique_ptr<Subprocess>> dns =
+      Subprocess::Start({{"pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+                          "-dns01", Loopback(dns_port_), "-http01", "", "-https01", "",
+                          "-tlsalpn01", "", "-management", Loopback(dns_management)},
+                         {},
+                         "",
+                         dir_->Join("challtestsrv.log")});
   if (!dns.ok()) return dns.status().Prefixed("pebble-challtestsrv");
   dns_ = std::move(dns).value();
   if (!WaitFor([&] { return PortOpen(dns_management) || !dns_->Running(); },
@@ -114,11 +129,11 @@ Status Pebble::StartDns() {
 Status Pebble::StartPebble(const PebbleOptions& options) {
   std::map<std::string, std::string> env = {{"PEBBLE_VA_NOSLEEP", "1"}};
   for (const auto& [k, v] : options.env) env[k] = v;
-  Result<std::unique_ptr<Subprocess>> pebble = Subprocess::Start(
-      {{"pebble", "-config", config_path_, "-dnsserver", Loopback(dns_port_)},
-       env,
-       dir_->path(),
-       dir_->Join("pebble.log")});
+  Result<std::unique_ptr<Subprocess>> pebble =
+      Subprocess::Start({{"pebble", "-config", config_path_, "-dnsserver", Loopback(dns_port_)},
+                         env,
+                         dir_->path(),
+                         dir_->Join("pebble.log")});
   if (!pebble.ok()) return pebble.status().Prefixed("pebble");
   pebble_ = std::move(pebble).value();
   acme::HttpsClient http(ca_bundle_, std::chrono::seconds(5));

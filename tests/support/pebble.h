@@ -71,7 +71,7 @@ class Pebble {
   int listen_port_ = 0;
   int management_port_ = 0;
   int dns_port_ = 0;
-  std::unique_ptr<Subprocess> dns_;     // destroyed (killed) after pebble_
+  std::unique_ptr<Subprocess> dns_;  // destroyed (killed) after pebble_
   std::unique_ptr<Subprocess> pebble_;
 };
 
