@@ -1,11 +1,14 @@
 #include "acme/account_key.h"
 
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "acme/base64url.h"
 #include "acme/openssl_util.h"
@@ -46,6 +49,38 @@ Status CheckIsP256(EVP_PKEY* key) {
   return Status::Ok();
 }
 
+// Writes a new key file that appears complete or not at all and never replaces a key
+// another process created meanwhile: a temp file (0600 from its creation), fsync, then
+// link(2) to the final name, which fails when that name exists (where rename(2) would
+// silently replace the other key), then the directory is synced. kConflict: it existed.
+Status CreateKeyFile(const std::string& path, const std::string& pem) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  ::unlink(tmp.c_str());  // a leftover of a crashed attempt of this pid
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return Status::Error("creating ACME account key " + tmp + ": " + std::strerror(errno));
+  bool ok =
+      ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && ::fsync(fd) == 0;
+  int write_errno = errno;
+  ::close(fd);
+  int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+  int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (!ok)
+    return Status::Error("writing ACME account key " + tmp + ": " + std::strerror(write_errno));
+  if (linked != 0 && link_errno == EEXIST)
+    return Status::Conflict("ACME account key " + path + " was created meanwhile");
+  if (linked != 0)
+    return Status::Error("creating ACME account key " + path + ": " + std::strerror(link_errno));
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
 // Refuses a key file whose mode lets group or others read or write it.
 Status CheckPrivate(const std::string& path, const struct stat& st) {
   if ((st.st_mode & 077) == 0) return Status::Ok();
@@ -55,6 +90,14 @@ Status CheckPrivate(const std::string& path, const struct stat& st) {
                                     " is accessible by group or "
                                     "others (mode " +
                                     mode + "); run chmod 600 " + path);
+}
+
+Result<AccountKey> LoadFile(const std::string& path, const struct stat& st) {
+  RETURN_IF_ERROR(CheckPrivate(path, st));
+  ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
+  Result<AccountKey> key = AccountKey::FromPem(pem);
+  if (!key.ok()) return key.status().Prefixed("ACME account key " + path);
+  return key;
 }
 
 }  // namespace
@@ -80,19 +123,16 @@ Result<AccountKey> AccountKey::Generate() {
 
 Result<AccountKey> AccountKey::LoadOrCreate(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    RETURN_IF_ERROR(CheckPrivate(path, st));
-    ASSIGN_OR_RETURN(std::string pem, ReadFile(path));
-    Result<AccountKey> key = FromPem(pem);
-    if (!key.ok()) return key.status().Prefixed("ACME account key " + path);
-    return key;
-  }
+  if (::stat(path.c_str(), &st) == 0) return LoadFile(path, st);
   if (errno != ENOENT)
     return Status::Error("ACME account key " + path + ": " + std::strerror(errno));
   ASSIGN_OR_RETURN(AccountKey key, Generate());
   ASSIGN_OR_RETURN(std::string pem, key.PrivateKeyPem());
-  Status written = WriteFileAtomic(path, pem, 0600);
-  if (!written.ok()) return written.Prefixed("creating ACME account key");
+  Status created = CreateKeyFile(path, pem);
+  if (created.IsConflict() && ::stat(path.c_str(), &st) == 0) {
+    return LoadFile(path, st);  // another process created it first: that key is the account
+  }
+  if (!created.ok()) return created;
   return key;
 }
 

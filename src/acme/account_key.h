@@ -24,7 +24,8 @@ struct JwsHeader {
 class AccountKey {
  public:
   // Loads the key at `path`, or creates it there when no file exists: a new key written
-  // once, mode 0600, atomically (temp file + rename). Refuses a file that group or others
+  // once, mode 0600, atomically (temp file + link, which unlike rename never replaces a key
+  // another process created meanwhile: then that key is used). Refuses a file group or others
   // can read, naming the path, since whoever reads it can act as the account.
   static Result<AccountKey> LoadOrCreate(const std::string& path);
   // A key from PEM text (any EC P-256 private key encoding OpenSSL reads).

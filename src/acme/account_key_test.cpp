@@ -6,7 +6,9 @@
 #include <openssl/pem.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "acme/base64url.h"
 #include "support/temp_dir.h"
@@ -111,6 +113,18 @@ TEST(AcmeAccountKey, CreatesKeyFileOnceWithMode0600) {
   Result<AccountKey> again = AccountKey::LoadOrCreate(path);
   ASSERT_TRUE(again.ok()) << again.error();
   EXPECT_EQ(again->Thumbprint(), first->Thumbprint());
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    files.push_back(e.path().filename().string());
+  EXPECT_EQ(files, std::vector<std::string>{"account.key"});  // no temp file left behind
+}
+
+TEST(AcmeAccountKey, MissingDirectoryIsAnErrorNamingThePath) {
+  test::TempDir dir("acme-key");
+  std::string path = dir.Join("no/such/dir/account.key");
+  Result<AccountKey> key = AccountKey::LoadOrCreate(path);
+  ASSERT_FALSE(key.ok());
+  EXPECT_NE(key.error().find(dir.Join("no/such/dir")), std::string::npos) << key.error();
 }
 
 TEST(AcmeAccountKey, RefusesGroupOrWorldReadableKeyFile) {
