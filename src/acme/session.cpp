@@ -1,5 +1,7 @@
 #include "acme/session.h"
 
+#include "common/clock.h"
+
 namespace gravity::acme::internal {
 
 namespace {
@@ -86,7 +88,7 @@ Result<AcmeResponse> Session::Post(const std::string& url,
   AcmeResponse out;
   out.status = r->status;
   out.location = r->Header("location");
-  out.retry_after = ParseRetryAfter(r->Header("retry-after"), std::chrono::system_clock::now());
+  out.retry_after = ParseRetryAfter(r->Header("retry-after"), Clock::Real().WallNow());
   out.json = nlohmann::json::parse(r->body, nullptr, false);
   if (out.json.is_discarded()) out.json = nullptr;
   out.body = std::move(r->body);
@@ -96,7 +98,7 @@ Result<AcmeResponse> Session::Post(const std::string& url,
 Status Session::ResponseError(const HttpsResponse& r) {
   std::optional<Problem> problem = ParseProblem(r.body);
   std::optional<std::chrono::seconds> retry_after =
-      ParseRetryAfter(r.Header("retry-after"), std::chrono::system_clock::now());
+      ParseRetryAfter(r.Header("retry-after"), Clock::Real().WallNow());
   failure_ = {problem ? problem->type : "", problem ? problem->detail : "", r.status,
               (r.status == 429 || r.status == 503) ? retry_after : std::nullopt};
   std::string what =

@@ -29,7 +29,7 @@ Status HttpChallengeServer::Present(acme::ChallengeType type, const std::string&
                                     const std::string& key_authorization) {
   if (type != acme::ChallengeType::kHttp01)
     return Status::InvalidArgument("HttpChallengeServer solves http-01 only");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   answers_[token] = key_authorization;
   ++presented_;
   return Status::Ok();
@@ -37,13 +37,13 @@ Status HttpChallengeServer::Present(acme::ChallengeType type, const std::string&
 
 void HttpChallengeServer::CleanUp(acme::ChallengeType, const std::string&,
                                   const std::string& token) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   answers_.erase(token);
   ++cleaned_up_;
 }
 
 std::size_t HttpChallengeServer::outstanding() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return answers_.size();
 }
 
@@ -55,7 +55,7 @@ RawReply HttpChallengeServer::Answer(const std::string& head) {
     return {SimpleResponse(404, "not a challenge\n"), "", {}, true};
   std::string token =
       head.substr(start + std::strlen(kChallengePath), end - start - std::strlen(kChallengePath));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = answers_.find(token);
   if (it == answers_.end()) return {SimpleResponse(404, "unknown token\n"), "", {}, true};
   ++served_;
@@ -103,7 +103,7 @@ Status TlsAlpnChallengeServer::Present(acme::ChallengeType type, const std::stri
   if (type != acme::ChallengeType::kTlsAlpn01)
     return Status::InvalidArgument("TlsAlpnChallengeServer solves tls-alpn-01 only");
   ASSIGN_OR_RETURN(acme::PemPair pair, acme::MakeTlsAlpnCertificate(domain, key_authorization));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   certificates_[domain] = std::move(pair);
   ++presented_;
   return Status::Ok();
@@ -111,7 +111,7 @@ Status TlsAlpnChallengeServer::Present(acme::ChallengeType type, const std::stri
 
 void TlsAlpnChallengeServer::CleanUp(acme::ChallengeType, const std::string& domain,
                                      const std::string&) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   certificates_.erase(domain);
   ++cleaned_up_;
 }
@@ -134,7 +134,7 @@ int TlsAlpnChallengeServer::SelectCertificate(SSL* ssl, void* arg) {
   auto* self = static_cast<TlsAlpnChallengeServer*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr) return 0;
-  std::lock_guard lock(self->mu_);
+  MutexLock lock(self->mu_);
   auto it = self->certificates_.find(name);
   if (it == self->certificates_.end()) return 0;
   BIO* cbio = BIO_new_mem_buf(it->second.certificate_pem.data(),

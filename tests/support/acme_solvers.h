@@ -8,12 +8,12 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "acme/client.h"
 #include "acme/tls_alpn.h"
+#include "common/thread_annotations.h"
 #include "support/raw_target.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -44,8 +44,8 @@ class HttpChallengeServer : public acme::ChallengeSolver {
  private:
   RawReply Answer(const std::string& head);
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::string> answers_;  // token -> key authorization; guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::string> answers_ GUARDED_BY(mu_);  // token -> key authorization
   std::atomic<bool> wrong_{false};
   std::atomic<int> presented_{0};
   std::atomic<int> cleaned_up_{0};
@@ -84,8 +84,8 @@ class TlsAlpnChallengeServer : public acme::ChallengeSolver {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  mutable std::mutex mu_;
-  std::map<std::string, acme::PemPair> certificates_;  // domain -> pair; guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, acme::PemPair> certificates_ GUARDED_BY(mu_);  // by domain
   std::atomic<int> presented_{0};
   std::atomic<int> cleaned_up_{0};
   std::atomic<int> served_{0};
