@@ -9,7 +9,8 @@ PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificat
   libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3
   systemd dpkg-dev file
   clang-14 libclang-rt-14-dev
-  bubblewrap libseccomp-dev util-linux"
+  bubblewrap libseccomp-dev util-linux
+  libcurl4-openssl-dev pebble"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
