@@ -24,6 +24,9 @@ class StackTest : public ::testing::Test {
     auto d = MakeTempDir("stack-test");
     ASSERT_TRUE(d.ok());
     dir_ = *d;
+    // PEM-shaped files for tls: { certificate, key } (the proxy checks their contents).
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/c.pem", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").ok());
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/k.pem", "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n").ok());
   }
   void TearDown() override { RemoveTree(dir_); }
   Result<StackSpec> Parse(const std::string& yaml) {
@@ -510,7 +513,46 @@ INSTANTIATE_TEST_SUITE_P(
                  "webhooks: {host: ci.example.com, listen: 127.0.0.1:7070}\n" APP_HEAD
                  "      s: {branch: m}\n", "2:42", "webhooks.listen: must differ from"},
         BadStack{"WebhooksUnknownKey", "webhooks: {host: ci.example.com, path: /x}\n" APP_HEAD
-                 "      s: {branch: m}\n", "1:34", "webhooks: unknown key 'path'"}),
+                 "      s: {branch: m}\n", "1:34", "webhooks: unknown key 'path'"},
+        BadStack{"TlsWithoutHttps", APP_HEAD "      s: {branch: m, host: a.test, tls: auto}\n",
+                 "5:41", "tls: needs proxy.https:"},
+        BadStack{"TlsAutoWithoutAcme", "proxy: {https: {listen: 127.0.0.1:8443}}\n" APP_HEAD
+                 "      s: {branch: m, host: a.test, tls: auto}\n", "6:41",
+                 "auto needs proxy.https.acme:"},
+        BadStack{"TlsOnStarHost", "proxy: {https: {}}\n" APP_HEAD
+                 "      s: {branch: m, tls: {certificate: c.pem, key: k.pem}}\n", "6:27",
+                 "tls: needs a host:"},
+        BadStack{"TlsAutoWildcard",
+                 "proxy: {https: {acme: {directory: 'https://ca.test/dir'}}}\n" APP_HEAD
+                 "      s: {branch: m, host: '*.a.test', tls: auto}\n", "6:45", "needs DNS-01"},
+        BadStack{"TlsUnknownWord", APP_HEAD "      s: {branch: m, host: a.test, tls: yes}\n",
+                 "5:41", "expected off, auto (ACME) or { certificate: FILE, key: FILE }"},
+        BadStack{"TlsMissingKey", "proxy: {https: {}}\n" APP_HEAD
+                 "      s: {branch: m, host: a.test, tls: {certificate: c.pem}}\n", "6:41",
+                 "needs both certificate: and key:"},
+        BadStack{"TlsFileMissing", "proxy: {https: {}}\n" APP_HEAD
+                 "      s: {branch: m, host: a.test, tls: {certificate: nope.pem, key: k.pem}}\n",
+                 "6:55", "tls.certificate: cannot read"},
+        BadStack{"TlsNotPem", "proxy: {https: {}}\n" APP_HEAD
+                 "      s: {branch: m, host: a.test, tls: {certificate: k.pem, key: k.pem}}\n",
+                 "6:55", "is not a PEM CERTIFICATE file"},
+        BadStack{"HstsWithoutTls", APP_HEAD "      s: {branch: m, hsts: 365d}\n", "5:28",
+                 "hsts: needs tls:"},
+        BadStack{"HttpsListenOnProxyListen",
+                 "proxy: {listen: 127.0.0.1:8080, https: {listen: 127.0.0.1:8080}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:49", "proxy.https.listen: must differ"},
+        BadStack{"HttpsRedirectNotBool", "proxy: {https: {redirect_http: maybe}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:32", "expected true or false, got 'maybe'"},
+        BadStack{"AcmeHttpDirectory",
+                 "proxy: {https: {acme: {directory: 'http://ca.test/dir'}}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:35", "must be the CA's https:// directory URL"},
+        BadStack{"AcmeNoDirectory", "proxy: {https: {acme: {email: a@b.test}}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:17", "needs a directory:"},
+        BadStack{"AcmeBadEmail",
+                 "proxy: {https: {acme: {directory: 'https://ca.test/d', email: nobody}}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:63", "'nobody' is not an email address"},
+        BadStack{"HttpsUnknownKey", "proxy: {https: {lisen: 127.0.0.1:8443}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:17", "unknown key 'lisen'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(StackTest, WebhooksRouteOneHostToTheDaemonsWebhookListener) {
@@ -526,6 +568,41 @@ TEST_F(StackTest, WebhooksRouteOneHostToTheDaemonsWebhookListener) {
                       "      s: {branch: m}\n");
   ASSERT_TRUE(listen.ok()) << listen.error();
   EXPECT_EQ(listen->webhooks->listen, (ListenAddress{"::1", 7071}));
+}
+
+TEST_F(StackTest, HttpsAndTlsPerEnvironment) {
+  auto none = Parse(APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_FALSE(none->proxy_https.has_value());
+  EXPECT_EQ(none->apps[0].environments[0].tls.mode, TlsMode::kOff);
+  auto r = Parse(
+      "proxy:\n  listen: 127.0.0.1:8080\n  https:\n    listen: 127.0.0.1:9443\n"
+      "    redirect_http: false\n"
+      "    acme: {directory: 'https://ca.test/dir', email: ops@example.com, ca_bundle: c.pem}\n"
+      APP_HEAD
+      "      a: {branch: m, host: a.test, tls: auto, hsts: 365d}\n"
+      "      b: {branch: n, host: '*.b.test', tls: {certificate: c.pem, key: k.pem}}\n"
+      "      c: {branch: o, host: c.test, tls: off}\n");
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(r->proxy_https.has_value());
+  EXPECT_EQ(r->proxy_https->listen, (ListenAddress{"127.0.0.1", 9443}));
+  EXPECT_FALSE(r->proxy_https->redirect_http);
+  ASSERT_TRUE(r->proxy_https->acme.has_value());
+  EXPECT_EQ(r->proxy_https->acme->directory, "https://ca.test/dir");
+  EXPECT_EQ(r->proxy_https->acme->email, "ops@example.com");
+  EXPECT_EQ(r->proxy_https->acme->ca_bundle, dir_ + "/c.pem");
+  const auto& envs = r->apps[0].environments;
+  EXPECT_EQ(envs[0].tls.mode, TlsMode::kAuto);
+  EXPECT_EQ(envs[0].hsts, std::chrono::hours(24 * 365));
+  EXPECT_EQ(envs[1].tls.mode, TlsMode::kFiles);
+  EXPECT_EQ(envs[1].tls.certificate, dir_ + "/c.pem");
+  EXPECT_EQ(envs[1].tls.key, dir_ + "/k.pem");
+  EXPECT_EQ(envs[2].tls.mode, TlsMode::kOff);
+  auto defaults = Parse("proxy: {https: {}}\n" APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.error();
+  EXPECT_EQ(defaults->proxy_https->listen, (ListenAddress{"127.0.0.1", 8443}));
+  EXPECT_TRUE(defaults->proxy_https->redirect_http);
+  EXPECT_FALSE(defaults->proxy_https->acme.has_value());
 }
 
 TEST_F(StackTest, SecretFileMustNotBeEmpty) {
