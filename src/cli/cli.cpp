@@ -24,8 +24,9 @@ usage: gravity <command> [options]
   promote APP --to ENV                deploy the release live upstream to ENV
   releases APP [--json]               releases and where they are live
   logs APP [--env E] [...]            instance logs
+  certs [--json]                      certificates of the tls: hosts, expiry, errors
   daemon -f stack.yml                 the control plane (started by `up`)
-  proxy run|deploy|ls|rm|...          the data plane: reverse proxy and load balancer
+  proxy run|deploy|ls|rm|cert|...     the data plane: reverse proxy and load balancer
   static DIR --port N                 a small, fast static-file server
   proxy restart [-f stack.yml]        a new proxy process for the stack
   supervise -f stack.yml              keep proxy and daemon running (left by `up`)
@@ -47,6 +48,7 @@ constexpr Entry kCommands[] = {
     {"rollback", ReleaseCommand},  {"promote", ReleaseCommand},   {"releases", ReleaseCommand},
     {"logs", ReleaseCommand},      {"supervise", SuperviseCommand},
     {"version", VersionCommand},   {"install-service", InstallServiceCommand},
+    {"certs", CertsCommand},
     {"_instance", ReleaseCommand},  // internal: the wrapper each instance runs under
     {"_sandbox", ReleaseCommand},   // internal: one sandboxed build or test command
     {"_drop", ReleaseCommand},      // internal: the uid drop inside the sandbox

@@ -11,6 +11,7 @@ int RunsCommand(int argc, char** argv);      // runs_cmd.cpp:    gravity runs | 
 int StackCommand(int argc, char** argv);     // stack_cmd.cpp:   gravity up | down
 int ProxyRestartCommand(int argc, char** argv);  // stack_cmd.cpp: gravity proxy restart
 int SuperviseCommand(int argc, char** argv);     // supervise_cmd.cpp: gravity supervise
+int CertsCommand(int argc, char** argv);         // certs_cmd.cpp: gravity certs
 int VersionCommand(int argc, char** argv);       // version_cmd.cpp: gravity version
 int InstallServiceCommand(int argc, char** argv);  // service_cmd.cpp: gravity install-service
 int ReleaseCommand(int argc, char** argv);   // release_cmd.cpp: status | rollback | promote |

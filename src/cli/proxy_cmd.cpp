@@ -159,7 +159,8 @@ int CertCommand(ControlClient& client, bool put, bool ls, bool json_out, const s
   if (!chain.ok()) return Fail("--cert: " + chain.error());
   auto key = ReadFile(key_file);
   if (!key.ok()) return Fail("--key: " + key.error());
-  Status st = client.PutCertificate(host, *chain, *key, "file", is_default);
+  // "manual": the daemon leaves it alone (it manages "file" and "acme" certificates).
+  Status st = client.PutCertificate(host, *chain, *key, "manual", is_default);
   if (!st.ok()) return Fail(st.message());
   std::cout << "serving " << cert_file << " for " << host << "\n";
   return 0;

@@ -145,6 +145,7 @@ struct AcmeSpec {
   std::string directory;  // the CA's directory URL (https://)
   std::string email;      // account contact; may be empty
   std::string ca_bundle;  // absolute; extra trust for the CA's own HTTPS; may be empty
+  std::string challenge = "http-01";  // or "tls-alpn-01": how the proxy proves the name
   bool operator==(const AcmeSpec&) const = default;
 };
 

@@ -472,7 +472,8 @@ void ParseAcme(Checker& c, const Entry& section, const std::string& base_dir, Ht
     return;
   }
   AcmeSpec acme;
-  for (const auto& e : c.Entries(section.value, w, {"directory", "email", "ca_bundle"})) {
+  for (const auto& e :
+       c.Entries(section.value, w, {"directory", "email", "ca_bundle", "challenge"})) {
     std::string f = Join(w, e.key);
     std::string s;
     if (!ReadString(c, e, f, s)) continue;
@@ -488,6 +489,12 @@ void ParseAcme(Checker& c, const Entry& section, const std::string& base_dir, Ht
         continue;
       }
       acme.email = s;
+    } else if (e.key == "challenge") {
+      if (s != "http-01" && s != "tls-alpn-01") {
+        c.Error(e.value.Mark(), f, "expected http-01 or tls-alpn-01, got " + Quote(s));
+        continue;
+      }
+      acme.challenge = s;
     } else {
       ReadPemFile(c, e, f, base_dir, "CERTIFICATE", acme.ca_bundle);
     }

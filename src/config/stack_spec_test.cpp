@@ -551,6 +551,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadStack{"AcmeBadEmail",
                  "proxy: {https: {acme: {directory: 'https://ca.test/d', email: nobody}}}\n" APP_HEAD
                  "      s: {branch: m}\n", "1:63", "'nobody' is not an email address"},
+        BadStack{"AcmeBadChallenge",
+                 "proxy: {https: {acme: {directory: 'https://ca.test/d', challenge: dns-01}}}\n"
+                 APP_HEAD "      s: {branch: m}\n", "1:67", "expected http-01 or tls-alpn-01"},
         BadStack{"HttpsUnknownKey", "proxy: {https: {lisen: 127.0.0.1:8443}}\n" APP_HEAD
                  "      s: {branch: m}\n", "1:17", "unknown key 'lisen'"}),
     [](const auto& info) { return std::string(info.param.name); });

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "api/cert_routes.h"
 #include "api/dashboard.h"
 #include "api/deploy_routes.h"
 #include "api/pipeline_routes.h"
@@ -66,6 +67,16 @@ Status Daemon::Init() {
     stop_instances_.store(stop_instances);
     ::kill(::getpid(), SIGTERM);  // the process's sigwait picks it up and stops in order
   });
+  if (stack_.proxy_https) {
+    certs::ManagerOptions o;
+    o.certs_dir = layout_.certs_dir;
+    o.account_key_path = layout_.acme_key;
+    o.proxy_socket = layout_.proxy_socket;
+    o.acme = stack_.proxy_https->acme;
+    if (o.acme) RETURN_IF_ERROR(MakeDirs(layout_.state_dir + "/acme", 0700));
+    certs_ = std::make_unique<certs::CertManager>(o, certs::HostsOf(stack_));
+  }
+  api::AddCertRoutes(router_, certs_.get());
   api::AddDashboardRoutes(router_);
   if (stack_.webhooks) api::AddWebhookRoutes(hook_router_, *pipeline_);
   return Status::Ok();
@@ -110,6 +121,7 @@ Status Daemon::Start() {
                  stack_.webhooks->host);
   }
   pipeline_->Start();
+  if (certs_) certs_->Start();
   spdlog::info("gravity daemon: API on {}:{}, state in {}", options.host, server_->port(),
                stack_.state_dir);
   CatchUpNewEnvironments(*pipeline_, deploys_->deployer(), stack_);
@@ -120,6 +132,7 @@ void Daemon::Stop() {
   if (server_) server_->Stop();
   if (hook_server_) hook_server_->Stop();
   if (pipeline_) pipeline_->Stop();
+  if (certs_) certs_->Stop();
   if (owns_pid_file_) {
     ::unlink(layout_.daemon_pid.c_str());
     owns_pid_file_ = false;

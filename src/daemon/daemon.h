@@ -7,6 +7,7 @@
 
 #include "api/router.h"
 #include "api/server.h"
+#include "certs/manager.h"
 #include "common/status.h"
 #include "config/spec.h"
 #include "daemon/state_layout.h"
@@ -57,6 +58,7 @@ class Daemon {
   std::unique_ptr<store::Db> db_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<deploy::DeployService> deploys_;
+  std::unique_ptr<certs::CertManager> certs_;  // with proxy.https: the tls: hosts
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;
   api::Router hook_router_;  // stack.yml `webhooks:`: only the webhook routes

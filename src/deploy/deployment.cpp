@@ -156,6 +156,7 @@ void Deployer::PrepareRoute(Run& run) {
     route.health.interval = std::min(route.health.interval, options_.warm_health_interval);
   }
   route.drain_timeout = run.env.drain_timeout;
+  route.hsts = run.env.hsts;
 }
 
 Result<ProxyDeployOutcome> Deployer::HandOver(Run& run) {

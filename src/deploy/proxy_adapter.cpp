@@ -38,6 +38,7 @@ class ClientProxyControl final : public ProxyControl {
     req.health.unhealthy_threshold = route.health.unhealthy_threshold;
     req.deploy_timeout = route.health.deploy_timeout;
     req.drain_timeout = route.drain_timeout;
+    req.hsts = std::chrono::duration_cast<std::chrono::seconds>(route.hsts);
     auto result = client_.Deploy(req);
     if (!result.ok()) {
       // Errors on an established connection (send/recv/timeout: Interrupted) leave it

@@ -19,6 +19,7 @@ struct ProxyRoute {
   std::vector<std::string> targets;  // "127.0.0.1:PORT" of the new instances
   config::HealthSpec health;         // health gate and deploy_timeout
   config::Duration drain_timeout = std::chrono::seconds(30);
+  config::Duration hsts = config::Duration::zero();  // the environment's hsts: max-age
   bool operator==(const ProxyRoute&) const = default;
 };
 

@@ -163,6 +163,7 @@ Status Deployer::ReassertLive(const std::string& app, const std::string& env,
   if (auto a = FindEnv(app, env); a.ok()) {
     route.hosts = {a->second.host};
     route.drain_timeout = a->second.drain_timeout;
+    route.hsts = a->second.hsts;
   }
   if (auto rel = ReleaseFromDisk(app, rec.live_commit); rel.ok()) route.health = rel->spec.health;
   route.health.healthy_threshold = 1;

@@ -221,6 +221,7 @@ Result<ServiceSpec> DeployRequestFromJson(const std::string& name, const json& j
   ASSIGN_OR_RETURN(s.main, PoolFromJson(j));
   RETURN_IF_ERROR(GetMs(j, "deploy_timeout_ms", 0, &s.deploy_timeout, ""));
   RETURN_IF_ERROR(GetMs(j, "drain_timeout_ms", 0, &s.drain_timeout, ""));
+  RETURN_IF_ERROR(GetInt(j, "hsts_max_age", 0, 2LL * 366 * 86400, &s.hsts_max_age, ""));
   return s;
 }
 
@@ -243,6 +244,7 @@ json ServiceToJson(const ServiceSpec& s) {
          {"health", HealthToJson(s.main.health)},
          {"deploy_timeout_ms", s.deploy_timeout.count()},
          {"drain_timeout_ms", s.drain_timeout.count()},
+         {"hsts_max_age", s.hsts_max_age},
          {"canary", nullptr}};
   if (s.canary) {
     j["canary"] = json{{"targets", s.canary->pool.targets},

@@ -49,6 +49,8 @@ struct ServiceSpec {
   std::optional<CanarySpec> canary;
   milliseconds deploy_timeout{30000};
   milliseconds drain_timeout{30000};
+  // Strict-Transport-Security max-age (seconds) on responses over HTTPS; 0: none.
+  std::int64_t hsts_max_age = 0;
 };
 
 // Service names: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.

@@ -164,7 +164,8 @@ Result<DeployResult> ControlClient::Deploy(const DeployRequest& request) {
             {"targets", request.targets},
             {"health", HealthJson(request.health)},
             {"deploy_timeout_ms", request.deploy_timeout.count()},
-            {"drain_timeout_ms", request.drain_timeout.count()}};
+            {"drain_timeout_ms", request.drain_timeout.count()},
+            {"hsts_max_age", request.hsts.count()}};
   ASSIGN_OR_RETURN(Response r, Call("PUT", "/v1/services/" + request.service, body.dump()));
   return ToDeployResult(r);
 }

@@ -23,6 +23,7 @@ struct DeployRequest {
   HealthSpec health;
   std::chrono::milliseconds deploy_timeout{30000};
   std::chrono::milliseconds drain_timeout{30000};
+  std::chrono::seconds hsts{0};  // Strict-Transport-Security max-age over HTTPS; 0: none
 };
 
 struct TargetFailure {

@@ -134,6 +134,9 @@ void AppendDownstreamResponseHead(const http1::ResponseHead& resp,
   } else if (ctx.client_minor == 0) {
     out->append("Connection: keep-alive\r\n");
   }
+  if (!ctx.hsts.empty() && !resp.Find("strict-transport-security")) {
+    AppendField(out, "Strict-Transport-Security", ctx.hsts);
+  }
   if (ctx.set_cookie_bucket >= 0) {
     fmt::format_to(std::back_inserter(*out),
                    "Set-Cookie: gravity_bucket={}; Path=/; Max-Age=2592000; HttpOnly\r\n",

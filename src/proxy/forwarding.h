@@ -50,6 +50,7 @@ struct DownstreamContext {
   bool switching = false;      // a 101 answer to an Upgrade request
   std::string_view upgrade;    // the request's Upgrade value (when the 101 lacks one)
   int set_cookie_bucket = -1;  // >= 0: set the canary cookie to this bucket
+  std::string_view hsts;       // Strict-Transport-Security value unless the target set one
 };
 
 // Appends the response head sent to the client: the target's status and end-to-end fields,

@@ -197,6 +197,7 @@ void ServiceTable::Publish() {
     snap->main = std::make_unique<PoolSnapshot>();
     snap->main->targets = Targets(svc->main.targets);
     snap->main->stats = svc->main_stats;
+    if (svc->spec.hsts_max_age > 0) snap->hsts = "max-age=" + std::to_string(svc->spec.hsts_max_age);
     if (svc->canary) {
       snap->canary = std::make_unique<PoolSnapshot>();
       snap->canary->targets = Targets(svc->canary->targets);

@@ -493,6 +493,7 @@ awaitable<Session::After> Session::Respond() {
   ctx.switching = switching;
   if (switching) ctx.upgrade = head_.Find("upgrade")->value;
   ctx.set_cookie_bucket = r_.set_cookie_bucket;
+  if (tls_) ctx.hsts = r_.service->hsts;
   out_.clear();
   AppendDownstreamResponseHead(resp_, rinfo_, rf, ctx, &out_);
   up_->buf.Consume(r_.resp_head_len);

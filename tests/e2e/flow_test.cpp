@@ -10,6 +10,7 @@
 
 #include "common/fs.h"
 #include "support/git_repo.h"
+#include "support/gravity_cli.h"
 #include "support/http_client.h"
 #include "support/load_generator.h"
 #include "support/net.h"
@@ -25,27 +26,6 @@ using std::chrono::seconds;
 using nlohmann::json;
 
 constexpr const char* kText = "Automation for the people";
-
-struct CliResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `gravity ARGS...` to completion (bounded) and returns its exit code and output.
-CliResult Gravity(const std::vector<std::string>& args, const std::string& cwd,
-                  milliseconds timeout = seconds(120)) {
-  SubprocessOptions o;
-  o.argv = {GRAVITY_BIN};
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.cwd = cwd;
-  auto p = Subprocess::Start(o);
-  if (!p.ok()) return {-1, p.error()};
-  auto st = (*p)->Wait(timeout);
-  CliResult r;
-  r.exit_code = st ? (*p)->ExitCode() : -2;
-  r.output = ReadFile((*p)->output_path()).value();
-  return r;
-}
 
 class Flow : public ::testing::Test {
  protected:

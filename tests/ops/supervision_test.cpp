@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "support/gravity_cli.h"
 #include "support/git_repo.h"
 #include "support/http_client.h"
 #include "support/load_generator.h"
@@ -35,26 +36,6 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 
 constexpr const char* kText = "Automation for the people";
-
-struct CliResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CliResult Gravity(const std::vector<std::string>& args, const std::string& cwd,
-                  milliseconds timeout = seconds(120), const std::string& bin = GRAVITY_BIN) {
-  SubprocessOptions o;
-  o.argv = {bin};
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.cwd = cwd;
-  auto p = Subprocess::Start(o);
-  if (!p.ok()) return {-1, p.error()};
-  auto st = (*p)->Wait(timeout);
-  CliResult r;
-  r.exit_code = st ? (*p)->ExitCode() : -2;
-  r.output = ReadFile((*p)->output_path()).value();
-  return r;
-}
 
 class Supervision : public ::testing::Test {
  protected:

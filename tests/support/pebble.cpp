@@ -102,7 +102,11 @@ Status Pebble::WriteConfig(const PebbleOptions& options) {
       << "    \"domainBlocklist\": [";
   for (std::size_t i = 0; i < options.domain_blocklist.size(); ++i)
     out << (i ? ", " : "") << '"' << options.domain_blocklist[i] << '"';
-  out << "],\n    \"externalAccountBindingRequired\": false\n  }\n}\n";
+  out << "],\n";
+  if (options.certificate_validity.count() > 0) {
+    out << "    \"certificateValidityPeriod\": " << options.certificate_validity.count() << ",\n";
+  }
+  out << "    \"externalAccountBindingRequired\": false\n  }\n}\n";
   out.close();
   return out ? Status::Ok() : Status::Error("cannot write " + config_path_);
 }

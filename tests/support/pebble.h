@@ -23,6 +23,9 @@ struct PebbleOptions {
   std::map<std::string, std::string> env;
   // Names pebble refuses to issue for (urn:ietf:params:acme:error:rejectedIdentifier).
   std::vector<std::string> domain_blocklist;
+  // How long issued certificates are valid (pebble's certificateValidityPeriod); 0: its
+  // default (years). A short one exercises renewal.
+  std::chrono::seconds certificate_validity{0};
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
 };
 
