@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "proxy/tls.h"
@@ -179,6 +180,54 @@ TEST_F(TlsTest, ReplacingACertificateDropsNoConnectionAndNoRequest) {
   auto fresh_client = Client("app.test");
   ASSERT_TRUE(Get(*fresh_client, "app.test").ok());
   EXPECT_NE(fresh_client->tls_info().serial, old_serial);
+}
+
+TEST_F(TlsTest, TwentySwapsACertificateChangeAndARefusedDeployDropNothingOverHttps) {
+  StartTls();
+  Put("app.test", certs_->Issue({"app.test"}, "app"));
+  std::vector<std::unique_ptr<TestApp>> blue, green;
+  blue.push_back(StartApp("blue"));
+  green.push_back(StartApp("green"));
+  ASSERT_TRUE(blue[0] && green[0]);
+  DeployRequest r = Request(blue);
+  r.hosts = {"app.test"};
+  r.drain_timeout = seconds(5);
+  Deploy(r);
+
+  LoadOptions lo;
+  lo.port = https_port_;
+  lo.host = "app.test";
+  lo.connections = 3;
+  lo.tls = TlsClientOptions{"app.test", certs_->ca_file(), {"http/1.1"}, true};
+  LoadOptions fresh = lo;
+  fresh.keep_alive = false;
+  fresh.connections = 1;
+  LoadGenerator keep(lo), handshakes(fresh);
+  keep.Start();
+  handshakes.Start();
+  ASSERT_TRUE(WaitFor([&] { return handshakes.Stats().ok > 10; }, seconds(20)));
+  for (int i = 0; i < 20; ++i) {
+    DeployRequest next = Request(i % 2 == 0 ? green : blue);
+    next.hosts = {"app.test"};
+    next.drain_timeout = seconds(5);
+    Deploy(next);
+    if (i == 10) Put("app.test", certs_->Issue({"app.test"}, "swap"));
+  }
+  // A deploy to a target that is down is refused; live stays as it was.
+  DeployRequest dead = Request({});
+  dead.hosts = {"app.test"};
+  dead.targets = {"127.0.0.1:" + std::to_string(FreePort())};
+  dead.deploy_timeout = seconds(1);
+  auto refused = proxy_->client().Deploy(dead);
+  ASSERT_TRUE(refused.ok()) << refused.error();
+  EXPECT_FALSE(refused->ok);
+  const long seen = keep.Stats().ok;
+  ASSERT_TRUE(WaitFor([&] { return keep.Stats().ok > seen + 50; }, seconds(20)));
+  keep.Stop();
+  handshakes.Stop();
+  EXPECT_EQ(keep.Stats().failed, 0) << keep.Stats().Summary();
+  EXPECT_EQ(handshakes.Stats().failed, 0) << handshakes.Stats().Summary();
+  EXPECT_EQ(keep.Stats().InstanceSet(), (std::set<std::string>{"blue", "green"}));
 }
 
 TEST_F(TlsTest, RedirectsPlainHttpAndAnswersHttp01Challenges) {
