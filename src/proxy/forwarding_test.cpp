@@ -178,6 +178,20 @@ TEST(Forwarding, CanaryCookieAndReasonPhrase) {
   EXPECT_THAT(out, HasSubstr("Set-Cookie: gravity_bucket=7; Path=/;"));
 }
 
+TEST(Forwarding, HstsIsAddedUnlessTheAppSentItsOwn) {
+  DownstreamContext ctx;
+  ctx.hsts = "max-age=86400";
+  EXPECT_THAT(Downstream("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", ctx),
+              HasSubstr("Strict-Transport-Security: max-age=86400\r\n"));
+  std::string own = Downstream(
+      "HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=5\r\nContent-Length: 0\r\n\r\n", ctx);
+  EXPECT_THAT(own, HasSubstr("strict-transport-security: max-age=5\r\n"));
+  EXPECT_THAT(own, Not(HasSubstr("max-age=86400")));
+  DownstreamContext plain;  // no hsts: nothing added
+  EXPECT_THAT(Downstream("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", plain),
+              Not(HasSubstr("Strict-Transport-Security")));
+}
+
 TEST(Forwarding, ErrorPagesSayWhyAndCloseUnlessKept) {
   std::string out;
   AppendErrorResponse(502, "target 127.0.0.1:1: connection refused", false, false, &out);
