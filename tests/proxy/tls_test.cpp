@@ -142,7 +142,7 @@ TEST_F(TlsTest, ResumesSessionsWithTickets) {
 }
 
 TEST_F(TlsTest, ReplacingACertificateDropsNoConnectionAndNoRequest) {
-  StartTls();
+  StartTls({"--workers", "2"});  // handshakes on two threads read the store at once
   DeployApp("site", {"app.test"});
   TestCert first = certs_->Issue({"app.test"}, "first");
   Put("app.test", first);
