@@ -388,7 +388,7 @@ TEST_F(Supervision, AChangedProxyListenAddressIsTakenByTheNextUp) {
   dir_.Write("stack.yml", StackYaml());
   auto up = Gravity({"up", "-f", stack_, "--detach"}, dir_.path(), seconds(180));
   ASSERT_EQ(up.exit_code, 0) << up.output;
-  EXPECT_NE(up.output.find("proxy.listen/metrics changed"), std::string::npos) << up.output;
+  EXPECT_NE(up.output.find("proxy.listen/metrics/https changed"), std::string::npos) << up.output;
   EXPECT_TRUE(Serves()) << "nothing serves on the new address";
   auto old = HttpGet(old_port, "/", "", seconds(2));
   EXPECT_FALSE(old.ok() && old->status == 200) << "the old address still serves";
