@@ -322,7 +322,10 @@ awaitable<bool> H2Session::RelayBody(H2Stream& s, const http1::Framing& rf) {
     if (done) co_return true;
     while (s.pending_out() >= kStreamHighWater) {
       const bool woke = co_await WaitStream(s, w_.limits.client_body_timeout);
-      if (!woke) co_return false;
+      if (!woke) {
+        Reset(s, NGHTTP2_CANCEL);  // the client's window stayed shut (or it left)
+        co_return false;
+      }
     }
     if (s.closed) co_return false;
     up.watch.at = w_.now + w_.limits.upstream_response_timeout;
@@ -430,7 +433,8 @@ void H2Session::Consume(H2Stream& s, std::size_t n) {
 }
 
 void H2Session::Reset(H2Stream& s, std::uint32_t code) {
-  if (s.closed) return;
+  if (s.closed || s.reset_sent) return;  // the first reason counts
+  s.reset_sent = true;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, code);
   WakeWriter();
 }

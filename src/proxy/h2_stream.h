@@ -50,6 +50,7 @@ struct H2Stream {
   std::uint64_t pushed = 0;  // response body bytes handed to nghttp2
   bool deferred = false;  // the data provider is waiting for nghttp2_session_resume_data
   bool closed = false;    // nghttp2 closed the stream (done, or reset by either side)
+  bool reset_sent = false;  // the proxy submitted RST_STREAM
   // The coroutine's wait: woken by callbacks, or by the sweep at watch's deadline.
   asio::steady_timer wake;
   bool woken = false;
