@@ -11,7 +11,7 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 
-constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kIdleOutCapacity = 16 * 1024;  // an idle writer keeps no more
 constexpr std::size_t kWriteChunk = 64 * 1024;  // frames gathered into one TLS write
 constexpr std::uint32_t kMaxConcurrentStreams = 100;
 constexpr std::int32_t kConnectionWindow = 1 << 20;  // streams keep the default 64 KiB
@@ -149,7 +149,7 @@ H2Session::H2Session(Worker::Impl& w, tcp::socket& sock, TlsStream& tls, Watch& 
       tls_(tls),
       watch_(watch),
       client_ip_(std::move(client_ip)),
-      in_(kReadChunk),
+      in_(w.pool.buffers()),
       writer_wake_(w.io, asio::steady_timer::time_point::max()),
       done_(w.io, asio::steady_timer::time_point::max()) {}
 
@@ -214,12 +214,18 @@ awaitable<void> H2Session::Run() {
 awaitable<void> H2Session::ReadLoop() {
   error_code ec;
   while (!over_) {
-    std::size_t n = co_await tls_.ReadSome(in_.Space(kReadChunk), ec);
+    // Waits holding no buffer: an idle connection costs its nghttp2 session only.
+    if (!tls_.HasPending()) {
+      co_await sock_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+      if (ec || over_) break;
+    }
+    std::size_t n = co_await tls_.ReadSome(in_.Space(kUpstreamBuf), ec);
     if (ec || over_) break;
     in_.Commit(n);
     const auto* data = reinterpret_cast<const std::uint8_t*>(in_.view().data());
     const ssize_t rv = nghttp2_session_mem_recv(session_, data, in_.size());
     in_.Consume(in_.size());
+    in_.Release();  // back to the worker's pool
     if (rv < 0) break;  // a bad preface, a flood (nghttp2 says: close), out of memory
     WakeWriter();
     // GOAWAY sent or received and no stream left, or the session was terminated.
@@ -250,6 +256,7 @@ awaitable<void> H2Session::WriteLoop() {
     }
     if (over_) break;
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) break;
+    if (out_.capacity() > kIdleOutCapacity) std::string().swap(out_);  // idle: hold little
     if (!writer_woken_) {
       writer_wake_.expires_at(asio::steady_timer::time_point::max());
       co_await writer_wake_.async_wait(asio::redirect_error(use_awaitable, ec));

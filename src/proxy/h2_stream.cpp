@@ -69,6 +69,9 @@ awaitable<void> H2Session::ServeStream(std::shared_ptr<H2Stream> sp) {
 
 // The checks before a target is involved; false when the stream was answered or reset.
 bool H2Session::Admit(H2Stream& s) {
+  // Reset already (a rapid reset's stream is gone before its coroutine runs): no target
+  // is bothered, which keeps the attack as cheap for the proxy as for the client.
+  if (s.closed) return false;
   if (s.early_status) {
     SubmitError(s, s.early_status, "request header fields too large");
     return false;
@@ -230,18 +233,21 @@ awaitable<bool> H2Session::Attempt(H2Stream& s, bool* reused, AttemptFailure* fa
 awaitable<bool> H2Session::SendBody(H2Stream& s) {
   const bool chunked = s.framing.kind == http1::BodyKind::kChunked;
   std::string piece;
-  for (;;) {
+  for (bool last = false;;) {
     if (s.body_received > w_.limits.max_body_bytes ||
         (!chunked && s.body_received > s.framing.length)) {
       SubmitError(s, 413, "request body larger than the limit");
       co_return false;
     }
-    if (!s.body.empty() || (chunked && s.end_stream)) {
+    if (!s.body.empty() || s.end_stream) {
+      // What is sent now is all there is when the client had ended its side already
+      // (more may arrive during the write otherwise).
+      last = s.end_stream;
       piece.clear();
       if (chunked && !s.body.empty()) piece = fmt::format("{:x}\r\n", s.body.size());
       piece.append(s.body);
       if (chunked && !s.body.empty()) piece.append("\r\n");
-      if (chunked && s.end_stream) piece.append("0\r\n\r\n");
+      if (chunked && last) piece.append("0\r\n\r\n");
       const std::size_t n = s.body.size();
       s.body.clear();
       error_code uec;
@@ -254,7 +260,7 @@ awaitable<bool> H2Session::SendBody(H2Stream& s) {
       }
       Consume(s, n);
     }
-    if (s.end_stream && s.body.empty()) co_return true;
+    if (last) co_return true;
     const bool woke = co_await WaitStream(s, w_.limits.client_body_timeout);
     if (!woke) {
       Reset(s, NGHTTP2_CANCEL);  // the client stalled mid-body (or left)

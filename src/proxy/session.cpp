@@ -58,8 +58,7 @@ awaitable<void> Session::Run() {
   if (tls_ && !co_await Handshake()) co_return;
   if (tls_ && tls_->alpn() == "h2") {
     H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
-    co_await h2.Run();
-    tls_->Close();
+    co_await h2.Run();  // it has closed the TLS stream itself
     co_return;
   }
   while (co_await ReadHead()) {

@@ -4,6 +4,9 @@
 // with GOAWAY or RST_STREAM, or cut off, while a normal client is served.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -229,6 +232,48 @@ TEST_F(H2Test, RedBlackSwapUnderH2LoadDropsNothing) {
   EXPECT_EQ(m[3].str(), "0") << out;
   EXPECT_NE(out.find("20000 2xx"), std::string::npos) << out;
   EXPECT_EQ(Curl({"-o", "/dev/null", "-w", "%header{x-instance}", Url()}).out, "green");
+}
+
+TEST_F(H2Test, RefusedConnectionsFailOverToAnotherTarget) {
+  StartH2();
+  std::vector<std::unique_ptr<TestApp>> apps;
+  apps.push_back(StartApp("gone"));
+  apps.push_back(StartApp("alive"));
+  DeployApps(apps);
+  apps[0].reset();  // killed: its port refuses before the health checker notices
+  std::vector<std::string> args = {"-w", "%{http_code} "};
+  for (int i = 0; i < 8; ++i) args.insert(args.end(), {"-o", "/dev/null", Url()});
+  CommandResult r = Curl(args);
+  EXPECT_EQ(r.out, "200 200 200 200 200 200 200 200 ") << r.err;
+}
+
+TEST_F(H2Test, ShutdownSendsGoAwayAndFinishesStreamsInFlight) {
+  StartH2();
+  std::vector<std::unique_ptr<TestApp>> apps;
+  apps.push_back(StartApp("app"));
+  DeployApps(apps);
+  auto c = Raw();
+  ASSERT_TRUE(c->Send(h2::Preface() +
+                      h2::Frame(h2::kHeaders, h2::kEndHeaders | h2::kEndStream, 1,
+                                h2::RequestBlock(kHost, "/stream?chunks=4&ms=250")))
+                  .ok());
+  auto head = c->Read([](const H2Frame& f) { return f.type == h2::kHeaders && f.stream == 1; },
+                      seconds(10));
+  ASSERT_TRUE(head.stopped);
+  proxy_->process().Signal(SIGTERM);
+  bool goaway = false;
+  std::string body;
+  auto r = c->Read([&](const H2Frame& f) {
+    goaway = goaway || f.type == h2::kGoAway;
+    if (f.type == h2::kData && f.stream == 1) body += f.payload;
+    return f.type == h2::kData && f.stream == 1 && (f.flags & h2::kEndStream);
+  }, seconds(10));
+  EXPECT_TRUE(goaway);
+  EXPECT_TRUE(r.stopped) << "the stream in flight was cut: " << body;
+  EXPECT_EQ(Count(body, "\n"), 4) << body;
+  auto status = proxy_->process().Wait(seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
 // ---- hostile clients ---------------------------------------------------------------------
