@@ -242,6 +242,7 @@ awaitable<void> H2Session::WriteLoop() {
     while (out_.size() < kWriteChunk) {
       const std::uint8_t* data = nullptr;
       const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) over_ = true;  // out of memory: nothing more can be sent
       if (n <= 0) break;
       out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
     }
