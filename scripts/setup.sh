@@ -4,7 +4,7 @@
 # The sandbox needs bubblewrap (bwrap), libseccomp and util-linux (setpriv).
 set -eu
 PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
-  libboost-dev libgit2-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
+  libboost-dev libgit2-dev libnghttp2-dev nghttp2-client libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
   libbenchmark-dev nginx-light haproxy wrk procps iproute2 python3
   systemd dpkg-dev file

@@ -45,6 +45,7 @@ void AppendAccessLine(const AccessRecord& r, std::string* out) {
   field("service", r.service);
   field("pool", r.pool);
   field("target", r.target);
+  field("protocol", r.protocol);
   out->append("}\n");
 }
 

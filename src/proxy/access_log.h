@@ -22,6 +22,7 @@ struct AccessRecord {
   std::string_view service;
   std::string_view pool;
   std::string_view target;
+  std::string_view protocol = "http/1.1";  // the client's side: "http/1.1" or "h2"
 };
 
 // Appends `s` as a JSON string (quotes, escapes; bytes outside printable ASCII as \u00XX).

@@ -31,6 +31,11 @@ TEST(AccessLog, OneJsonObjectPerLineWithEveryField) {
   EXPECT_EQ(j["bytes"], 42);
   EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 1.5);
   EXPECT_EQ(j["target"], "127.0.0.1:20001");
+  EXPECT_EQ(j["protocol"], "http/1.1");  // the default: HTTP/2 streams say "h2"
+  r.protocol = "h2";
+  line.clear();
+  AppendAccessLine(r, &line);
+  EXPECT_EQ(nlohmann::json::parse(line)["protocol"], "h2");
 }
 
 TEST(AccessLog, HostileBytesAreEscaped) {

@@ -27,6 +27,10 @@ int CookieBucket(const http1::RequestHead& head) {
   return -1;
 }
 
+std::string CanaryCookie(int bucket) {
+  return "gravity_bucket=" + std::to_string(bucket) + "; Path=/; Max-Age=2592000; HttpOnly";
+}
+
 PoolChoice ChoosePool(const ServiceSnapshot& service, int cookie_bucket, std::uint64_t random) {
   PoolChoice c;
   c.pool = service.main.get();

@@ -7,6 +7,7 @@
 // Thread-safety: pure functions.
 
 #include <cstdint>
+#include <string>
 
 #include "common/http1.h"
 #include "proxy/route_table.h"
@@ -22,6 +23,9 @@ struct PoolChoice {
   const char* name = "main";  // "main" | "canary"
   int set_cookie_bucket = -1;  // >= 0: the response sets the cookie to this bucket
 };
+
+// The Set-Cookie value that keeps a client in `bucket`.
+std::string CanaryCookie(int bucket);
 
 // The pool for a request with `cookie_bucket` (-1: none; then `random` picks one).
 PoolChoice ChoosePool(const ServiceSnapshot& service, int cookie_bucket, std::uint64_t random);

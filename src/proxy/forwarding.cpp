@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "proxy/canary_split.h"
+
 namespace gravity::proxy {
 
 namespace {
@@ -138,9 +140,7 @@ void AppendDownstreamResponseHead(const http1::ResponseHead& resp,
     AppendField(out, "Strict-Transport-Security", ctx.hsts);
   }
   if (ctx.set_cookie_bucket >= 0) {
-    fmt::format_to(std::back_inserter(*out),
-                   "Set-Cookie: gravity_bucket={}; Path=/; Max-Age=2592000; HttpOnly\r\n",
-                   ctx.set_cookie_bucket);
+    AppendField(out, "Set-Cookie", CanaryCookie(ctx.set_cookie_bucket));
   }
   out->append("\r\n");
 }

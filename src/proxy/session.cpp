@@ -6,6 +6,9 @@
 
 #include "proxy/canary_split.h"
 #include "proxy/forwarding.h"
+#include "proxy/h2_session.h"
+#include "proxy/route_choice.h"
+#include "proxy/upstream_exchange.h"
 
 namespace gravity::proxy {
 
@@ -27,15 +30,6 @@ std::uint64_t MicrosSince(Clock::TimePoint start, Clock::TimePoint end) {
 }
 
 }  // namespace
-
-void Session::Inflight::Set(Target* t, PoolStats* p) {
-  if (target_) target_->inflight.fetch_sub(1, std::memory_order_relaxed);
-  if (pool_) pool_->inflight.fetch_sub(1, std::memory_order_relaxed);
-  target_ = t;
-  pool_ = p;
-  if (target_) target_->inflight.fetch_add(1, std::memory_order_relaxed);
-  if (pool_) pool_->inflight.fetch_add(1, std::memory_order_relaxed);
-}
 
 Session::Session(Worker::Impl& w, tcp::socket sock, bool tls)
     : w_(w), sock_(std::move(sock)), buf_(kClientBufInitial) {
@@ -62,6 +56,11 @@ void Session::TrimIdle() {
 awaitable<void> Session::Run() {
   WatchGuard guard(w_.watches, &watch_);
   if (tls_ && !co_await Handshake()) co_return;
+  if (tls_ && tls_->alpn() == "h2") {
+    H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
+    co_await h2.Run();  // it has closed the TLS stream itself
+    co_return;
+  }
   while (co_await ReadHead()) {
     if (co_await Handle() == After::kClose) break;
     ++served_;
@@ -222,20 +221,14 @@ awaitable<Session::After> Session::Reject(int status, std::string_view detail,
 
 bool Session::Route() {
   r_.table = w_.table;
-  int route = r_.table->router.Match(r_.host, r_.path);
-  if (route < 0) return false;
-  r_.service = r_.table->services[route].get();
-  PoolChoice choice = ChoosePool(*r_.service, CookieBucket(head_), w_.Random());
-  r_.pool = choice.pool;
-  r_.pool_name = choice.name;
-  r_.set_cookie_bucket = choice.set_cookie_bucket;
-  const Balance balance = w_.options.balance;
-  r_.target = Pick(r_.pool->targets, balance, &r_.pool->cursor);
-  if (!r_.target && r_.pool != r_.service->main.get()) {  // no canary target: main serves
-    r_.pool = r_.service->main.get();
-    r_.pool_name = "main";
-    r_.target = Pick(r_.pool->targets, balance, &r_.pool->cursor);
-  }
+  RouteChoice c = ChooseRoute(*r_.table, r_.host, r_.path, CookieBucket(head_), w_.Random(),
+                              w_.options.balance);
+  r_.service = c.service;
+  if (!r_.service) return false;
+  r_.pool = c.pool;
+  r_.pool_name = c.pool_name;
+  r_.set_cookie_bucket = c.set_cookie_bucket;
+  r_.target = c.target;
   return r_.target != nullptr;
 }
 
@@ -328,29 +321,8 @@ awaitable<Session::Outcome> Session::Attempt(bool* reused, AttemptFailure* failu
 }
 
 awaitable<bool> Session::Connect(AttemptFailure* failure, std::string* reason) {
-  const ProxyLimits& limits = w_.limits;
-  up_ = std::make_unique<UpstreamConn>(w_.io, w_.pool.buffers());
-  up_->target = r_.pool->Owner(r_.target);  // kept alive while the request runs
-  error_code ec;
-  tcp::endpoint ep(asio::ip::make_address(r_.target->address.host, ec), r_.target->address.port);
-  up_->watch.sock = &up_->sock;
-  up_->watch.target_id = r_.target->id;
-  up_->watch.at = w_.now + limits.upstream_connect_timeout;
-  w_.watches.Add(&up_->watch);
-  co_await up_->sock.async_connect(ep, asio::redirect_error(use_awaitable, ec));
-  if (!ec) {
-    up_->sock.set_option(tcp::no_delay(true), ec);
-    co_return true;
-  }
-  const bool timed_out = up_->watch.fired;
-  *failure = timed_out ? AttemptFailure::kConnectTimedOut : AttemptFailure::kConnectFailed;
-  *reason = timed_out ? "timed out after connecting for " +
-                            std::to_string(limits.upstream_connect_timeout.count()) + "ms"
-            : ec == asio::error::connection_refused ? "connection refused"
-                                                    : "connect: " + ec.message();
-  w_.on_failure(up_->target, *reason);
-  up_.reset();
-  co_return false;
+  up_ = co_await ConnectTarget(w_, r_.pool->Owner(r_.target), failure, reason);
+  co_return up_ != nullptr;
 }
 
 // The rest of a request body, from the client to the target (after 100 Continue when the
@@ -407,45 +379,16 @@ awaitable<Session::Outcome> Session::StreamBody() {
 // 101). True when it is there; false with `failure` for the retry policy, or with `fatal`
 // set to an error that is answered as it is.
 awaitable<bool> Session::ReadResponseHead(AttemptFailure* failure, Outcome* fatal) {
-  http1::HeadScanner scan;
-  bool got_bytes = false;
-  error_code uec;
-  up_->watch.at = w_.now + w_.limits.upstream_response_timeout;
-  for (;;) {
-    if (!up_->buf.empty()) {
-      auto r = http1::ParseResponseHead(up_->buf.view(), w_.parse_limits, &resp_, &scan);
-      if (r.status == http1::ParseStatus::kError) {
-        *fatal = Outcome{false, false, 502, "target " + TargetText() + ": " + r.error_reason};
-        co_return false;
-      }
-      if (r.status == http1::ParseStatus::kComplete) {
-        if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
-          up_->buf.Consume(r.head_length);  // interim response: not passed on
-          scan.Reset();
-          continue;
-        }
-        r_.resp_head_len = r.head_length;
-        co_return true;
-      }
-    }
-    auto space = up_->buf.Space(kUpstreamBuf);
-    if (space.size() == 0) {
-      *fatal = Outcome{false, false, 502, "target " + TargetText() + ": response head too large"};
-      co_return false;
-    }
-    std::size_t n =
-        co_await up_->sock.async_read_some(space, asio::redirect_error(use_awaitable, uec));
-    if (uec) break;
-    got_bytes = true;
-    up_->buf.Commit(n);
+  HeadRead h = co_await ReadTargetResponseHead(w_, *up_, &resp_);
+  if (h.ok) {
+    r_.resp_head_len = h.head_len;
+    co_return true;
   }
-  if (up_->watch.fired) {
-    *failure = AttemptFailure::kResponseTimedOut;
-    fatal->reason = "no response within " +
-                    std::to_string(w_.limits.upstream_response_timeout.count()) + "ms";
+  if (h.fatal) {
+    *fatal = Outcome{false, false, 502, "target " + TargetText() + ": " + h.reason};
   } else {
-    *failure = got_bytes ? AttemptFailure::kResponseStarted : AttemptFailure::kClosedBeforeResponse;
-    fatal->reason = "connection closed before a response";
+    *failure = h.failure;
+    fatal->reason = std::move(h.reason);
   }
   co_return false;
 }

@@ -15,6 +15,7 @@
 
 #include "common/http1.h"
 #include "proxy/buffer.h"
+#include "proxy/inflight.h"
 #include "proxy/retry_policy.h"
 #include "proxy/tls_stream.h"
 #include "proxy/worker_impl.h"
@@ -61,20 +62,6 @@ class Session {
     bool body_complete = true;
     std::size_t resp_head_len = 0;
     Clock::TimePoint started;
-  };
-
-  // Counts a request against a target or a pool while it runs.
-  class Inflight {
-   public:
-    Inflight() = default;
-    Inflight(const Inflight&) = delete;
-    Inflight& operator=(const Inflight&) = delete;
-    ~Inflight() { Set(nullptr, nullptr); }
-    void Set(Target* t, PoolStats* p);
-
-   private:
-    Target* target_ = nullptr;
-    PoolStats* pool_ = nullptr;
   };
 
   asio::awaitable<bool> Handshake();  // TLS only: false when it failed or timed out

@@ -68,10 +68,17 @@ bool Offers(const unsigned char* list, unsigned len, std::string_view proto) {
   return false;
 }
 
-// Ordinary hosts speak HTTP/1.1 (or no ALPN). A client that asks only for acme-tls/1 here
-// (no challenge pending for its name) is refused, as RFC 8737 requires.
+// Ordinary hosts speak HTTP/2 when the client offers it (the server's preference decides,
+// whatever the client's order), else HTTP/1.1 (or no ALPN). A client that asks only for
+// acme-tls/1 here (no challenge pending for its name) is refused, as RFC 8737 requires.
 int SelectHttp(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
+  if (Offers(in, inlen, "h2")) {
+    static constexpr unsigned char kH2[] = "h2";
+    *out = kH2;
+    *outlen = 2;
+    return SSL_TLSEXT_ERR_OK;
+  }
   if (Offers(in, inlen, "http/1.1")) {
     static constexpr unsigned char kHttp11[] = "http/1.1";
     *out = kHttp11;

@@ -89,6 +89,14 @@ TlsStream::~TlsStream() {
 
 std::string_view TlsStream::protocol() const { return ssl_ ? SSL_get_version(ssl_) : ""; }
 
+std::string_view TlsStream::alpn() const {
+  if (!ssl_) return "";
+  const unsigned char* data = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &len);
+  return data ? std::string_view(reinterpret_cast<const char*>(data), len) : "";
+}
+
 void TlsStream::ReleaseScratch() { std::string().swap(scratch_); }
 
 // After an SSL call returned `result`: waits for the socket when OpenSSL would block.

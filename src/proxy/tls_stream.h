@@ -36,6 +36,7 @@ class TlsStream {
   void Close();           // close_notify if the connection is still sound; never waits
   void ReleaseScratch();  // frees the coalescing buffer (idle connections)
   std::string_view protocol() const;  // "TLSv1.3", ...
+  std::string_view alpn() const;      // the agreed application protocol ("h2"), or ""
 
  private:
   enum class Step { kDone, kRetry, kFailed };

@@ -2,7 +2,7 @@
 
 // Deadlines without a timer operation per request: every socket in use has a Watch (its
 // deadline) in an intrusive per-worker list. The worker's sweep (every 100 ms) closes each
-// socket whose deadline passed; the coroutine blocked on that socket then sees its
+// socket whose deadline passed (or cancels the timer of a wait without a socket); the coroutine blocked on that socket then sees its
 // operation fail and `fired` set. The sweep also trims client connections that have been
 // idle for a while (their buffers are freed; see Session::TrimIdle).
 // Thread-safety: a WatchList and its Watches belong to one worker thread.
@@ -22,6 +22,9 @@ struct Watch {
   Clock::TimePoint idle_since{};   // when idle_client was set
   bool trimmed = false;            // the sweep cancelled the idle client's read to trim it
   std::uint64_t target_id = 0;     // an upstream connection: its target
+  // A wait with no socket of its own (an HTTP/2 stream waiting for its client's window or
+  // body): the sweep cancels this timer instead when the deadline passes.
+  asio::steady_timer* timer = nullptr;
 };
 
 class WatchList {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/h2_session.h"
 #include "proxy/worker_impl.h"
 
 namespace gravity::proxy {
@@ -97,12 +98,13 @@ void Worker::Impl::ScheduleSweep() {
 void Worker::Impl::Sweep() {
   now = clock.Now();
   watches.ForEach([&](Watch* w) {
-    if (!w->sock) return;
+    if (!w->sock && !w->timer) return;
     error_code ec;
     if (!w->fired && w->at <= now) {
       w->fired = true;
-      w->sock->close(ec);
-    } else if (w->idle_client && !w->trimmed && w->idle_since + kTrimIdleAfter <= now) {
+      if (w->sock) w->sock->close(ec);
+      if (w->timer) w->timer->cancel();
+    } else if (w->sock && w->idle_client && !w->trimmed && w->idle_since + kTrimIdleAfter <= now) {
       w->trimmed = true;
       w->sock->cancel(ec);  // the session re-waits without a buffer
     }
@@ -232,6 +234,8 @@ void Worker::Shutdown() {
     impl->watches.ForEach([&](Watch* w) {
       if (w->idle_client && w->sock && w->at > grace) w->at = grace;
     });
+    // HTTP/2 connections say GOAWAY: streams in flight finish, no new ones start.
+    for (H2Session* h2 : impl->h2_sessions) h2->GoAway();
     impl->log.Flush();
   });
 }

@@ -7,6 +7,7 @@
 // Worker's "any thread" methods post to it.
 
 #include <memory>
+#include <unordered_set>
 #include <vector>
 
 #include "common/http1.h"
@@ -17,6 +18,8 @@
 #include "proxy/watch.h"
 
 namespace gravity::proxy {
+
+class H2Session;
 
 struct Worker::Impl {
   Impl(Worker* owner, int index, const ServerOptions& options, Clock& clock,
@@ -56,6 +59,7 @@ struct Worker::Impl {
   TlsStore* tls = nullptr;           // set with the HTTPS listener; outlives the worker
   std::uint16_t https_port = 443;    // for redirects to HTTPS
   asio::steady_timer sweep_timer{io};
+  std::unordered_set<H2Session*> h2_sessions;  // told to GOAWAY on Shutdown
 };
 
 }  // namespace gravity::proxy

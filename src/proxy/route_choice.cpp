@@ -1,0 +1,26 @@
+#include "proxy/route_choice.h"
+
+#include "proxy/canary_split.h"
+
+namespace gravity::proxy {
+
+RouteChoice ChooseRoute(const RouteTable& table, std::string_view host, std::string_view path,
+                        int cookie_bucket, std::uint64_t random, Balance balance) {
+  RouteChoice c;
+  const int route = table.router.Match(host, path);
+  if (route < 0) return c;
+  c.service = table.services[route].get();
+  PoolChoice choice = ChoosePool(*c.service, cookie_bucket, random);
+  c.pool = choice.pool;
+  c.pool_name = choice.name;
+  c.set_cookie_bucket = choice.set_cookie_bucket;
+  c.target = Pick(c.pool->targets, balance, &c.pool->cursor);
+  if (!c.target && c.pool != c.service->main.get()) {  // no canary target: main serves
+    c.pool = c.service->main.get();
+    c.pool_name = "main";
+    c.target = Pick(c.pool->targets, balance, &c.pool->cursor);
+  }
+  return c;
+}
+
+}  // namespace gravity::proxy
