@@ -55,7 +55,11 @@ void Session::TrimIdle() {
 
 awaitable<void> Session::Run() {
   WatchGuard guard(w_.watches, &watch_);
-  if (tls_ && !co_await Handshake()) co_return;
+  // co_await kept out of && and ?: (GCC 12 has miscompiled such coroutine expressions).
+  if (tls_) {
+    const bool shaken = co_await Handshake();
+    if (!shaken) co_return;
+  }
   if (tls_ && tls_->alpn() == "h2") {
     H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
     co_await h2.Run();  // it has closed the TLS stream itself
@@ -111,8 +115,12 @@ awaitable<bool> Session::ReadHead() {
       if (ec_) co_return false;
     }
     auto space = buf_.Space(limits.max_header_bytes + 1024);
-    std::size_t n = tls_ ? co_await tls_->ReadSome(space, ec_)
-                         : co_await sock_.async_read_some(space, tok);
+    std::size_t n = 0;
+    if (tls_) {
+      n = co_await tls_->ReadSome(space, ec_);
+    } else {
+      n = co_await sock_.async_read_some(space, tok);
+    }
     if (ec_ == asio::error::operation_aborted && watch_.trimmed && !watch_.fired) continue;
     if (ec_) co_return false;  // closed, reset, idle or header deadline passed
     if (watch_.idle_client) {
