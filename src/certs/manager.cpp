@@ -94,7 +94,8 @@ CertManager::CertManager(ManagerOptions options, std::vector<WantedHost> hosts)
 CertManager::~CertManager() { Stop(); }
 
 void CertManager::Start() {
-  if (states_.empty() || thread_.joinable()) return;
+  // Even with no tls: host left, the loop removes what the daemon put on the proxy before.
+  if (thread_.joinable()) return;
   thread_ = std::thread([this] { Loop(); });
 }
 

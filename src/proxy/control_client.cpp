@@ -88,6 +88,13 @@ Result<ControlClient::Response> ControlClient::Call(const std::string& method,
                                                     const std::string& path,
                                                     const std::string& body) {
   const std::string where = "proxy control socket " + socket_path_;
+  // Path parts come from elsewhere (service names, ACME tokens and domains from a CA):
+  // a space, CR, LF or other control byte would split the request line.
+  for (unsigned char c : path) {
+    if (c <= 0x20 || c == 0x7f) {
+      return Status::Error("refusing a control request: the path has a space or control byte");
+    }
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   // Until connected the request cannot have arrived (Unavailable); from then on a failure

@@ -269,6 +269,12 @@ int ControlPlane::Run() {
     return 1;
   }
   std::optional<tcp::endpoint> https;
+  if (!tls_ && inherited_.https_fd >= 0) {
+    // The previous process had an HTTPS listener and this one has none: close it, or it
+    // would keep completing handshakes into a backlog nobody accepts from.
+    ::close(inherited_.https_fd);
+    inherited_.https_fd = -1;
+  }
   if (tls_) {
     auto h = ListenHttps();
     if (!h.ok()) {

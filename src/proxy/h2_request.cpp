@@ -108,7 +108,7 @@ const char* FinishH2Request(H2Request* r) {
 
 std::vector<H2Field> H2ResponseFields(const http1::ResponseHead& resp,
                                       const http1::ConnectionInfo& connection,
-                                      int set_cookie_bucket) {
+                                      int set_cookie_bucket, std::string_view hsts) {
   std::vector<H2Field> out;
   out.reserve(resp.headers.size() + 1);
   for (const auto& h : resp.headers) {
@@ -116,6 +116,9 @@ std::vector<H2Field> H2ResponseFields(const http1::ResponseHead& resp,
     out.push_back({Lowercase(h.name), std::string(h.value)});
   }
   if (set_cookie_bucket >= 0) out.push_back({"set-cookie", CanaryCookie(set_cookie_bucket)});
+  if (!hsts.empty() && !resp.Find("strict-transport-security")) {
+    out.push_back({"strict-transport-security", std::string(hsts)});
+  }
   return out;
 }
 

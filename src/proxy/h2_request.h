@@ -45,9 +45,10 @@ const char* FinishH2Request(H2Request* r);
 
 // The fields of the response to send: `resp`'s end-to-end fields with lowercase names
 // (hop-by-hop ones, and those `connection` names, dropped), and the canary cookie when
-// `set_cookie_bucket` >= 0. Excludes :status.
+// `set_cookie_bucket` >= 0, and Strict-Transport-Security = `hsts` when it is set and the
+// target sent none. Excludes :status.
 std::vector<H2Field> H2ResponseFields(const http1::ResponseHead& resp,
                                       const http1::ConnectionInfo& connection,
-                                      int set_cookie_bucket);
+                                      int set_cookie_bucket, std::string_view hsts = {});
 
 }  // namespace gravity::proxy

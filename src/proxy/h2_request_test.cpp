@@ -104,5 +104,26 @@ TEST(H2Request, ResponseFieldsAreLowercaseWithoutHopByHop) {
                        "set-cookie=gravity_bucket=42; Path=/; Max-Age=2592000; HttpOnly"}));
 }
 
+TEST(H2Response, HstsIsAddedUnlessTheTargetSentOne) {
+  http1::Limits limits;
+  http1::ConnectionInfo ci;
+  http1::ResponseHead plain;
+  ASSERT_EQ(http1::ParseResponseHead("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", limits,
+                                     &plain, nullptr).status,
+            http1::ParseStatus::kComplete);
+  auto f = H2ResponseFields(plain, ci, -1, "max-age=86400");
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f.back().name, "strict-transport-security");
+  EXPECT_EQ(f.back().value, "max-age=86400");
+  http1::ResponseHead own;
+  ASSERT_EQ(http1::ParseResponseHead(
+                "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=5\r\n\r\n", limits, &own,
+                nullptr).status,
+            http1::ParseStatus::kComplete);
+  auto g = H2ResponseFields(own, ci, -1, "max-age=86400");
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].value, "max-age=5");
+}
+
 }  // namespace
 }  // namespace gravity::proxy

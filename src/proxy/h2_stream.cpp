@@ -274,6 +274,22 @@ awaitable<bool> H2Session::SendBody(H2Stream& s) {
 awaitable<void> H2Session::Respond(H2Stream& s) {
   const std::string& target = s.route.target->address.text;
   http1::Framing rf = http1::ResponseFraming(s.resp, s.req.method);
+  // HTTP/2 has no Transfer-Encoding: a coding other than chunked (gzip, ...) would reach the
+  // client undeclared, so such a response is refused rather than corrupted.
+  bool other_coding = false;
+  for (const auto& h : s.resp.headers) {
+    if (!http1::EqualsIgnoreCase(h.name, "transfer-encoding")) continue;
+    std::string_view v = h.value;
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    if (!http1::EqualsIgnoreCase(v, "chunked")) other_coding = true;
+  }
+  if (other_coding && rf.ok()) {
+    s.up.reset();
+    s.route.pool->stats->Record(502, 0, 0);
+    SubmitError(s, 502, "target " + target + ": a transfer coding HTTP/2 cannot carry");
+    co_return;
+  }
   if (s.resp.status == 101 || !rf.ok()) {
     s.up.reset();
     s.route.pool->stats->Record(502, 0, 0);
@@ -286,7 +302,9 @@ awaitable<void> H2Session::Respond(H2Stream& s) {
       http1::KeepAlive(s.resp.version_minor, s.rinfo) && rf.kind != http1::BodyKind::kUntilClose;
   const int status = s.resp.status;
   const bool body = rf.kind != http1::BodyKind::kNone;
-  SubmitResponse(s, status, H2ResponseFields(s.resp, s.rinfo, s.route.set_cookie_bucket), body);
+  SubmitResponse(s, status,
+                 H2ResponseFields(s.resp, s.rinfo, s.route.set_cookie_bucket, s.route.service->hsts),
+                 body);
   s.up->buf.Consume(s.resp_head_len);
   bool complete = true;
   if (body) complete = co_await RelayBody(s, rf);

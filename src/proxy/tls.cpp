@@ -178,9 +178,10 @@ Status UseChain(SSL_CTX* c, const std::string& chain_pem, CertificateSummary* su
 }
 
 std::string FileNameFor(const std::string& host) {
-  // Host names are validated: only '*' needs a spelling of its own.
+  // Host names are validated (letters, digits, '-', '_', '.'): '*' becomes '@', which no
+  // host name contains, so two hosts never share a file.
   std::string out = host;
-  if (out.rfind("*.", 0) == 0) out = "_wildcard_" + out.substr(1);
+  if (out.rfind("*.", 0) == 0) out[0] = '@';
   return out + ".json";
 }
 
@@ -316,14 +317,16 @@ Status TlsStore::Put(const std::string& host_in, const std::string& chain_pem,
   entry->chain_pem = chain_pem;
   entry->key_pem = key_pem;
   SSL_CTX_set_ex_data(entry->ctx.get(), StoreIndex(), this);
+  // A session resumes only under the host's own certificate: a ticket issued for A is
+  // not accepted on a connection that asked for B (OpenSSL compares this context).
+  SSL_CTX_set_session_id_context(entry->ctx.get(), reinterpret_cast<const unsigned char*>(host.data()),
+                                 static_cast<unsigned>(std::min<std::size_t>(host.size(), SSL_MAX_SID_CTX_LENGTH)));
   MutexLock lock(mu_);
   auto next = std::make_shared<Snapshot>(*snap_);
   next->hosts[host] = entry;
-  if (is_default) {
-    next->default_host = host;
-  } else if (next->default_host == host) {
-    next->default_host.clear();
-  }
+  // The default stays the default when its certificate is replaced (a renewal does not
+  // say "default"); it ends when the host is removed or another one is made the default.
+  if (is_default) next->default_host = host;
   Save(*next, host);
   Publish(std::move(next));
   return Status::Ok();

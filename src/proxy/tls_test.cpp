@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/clock.h"
+#include "proxy/control_client.h"
 #include "proxy/forwarding.h"
 
 namespace gravity::proxy {
@@ -100,6 +101,25 @@ TEST(TlsStore, KeepsHttpChallengesByToken) {
   EXPECT_FALSE(store.HttpChallenge("other"));
   store.RemoveHttpChallenge("tok");
   EXPECT_FALSE(store.HttpChallenge("tok"));
+}
+
+TEST(TlsStore, KeepsTheDefaultWhenItsCertificateIsReplaced) {
+  TlsStore store(Clock::Real());
+  auto [cert, key] = SelfSigned({"app.test"});
+  ASSERT_TRUE(store.Put("app.test", cert, key, "manual", true).ok());
+  ASSERT_TRUE(store.Put("app.test", cert, key, "acme", false).ok());  // a renewal
+  auto list = store.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_TRUE(list[0].is_default);
+}
+
+TEST(ControlClientPaths, RefuseBytesThatWouldSplitTheRequestLine) {
+  ControlClient client("/nonexistent/proxy.sock", std::chrono::seconds(1));
+  for (std::string bad : {std::string("tok\r\nPUT /x"), std::string("a b"), std::string("a\x7f")}) {
+    auto r = client.Call("PUT", "/v1/tls/challenges/http/" + bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().find("control byte"), std::string::npos) << r.error();
+  }
 }
 
 TEST(Forwarding, RedirectAndHostWithoutPort) {
