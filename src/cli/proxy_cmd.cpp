@@ -128,7 +128,8 @@ int PrintCertificates(const json& doc) {
   for (const auto& c : certs) {
     std::string names;
     for (const auto& n : c.value("names", json::array())) {
-      names += (names.empty() ? "" : ",") + n.get<std::string>();
+      if (!names.empty()) names += ',';
+      names += n.get<std::string>();
     }
     std::time_t t = static_cast<std::time_t>(c.value("not_after", std::int64_t{0}));
     char when[32] = "-";
