@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "common/fs.h"
@@ -202,18 +203,28 @@ void ReadDataDirs(Checker& c, const Entry& e, const std::string& f, std::vector<
   }
 }
 
+// A field naming a file, resolved against the stack file: its absolute path and content,
+// or nullopt with the error reported (the value is not a string, or the file unreadable).
+std::optional<std::string> ReadFileField(Checker& c, const Entry& e, const std::string& f,
+                                         const std::string& base_dir, std::string* abs) {
+  std::string p;
+  if (!ReadString(c, e, f, p)) return std::nullopt;
+  *abs = Resolve(base_dir, p);
+  auto content = ReadFile(*abs);
+  if (!content.ok()) {
+    c.Error(e.value.Mark(), f, "cannot read " + Quote(*abs) + ": " + content.error());
+    return std::nullopt;
+  }
+  return std::move(*content);
+}
+
 // A PEM file the proxy will load: it must be readable and look like PEM of `kind`
 // ("CERTIFICATE", "PRIVATE KEY"). The proxy checks the rest (the key matches, the chain).
 void ReadPemFile(Checker& c, const Entry& e, const std::string& f, const std::string& base_dir,
                  const char* kind, std::string& out) {
-  std::string p;
-  if (!ReadString(c, e, f, p)) return;
-  std::string abs = Resolve(base_dir, p);
-  auto content = ReadFile(abs);
-  if (!content.ok()) {
-    c.Error(e.value.Mark(), f, "cannot read " + Quote(abs) + ": " + content.error());
-    return;
-  }
+  std::string abs;
+  auto content = ReadFileField(c, e, f, base_dir, &abs);
+  if (!content) return;
   if (content->find("-----BEGIN ") == std::string::npos ||
       content->find(std::string(kind) + "-----") == std::string::npos) {
     c.Error(e.value.Mark(), f, Quote(abs) + " is not a PEM " + kind + " file");
@@ -331,15 +342,10 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w,
 // webhook_secret_file: resolved against the stack file; must exist and not be blank.
 void ReadWebhookSecret(Checker& c, const Entry& e, const std::string& f,
                        const std::string& base_dir, StackApp& app) {
-  std::string p;
-  if (!ReadString(c, e, f, p)) return;
-  std::string abs = Resolve(base_dir, p);
-  auto content = ReadFile(abs);
-  if (!content.ok()) {
-    c.Error(e.value.Mark(), f, "cannot read " + Quote(abs) + ": " + content.error());
-    return;
-  }
-  std::string s = *content;
+  std::string abs;
+  auto content = ReadFileField(c, e, f, base_dir, &abs);
+  if (!content) return;
+  std::string s = std::move(*content);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   if (s.empty()) {
     c.Error(e.value.Mark(), f, Quote(abs) + " is empty; put the webhook secret in it");

@@ -32,17 +32,9 @@ class Flow : public ::testing::Test {
   void SetUp() override {
     proxy_port_ = FreePort();
     admin_port_ = FreePort();
-    auto bare = GitRepo::InitBare(dir_.Join("site.git"), "staging");
-    ASSERT_TRUE(bare.ok()) << bare.error();
-    auto work = GitRepo::Init(dir_.Join("work"), "staging");
+    auto work = SampleAppRepo(dir_.path());
     ASSERT_TRUE(work.ok()) << work.error();
     work_ = std::make_unique<GitRepo>(std::move(*work));
-    std::filesystem::copy(std::string(GRAVITY_SOURCE_DIR) + "/examples/automation", work_->path(),
-                          std::filesystem::copy_options::recursive |
-                              std::filesystem::copy_options::overwrite_existing);
-    ASSERT_TRUE(work_->Commit("The sample app").ok());
-    ASSERT_TRUE(work_->AddRemote("origin", dir_.Join("site.git")).ok());
-    ASSERT_TRUE(work_->Push("origin", "staging").ok());
     stack_ = dir_.Write("stack.yml", StackYaml());
   }
 

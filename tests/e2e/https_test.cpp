@@ -39,16 +39,8 @@ class Https : public ::testing::Test {
     proxy_port_ = FreePort();
     https_port_ = FreePort();
     admin_port_ = FreePort();
-    auto bare = GitRepo::InitBare(dir_.Join("site.git"), "staging");
-    ASSERT_TRUE(bare.ok()) << bare.error();
-    auto work = GitRepo::Init(dir_.Join("work"), "staging");
+    auto work = SampleAppRepo(dir_.path());
     ASSERT_TRUE(work.ok()) << work.error();
-    std::filesystem::copy(std::string(GRAVITY_SOURCE_DIR) + "/examples/automation", work->path(),
-                          std::filesystem::copy_options::recursive |
-                              std::filesystem::copy_options::overwrite_existing);
-    ASSERT_TRUE(work->Commit("The sample app").ok());
-    ASSERT_TRUE(work->AddRemote("origin", dir_.Join("site.git")).ok());
-    ASSERT_TRUE(work->Push("origin", "staging").ok());
   }
   void TearDown() override {
     if (!stack_.empty()) Gravity({"down", "-f", stack_}, dir_.path());

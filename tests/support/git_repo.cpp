@@ -1,5 +1,7 @@
 #include "support/git_repo.h"
 
+#include <filesystem>
+
 #include "common/fs.h"
 #include "support/subprocess.h"
 
@@ -113,6 +115,22 @@ Status GitRepo::DeleteRemoteBranch(const std::string& remote, const std::string&
 
 Status GitRepo::SetRef(const std::string& branch, const std::string& commit) {
   return Git({"update-ref", "refs/heads/" + branch, commit}).status();
+}
+
+Result<GitRepo> SampleAppRepo(const std::string& dir, const std::string& branch) {
+  ASSIGN_OR_RETURN(GitRepo bare, GitRepo::InitBare(dir + "/site.git", branch));
+  (void)bare;
+  ASSIGN_OR_RETURN(GitRepo work, GitRepo::Init(dir + "/work", branch));
+  std::error_code ec;
+  std::filesystem::copy(std::string(GRAVITY_SOURCE_DIR) + "/examples/automation", work.path(),
+                        std::filesystem::copy_options::recursive |
+                            std::filesystem::copy_options::overwrite_existing,
+                        ec);
+  if (ec) return Status::Error("copying the sample app: " + ec.message());
+  RETURN_IF_ERROR(work.Commit("The sample app").status());
+  RETURN_IF_ERROR(work.AddRemote("origin", dir + "/site.git"));
+  RETURN_IF_ERROR(work.Push("origin", branch));
+  return work;
 }
 
 }  // namespace gravity::test

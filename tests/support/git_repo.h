@@ -11,6 +11,13 @@ namespace gravity::test {
 // A git repository in a directory of the test's (usually a TempDir), driven through the git
 // CLI with a fixed identity and no global or system configuration, so tests behave the same
 // on every machine. Not thread-safe.
+class GitRepo;
+
+// The sample app (examples/automation) committed in DIR/work on `branch` and pushed to
+// the bare repository DIR/site.git (what a stack's `repo: ./site.git` names). Returns the
+// working copy, for later commits.
+Result<GitRepo> SampleAppRepo(const std::string& dir, const std::string& branch = "staging");
+
 class GitRepo {
  public:
   // `git init` of a work tree at `dir` (created if missing) on `branch`.
