@@ -61,14 +61,40 @@ enum class Strategy { kRedBlack, kCanary };
 const char* StrategyName(Strategy s);  // "red_black" | "canary"
 
 // Settings of the canary strategy (used only when strategy is canary).
+// One step of a canary: `weight`% of clients for `duration`, judged at its end.
+struct CanaryStep {
+  int weight = 10;
+  Duration duration = std::chrono::minutes(1);
+  bool operator==(const CanaryStep&) const = default;
+};
+
+// What a step whose pools got fewer than min_requests requests does (it is inconclusive).
+enum class NoTraffic { kPass, kFail, kExtend };
+
 struct CanarySpec {
   int weight = 10;                              // % of clients sent to the new release
   Duration duration = std::chrono::minutes(1);  // observed this long before promotion
+  // canary.steps; empty: one step of `weight` for `duration` (the shorthand).
+  std::vector<CanaryStep> steps;
   double max_error_rate = 0.01;                 // 5xx share above which it is dropped
   // The canary's 5xx share is computed over at least this many requests: with fewer, the
-  // 5xx count is divided by min_requests (too little traffic cannot hide errors).
+  // 5xx count is divided by min_requests (too little traffic cannot hide errors). Also the
+  // requests each pool needs in a step for its latency and error rates to be compared.
   int min_requests = 20;
+  // The judge (docs/deploy.md "How a canary is judged"): a metric is High when the canary
+  // is worse than the comparison pool at this confidence and by more than the tolerance.
+  double confidence = 0.98;
+  double max_latency_increase = 0.20;  // of the comparison pool's median latency
+  double max_error_increase = 0.005;   // absolute: 0.5 percentage points
+  bool judge_4xx = false;              // also compare 4xx rates
+  int pass_score = 95;                 // a step's score at or above: next step / promote
+  int marginal_score = 75;             // below: roll back; between: the step is extended once
+  NoTraffic no_traffic = NoTraffic::kPass;
 
+  // The steps to run: `steps`, or the shorthand's one step.
+  std::vector<CanaryStep> Steps() const {
+    return steps.empty() ? std::vector<CanaryStep>{{weight, duration}} : steps;
+  }
   bool operator==(const CanarySpec&) const = default;
 };
 
@@ -109,6 +135,9 @@ struct EnvironmentSpec {
   CanarySpec canary;
   Duration drain_timeout = std::chrono::seconds(30);
   Duration keep_previous = std::chrono::minutes(10);
+  // After a swap or promotion, the new live release is judged this long against the
+  // previous one (still warm) and rolled back to it on a regression; 0: no watch.
+  Duration watch = Duration::zero();
   std::map<std::string, std::string> env;
   ResourceLimits limits = ResourceLimits::InstanceDefaults();  // per instance
   SandboxMode sandbox = SandboxMode::kStrict;                  // `off` only when written

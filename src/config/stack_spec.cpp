@@ -30,27 +30,136 @@ constexpr int kMaxInstances = 100;
 
 // ------------------------------------------------------------ environments
 
+// A share such as "20%" or "0.5%" into `out` (0..1).
+void ReadShare(Checker& c, const Entry& e, const std::string& f, double& out) {
+  std::string s;
+  if (!ReadString(c, e, f, s)) return;
+  auto r = ParseRate(s);
+  if (r.ok()) {
+    out = *r;
+  } else {
+    c.Error(e.value.Mark(), f, r.error());
+  }
+}
+
+// canary.steps: [{weight, duration}, ...], weights rising.
+void ReadCanarySteps(Checker& c, const Entry& section, const std::string& f,
+                     std::vector<CanaryStep>& out) {
+  if (!section.value.IsSequence() || section.value.size() == 0) {
+    c.Error(MarkOf(section), f, "expected a list of {weight, duration} steps");
+    return;
+  }
+  std::vector<CanaryStep> steps;
+  for (size_t i = 0; i < section.value.size(); ++i) {
+    std::string w = f + "[" + std::to_string(i) + "]";
+    const YAML::Node& n = section.value[i];
+    if (!n.IsMap()) {
+      c.Error(n.Mark(), w, std::string("expected a mapping {weight, duration}, got ") + KindName(n));
+      return;
+    }
+    CanaryStep step;
+    bool have_weight = false;
+    for (const auto& e : c.Entries(n, w, {"weight", "duration"})) {
+      std::string g = Join(w, e.key);
+      if (e.key == "weight") {
+        have_weight = ReadInt(c, e, g, 1, 99, step.weight);
+      } else if (e.key == "duration") {
+        ReadDuration(c, e, g, seconds(1), hours(24), step.duration);
+      }
+    }
+    if (!have_weight) {
+      c.Error(n.Mark(), w, "needs a weight");
+      return;
+    }
+    if (!steps.empty() && step.weight < steps.back().weight) {
+      c.Error(n.Mark(), Join(w, "weight"),
+              "must not be below the step before (" + std::to_string(steps.back().weight) + ")");
+      return;
+    }
+    steps.push_back(step);
+  }
+  out = std::move(steps);
+}
+
 void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanarySpec& out) {
   if (!section.value.IsMap()) return;
-  for (const auto& e :
-       c.Entries(section.value, w, {"weight", "duration", "max_error_rate", "min_requests"})) {
+  bool shorthand = false;
+  YAML::Mark steps_mark;
+  for (const auto& e : c.Entries(section.value, w,
+                                 {"weight", "duration", "steps", "max_error_rate", "min_requests",
+                                  "confidence", "max_latency_increase", "max_error_increase",
+                                  "judge_4xx", "pass_score", "marginal_score", "no_traffic"})) {
     std::string f = Join(w, e.key);
     if (e.key == "weight") {
+      shorthand = true;
       ReadInt(c, e, f, 1, 99, out.weight);
     } else if (e.key == "duration") {
+      shorthand = true;
       ReadDuration(c, e, f, seconds(1), hours(24), out.duration);
+    } else if (e.key == "steps") {
+      steps_mark = e.key_node.Mark();
+      ReadCanarySteps(c, e, f, out.steps);
     } else if (e.key == "min_requests") {
       ReadInt(c, e, f, 1, 1000000, out.min_requests);
     } else if (e.key == "max_error_rate") {
+      ReadShare(c, e, f, out.max_error_rate);
+    } else if (e.key == "max_error_increase") {
+      ReadShare(c, e, f, out.max_error_increase);
+    } else if (e.key == "max_latency_increase") {
+      // A rate is at most 100%; a latency may double or more.
       std::string s;
       if (!ReadString(c, e, f, s)) continue;
-      auto r = ParseRate(s);
-      if (r.ok()) {
-        out.max_error_rate = *r;
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (s.size() < 2 || s.back() != '%' || end != s.c_str() + s.size() - 1 || !(v >= 0) ||
+          v > 1000) {
+        c.Error(e.value.Mark(), f, Quote(s) + ": expected a percentage such as 20% (0% to 1000%)");
+        continue;
+      }
+      out.max_latency_increase = v / 100.0;
+    } else if (e.key == "confidence") {
+      std::string s;
+      if (!ReadString(c, e, f, s)) continue;
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (s.empty() || end != s.c_str() + s.size() || !(v >= 0.5 && v < 1)) {
+        c.Error(e.value.Mark(), f, Quote(s) + ": expected a number from 0.5 to below 1, such as 0.98");
+        continue;
+      }
+      out.confidence = v;
+    } else if (e.key == "judge_4xx") {
+      std::string s;
+      if (!ReadString(c, e, f, s)) continue;
+      if (s != "true" && s != "false") {
+        c.Error(e.value.Mark(), f, Quote(s) + ": expected true or false");
+        continue;
+      }
+      out.judge_4xx = s == "true";
+    } else if (e.key == "pass_score") {
+      ReadInt(c, e, f, 1, 100, out.pass_score);
+    } else if (e.key == "marginal_score") {
+      ReadInt(c, e, f, 0, 100, out.marginal_score);
+    } else if (e.key == "no_traffic") {
+      std::string s;
+      if (!ReadString(c, e, f, s)) continue;
+      if (s == "pass") {
+        out.no_traffic = NoTraffic::kPass;
+      } else if (s == "fail") {
+        out.no_traffic = NoTraffic::kFail;
+      } else if (s == "extend") {
+        out.no_traffic = NoTraffic::kExtend;
       } else {
-        c.Error(e.value.Mark(), f, r.error());
+        c.Error(e.value.Mark(), f, Quote(s) + ": expected pass, fail or extend");
       }
     }
+  }
+  if (shorthand && !out.steps.empty()) {
+    c.Error(steps_mark, Join(w, "steps"),
+            "cannot be given with weight/duration (they are the one-step shorthand)");
+  }
+  if (out.marginal_score > out.pass_score) {
+    c.Error(section.key_node.Mark(), Join(w, "marginal_score"),
+            "must not be above pass_score (" + std::to_string(out.pass_score) + ")");
   }
 }
 
@@ -294,7 +403,7 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w,
     for (const auto& e :
          c.Entries(section.value, w,
                    {"branch", "promote_from", "host", "instances", "strategy", "canary",
-                    "drain_timeout", "keep_previous", "env", "limits", "sandbox", "data", "tls",
+                    "drain_timeout", "keep_previous", "watch", "env", "limits", "sandbox", "data", "tls",
                     "hsts"})) {
       std::string f = Join(w, e.key);
       if (e.key == "branch") {
@@ -318,6 +427,8 @@ void ParseEnvironment(Checker& c, const Entry& section, const std::string& w,
         ReadDuration(c, e, f, milliseconds(0), hours(1), env.drain_timeout);
       } else if (e.key == "keep_previous") {
         ReadDuration(c, e, f, milliseconds(0), hours(24 * 7), env.keep_previous);
+      } else if (e.key == "watch") {
+        ReadDuration(c, e, f, milliseconds(0), hours(24), env.watch);
       } else if (e.key == "env") {
         ReadEnvVars(c, e, f, env);
       } else if (e.key == "limits") {

@@ -209,6 +209,40 @@ TEST_P(StackErrors, NamesFileLineColumnAndTheProblem) {
   EXPECT_THAT(r.error(), HasSubstr(c.message));
 }
 
+TEST_F(StackTest, CanaryStepsAndJudge) {
+  auto r = Parse(
+      "apps:\n  site:\n    repo: r\n    environments:\n      prod:\n        branch: main\n"
+      "        strategy: canary\n        watch: 2m\n"
+      "        canary:\n"
+      "          steps: [{weight: 5, duration: 1m}, {weight: 25, duration: 2m}, {weight: 50}]\n"
+      "          confidence: 0.99\n          max_latency_increase: 35%\n"
+      "          max_error_increase: 1%\n          judge_4xx: true\n"
+      "          pass_score: 90\n          marginal_score: 60\n          no_traffic: extend\n");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const EnvironmentSpec& e = r->apps[0].environments[0];
+  EXPECT_EQ(e.watch, minutes(2));
+  const CanarySpec& c = e.canary;
+  ASSERT_EQ(c.Steps().size(), 3u);
+  EXPECT_EQ(c.Steps()[0], (CanaryStep{5, minutes(1)}));
+  EXPECT_EQ(c.Steps()[1], (CanaryStep{25, minutes(2)}));
+  EXPECT_EQ(c.Steps()[2], (CanaryStep{50, minutes(1)}));  // the default duration
+  EXPECT_DOUBLE_EQ(c.confidence, 0.99);
+  EXPECT_DOUBLE_EQ(c.max_latency_increase, 0.35);
+  EXPECT_DOUBLE_EQ(c.max_error_increase, 0.01);
+  EXPECT_TRUE(c.judge_4xx);
+  EXPECT_EQ(c.pass_score, 90);
+  EXPECT_EQ(c.marginal_score, 60);
+  EXPECT_EQ(c.no_traffic, NoTraffic::kExtend);
+  // The shorthand is one step; the defaults judge at 98% with 20% latency tolerance.
+  CanarySpec shorthand;
+  ASSERT_EQ(shorthand.Steps().size(), 1u);
+  EXPECT_EQ(shorthand.Steps()[0], (CanaryStep{10, minutes(1)}));
+  EXPECT_DOUBLE_EQ(shorthand.confidence, 0.98);
+  EXPECT_DOUBLE_EQ(shorthand.max_latency_increase, 0.20);
+  EXPECT_EQ(shorthand.no_traffic, NoTraffic::kPass);
+  EXPECT_EQ(EnvironmentSpec{}.watch, milliseconds(0));
+}
+
 #define APP_HEAD "apps:\n  site:\n    repo: ./site.git\n    environments:\n"
 
 INSTANTIATE_TEST_SUITE_P(
@@ -316,6 +350,42 @@ INSTANTIATE_TEST_SUITE_P(
                  APP_HEAD
                  "      s: {branch: m, strategy: canary, canary: {max_error_rate: 150%}}\n",
                  "5:65", "must be between 0% and 100%"},
+        BadStack{"CanaryStepsNotList",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {steps: 5}}\n", "5:56",
+                 "canary.steps: expected a list of {weight, duration} steps"},
+        BadStack{"CanaryStepNotMap",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {steps: [5]}}\n", "5:57",
+                 "canary.steps[0]: expected a mapping {weight, duration}, got a scalar"},
+        BadStack{"CanaryStepWithoutWeight",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {steps: [{duration: 1m}]}}\n",
+                 "5:57", "canary.steps[0]: needs a weight"},
+        BadStack{"CanaryStepsFalling",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {steps: [{weight: 20}, "
+                          "{weight: 10}]}}\n",
+                 "5:71", "canary.steps[1].weight: must not be below the step before (20)"},
+        BadStack{"CanaryStepUnknownKey",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {steps: [{weight: 2, wieght: 2}]}}\n",
+                 "5:69", "unknown key 'wieght'; did you mean 'weight'?"},
+        BadStack{"CanaryStepsAndShorthand",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {weight: 5, steps: "
+                          "[{weight: 5}]}}\n",
+                 "5:60", "canary.steps: cannot be given with weight/duration"},
+        BadStack{"CanaryConfidence",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {confidence: 98%}}\n",
+                 "5:61", "canary.confidence: '98%': expected a number from 0.5 to below 1"},
+        BadStack{"CanaryLatencyIncrease",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {max_latency_increase: "
+                          "fast}}\n",
+                 "5:71", "expected a percentage such as 20%"},
+        BadStack{"CanaryNoTraffic",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {no_traffic: wait}}\n",
+                 "5:61", "canary.no_traffic: 'wait': expected pass, fail or extend"},
+        BadStack{"CanaryScores",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {pass_score: 50, "
+                          "marginal_score: 60}}\n",
+                 "5:40", "canary.marginal_score: must not be above pass_score (50)"},
+        BadStack{"WatchDuration", APP_HEAD "      s: {branch: m, watch: forever}\n", "5:29",
+                 "watch: invalid duration 'forever'"},
         BadStack{"BranchInvalid", APP_HEAD "      s: {branch: 'a..b'}\n", "5:19",
                  "'a..b' is not a valid branch name"},
         BadStack{"BranchSpace", APP_HEAD "      s: {branch: 'a b'}\n", "5:19",

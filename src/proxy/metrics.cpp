@@ -16,6 +16,7 @@ void PoolStats::Record(int status, std::uint64_t micros, std::uint64_t body_byte
       break;
     }
   }
+  fine[latency::BinOf(micros)].fetch_add(1, std::memory_order_relaxed);
   count.fetch_add(1, std::memory_order_relaxed);
   sum_micros.fetch_add(micros, std::memory_order_relaxed);
   bytes.fetch_add(body_bytes, std::memory_order_relaxed);

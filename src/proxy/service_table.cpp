@@ -14,8 +14,9 @@ using asio::awaitable;
 using asio::use_awaitable;
 using nlohmann::json;
 
-// Requests answered per pool since the proxy started, by status class (what canary
-// analysis reads; the same counters as gravity_proxy_requests_total).
+// Requests answered per pool since the proxy started, by status class, and their latency
+// as [bin, count] pairs of the non-empty fine bins (what canary analysis reads; the same
+// counters as gravity_proxy_requests_total).
 json RequestsJson(const PoolStats& st) {
   json j = json::object();
   std::uint64_t total = 0;
@@ -25,6 +26,12 @@ json RequestsJson(const PoolStats& st) {
     total += n;
   }
   j["total"] = total;
+  json bins = json::array();
+  for (std::size_t b = 0; b < st.fine.size(); ++b) {
+    std::uint64_t n = st.fine[b].load(std::memory_order_relaxed);
+    if (n) bins.push_back(json::array({b, n}));
+  }
+  j["latency_bins"] = std::move(bins);
   return j;
 }
 
