@@ -1,0 +1,258 @@
+#include "deploy/canary_analysis.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/latency_bins.h"
+#include "deploy/canary_judge.h"
+#include "deploy/statistics.h"
+
+namespace gravity::deploy {
+
+namespace {
+
+std::string Ms(double ms) {
+  if (ms >= 100) return fmt::format("{:.0f} ms", ms);
+  if (ms >= 10) return fmt::format("{:.1f} ms", ms);
+  return fmt::format("{:.2f} ms", ms);
+}
+
+std::string P(double p) { return p < 0.0001 ? fmt::format("{:.1e}", p) : fmt::format("{:.4f}", p); }
+
+std::string SignedPercent(double share) {
+  return (share >= 0 ? "+" : "-") + FormatPercent(std::fabs(share));
+}
+
+// A rate metric: High when the canary's rate is above `absolute_max` (if > 0), or higher
+// than the comparison's by more than max_error_increase at the confidence.
+MetricResult RateMetric(const config::CanarySpec& spec, const std::string& name,
+                        std::uint64_t k_c, std::uint64_t n_c, std::uint64_t k_b,
+                        std::uint64_t n_b, double absolute_max, const std::string& comparison) {
+  MetricResult m;
+  m.name = name;
+  m.canary_samples = n_c;
+  m.baseline_samples = n_b;
+  const auto min = static_cast<std::uint64_t>(std::max(1, spec.min_requests));
+  if (n_c < min) {
+    m.detail = fmt::format("{}: {} canary requests, fewer than the {} needed", name, n_c, min);
+    return m;
+  }
+  stats::TwoProportions t = stats::TwoProportionZ(k_c, n_c, k_b, n_b);
+  m.canary_value = static_cast<double>(k_c) / static_cast<double>(n_c);
+  m.baseline_value = n_b ? static_cast<double>(k_b) / static_cast<double>(n_b) : 0.0;
+  m.statistic = t.z;
+  m.p_value = t.p_greater;
+  m.effect = m.canary_value - m.baseline_value;
+  const double alpha = 1.0 - spec.confidence;
+  const std::string figures =
+      fmt::format("canary {} over {} requests, {} {} over {}", FormatPercent(m.canary_value), n_c,
+                  comparison, FormatPercent(m.baseline_value), n_b);
+  if (absolute_max > 0 && m.canary_value > absolute_max) {
+    m.verdict = MetricVerdict::kHigh;
+    m.detail = fmt::format("{} high: {} (limit {})", name, figures, FormatPercent(absolute_max));
+    return m;
+  }
+  if (n_b >= min && t.p_greater < alpha && m.effect > spec.max_error_increase) {
+    m.verdict = MetricVerdict::kHigh;
+    m.detail = fmt::format("{} high: {}; two-proportion z={:.2f}, p={} < {}, {} points above "
+                           "(tolerance {})",
+                           name, figures, t.z, P(t.p_greater), P(alpha),
+                           FormatPercent(m.effect), FormatPercent(spec.max_error_increase));
+    return m;
+  }
+  m.verdict = MetricVerdict::kPass;
+  m.detail = fmt::format("{} pass: {}; p={}", name, figures, P(t.p_greater));
+  return m;
+}
+
+MetricResult LatencyMetric(const config::CanarySpec& spec, const PoolWindow& c,
+                           const PoolWindow& b, const std::string& comparison) {
+  MetricResult m;
+  m.name = "latency";
+  m.canary_samples = c.LatencyCount();
+  m.baseline_samples = b.LatencyCount();
+  const auto min = static_cast<std::uint64_t>(std::max(1, spec.min_requests));
+  if (m.canary_samples < min || m.baseline_samples < min) {
+    m.detail = fmt::format("latency: {} canary and {} {} requests, fewer than the {} needed",
+                           m.canary_samples, m.baseline_samples, comparison, min);
+    return m;
+  }
+  stats::MannWhitney u = stats::MannWhitneyU(stats::TiedSamples{c.latency, b.latency});
+  m.canary_value = c.QuantileMs(0.5);
+  m.baseline_value = b.QuantileMs(0.5);
+  // The effect: the larger relative change of the median and of p90 (a slower tail counts).
+  auto change = [](double now, double before) {
+    return now / std::max(before, 0.001) - 1.0;  // 1 us floor: a bin's middle can be 0
+  };
+  const double d50 = change(m.canary_value, m.baseline_value);
+  const double d90 = change(c.QuantileMs(0.9), b.QuantileMs(0.9));
+  m.effect = std::fabs(d50) >= std::fabs(d90) ? d50 : d90;
+  if (d50 > 0 && d90 > 0) m.effect = std::max(d50, d90);
+  if (d50 < 0 && d90 < 0) m.effect = std::min(d50, d90);
+  m.statistic = u.u_x;
+  m.p_value = u.p_greater;
+  const double alpha = 1.0 - spec.confidence;
+  const std::string figures = fmt::format(
+      "canary median {} (p90 {}) over {} requests, {} {} (p90 {}) over {}; Mann-Whitney U={:.0f}",
+      Ms(m.canary_value), Ms(c.QuantileMs(0.9)), m.canary_samples, comparison,
+      Ms(m.baseline_value), Ms(b.QuantileMs(0.9)), m.baseline_samples, u.u_x);
+  if (u.p_greater < alpha && m.effect > spec.max_latency_increase) {
+    m.verdict = MetricVerdict::kHigh;
+    m.detail = fmt::format("latency high: {}, p={} < {}, {} (tolerance {})", figures,
+                           P(u.p_greater), P(alpha), SignedPercent(m.effect),
+                           SignedPercent(spec.max_latency_increase));
+  } else if (u.p_less < alpha && m.effect < -spec.max_latency_increase) {
+    m.verdict = MetricVerdict::kLow;
+    m.p_value = u.p_less;
+    m.detail = fmt::format("latency low (faster): {}, p={}, {}", figures, P(u.p_less),
+                           SignedPercent(m.effect));
+  } else {
+    m.verdict = MetricVerdict::kPass;
+    m.detail = fmt::format("latency pass: {}, p={}, {}", figures, P(u.p_greater),
+                           SignedPercent(m.effect));
+  }
+  return m;
+}
+
+}  // namespace
+
+std::uint64_t PoolWindow::LatencyCount() const {
+  std::uint64_t n = 0;
+  for (auto v : latency) n += v;
+  return n;
+}
+
+double PoolWindow::QuantileMs(double q) const {
+  const std::uint64_t n = LatencyCount();
+  if (n == 0) return 0;
+  const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(n)));
+  std::uint64_t seen = 0;
+  for (std::size_t b = 0; b < latency.size(); ++b) {
+    seen += latency[b];
+    if (seen >= std::max<std::uint64_t>(rank, 1)) return latency::BinMiddle(b) / 1000.0;
+  }
+  return latency::BinMiddle(latency.size() - 1) / 1000.0;
+}
+
+PoolWindow PoolWindow::Since(const PoolWindow& base) const {
+  bool restarted = total < base.total || errors_5xx < base.errors_5xx ||
+                   errors_4xx < base.errors_4xx || latency.size() < base.latency.size();
+  for (std::size_t b = 0; !restarted && b < base.latency.size(); ++b) {
+    restarted = latency[b] < base.latency[b];
+  }
+  if (restarted) return *this;
+  PoolWindow d;
+  d.total = total - base.total;
+  d.errors_5xx = errors_5xx - base.errors_5xx;
+  d.errors_4xx = errors_4xx - base.errors_4xx;
+  d.latency = latency;
+  for (std::size_t b = 0; b < base.latency.size(); ++b) d.latency[b] -= base.latency[b];
+  return d;
+}
+
+const char* Name(MetricVerdict v) {
+  switch (v) {
+    case MetricVerdict::kPass: return "pass";
+    case MetricVerdict::kHigh: return "high";
+    case MetricVerdict::kLow: return "low";
+    case MetricVerdict::kNoData: return "no data";
+  }
+  return "?";
+}
+
+const char* Name(StepDecision d) {
+  switch (d) {
+    case StepDecision::kPass: return "pass";
+    case StepDecision::kMarginal: return "marginal";
+    case StepDecision::kFail: return "fail";
+    case StepDecision::kInconclusive: return "inconclusive";
+  }
+  return "?";
+}
+
+StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& canary,
+                           const PoolWindow& baseline, const std::string& comparison) {
+  StepAnalysis a;
+  a.metrics.push_back(RateMetric(spec, "5xx rate", canary.errors_5xx, canary.total,
+                                 baseline.errors_5xx, baseline.total, spec.max_error_rate,
+                                 comparison));
+  if (spec.judge_4xx) {
+    a.metrics.push_back(RateMetric(spec, "4xx rate", canary.errors_4xx, canary.total,
+                                   baseline.errors_4xx, baseline.total, 0, comparison));
+  }
+  a.metrics.push_back(LatencyMetric(spec, canary, baseline, comparison));
+  for (double q : {0.5, 0.9, 0.99}) {
+    a.canary_quantiles_ms.push_back(canary.QuantileMs(q));
+    a.baseline_quantiles_ms.push_back(baseline.QuantileMs(q));
+  }
+
+  int judged = 0, passed = 0;
+  std::string high, missing;
+  for (const auto& m : a.metrics) {
+    if (m.verdict == MetricVerdict::kNoData) {
+      missing += (missing.empty() ? "" : "; ") + m.detail;
+      continue;
+    }
+    ++judged;
+    if (m.verdict == MetricVerdict::kHigh) {
+      high += (high.empty() ? "" : "; ") + m.detail;
+    } else {
+      ++passed;
+    }
+  }
+  const int all = static_cast<int>(a.metrics.size());
+  // Metrics without data count as failed for the score's lower bound: when even with them
+  // passing the score is below marginal, the step fails on what is known.
+  const int best = (passed + (all - judged)) * 100 / all;
+  a.score = judged ? passed * 100 / judged : 0;
+  if (!high.empty() && best < spec.marginal_score) {
+    a.decision = StepDecision::kFail;
+    a.score = passed * 100 / all;
+    a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
+    return a;
+  }
+  if (!missing.empty()) {
+    a.decision = StepDecision::kInconclusive;
+    a.reason = "inconclusive: " + missing;
+    return a;
+  }
+  if (a.score >= spec.pass_score) {
+    a.decision = StepDecision::kPass;
+    a.reason = fmt::format("score {} >= {}", a.score, spec.pass_score);
+  } else if (a.score >= spec.marginal_score) {
+    a.decision = StepDecision::kMarginal;
+    a.reason = high + fmt::format(" (score {}, marginal: {} to {})", a.score,
+                                  spec.marginal_score, spec.pass_score);
+  } else {
+    a.decision = StepDecision::kFail;
+    a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
+  }
+  return a;
+}
+
+nlohmann::json AnalysisJson(const StepAnalysis& a) {
+  nlohmann::json metrics = nlohmann::json::array();
+  for (const auto& m : a.metrics) {
+    metrics.push_back({{"name", m.name},
+                       {"verdict", Name(m.verdict)},
+                       {"canary_samples", m.canary_samples},
+                       {"baseline_samples", m.baseline_samples},
+                       {"canary", m.canary_value},
+                       {"baseline", m.baseline_value},
+                       {"statistic", m.statistic},
+                       {"p_value", m.p_value},
+                       {"effect", m.effect},
+                       {"detail", m.detail}});
+  }
+  return {{"score", a.score},
+          {"decision", Name(a.decision)},
+          {"reason", a.reason},
+          {"metrics", metrics},
+          {"quantiles", {"p50", "p90", "p99"}},
+          {"canary_latency_ms", a.canary_quantiles_ms},
+          {"baseline_latency_ms", a.baseline_quantiles_ms}};
+}
+
+}  // namespace gravity::deploy

@@ -1,0 +1,67 @@
+#pragma once
+
+// The canary judge's analysis of one window of traffic: the canary pool against a
+// comparison pool (the main pool during a canary step; the previous release during a
+// watch), metric by metric, then a score that decides the step. Pure functions of the
+// settings and the two windows, so each rule is unit-tested on its own. Rules in
+// docs/deploy.md, "How a canary is judged".
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/spec.h"
+
+namespace gravity::deploy {
+
+// Requests one pool answered in a window: counts, and latencies in the fine bins of
+// common/latency_bins.h (latency[b]: requests in bin b; may be shorter than kBins).
+struct PoolWindow {
+  std::uint64_t total = 0;
+  std::uint64_t errors_5xx = 0;
+  std::uint64_t errors_4xx = 0;
+  std::vector<std::uint64_t> latency;
+
+  std::uint64_t LatencyCount() const;
+  // The q-quantile (0..1) of the latencies in milliseconds (a bin's middle); 0 when empty.
+  double QuantileMs(double q) const;
+  // this minus `base` (for cumulative counters); counters that went down mean the proxy
+  // restarted: then the whole of this.
+  PoolWindow Since(const PoolWindow& base) const;
+};
+
+enum class MetricVerdict { kPass, kHigh, kLow, kNoData };
+const char* Name(MetricVerdict v);  // "pass" | "high" | "low" | "no data"
+
+struct MetricResult {
+  std::string name;  // "5xx rate" | "4xx rate" | "latency"
+  MetricVerdict verdict = MetricVerdict::kNoData;
+  std::uint64_t canary_samples = 0, baseline_samples = 0;
+  double canary_value = 0, baseline_value = 0;  // rates (0..1), or median latency in ms
+  double statistic = 0;  // z of the two-proportion test, or Mann-Whitney U
+  double p_value = 1;    // one-sided: the canary worse
+  double effect = 0;     // rate difference, or relative latency increase (0.2 = +20%)
+  std::string detail;    // one line, numbers included
+};
+
+enum class StepDecision { kPass, kMarginal, kFail, kInconclusive };
+const char* Name(StepDecision d);  // "pass" | "marginal" | "fail" | "inconclusive"
+
+struct StepAnalysis {
+  std::vector<MetricResult> metrics;
+  int score = 0;  // 0-100: the share of metrics that passed
+  StepDecision decision = StepDecision::kInconclusive;
+  std::string reason;  // one line: what decided
+  // Latency quantiles in ms, canary and comparison: p50, p90, p99.
+  std::vector<double> canary_quantiles_ms, baseline_quantiles_ms;
+};
+
+// `comparison` names the other pool in messages ("main pool", "previous release").
+StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& canary,
+                           const PoolWindow& baseline, const std::string& comparison);
+
+nlohmann::json AnalysisJson(const StepAnalysis& a);
+
+}  // namespace gravity::deploy
