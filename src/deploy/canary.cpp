@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "common/duration.h"
+#include "deploy/canary_analysis.h"
 #include "deploy/canary_judge.h"
 #include "deploy/run.h"
 #include "runtime/logs.h"
@@ -51,32 +52,38 @@ void Deployer::WaitDrained(const std::string& service, const std::vector<std::st
 
 Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
   const config::CanarySpec& spec = run.env.canary;
+  const std::vector<config::CanaryStep> steps = spec.Steps();
   CanaryRecord& c = run.d.canary.emplace();
-  c.weight = spec.weight;
-  c.duration_ms = spec.duration.count();
+  c.weight = steps[0].weight;
+  for (const auto& st : steps) c.duration_ms += st.duration.count();
   c.max_error_rate = spec.max_error_rate;
   c.min_requests = spec.min_requests;
   SaveStep(run, DeploymentStep::kCanaryGate);
 
-  // 1. The health gate into the canary pool (main untouched whatever happens).
-  ASSIGN_OR_RETURN(ProxyDeployOutcome gate, proxy_.DeployCanary(run.route, spec.weight));
+  // 1. The health gate into the canary pool at the first step's share (main untouched
+  // whatever happens).
+  ASSIGN_OR_RETURN(ProxyDeployOutcome gate, proxy_.DeployCanary(run.route, steps[0].weight));
   if (!gate.switched) {
     c.phase = CanaryPhase::kDropped;
     c.verdict = "did not become healthy";
     return gate;
   }
 
-  // 2. Observe until the judge decides or something fails.
+  // 2. Each step: its share, observed for its window (failing early on crashes, unhealthy
+  // targets or the 5xx limit), then judged against the main pool.
   ASSIGN_OR_RETURN(CanaryWatch watch, StartWatch(run));
   std::string failure;
-  for (;;) {
-    bool passed = false;
-    ASSIGN_OR_RETURN(failure, CheckCanary(run, watch, &passed));
-    if (!failure.empty() || passed) break;
-    SaveStep(run, DeploymentStep::kCanary);
-    auto left = std::chrono::duration_cast<milliseconds>(watch.deadline - clock_.Now());
-    Sleep(std::min<milliseconds>(options_.canary_poll_interval,
-                                 std::max<milliseconds>(milliseconds(1), left)));
+  for (std::size_t i = 0; i < steps.size() && failure.empty(); ++i) {
+    if (i > 0) {
+      Status st = proxy_.SetCanaryWeight(run.route.service, steps[i].weight);
+      if (!st.ok()) {
+        failure = "the proxy refused the canary's share of step " + std::to_string(i + 1) +
+                  " (" + std::to_string(steps[i].weight) + "%): " + st.message();
+        break;
+      }
+      c.weight = steps[i].weight;
+    }
+    ASSIGN_OR_RETURN(failure, RunCanaryStep(run, watch, i, steps));
   }
   if (!failure.empty()) return DropCanary(run, failure);
 
@@ -92,35 +99,134 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
   return gate;
 }
 
+namespace {
+
+// "step 2 of 3 (25% for 2m)"
+std::string StepName(std::size_t i, const std::vector<config::CanaryStep>& steps) {
+  return "step " + std::to_string(i + 1) + " of " + std::to_string(steps.size()) + " (" +
+         std::to_string(steps[i].weight) + "% for " + FormatDuration(steps[i].duration) + ")";
+}
+
+// How often an inconclusive step is extended under no_traffic: extend before it fails.
+constexpr int kMaxNoTrafficExtensions = 3;
+
+}  // namespace
+
+Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::size_t i,
+                                            const std::vector<config::CanaryStep>& steps) {
+  const config::CanarySpec& spec = run.env.canary;
+  CanaryRecord& c = *run.d.canary;
+  CanaryStepRecord& rec = c.steps.emplace_back();
+  rec.weight = steps[i].weight;
+  rec.duration_ms = steps[i].duration.count();
+  rec.started_at_ms = NowMs();
+  watch.deadline = clock_.Now() + steps[i].duration;
+  c.ends_at_ms = NowMs() + steps[i].duration.count();
+  for (std::size_t k = i + 1; k < steps.size(); ++k) c.ends_at_ms += steps[k].duration.count();
+  // The step's window starts at the last reading: the gate's for the first step, the
+  // previous step's last check for the others.
+  watch.step_canary = i == 0 ? watch.base_canary : watch.last_canary;
+  watch.step_main = i == 0 ? watch.base_main : watch.last_main;
+  SaveStep(run, DeploymentStep::kCanary);
+  Progress(run.where + ": canary " + ShortCommit(run.d.commit) + " gets " +
+               std::to_string(steps[i].weight) + "% of clients for " +
+               FormatDuration(steps[i].duration) +
+               (steps.size() > 1 ? " (" + StepName(i, steps) + ")" : ""),
+           run.log);
+  for (;;) {
+    bool window_over = false;
+    ASSIGN_OR_RETURN(std::string failure, CheckCanary(run, watch, &window_over));
+    if (!failure.empty()) {
+      rec.ended_at_ms = NowMs();
+      rec.decision = "fail";
+      return failure;
+    }
+    if (window_over) {
+      StepAnalysis a = AnalyzeWindow(spec, watch.last_canary.Since(watch.step_canary),
+                                     watch.last_main.Since(watch.step_main), "main pool");
+      rec.analysis = AnalysisJson(a);
+      rec.decision = Name(a.decision);
+      const std::string where = StepName(i, steps);
+      bool extend = false;
+      std::string verdict;
+      switch (a.decision) {
+        case StepDecision::kPass:
+          verdict = where + ": pass, " + a.reason;
+          break;
+        case StepDecision::kFail:
+          rec.ended_at_ms = NowMs();
+          SaveStep(run, DeploymentStep::kCanary);
+          return where + ": " + a.reason;
+        case StepDecision::kMarginal:
+          if (rec.extensions >= 1) {
+            rec.ended_at_ms = NowMs();
+            return where + ": still marginal after an extension: " + a.reason;
+          }
+          extend = true;
+          break;
+        case StepDecision::kInconclusive:
+          if (spec.no_traffic == config::NoTraffic::kFail) {
+            rec.ended_at_ms = NowMs();
+            return where + ": " + a.reason + " (no_traffic: fail)";
+          }
+          if (spec.no_traffic == config::NoTraffic::kExtend) {
+            if (rec.extensions >= kMaxNoTrafficExtensions) {
+              rec.ended_at_ms = NowMs();
+              return where + ": " + a.reason + "; still so after " +
+                     std::to_string(kMaxNoTrafficExtensions) + " extensions (no_traffic: extend)";
+            }
+            extend = true;
+            break;
+          }
+          verdict = where + ": " + a.reason + " (no_traffic: pass)";
+          break;
+      }
+      if (extend) {
+        ++rec.extensions;
+        watch.deadline = clock_.Now() + steps[i].duration;
+        c.ends_at_ms += steps[i].duration.count();
+        SaveStep(run, DeploymentStep::kCanary);
+        Progress(run.where + ": canary " + ShortCommit(run.d.commit) + " " + where +
+                     " extended by " + FormatDuration(steps[i].duration) + ": " + a.reason,
+                 run.log);
+        continue;
+      }
+      rec.ended_at_ms = NowMs();
+      c.verdict = watch.legacy_verdict + "; " + verdict;
+      SaveStep(run, DeploymentStep::kCanary);
+      return std::string();
+    }
+    SaveStep(run, DeploymentStep::kCanary);
+    auto left = std::chrono::duration_cast<milliseconds>(watch.deadline - clock_.Now());
+    Sleep(std::min<milliseconds>(options_.canary_poll_interval,
+                                 std::max<milliseconds>(milliseconds(1), left)));
+  }
+}
+
 Result<Deployer::CanaryWatch> Deployer::StartWatch(Run& run) {
   ASSIGN_OR_RETURN(auto first, proxy_.Service(run.route.service));
   if (!first || !first->has_canary) {
     return Status::Error("the proxy lost the canary pool of " + run.route.service +
                          " right after installing it");
   }
-  const config::CanarySpec& spec = run.env.canary;
   CanaryWatch watch;
   watch.base_canary = first->canary_requests;
   watch.base_main = first->main_requests;
-  watch.deadline = clock_.Now() + spec.duration;
   CanaryRecord& c = *run.d.canary;
   c.phase = CanaryPhase::kObserving;
   c.started_at_ms = NowMs();
-  c.ends_at_ms = NowMs() + spec.duration.count();
-  SaveStep(run, DeploymentStep::kCanary);
-  Progress(run.where + ": canary " + ShortCommit(run.d.commit) + " gets " +
-               std::to_string(spec.weight) + "% of clients for " + FormatDuration(spec.duration),
-           run.log);
   return watch;
 }
 
-Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* passed) {
+Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* window_over) {
   ASSIGN_OR_RETURN(auto svc, proxy_.Service(run.route.service));
   if (!svc || !svc->has_canary) {
     return std::string("the canary pool was removed from the proxy while it was observed");
   }
   ResetIfRestarted(svc->canary_requests, watch.base_canary);
   ResetIfRestarted(svc->main_requests, watch.base_main);
+  watch.last_canary = svc->canary_requests;
+  watch.last_main = svc->main_requests;
   CanaryCounts counts;
   counts.requests = svc->canary_requests.total - watch.base_canary.total;
   counts.errors_5xx = svc->canary_requests.errors_5xx - watch.base_canary.errors_5xx;
@@ -158,8 +264,8 @@ Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* pa
     return verdict.reason;
   }
   if (verdict.kind == CanaryVerdict::kPass && watch.unhealthy.empty()) {
-    c.verdict = verdict.reason;
-    *passed = true;
+    watch.legacy_verdict = verdict.reason;
+    *window_over = true;
   }
   return std::string();
 }

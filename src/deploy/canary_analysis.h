@@ -13,24 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "config/spec.h"
+#include "deploy/proxy_control.h"
 
 namespace gravity::deploy {
 
-// Requests one pool answered in a window: counts, and latencies in the fine bins of
-// common/latency_bins.h (latency[b]: requests in bin b; may be shorter than kBins).
-struct PoolWindow {
-  std::uint64_t total = 0;
-  std::uint64_t errors_5xx = 0;
-  std::uint64_t errors_4xx = 0;
-  std::vector<std::uint64_t> latency;
-
-  std::uint64_t LatencyCount() const;
-  // The q-quantile (0..1) of the latencies in milliseconds (a bin's middle); 0 when empty.
-  double QuantileMs(double q) const;
-  // this minus `base` (for cumulative counters); counters that went down mean the proxy
-  // restarted: then the whole of this.
-  PoolWindow Since(const PoolWindow& base) const;
-};
+// The requests one pool answered in the window judged.
+using PoolWindow = PoolRequests;
 
 enum class MetricVerdict { kPass, kHigh, kLow, kNoData };
 const char* Name(MetricVerdict v);  // "pass" | "high" | "low" | "no data"

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/latency_bins.h"
 #include "deploy/canary_judge.h"
 #include "deploy/deployer.h"
 #include "deploy/fake_proxy.h"
@@ -392,6 +393,149 @@ TEST_F(CanaryDeployerTest, StatusShowsACanaryInProgress) {
   EXPECT_EQ(e["last_deployment"]["status"], "running");
   // Once settled, status no longer shows a canary in progress.
   EXPECT_FALSE(deployer_->StatusJson()["apps"][0]["environments"][0].contains("canary"));
+}
+
+
+// ---------------------------------------------------------------- steps and the judge
+
+// Adds `n` requests of about `ms` to a pool reading (latency bins included).
+void AddRequests(PoolRequests& p, std::uint64_t n, double ms, std::uint64_t errors = 0) {
+  p.total += n;
+  p.errors_5xx += errors;
+  if (p.latency.size() < latency::kBins) p.latency.resize(latency::kBins, 0);
+  for (std::uint64_t k = 0; k < n; ++k) {
+    // Spread over +-10% so that the samples are not all one bin.
+    double f = 0.9 + 0.2 * static_cast<double>(k % 10) / 10.0;
+    ++p.latency[latency::BinOf(static_cast<std::uint64_t>(ms * 1000 * f))];
+  }
+}
+
+class CanaryStepsTest : public CanaryDeployerTest {
+ protected:
+  void UseSteps(std::vector<config::CanaryStep> steps) {
+    auto& env = stack_.apps[0].environments[0];
+    env.canary.steps = std::move(steps);
+    deployer_->SetStack(stack_);
+  }
+  void SetCanary(const std::function<void(config::CanarySpec&)>& f) {
+    f(stack_.apps[0].environments[0].canary);
+    deployer_->SetStack(stack_);
+  }
+};
+
+TEST_F(CanaryStepsTest, SameBehaviourGoesThroughEveryStepAndIsPromoted) {
+  UseSteps({{5, seconds(10)}, {25, seconds(10)}, {50, seconds(10)}});
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  proxy_.on_poll = [&] {
+    AddRequests(proxy_.canary_requests, 10, 2.0);
+    AddRequests(proxy_.main_requests, 90, 2.0);
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(proxy_.weights, (std::vector<int>{25, 50}));  // the first share came with the gate
+  EXPECT_EQ(proxy_.promotes, 1);
+  EXPECT_GE(slept_, seconds(30));
+  auto c = CanaryOf(Last());
+  ASSERT_EQ(c["steps"].size(), 3u) << c.dump();
+  for (const auto& st : c["steps"]) {
+    EXPECT_EQ(st["decision"], "pass") << st.dump();
+    EXPECT_EQ(st["analysis"]["score"], 100);
+    EXPECT_EQ(st["analysis"]["metrics"][1]["name"], "latency");
+    EXPECT_GT(st["analysis"]["metrics"][1]["canary_samples"].get<int>(), 20);
+  }
+  EXPECT_EQ(c["steps"][1]["weight"], 25);
+  EXPECT_NE(c["verdict"].get<std::string>().find("step 3 of 3 (50% for 10s): pass"),
+            std::string::npos)
+      << c.dump();
+  EXPECT_EQ(Env().live_commit, "bbbbbbb2");
+}
+
+TEST_F(CanaryStepsTest, SlowerCanaryIsDroppedAtTheFirstStepWithEnoughData) {
+  UseSteps({{5, seconds(10)}, {50, seconds(10)}});
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  auto live = proxy_.served["site.staging"];
+  proxy_.on_poll = [&] {
+    AddRequests(proxy_.canary_requests, 10, 52.0);  // 50 ms slower, no errors
+    AddRequests(proxy_.main_requests, 90, 2.0);
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("step 1 of 2 (5% for 10s): latency high: canary median"),
+            std::string::npos)
+      << out.error();
+  EXPECT_TRUE(proxy_.weights.empty());  // never went to step 2
+  EXPECT_EQ(proxy_.drops, 1);
+  EXPECT_EQ(proxy_.served["site.staging"], live);
+  auto c = CanaryOf(Last());
+  ASSERT_EQ(c["steps"].size(), 1u);
+  EXPECT_EQ(c["steps"][0]["decision"], "fail");
+  EXPECT_EQ(c["steps"][0]["analysis"]["metrics"][1]["verdict"], "high");
+  EXPECT_LT(c["steps"][0]["analysis"]["metrics"][1]["p_value"].get<double>(), 1e-6);
+}
+
+TEST_F(CanaryStepsTest, NoTrafficFailDropsAnInconclusiveStep) {
+  SetCanary([](config::CanarySpec& c) { c.no_traffic = config::NoTraffic::kFail; });
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  proxy_.on_poll = [&] { AddRequests(proxy_.main_requests, 50, 2.0); };  // none for the canary
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("inconclusive: 5xx rate: 0 canary requests, fewer than the 20 "
+                             "needed"),
+            std::string::npos)
+      << out.error();
+  EXPECT_NE(out.error().find("(no_traffic: fail)"), std::string::npos);
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+  EXPECT_EQ(CanaryOf(Last())["steps"][0]["decision"], "inconclusive");
+}
+
+TEST_F(CanaryStepsTest, NoTrafficPassPromotesAndSaysSo) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_NE(CanaryOf(Last())["verdict"].get<std::string>().find("(no_traffic: pass)"),
+            std::string::npos);
+}
+
+TEST_F(CanaryStepsTest, NoTrafficExtendWaitsForTrafficThenJudges) {
+  SetCanary([](config::CanarySpec& c) { c.no_traffic = config::NoTraffic::kExtend; });
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  // Traffic arrives only after the first window (30 s) is over.
+  proxy_.on_poll = [&] {
+    if (slept_ < seconds(31)) return;
+    AddRequests(proxy_.canary_requests, 10, 2.0);
+    AddRequests(proxy_.main_requests, 90, 2.0);
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  auto c = CanaryOf(Last());
+  EXPECT_EQ(c["steps"][0]["extensions"], 1);
+  EXPECT_EQ(c["steps"][0]["decision"], "pass");
+  EXPECT_GE(slept_, seconds(60));
+}
+
+TEST_F(CanaryStepsTest, NoTrafficExtendGivesUpAfterThreeExtensions) {
+  SetCanary([](config::CanarySpec& c) { c.no_traffic = config::NoTraffic::kExtend; });
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("still so after 3 extensions (no_traffic: extend)"),
+            std::string::npos)
+      << out.error();
+  EXPECT_GE(slept_, seconds(120));
+  EXPECT_EQ(CanaryOf(Last())["steps"][0]["extensions"], 3);
+}
+
+TEST_F(CanaryStepsTest, RefusedShareDropsTheCanary) {
+  UseSteps({{5, seconds(5)}, {50, seconds(5)}});
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  proxy_.on_poll = [&] {
+    AddRequests(proxy_.canary_requests, 10, 2.0);
+    AddRequests(proxy_.main_requests, 90, 2.0);
+    if (slept_ >= seconds(5)) proxy_.canary.clear();  // the pool vanished: weight refused
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
 }
 
 }  // namespace

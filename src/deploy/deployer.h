@@ -178,9 +178,14 @@ class Deployer {
   // holds the reason). A Result error means the proxy could not be asked: the record stays
   // running for Reconcile. The caller holds the environment's lock.
   Result<ProxyDeployOutcome> CanaryLocked(Run& run);
-  // One check of the observation window: "" to go on, or why the canary fails. Updates
-  // the counts in run's canary record; *passed when the judge lets it through.
-  Result<std::string> CheckCanary(Run& run, CanaryWatch& watch, bool* passed);
+  // One step (index i of steps): observed until its window ends, then judged by the
+  // analysis; "" when it passed, or why the canary fails.
+  Result<std::string> RunCanaryStep(Run& run, CanaryWatch& watch, std::size_t i,
+                                    const std::vector<config::CanaryStep>& steps);
+  // One check of the step's window: "" to go on, or why the canary fails (crash,
+  // unhealthy, the 5xx limit). Updates the counts in run's canary record; *window_over when
+  // the window ended without such a failure.
+  Result<std::string> CheckCanary(Run& run, CanaryWatch& watch, bool* window_over);
   Result<CanaryWatch> StartWatch(Run& run);
   std::string CrashedCanary(const Run& run);
   ProxyDeployOutcome DropCanary(Run& run, const std::string& failure);

@@ -66,6 +66,13 @@ class FakeProxy : public ProxyControl {
     out.switched = true;
     return out;
   }
+  Status SetCanaryWeight(const std::string& service, int weight) override {
+    std::lock_guard lock(mutex_);
+    if (!canary.count(service)) return Status::NotFound("service has no canary");
+    canary_weight = weight;
+    weights.push_back(weight);
+    return Status::Ok();
+  }
   Status PromoteCanary(const std::string& service) override {
     std::lock_guard lock(mutex_);
     if (!canary.count(service)) return Status::NotFound("service has no canary");
@@ -107,6 +114,7 @@ class FakeProxy : public ProxyControl {
   std::map<std::string, std::vector<std::string>> served, canary;
   std::vector<ProxyRoute> routes;
   int canary_weight = 0;
+  std::vector<int> weights;  // SetCanaryWeight calls, in order
   PoolRequests main_requests{1000, 3};   // from before a canary: not counted
   PoolRequests canary_requests{50, 50};  // an earlier canary's: not counted
   std::function<void()> on_poll;

@@ -1,5 +1,7 @@
 #include "deploy/proxy_adapter.h"
 
+#include "common/latency_bins.h"
+
 #include "proxy/control_client.h"
 
 namespace gravity::deploy {
@@ -98,6 +100,10 @@ class ClientProxyControl final : public ProxyControl {
     return out;
   }
 
+  Status SetCanaryWeight(const std::string& service, int weight) override {
+    return client_.SetCanaryWeight(service, weight);
+  }
+
   Status PromoteCanary(const std::string& service) override {
     return client_.PromoteCanary(service);
   }
@@ -128,6 +134,18 @@ class ClientProxyControl final : public ProxyControl {
         const auto& j = pool.value("requests", nlohmann::json::object());
         r.total = j.value("total", std::uint64_t{0});
         r.errors_5xx = j.value("5xx", std::uint64_t{0});
+        r.errors_4xx = j.value("4xx", std::uint64_t{0});
+        // [bin, count] pairs; bins outside the known range are ignored.
+        for (const auto& pair : j.value("latency_bins", nlohmann::json::array())) {
+          if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_unsigned() ||
+              !pair[1].is_number_unsigned()) {
+            continue;
+          }
+          auto bin = pair[0].get<std::uint64_t>();
+          if (bin >= latency::kBins) continue;
+          if (r.latency.size() <= bin) r.latency.resize(static_cast<std::size_t>(bin) + 1, 0);
+          r.latency[static_cast<std::size_t>(bin)] = pair[1].get<std::uint64_t>();
+        }
         return r;
       };
       if (pools.contains("main") && pools["main"].is_object()) {

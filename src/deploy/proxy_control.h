@@ -43,10 +43,21 @@ struct ProxyTarget {
 };
 
 // Requests a pool has answered since the proxy started (counters; they restart at 0 when the
-// proxy restarts).
+// proxy restarts), or in a window (the difference of two such readings): counts, and the
+// latencies in the fine bins of common/latency_bins.h (latency[b]: requests in bin b; may be
+// shorter than latency::kBins, or empty).
 struct PoolRequests {
   std::uint64_t total = 0;
   std::uint64_t errors_5xx = 0;
+  std::uint64_t errors_4xx = 0;
+  std::vector<std::uint64_t> latency;
+
+  std::uint64_t LatencyCount() const;
+  // The q-quantile (0..1) of the latencies in milliseconds (a bin's middle); 0 when empty.
+  double QuantileMs(double q) const;
+  // This reading minus an earlier one. Counters that went down mean the proxy restarted:
+  // then this whole reading.
+  PoolRequests Since(const PoolRequests& base) const;
 };
 
 // The proxy's view of one service, with both pools (for canary analysis).
@@ -79,6 +90,8 @@ class ProxyControl {
   // Health-gated like Deploy: `route.targets` become the service's second pool with
   // `weight`% of clients once all are healthy; error/value as for Deploy.
   virtual Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight);
+  // A new share of clients for the canary pool (no new health gate).
+  virtual Status SetCanaryWeight(const std::string& service, int weight);
   // The canary's targets become the main pool; the old main targets drain.
   virtual Status PromoteCanary(const std::string& service);
   // The canary's targets drain; Ok when the service has no canary (or does not exist).

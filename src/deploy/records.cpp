@@ -48,7 +48,7 @@ std::optional<CanaryRecord> CanaryFromText(const std::string& text) {
 
 constexpr const char* kDeploymentColumns =
     "id, app, environment, commit_id, kind, status, step, error, previous_commit, instances, "
-    "started_at_ms, finished_at_ms, switched_after_ms, duration_ms, canary";
+    "started_at_ms, finished_at_ms, switched_after_ms, duration_ms, canary, watch";
 
 DeploymentRecord DeploymentFromRow(const store::Row& r) {
   DeploymentRecord d;
@@ -67,6 +67,10 @@ DeploymentRecord DeploymentFromRow(const store::Row& r) {
   d.switched_after_ms = r.Int(12);
   d.duration_ms = r.Int(13);
   d.canary = CanaryFromText(r.Text(14));
+  if (std::string w = r.Text(15); !w.empty()) {
+    json j = json::parse(w, nullptr, false);
+    if (j.is_object()) d.watch = WatchFromJson(j);
+  }
   return d;
 }
 
@@ -115,7 +119,38 @@ json CanaryJson(const CanaryRecord& c) {
   if (c.started_at_ms) j["started_at_ms"] = c.started_at_ms;
   if (c.ends_at_ms) j["ends_at_ms"] = c.ends_at_ms;
   if (!c.verdict.empty()) j["verdict"] = c.verdict;
+  if (!c.steps.empty()) {
+    json steps = json::array();
+    for (const auto& st : c.steps) {
+      json sj = {{"weight", st.weight},
+                 {"duration_ms", st.duration_ms},
+                 {"started_at_ms", st.started_at_ms},
+                 {"ended_at_ms", st.ended_at_ms},
+                 {"extensions", st.extensions},
+                 {"decision", st.decision},
+                 {"analysis", st.analysis}};
+      steps.push_back(std::move(sj));
+    }
+    j["steps"] = std::move(steps);
+  }
   return j;
+}
+
+json WatchJson(const WatchRecord& w) {
+  return {{"phase", w.phase},       {"started_at_ms", w.started_at_ms},
+          {"ends_at_ms", w.ends_at_ms}, {"verdict", w.verdict},
+          {"previous", w.previous}, {"analysis", w.analysis}};
+}
+
+WatchRecord WatchFromJson(const json& j) {
+  WatchRecord w;
+  w.phase = j.value("phase", std::string("ended"));
+  w.started_at_ms = j.value("started_at_ms", std::int64_t{0});
+  w.ends_at_ms = j.value("ends_at_ms", std::int64_t{0});
+  w.verdict = j.value("verdict", std::string());
+  if (j.contains("previous")) w.previous = j["previous"];
+  if (j.contains("analysis")) w.analysis = j["analysis"];
+  return w;
 }
 
 CanaryRecord CanaryFromJson(const json& j) {
@@ -133,6 +168,18 @@ CanaryRecord CanaryFromJson(const json& j) {
   c.started_at_ms = j.value("started_at_ms", std::int64_t{0});
   c.ends_at_ms = j.value("ends_at_ms", std::int64_t{0});
   c.verdict = j.value("verdict", std::string());
+  for (const auto& sj : j.value("steps", json::array())) {
+    if (!sj.is_object()) continue;
+    CanaryStepRecord st;
+    st.weight = sj.value("weight", 0);
+    st.duration_ms = sj.value("duration_ms", std::int64_t{0});
+    st.started_at_ms = sj.value("started_at_ms", std::int64_t{0});
+    st.ended_at_ms = sj.value("ended_at_ms", std::int64_t{0});
+    st.extensions = sj.value("extensions", 0);
+    st.decision = sj.value("decision", std::string());
+    if (sj.contains("analysis")) st.analysis = sj["analysis"];
+    c.steps.push_back(std::move(st));
+  }
   return c;
 }
 
@@ -178,6 +225,9 @@ CREATE TABLE deploy_releases (
 )sql",
                                 R"sql(
 ALTER TABLE deploy_deployments ADD COLUMN canary TEXT NOT NULL DEFAULT '';
+)sql",
+                                R"sql(
+ALTER TABLE deploy_deployments ADD COLUMN watch TEXT NOT NULL DEFAULT '';
 )sql"});
 }
 
@@ -239,9 +289,11 @@ Result<std::int64_t> Records::InsertDeployment(const DeploymentRecord& d) {
 Status Records::UpdateDeployment(const DeploymentRecord& d) {
   return db_.Exec(
       "UPDATE deploy_deployments SET status = ?, step = ?, error = ?, instances = ?, "
-      "finished_at_ms = ?, switched_after_ms = ?, duration_ms = ?, canary = ? WHERE id = ?",
+      "finished_at_ms = ?, switched_after_ms = ?, duration_ms = ?, canary = ?, watch = ? "
+      "WHERE id = ?",
       {std::string(Name(d.status)), std::string(Name(d.step)), d.error, ToJson(d.instances),
-       d.finished_at_ms, d.switched_after_ms, d.duration_ms, CanaryText(d.canary), d.id});
+       d.finished_at_ms, d.switched_after_ms, d.duration_ms, CanaryText(d.canary),
+       d.watch ? WatchJson(*d.watch).dump() : std::string(), d.id});
 }
 
 Result<std::optional<DeploymentRecord>> Records::Deployment(std::int64_t id) {

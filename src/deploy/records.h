@@ -1,7 +1,7 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,8 +50,21 @@ std::string_view Name(DeploymentStep step);
 std::string_view Name(CanaryPhase phase);
 
 // A canary deployment's progress and the counts it was judged on (docs/deploy.md).
+// One step of a canary as it ran: its share and window, and the judge's analysis at its
+// end (deploy/canary_analysis.h AnalysisJson; null until judged).
+struct CanaryStepRecord {
+  int weight = 0;
+  std::int64_t duration_ms = 0;
+  std::int64_t started_at_ms = 0;  // wall
+  std::int64_t ended_at_ms = 0;    // wall; 0 while it runs
+  int extensions = 0;              // times the window was extended (marginal, no traffic)
+  std::string decision;            // pass | marginal | fail | inconclusive; empty while it runs
+  nlohmann::json analysis;
+};
+
 struct CanaryRecord {
   CanaryPhase phase = CanaryPhase::kGate;
+  std::vector<CanaryStepRecord> steps;  // the steps begun so far
   int weight = 0;
   std::int64_t duration_ms = 0;
   double max_error_rate = 0;
@@ -71,6 +84,19 @@ struct CanaryRecord {
 nlohmann::json CanaryJson(const CanaryRecord& canary);
 CanaryRecord CanaryFromJson(const nlohmann::json& j);
 
+// The watch after a deployment went live (environment `watch:`): the new live release
+// judged against the previous one, which stays warm until the watch ends.
+struct WatchRecord {
+  std::string phase = "watching";  // watching | passed | rolled_back | ended
+  std::int64_t started_at_ms = 0;  // wall
+  std::int64_t ends_at_ms = 0;     // wall
+  std::string verdict;             // why it passed or rolled back
+  nlohmann::json previous;         // the previous release's window: requests, 5xx, latency
+  nlohmann::json analysis;         // the last analysis (AnalysisJson), or null
+};
+nlohmann::json WatchJson(const WatchRecord& w);
+WatchRecord WatchFromJson(const nlohmann::json& j);
+
 // One deploy, rollback or promotion of a release onto an environment.
 struct DeploymentRecord {
   std::int64_t id = 0;
@@ -88,6 +114,7 @@ struct DeploymentRecord {
   std::int64_t switched_after_ms = 0;  // proxy's figure: hand-over to switch
   std::int64_t duration_ms = 0;        // start to switch (or failure)
   std::optional<CanaryRecord> canary;  // canary deploys only
+  std::optional<WatchRecord> watch;    // when the environment has watch: and it switched
 };
 
 // A release the deployer has used (kept on disk for rollback and promotion).

@@ -52,8 +52,13 @@ struct Deployer::CanaryWatch {
   // the deltas from these (reset to 0 when the proxy restarts).
   PoolRequests base_canary;
   PoolRequests base_main;
-  Clock::TimePoint deadline;  // the end of the observation window
+  PoolRequests step_canary;  // the readings at the start of the current step
+  PoolRequests step_main;
+  PoolRequests last_canary;  // the readings at the last check
+  PoolRequests last_main;
+  Clock::TimePoint deadline;  // the end of the current step's window
   std::string unhealthy;      // a canary target the proxy found unhealthy at the last check
+  std::string legacy_verdict;  // the 5xx rule's reason when the step's window ended
 };
 
 }  // namespace gravity::deploy

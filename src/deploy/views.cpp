@@ -46,6 +46,7 @@ json LastDeploymentJson(const DeploymentRecord& d) {
             {"started_at_ms", d.started_at_ms},
             {"duration_ms", d.duration_ms}};
   if (d.canary) j["canary"] = CanaryJson(*d.canary);
+  if (d.watch) j["watch"] = WatchJson(*d.watch);
   return j;
 }
 
