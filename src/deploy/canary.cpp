@@ -90,6 +90,7 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
   // 3. Promote: the canary's targets become the main pool; the old main pool drains and
   // stays warm (recorded by the caller exactly as for red/black).
   c.phase = CanaryPhase::kPromoting;
+  run.main_before_switch = watch.last_main;  // the previous release's window ends here
   SaveStep(run, DeploymentStep::kPromoting);
   // An error: unknown whether it switched; Reconcile decides by what is served.
   RETURN_IF_ERROR(proxy_.PromoteCanary(run.route.service));

@@ -29,14 +29,15 @@ std::string SignedPercent(double share) {
 // than the comparison's by more than max_error_increase at the confidence.
 MetricResult RateMetric(const config::CanarySpec& spec, const std::string& name,
                         std::uint64_t k_c, std::uint64_t n_c, std::uint64_t k_b,
-                        std::uint64_t n_b, double absolute_max, const std::string& comparison) {
+                        std::uint64_t n_b, double absolute_max, const std::string& subject,
+                        const std::string& comparison) {
   MetricResult m;
   m.name = name;
   m.canary_samples = n_c;
   m.baseline_samples = n_b;
   const auto min = static_cast<std::uint64_t>(std::max(1, spec.min_requests));
   if (n_c < min) {
-    m.detail = fmt::format("{}: {} canary requests, fewer than the {} needed", name, n_c, min);
+    m.detail = fmt::format("{}: {} {} requests, fewer than the {} needed", name, n_c, subject, min);
     return m;
   }
   stats::TwoProportions t = stats::TwoProportionZ(k_c, n_c, k_b, n_b);
@@ -47,8 +48,8 @@ MetricResult RateMetric(const config::CanarySpec& spec, const std::string& name,
   m.effect = m.canary_value - m.baseline_value;
   const double alpha = 1.0 - spec.confidence;
   const std::string figures =
-      fmt::format("canary {} over {} requests, {} {} over {}", FormatPercent(m.canary_value), n_c,
-                  comparison, FormatPercent(m.baseline_value), n_b);
+      fmt::format("{} {} over {} requests, {} {} over {}", subject, FormatPercent(m.canary_value),
+                  n_c, comparison, FormatPercent(m.baseline_value), n_b);
   if (absolute_max > 0 && m.canary_value > absolute_max) {
     m.verdict = MetricVerdict::kHigh;
     m.detail = fmt::format("{} high: {} (limit {})", name, figures, FormatPercent(absolute_max));
@@ -68,15 +69,16 @@ MetricResult RateMetric(const config::CanarySpec& spec, const std::string& name,
 }
 
 MetricResult LatencyMetric(const config::CanarySpec& spec, const PoolWindow& c,
-                           const PoolWindow& b, const std::string& comparison) {
+                           const PoolWindow& b, const std::string& subject,
+                           const std::string& comparison) {
   MetricResult m;
   m.name = "latency";
   m.canary_samples = c.LatencyCount();
   m.baseline_samples = b.LatencyCount();
   const auto min = static_cast<std::uint64_t>(std::max(1, spec.min_requests));
   if (m.canary_samples < min || m.baseline_samples < min) {
-    m.detail = fmt::format("latency: {} canary and {} {} requests, fewer than the {} needed",
-                           m.canary_samples, m.baseline_samples, comparison, min);
+    m.detail = fmt::format("latency: {} {} and {} {} requests, fewer than the {} needed",
+                           m.canary_samples, subject, m.baseline_samples, comparison, min);
     return m;
   }
   stats::MannWhitney u = stats::MannWhitneyU(stats::TiedSamples{c.latency, b.latency});
@@ -95,8 +97,8 @@ MetricResult LatencyMetric(const config::CanarySpec& spec, const PoolWindow& c,
   m.p_value = u.p_greater;
   const double alpha = 1.0 - spec.confidence;
   const std::string figures = fmt::format(
-      "canary median {} (p90 {}) over {} requests, {} {} (p90 {}) over {}; Mann-Whitney U={:.0f}",
-      Ms(m.canary_value), Ms(c.QuantileMs(0.9)), m.canary_samples, comparison,
+      "{} median {} (p90 {}) over {} requests, {} {} (p90 {}) over {}; Mann-Whitney U={:.0f}",
+      subject, Ms(m.canary_value), Ms(c.QuantileMs(0.9)), m.canary_samples, comparison,
       Ms(m.baseline_value), Ms(b.QuantileMs(0.9)), m.baseline_samples, u.u_x);
   if (u.p_greater < alpha && m.effect > spec.max_latency_increase) {
     m.verdict = MetricVerdict::kHigh;
@@ -139,16 +141,17 @@ const char* Name(StepDecision d) {
 }
 
 StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& canary,
-                           const PoolWindow& baseline, const std::string& comparison) {
+                           const PoolWindow& baseline, const std::string& comparison,
+                           const std::string& subject) {
   StepAnalysis a;
   a.metrics.push_back(RateMetric(spec, "5xx rate", canary.errors_5xx, canary.total,
                                  baseline.errors_5xx, baseline.total, spec.max_error_rate,
-                                 comparison));
+                                 subject, comparison));
   if (spec.judge_4xx) {
     a.metrics.push_back(RateMetric(spec, "4xx rate", canary.errors_4xx, canary.total,
-                                   baseline.errors_4xx, baseline.total, 0, comparison));
+                                   baseline.errors_4xx, baseline.total, 0, subject, comparison));
   }
-  a.metrics.push_back(LatencyMetric(spec, canary, baseline, comparison));
+  a.metrics.push_back(LatencyMetric(spec, canary, baseline, subject, comparison));
   for (double q : {0.5, 0.9, 0.99}) {
     a.canary_quantiles_ms.push_back(canary.QuantileMs(q));
     a.baseline_quantiles_ms.push_back(baseline.QuantileMs(q));

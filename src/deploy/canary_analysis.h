@@ -46,9 +46,11 @@ struct StepAnalysis {
   std::vector<double> canary_quantiles_ms, baseline_quantiles_ms;
 };
 
-// `comparison` names the other pool in messages ("main pool", "previous release").
+// `subject` and `comparison` name the two in messages ("canary" against "main pool";
+// "3f2a9c1" against "previous release").
 StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& canary,
-                           const PoolWindow& baseline, const std::string& comparison);
+                           const PoolWindow& baseline, const std::string& comparison,
+                           const std::string& subject = "canary");
 
 nlohmann::json AnalysisJson(const StepAnalysis& a);
 

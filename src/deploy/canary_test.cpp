@@ -538,5 +538,98 @@ TEST_F(CanaryStepsTest, RefusedShareDropsTheCanary) {
   EXPECT_EQ(Env().live_commit, "aaaaaaa1");
 }
 
+
+// ---------------------------------------------------------------- the watch after going live
+
+class WatchTest : public CanaryDeployerTest {
+ protected:
+  void SetUp() override {
+    CanaryDeployerTest::SetUp();
+    auto& env = stack_.apps[0].environments[0];
+    env.strategy = config::Strategy::kRedBlack;
+    env.watch = seconds(20);
+    deployer_->SetStack(stack_);
+  }
+  // Each poll: 100 requests of `ms` on the main pool; once `broken()`, with `errors` 5xx.
+  void Traffic(std::function<bool()> broken, double ok_ms, double broken_ms,
+               std::uint64_t errors) {
+    proxy_.on_poll = [=, this] {
+      bool b = broken();
+      AddRequests(proxy_.main_requests, 100, b ? broken_ms : ok_ms, b ? errors : 0);
+    };
+  }
+  bool ServesFirst() { return proxy_.served["site.staging"] == first_live_; }
+  std::vector<std::string> first_live_;
+};
+
+TEST_F(WatchTest, SameBehaviourPassesTheWatch) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  Traffic([] { return false; }, 2.0, 2.0, 0);
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_GE(slept_, seconds(20));
+  auto d = Last();
+  ASSERT_TRUE(d.watch.has_value());
+  EXPECT_EQ(d.watch->phase, "passed");
+  EXPECT_EQ(d.status, DeploymentStatus::kSucceeded);
+  EXPECT_EQ(Env().live_commit, "bbbbbbb2");
+  EXPECT_EQ(Env().warm_commit, "aaaaaaa1");
+}
+
+TEST_F(WatchTest, ReleaseThatStartsFailingIsRolledBackToTheWarmInstances) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok());
+  first_live_ = proxy_.served["site.staging"];
+  milliseconds switched_at{-1};
+  // Fine for the first 8 s after the switch, then 10% 5xx.
+  Traffic(
+      [&] {
+        if (ServesFirst()) return false;
+        if (switched_at.count() < 0) switched_at = slept_;
+        return slept_ - switched_at >= seconds(8);
+      },
+      2.0, 2.0, 10);
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("auto-rollback of bbbbbbb after "), std::string::npos) << out.error();
+  EXPECT_NE(out.error().find("5xx rate high: bbbbbbb "), std::string::npos)
+      << out.error();
+  EXPECT_NE(out.error().find("previous release 0% over"), std::string::npos) << out.error();
+  EXPECT_NE(out.error().find("(live again: aaaaaaa"), std::string::npos) << out.error();
+  // Caught within a poll of the errors, long before the watch's end.
+  EXPECT_LT(slept_ - switched_at, seconds(10));
+  EXPECT_EQ(proxy_.served["site.staging"], first_live_);  // the warm instances again
+  auto env = Env();
+  EXPECT_EQ(env.live_commit, "aaaaaaa1");
+  EXPECT_EQ(env.live_instances, first->instances);
+  auto deployments = deployer_->records().Deployments("site", 2).value();
+  ASSERT_EQ(deployments.size(), 2u);
+  EXPECT_EQ(deployments[0].kind, DeploymentKind::kRollback);
+  ASSERT_TRUE(deployments[1].watch.has_value());
+  EXPECT_EQ(deployments[1].watch->phase, "rolled_back");
+  EXPECT_NE(deployments[1].error.find("auto-rollback of bbbbbbb"), std::string::npos);
+}
+
+TEST_F(WatchTest, SlowerReleaseIsRolledBackAtTheEndOfAWindow) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  first_live_ = proxy_.served["site.staging"];
+  Traffic([&] { return !ServesFirst(); }, 2.0, 30.0, 0);
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("latency high: bbbbbbb median"), std::string::npos) << out.error();
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+}
+
+TEST_F(WatchTest, RollbacksAndFirstDeploysAreNotWatched) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  EXPECT_FALSE(Last().watch.has_value());  // nothing to compare against
+  Traffic([] { return false; }, 2.0, 2.0, 0);
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("bbbbbbb2")).ok());
+  auto before = slept_;
+  ASSERT_TRUE(deployer_->Rollback("site", "staging", "").ok());
+  EXPECT_FALSE(Last().watch.has_value());
+  EXPECT_LT(slept_ - before, seconds(5));
+}
+
 }  // namespace
 }  // namespace gravity::deploy

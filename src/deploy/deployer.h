@@ -195,6 +195,14 @@ class Deployer {
   void WaitDrained(const std::string& service, const std::vector<std::string>& targets,
                    std::chrono::milliseconds timeout);
 
+  // watch.cpp: the watch after going live (environment `watch:`). An error when it rolled
+  // back (or found a regression it could not roll back): the message says why.
+  bool Watches(const Run& run) const;
+  Status WatchLocked(Run& run);
+  Status AutoRollback(Run& run, const std::string& regression, Clock::Duration after);
+  // The main pool's counters of `service` now; nullopt when the proxy has no such service.
+  Result<std::optional<PoolRequests>> MainReading(const std::string& service);
+
   // release_choice.cpp
   // What is known of a release: its directory and its gravity.yml; *problem says why it
   // cannot be relaunched from disk (removed by retention, spec unreadable).

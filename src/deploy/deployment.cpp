@@ -45,6 +45,7 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
   }
   RETURN_IF_ERROR(CheckStayedUp(run));
   RecordSwitch(run, outcome);
+  if (Watches(run)) RETURN_IF_ERROR(WatchLocked(run));
 
   DeployOutcome out;
   out.deployment_id = run.d.id;
@@ -70,6 +71,11 @@ Status Deployer::Begin(Run& run) {
   d.previous_commit = run.rec.live_commit;
   d.started_at_ms = NowMs();
   ASSIGN_OR_RETURN(d.id, records_.InsertDeployment(d));
+  if (Watches(run)) {
+    // The previous release's window starts now (an unreachable proxy: an empty window).
+    auto reading = MainReading(ServiceName(run.app.name, run.env.name));
+    if (reading.ok() && *reading) run.main_at_begin = **reading;
+  }
   return records_.TouchRelease(run.app.name, run.release.commit, run.release.release_dir,
                                d.started_at_ms);
 }
@@ -173,6 +179,10 @@ Result<ProxyDeployOutcome> Deployer::HandOver(Run& run) {
                  std::string(Name(run.kind)),
              run.log);
   }
+  if (!canary && Watches(run)) {
+    auto reading = MainReading(run.route.service);
+    if (reading.ok() && *reading) run.main_before_switch = **reading;
+  }
   auto outcome = canary ? CanaryLocked(run) : proxy_.Deploy(run.route);
   if (outcome.ok()) return outcome;
   // Whether the proxy switched is unknown: leave the record running so that Reconcile
@@ -269,7 +279,9 @@ void Deployer::RecordSwitch(Run& run, const ProxyDeployOutcome& outcome) {
   EnvironmentRecord next = NextEnvironment(run.rec, run.d, run.from_warm(), old_live,
                                            existing(run.rec.warm_instances), &retire);
   if (!old_live.empty()) {
-    next.warm_until_ms = NowMs() + run.env.drain_timeout.count() + run.env.keep_previous.count();
+    // Warm at least until a watch ends, so that it can roll back to them.
+    next.warm_until_ms = NowMs() + run.env.drain_timeout.count() +
+                         std::max(run.env.keep_previous, run.env.watch).count();
   }
   DeploymentRecord& d = run.d;
   d.status = DeploymentStatus::kSucceeded;

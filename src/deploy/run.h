@@ -45,6 +45,9 @@ struct Deployer::Run {
   std::vector<runtime::InstanceInfo> started;  // the new (or warm) instances
   ProxyRoute route;                           // what the proxy is asked to serve
   std::string judged;                         // why a canary was dropped after it got traffic
+  // With a watch: the main pool's counters when the deployment began and just before the
+  // switch (the previous release's window, which the new release is judged against).
+  PoolRequests main_at_begin, main_before_switch;
 };
 
 struct Deployer::CanaryWatch {
