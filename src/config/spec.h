@@ -85,6 +85,9 @@ struct CanarySpec {
   // is worse than the comparison pool at this confidence and by more than the tolerance.
   double confidence = 0.98;
   double max_latency_increase = 0.20;  // of the comparison pool's median latency
+  // An increase smaller than this is never High, however certain: a fresh instance's
+  // 0.05 ms over a warm one is real, and irrelevant.
+  Duration latency_noise = std::chrono::milliseconds(1);
   double max_error_increase = 0.005;   // absolute: 0.5 percentage points
   bool judge_4xx = false;              // also compare 4xx rates
   int pass_score = 95;                 // a step's score at or above: next step / promote

@@ -87,7 +87,7 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
   YAML::Mark steps_mark;
   for (const auto& e : c.Entries(section.value, w,
                                  {"weight", "duration", "steps", "max_error_rate", "min_requests",
-                                  "confidence", "max_latency_increase", "max_error_increase",
+                                  "confidence", "max_latency_increase", "latency_noise", "max_error_increase",
                                   "judge_4xx", "pass_score", "marginal_score", "no_traffic"})) {
     std::string f = Join(w, e.key);
     if (e.key == "weight") {
@@ -103,6 +103,8 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
       ReadInt(c, e, f, 1, 1000000, out.min_requests);
     } else if (e.key == "max_error_rate") {
       ReadShare(c, e, f, out.max_error_rate);
+    } else if (e.key == "latency_noise") {
+      ReadDuration(c, e, f, milliseconds(0), seconds(60), out.latency_noise);
     } else if (e.key == "max_error_increase") {
       ReadShare(c, e, f, out.max_error_increase);
     } else if (e.key == "max_latency_increase") {

@@ -215,7 +215,7 @@ TEST_F(StackTest, CanaryStepsAndJudge) {
       "        strategy: canary\n        watch: 2m\n"
       "        canary:\n"
       "          steps: [{weight: 5, duration: 1m}, {weight: 25, duration: 2m}, {weight: 50}]\n"
-      "          confidence: 0.99\n          max_latency_increase: 35%\n"
+      "          confidence: 0.99\n          max_latency_increase: 35%\n          latency_noise: 2ms\n"
       "          max_error_increase: 1%\n          judge_4xx: true\n"
       "          pass_score: 90\n          marginal_score: 60\n          no_traffic: extend\n");
   ASSERT_TRUE(r.ok()) << r.error();
@@ -228,6 +228,7 @@ TEST_F(StackTest, CanaryStepsAndJudge) {
   EXPECT_EQ(c.Steps()[2], (CanaryStep{50, minutes(1)}));  // the default duration
   EXPECT_DOUBLE_EQ(c.confidence, 0.99);
   EXPECT_DOUBLE_EQ(c.max_latency_increase, 0.35);
+  EXPECT_EQ(c.latency_noise, milliseconds(2));
   EXPECT_DOUBLE_EQ(c.max_error_increase, 0.01);
   EXPECT_TRUE(c.judge_4xx);
   EXPECT_EQ(c.pass_score, 90);

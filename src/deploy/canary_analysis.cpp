@@ -84,15 +84,13 @@ MetricResult LatencyMetric(const config::CanarySpec& spec, const PoolWindow& c,
   stats::MannWhitney u = stats::MannWhitneyU(stats::TiedSamples{c.latency, b.latency});
   m.canary_value = c.QuantileMs(0.5);
   m.baseline_value = b.QuantileMs(0.5);
-  // The effect: the larger relative change of the median and of p90 (a slower tail counts).
-  auto change = [](double now, double before) {
-    return now / std::max(before, 0.001) - 1.0;  // 1 us floor: a bin's middle can be 0
-  };
-  const double d50 = change(m.canary_value, m.baseline_value);
-  const double d90 = change(c.QuantileMs(0.9), b.QuantileMs(0.9));
-  m.effect = std::fabs(d50) >= std::fabs(d90) ? d50 : d90;
-  if (d50 > 0 && d90 > 0) m.effect = std::max(d50, d90);
-  if (d50 < 0 && d90 < 0) m.effect = std::min(d50, d90);
+  // The effect: the relative change of the median, the location shift the rank test is
+  // about (p90 is shown, not judged: a few slow requests on a busy host move it at random).
+  // A change below the noise floor does not count.
+  const double noise_ms = static_cast<double>(spec.latency_noise.count());
+  m.effect = std::fabs(m.canary_value - m.baseline_value) > noise_ms
+                 ? m.canary_value / std::max(m.baseline_value, 0.001) - 1.0  // 1 us floor
+                 : 0.0;
   m.statistic = u.u_x;
   m.p_value = u.p_greater;
   const double alpha = 1.0 - spec.confidence;

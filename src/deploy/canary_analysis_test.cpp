@@ -67,6 +67,17 @@ TEST(CanaryAnalysisTest, SignificantButSmallShiftIsWithinTolerance) {
             StepDecision::kFail);
 }
 
+TEST(CanaryAnalysisTest, CertainShiftBelowTheNoiseFloorPasses) {
+  // A fresh instance's 0.17 ms against a warm one's 0.13 ms: +30%, certain, irrelevant.
+  config::CanarySpec spec;
+  StepAnalysis a = AnalyzeWindow(spec, Pool(2000, 0.17), Pool(20000, 0.13, 0, 2), "main pool");
+  EXPECT_LT(Metric(a, "latency").p_value, 1e-10);
+  EXPECT_EQ(Metric(a, "latency").verdict, MetricVerdict::kPass) << Metric(a, "latency").detail;
+  spec.latency_noise = std::chrono::milliseconds(0);
+  EXPECT_EQ(AnalyzeWindow(spec, Pool(2000, 0.17), Pool(20000, 0.13, 0, 2), "main pool").decision,
+            StepDecision::kFail);
+}
+
 TEST(CanaryAnalysisTest, FasterCanaryIsLowAndPasses) {
   config::CanarySpec spec;
   StepAnalysis a = AnalyzeWindow(spec, Pool(300, 1.0), Pool(3000, 5.0, 0, 2), "main pool");

@@ -6,6 +6,7 @@
 //          [--start-delay D] [--exit-at-start] [--never-listen] [--crash-after-requests N]
 //          [--crash-after D] [--threads N] [--port-file PATH] [--log-requests]
 //          [--ignore-sigterm] [--term-grace D] [--alloc-at-start MIB]
+//          [--latency D] [--error-every N] [--fail-after D]
 //
 // Paths (any method):
 //   /slow?ms=N                the normal response, after N ms
@@ -17,7 +18,9 @@
 //   /hostile?try=W&path=P&n=N an attempt to break out of the sandbox (hostile.h)
 //   /stats                    JSON: requests answered, other requests in flight
 //   /ws                       WebSocket echo (upgrade required)
-//   anything else             --body with --status (default 200)
+//   anything else             --body with --status (default 200), after --latency; every
+//                             --error-every'th such response, and all of them from
+//                             --fail-after after listening, are 500 instead
 // Every response carries `X-Instance: <--name or port>`.
 //
 // Threading: one io_context per --threads; the acceptor runs on the first and hands each
@@ -100,6 +103,9 @@ struct Options {
   bool ignore_sigterm = false;
   std::chrono::milliseconds term_grace{10000};
   long alloc_at_start_mib = 0;  // touched before listening (a memory limit test)
+  std::chrono::milliseconds latency{0};     // added to each default response
+  long error_every = 0;                     // every Nth default response is a 500
+  std::chrono::milliseconds fail_after{0};  // default responses are 500 from then on
   std::vector<std::string> argv;
 };
 
@@ -111,6 +117,8 @@ struct Shared {
   std::atomic<long> answered{0};
   std::atomic<long> in_flight{0};
   std::atomic<bool> stopping{false};
+  std::atomic<long> default_answers{0};
+  std::chrono::steady_clock::time_point listening_since;  // set once before serving
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -120,7 +128,7 @@ struct Shared {
                "  [--status N] [--start-delay D] [--exit-at-start] [--never-listen]\n"
                "  [--crash-after-requests N] [--crash-after D] [--threads N]\n"
                "  [--port-file PATH] [--log-requests] [--ignore-sigterm] [--term-grace D]\n"
-               "  [--alloc-at-start MIB]\n",
+               "  [--alloc-at-start MIB] [--latency D] [--error-every N] [--fail-after D]\n",
                error.c_str());
   std::exit(2);
 }
@@ -197,6 +205,12 @@ Options ParseArgs(int argc, char** argv) {
       o.term_grace = ParseDur(a, v());
     } else if (a == "--alloc-at-start") {
       o.alloc_at_start_mib = ParseLong(a, v(), 1, 1L << 20);
+    } else if (a == "--latency") {
+      o.latency = ParseDur(a, v());
+    } else if (a == "--error-every") {
+      o.error_every = ParseLong(a, v(), 1, 1000000);
+    } else if (a == "--fail-after") {
+      o.fail_after = ParseDur(a, v());
     } else if (a == "--help" || a == "-h") {
       Usage("help");
     } else {
@@ -380,6 +394,18 @@ class Server {
       body = Info() + "\n";
       content_type = "application/json";
       status = 200;
+    } else {
+      const Options& o = shared_.options;
+      if (o.latency.count() > 0) {
+        net::steady_timer timer(co_await net::this_coro::executor);
+        timer.expires_after(o.latency);
+        co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      }
+      const long n = shared_.default_answers.fetch_add(1) + 1;
+      const bool failing =
+          o.fail_after.count() > 0 &&
+          std::chrono::steady_clock::now() - shared_.listening_since >= o.fail_after;
+      if (failing || (o.error_every > 0 && n % o.error_every == 0)) status = 500;
     }
     http::response<http::string_body> res{static_cast<http::status>(status), req.version()};
     res.set(http::field::server, "gravity-testapp");
@@ -540,6 +566,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
     shared.port = acceptor->local_endpoint().port();
+    shared.listening_since = std::chrono::steady_clock::now();
     shared.instance = o.name.empty() ? std::to_string(shared.port) : o.name;
     if (!o.body_set) shared.options.body = "gravity-testapp " + shared.instance + "\n";
     if (!o.port_file.empty()) {
