@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 namespace gravity::api {
 
 namespace {
@@ -55,6 +57,18 @@ void AddDeployRoutes(Router& router, deploy::Deployer& deployer,
     auto r = d->ReleasesJson(req.Param("app"));
     if (!r.ok()) return Response::Error(404, r.error());
     return Response::Json(200, *r);
+  });
+  router.Add("GET", "/v1/deployments/:id", [d](const Request& req) {
+    const std::string id = req.Param("id");
+    char* end = nullptr;
+    long long n = std::strtoll(id.c_str(), &end, 10);
+    if (id.empty() || end != id.c_str() + id.size() || n <= 0) {
+      return Response::Error(400, "deployment id '" + id + "' is not a positive number");
+    }
+    auto view = d->DeploymentView(n);
+    if (!view.ok()) return Response::Error(500, view.error());
+    if (!*view) return Response::Error(404, "no deployment " + id);
+    return Response::Json(200, **view);
   });
   router.Add("POST", "/v1/apps/:app/rollback",
              [d](const Request& req) { return Rollback(*d, req); });

@@ -98,6 +98,32 @@ TEST_F(DeployRoutesTest, RefusalsThatNameExistingThingsAre422) {
   EXPECT_EQ(Call("POST", "/v1/apps/site/rollback", R"({"env":"staging"})").status, 422);
 }
 
+TEST_F(DeployRoutesTest, OneDeploymentWithItsCanaryAndWatch) {
+  EXPECT_EQ(Call("GET", "/v1/deployments/abc").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/deployments/-1").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/deployments/1x").status, 400);
+  Response missing = Call("GET", "/v1/deployments/99");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(ErrorOf(missing), "no deployment 99");
+  deploy::DeploymentRecord d;
+  d.app = "site";
+  d.environment = "staging";
+  d.commit = "abcdef1234";
+  d.canary = deploy::CanaryRecord{};
+  d.canary->steps.push_back({.weight = 5, .duration_ms = 1000, .decision = "pass"});
+  d.watch = deploy::WatchRecord{.phase = "passed", .verdict = "no regression in 2m"};
+  d.id = deployer_->records().InsertDeployment(d).value();
+  ASSERT_TRUE(deployer_->records().UpdateDeployment(d).ok());
+  Response r = Call("GET", "/v1/deployments/" + std::to_string(d.id));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["commit"], "abcdef1234");
+  EXPECT_EQ(j["canary"]["steps"][0]["weight"], 5);
+  EXPECT_EQ(j["canary"]["steps"][0]["decision"], "pass");
+  EXPECT_EQ(j["watch"]["phase"], "passed");
+  EXPECT_EQ(j["watch"]["verdict"], "no regression in 2m");
+}
+
 TEST_F(DeployRoutesTest, ShutdownAnswers202AndSaysWhetherInstancesStop) {
   EXPECT_EQ(Call("POST", "/v1/shutdown", R"({"stop_instances":true})").status, 202);
   EXPECT_EQ(Call("POST", "/v1/shutdown", "").status, 202);

@@ -171,6 +171,88 @@ int RunShow(int argc, char** argv) {
   return 0;
 }
 
+
+std::string FormatMs(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, ms >= 10 ? "%.0f ms" : "%.2f ms", ms);
+  return buf;
+}
+
+// One canary step's analysis: a line per metric with its numbers.
+void PrintAnalysis(const nlohmann::json& a, const char* indent) {
+  if (!a.is_object()) return;
+  std::printf("%sscore %d, %s: %s\n", indent, a.value("score", 0),
+              a.value("decision", "").c_str(), a.value("reason", "").c_str());
+  for (const auto& m : a.value("metrics", nlohmann::json::array())) {
+    std::printf("%s  %-9s %-8s p=%-10.3g effect %+.4g  samples %llu vs %llu\n", indent,
+                m.value("name", "").c_str(), m.value("verdict", "").c_str(),
+                m.value("p_value", 1.0), m.value("effect", 0.0),
+                static_cast<unsigned long long>(m.value("canary_samples", std::uint64_t{0})),
+                static_cast<unsigned long long>(m.value("baseline_samples", std::uint64_t{0})));
+    std::printf("%s            %s\n", indent, m.value("detail", "").c_str());
+  }
+  auto q = [](const nlohmann::json& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : " / ") + FormatMs(x.get<double>());
+    return out;
+  };
+  if (a.contains("canary_latency_ms")) {
+    std::printf("%s  latency p50/p90/p99: %s vs %s\n", indent, q(a["canary_latency_ms"]).c_str(),
+                q(a["baseline_latency_ms"]).c_str());
+  }
+}
+
+int DeployShow(int argc, char** argv) {
+  CLI::App app{"gravity deploy show ID: one deployment, its canary steps and watch",
+               "gravity deploy show"};
+  std::string stack_file = "stack.yml", admin;
+  long long id = 0;
+  bool as_json = false;
+  AddConnectionOptions(app, &stack_file, &admin);
+  app.add_option("id", id, "deployment id (as `gravity status` and the releases list show)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", as_json, "print the API's JSON");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto client = DaemonClient::Connect(stack_file, admin);
+  if (!client.ok()) return Fail("deploy show", client.error());
+  auto res = client->Get("/v1/deployments/" + std::to_string(id));
+  if (!res.ok()) return Fail("deploy show", res.error());
+  const nlohmann::json& d = *res;
+  if (as_json) {
+    std::printf("%s\n", d.dump(2).c_str());
+    return 0;
+  }
+  std::printf("deployment %lld: %s of %s to %s/%s, %s\n", id, d.value("kind", "").c_str(),
+              d.value("commit", "").substr(0, 7).c_str(), d.value("app", "").c_str(),
+              d.value("environment", "").c_str(), d.value("status", "").c_str());
+  if (!d.value("error", "").empty()) std::printf("error: %s\n", d["error"].get<std::string>().c_str());
+  const auto& c = d["canary"];
+  if (c.is_object()) {
+    std::printf("\ncanary: %s, %s\n", c.value("phase", "").c_str(), c.value("verdict", "").c_str());
+    int k = 0;
+    for (const auto& st : c.value("steps", nlohmann::json::array())) {
+      ++k;
+      std::printf("  step %d: %d%% for %s%s: %s\n", k, st.value("weight", 0),
+                  Seconds(st.value("duration_ms", std::int64_t{0})).c_str(),
+                  st.value("extensions", 0) ? (" (extended " + std::to_string(st.value("extensions", 0)) + "x)").c_str() : "",
+                  st.value("decision", "running").c_str());
+      PrintAnalysis(st.value("analysis", nlohmann::json()), "    ");
+    }
+  }
+  const auto& w = d["watch"];
+  if (w.is_object()) {
+    std::printf("\nwatch: %s%s%s\n", w.value("phase", "").c_str(),
+                w.value("verdict", "").empty() ? "" : ", ", w.value("verdict", "").c_str());
+    PrintAnalysis(w.value("analysis", nlohmann::json()), "  ");
+  }
+  return 0;
+}
+
 int Deploy(int argc, char** argv) {
   CLI::App app{"gravity deploy APP: run the pipeline for a ref now", "gravity deploy"};
   std::string stack_file = "stack.yml", admin, app_name, ref, env;
@@ -212,10 +294,16 @@ int Deploy(int argc, char** argv) {
 
 }  // namespace
 
-// gravity runs | gravity run show ID | gravity deploy APP
+// gravity runs | gravity run show ID | gravity deploy APP | gravity deploy show ID
 int RunsCommand(int argc, char** argv) {
   if (std::strcmp(argv[0], "runs") == 0) return RunsList(argc, argv);
-  if (std::strcmp(argv[0], "deploy") == 0) return Deploy(argc, argv);
+  if (std::strcmp(argv[0], "deploy") == 0) {
+    // "deploy show ID"; an app named "show" is still `gravity deploy show` without an id.
+    if (argc >= 3 && std::strcmp(argv[1], "show") == 0 && argv[2][0] != '-') {
+      return DeployShow(argc - 1, argv + 1);
+    }
+    return Deploy(argc, argv);
+  }
   // "run": the only subcommand is "show".
   if (argc < 2 || std::strcmp(argv[1], "show") != 0) {
     std::fprintf(stderr, "usage: gravity run show ID [--logs] [--json]\n");

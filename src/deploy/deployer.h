@@ -128,6 +128,9 @@ class Deployer {
   // JSON for `gravity status --json` and `gravity releases APP --json`.
   nlohmann::json StatusJson();
   Result<nlohmann::json> ReleasesJson(const std::string& app);
+  // One deployment as the API shows it (its canary steps and watch included); nullopt when
+  // there is no such deployment.
+  Result<std::optional<nlohmann::json>> DeploymentView(std::int64_t id);
 
   // Progress lines ("site/staging: 2 instances started"), e.g. for `gravity up`.
   void SetProgress(std::function<void(const std::string&)> progress);

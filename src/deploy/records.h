@@ -95,6 +95,9 @@ struct WatchRecord {
   nlohmann::json analysis;         // the last analysis (AnalysisJson), or null
 };
 nlohmann::json WatchJson(const WatchRecord& w);
+struct DeploymentRecord;
+// A deployment as the API shows it.
+nlohmann::json DeploymentJson(const DeploymentRecord& d);
 WatchRecord WatchFromJson(const nlohmann::json& j);
 
 // One deploy, rollback or promotion of a release onto an environment.

@@ -52,6 +52,31 @@ json LastDeploymentJson(const DeploymentRecord& d) {
 
 }  // namespace
 
+json DeploymentJson(const DeploymentRecord& d) {
+  return {{"id", d.id},
+          {"app", d.app},
+          {"environment", d.environment},
+          {"commit", d.commit},
+          {"kind", Name(d.kind)},
+          {"status", Name(d.status)},
+          {"step", Name(d.step)},
+          {"error", d.error},
+          {"previous_commit", d.previous_commit},
+          {"instances", d.instances},
+          {"started_at_ms", d.started_at_ms},
+          {"finished_at_ms", d.finished_at_ms},
+          {"duration_ms", d.duration_ms},
+          {"switched_after_ms", d.switched_after_ms},
+          {"canary", d.canary ? CanaryJson(*d.canary) : json(nullptr)},
+          {"watch", d.watch ? WatchJson(*d.watch) : json(nullptr)}};
+}
+
+Result<std::optional<json>> Deployer::DeploymentView(std::int64_t id) {
+  ASSIGN_OR_RETURN(auto d, records_.Deployment(id));
+  if (!d) return std::optional<json>();
+  return std::optional<json>(DeploymentJson(*d));
+}
+
 json Deployer::StatusJson() {
   config::StackSpec stack = StackCopy();
   auto instances = supervisor_.List();
@@ -134,20 +159,7 @@ Result<json> Deployer::ReleasesJson(const std::string& app) {
                     {"last_deployed_ms", r.last_deployed_ms}});
   }
   json deployments = json::array();
-  for (const auto& d : history) {
-    deployments.push_back({{"id", d.id},
-                           {"environment", d.environment},
-                           {"commit", d.commit},
-                           {"kind", Name(d.kind)},
-                           {"status", Name(d.status)},
-                           {"error", d.error},
-                           {"previous_commit", d.previous_commit},
-                           {"started_at_ms", d.started_at_ms},
-                           {"finished_at_ms", d.finished_at_ms},
-                           {"duration_ms", d.duration_ms},
-                           {"switched_after_ms", d.switched_after_ms},
-                           {"canary", d.canary ? CanaryJson(*d.canary) : json(nullptr)}});
-  }
+  for (const auto& d : history) deployments.push_back(DeploymentJson(d));
   return json{{"app", app}, {"releases", list}, {"deployments", deployments}};
 }
 
