@@ -96,6 +96,22 @@ void ParseTest(Checker& c, const Entry& section, AppSpec& app) {
   app.test = t;
 }
 
+void ParseVerify(Checker& c, const Entry& section, AppSpec& app) {
+  VerifySpec v;
+  bool have_command = false;
+  if (section.value.IsMap()) {
+    for (const auto& e : c.Entries(section.value, "verify", {"command", "timeout"})) {
+      if (e.key == "command") {
+        have_command = ReadString(c, e, "verify.command", v.command);
+      } else if (e.key == "timeout") {
+        ReadDuration(c, e, "verify.timeout", seconds(1), hours(1), v.timeout);
+      }
+    }
+  }
+  if (!have_command) c.Error(MarkOf(section), "verify", "missing required key 'command'");
+  app.verify = v;
+}
+
 void ParseRun(Checker& c, const Entry& section, AppSpec& app) {
   bool have_command = false;
   if (section.value.IsMap()) {
@@ -159,13 +175,15 @@ void ParseHealth(Checker& c, const Entry& section, AppSpec& app) {
 // The top-level sections. Sets `have_run` when `run` is given (even if malformed), as
 // soon as it is seen: a YAML exception later on must not add "missing 'run'".
 void ParseSections(Checker& c, const YAML::Node& root, AppSpec& app, bool& have_run) {
-  for (const auto& e : c.Entries(root, "", {"build", "test", "run", "health"})) {
+  for (const auto& e : c.Entries(root, "", {"build", "test", "verify", "run", "health"})) {
     if (e.key == "run") have_run = true;
     if (!IsMapOrNull(c, e, e.key)) continue;
     if (e.key == "build") {
       ParseBuild(c, e, app);
     } else if (e.key == "test") {
       ParseTest(c, e, app);
+    } else if (e.key == "verify") {
+      ParseVerify(c, e, app);
     } else if (e.key == "run") {
       ParseRun(c, e, app);
     } else if (e.key == "health") {

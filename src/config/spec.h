@@ -48,9 +48,18 @@ struct HealthSpec : HealthCheckSpec {
   bool operator==(const HealthSpec&) const = default;
 };
 
+// Acceptance checks against the new instances before they get any traffic: run (sandboxed
+// like tests) with $GRAVITY_CANDIDATE_URL, $GRAVITY_CANDIDATE_HOST and
+// $GRAVITY_CANDIDATE_HEADER reaching them through the proxy.
+struct VerifySpec {
+  std::string command;  // run with /bin/sh -c in the release directory
+  Duration timeout = std::chrono::minutes(2);
+};
+
 struct AppSpec {
   std::optional<BuildSpec> build;
   std::optional<TestSpec> test;
+  std::optional<VerifySpec> verify;
   RunSpec run;
   HealthSpec health;
 };

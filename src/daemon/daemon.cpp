@@ -95,7 +95,7 @@ Status Daemon::Deploy(const pipeline::DeployRequest& request) {
     if (request.log) request.log(request.commit.substr(0, 7) + " is already live: nothing to deploy");
     return Status::Ok();
   }
-  return deployer.Deploy(request.environment, release, request.log).status();
+  return deployer.Deploy(request.environment, release, request.log, request.verify).status();
 }
 
 Status Daemon::Start() {

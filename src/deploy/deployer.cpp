@@ -87,10 +87,10 @@ std::vector<std::string> Deployer::Addresses(const std::vector<std::string>& ids
 }
 
 Result<DeployOutcome> Deployer::Deploy(const std::string& env, const Release& release,
-                                       const LogSink& log) {
+                                       const LogSink& log, const VerifyHook& verify) {
   ASSIGN_OR_RETURN(auto found, FindEnv(release.app, env));
   std::lock_guard lock(EnvLock(release.app, found.second.name));
-  return RunLocked(found.first, found.second, release, DeploymentKind::kDeploy, {}, log);
+  return RunLocked(found.first, found.second, release, DeploymentKind::kDeploy, {}, log, verify);
 }
 
 bool Deployer::ServesLive(const std::string& app, const std::string& env,

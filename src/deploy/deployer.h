@@ -29,6 +29,10 @@ struct Release {
   config::AppSpec spec;  // its gravity.yml
 };
 
+// Runs a release's verify command with the candidate's variables added to its environment
+// ($GRAVITY_CANDIDATE_URL, _HOST, _HEADER); Ok when it passed, else why (its output's tail).
+using VerifyHook = std::function<Status(const std::map<std::string, std::string>& candidate_env)>;
+
 struct DeployOutcome {
   std::int64_t deployment_id = 0;
   std::string commit;
@@ -100,8 +104,11 @@ class Deployer {
   // progress lines too (e.g. the run's deploy-stage log). Unknown app or environment:
   // NotFound; a deploy that did not go live: FailedPrecondition; the proxy could not be
   // asked: Unavailable or Interrupted.
+  // `verify`: runs the release's verify command against the new instances (see
+  // config::VerifySpec) once they are healthy and before they get traffic; without one,
+  // or when the release has no verify:, there is no verify step.
   Result<DeployOutcome> Deploy(const std::string& env, const Release& release,
-                               const LogSink& log = {});
+                               const LogSink& log = {}, const VerifyHook& verify = {});
   // True when `commit` is app/env's live release and all its live instances run: a run
   // resumed after a daemon restart then has nothing left to deploy.
   bool ServesLive(const std::string& app, const std::string& env, const std::string& commit);
@@ -160,12 +167,17 @@ class Deployer {
   // `warm` non-empty: swap to those running instances instead of starting new ones.
   Result<DeployOutcome> RunLocked(const config::StackApp& app, const config::EnvironmentSpec& env,
                                   const Release& release, DeploymentKind kind,
-                                  const std::vector<std::string>& warm, const LogSink& log = {});
+                                  const std::vector<std::string>& warm, const LogSink& log = {},
+                                  const VerifyHook& verify = {});
   Status Begin(Run& run);
   Status Fail(Run& run, const std::string& error, bool stop_new);
   Status StartInstances(Run& run);
   void PrepareRoute(Run& run);
   Result<ProxyDeployOutcome> HandOver(Run& run);
+  // The verify step (release spec.verify, with a runner): the new instances health-gated
+  // into the canary slot with no share of clients, reachable with a one-off header; then
+  // the command. switched: it passed (the instances are still in the canary slot).
+  Result<ProxyDeployOutcome> Verify(Run& run);
   Status CheckStayedUp(Run& run);
   void RecordSwitch(Run& run, const ProxyDeployOutcome& outcome);
   // Polls until every instance accepts connections, one exits, or `limit` passes; returns

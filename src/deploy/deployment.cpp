@@ -30,8 +30,9 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
                                           const config::EnvironmentSpec& env,
                                           const Release& release, DeploymentKind kind,
                                           const std::vector<std::string>& warm,
-                                          const LogSink& log) {
+                                          const LogSink& log, const VerifyHook& verify) {
   Run run(app, env, release, kind, warm, log);
+  if (verify) run.verify = &verify;
   RETURN_IF_ERROR(Begin(run));
   RETURN_IF_ERROR(StartInstances(run));
   PrepareRoute(run);
@@ -183,7 +184,26 @@ Result<ProxyDeployOutcome> Deployer::HandOver(Run& run) {
     auto reading = MainReading(run.route.service);
     if (reading.ok() && *reading) run.main_before_switch = **reading;
   }
-  auto outcome = canary ? CanaryLocked(run) : proxy_.Deploy(run.route);
+  // The verify step needs the service in the proxy (its canary slot): on the first deploy
+  // of an environment, with nothing live and so no clients yet, there is none.
+  bool verifies = run.verify && run.release.spec.verify && !run.from_warm();
+  if (verifies && !live_running) {
+    verifies = false;
+    Progress(run.where + ": nothing live yet: verify skipped for this first deploy", run.log);
+  }
+  Result<ProxyDeployOutcome> outcome = ProxyDeployOutcome{};
+  if (verifies) {
+    outcome = Verify(run);
+    if (outcome.ok() && outcome->switched && !canary) {
+      // Passed: the verified instances become the main pool (the old ones drain).
+      Status promoted = proxy_.PromoteCanary(run.route.service);
+      if (!promoted.ok()) outcome = promoted;
+    } else if (outcome.ok() && outcome->switched) {
+      outcome = CanaryLocked(run);  // the canary's first step replaces the verify slot
+    }
+  } else {
+    outcome = canary ? CanaryLocked(run) : proxy_.Deploy(run.route);
+  }
   if (outcome.ok()) return outcome;
   // Whether the proxy switched is unknown: leave the record running so that Reconcile
   // (from Tick, once the proxy answers) settles it by what the proxy serves.

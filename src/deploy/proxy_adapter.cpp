@@ -89,6 +89,7 @@ class ClientProxyControl final : public ProxyControl {
     req.service = route.service;
     req.targets = route.targets;
     req.weight = weight;
+    req.candidate_token = route.candidate_token;
     req.health = ToProxyHealth(route.health);
     req.deploy_timeout = route.health.deploy_timeout;
     ASSIGN_OR_RETURN(proxy::DeployResult r, client_.DeployCanary(req));

@@ -20,6 +20,9 @@ struct ProxyRoute {
   config::HealthSpec health;         // health gate and deploy_timeout
   config::Duration drain_timeout = std::chrono::seconds(30);
   config::Duration hsts = config::Duration::zero();  // the environment's hsts: max-age
+  // DeployCanary only: requests with `X-Gravity-Candidate: <token>` reach the canary pool
+  // whatever its weight (the verify step).
+  std::string candidate_token;
   bool operator==(const ProxyRoute&) const = default;
 };
 

@@ -22,8 +22,8 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 }
 
 bool IsCanaryStep(DeploymentStep step) {
-  return step == DeploymentStep::kCanaryGate || step == DeploymentStep::kCanary ||
-         step == DeploymentStep::kPromoting;
+  return step == DeploymentStep::kVerify || step == DeploymentStep::kCanaryGate ||
+         step == DeploymentStep::kCanary || step == DeploymentStep::kPromoting;
 }
 
 }  // namespace
@@ -126,9 +126,11 @@ Result<bool> Deployer::SettleInterrupted(DeploymentRecord& d, EnvironmentRecord&
     auto spec = FindEnv(d.app, d.environment);
     WaitDrained(service, Addresses(d.instances),
                 spec.ok() ? spec->second.drain_timeout : std::chrono::seconds(30));
-    if (!d.canary) d.canary.emplace();  // a record from before the gate saved one
-    d.canary->phase = CanaryPhase::kDropped;
-    d.canary->verdict = "interrupted by a daemon restart";
+    if (d.step != DeploymentStep::kVerify) {
+      if (!d.canary) d.canary.emplace();  // a record from before the gate saved one
+      d.canary->phase = CanaryPhase::kDropped;
+      d.canary->verdict = "interrupted by a daemon restart";
+    }
   }
   if (d.step == DeploymentStep::kHealthWait && !rec.live_instances.empty()) {
     RETURN_IF_ERROR(ReassertLive(d.app, d.environment, rec, serving));

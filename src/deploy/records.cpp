@@ -30,7 +30,7 @@ E Parse(const std::string_view (&names)[N], const std::string& text, E fallback)
 
 constexpr std::string_view kKindNames[] = {"deploy", "rollback", "promote", "restore", "scale"};
 constexpr std::string_view kStatusNames[] = {"running", "succeeded", "failed", "interrupted"};
-constexpr std::string_view kStepNames[] = {"starting", "health_wait", "canary_gate", "canary",
+constexpr std::string_view kStepNames[] = {"starting", "health_wait", "verify", "canary_gate", "canary",
                                            "promoting", "switched",   "done"};
 constexpr std::string_view kPhaseNames[] = {"gate", "observing", "promoting", "promoted",
                                             "dropped"};

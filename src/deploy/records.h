@@ -34,6 +34,7 @@ enum class DeploymentStatus { kRunning, kSucceeded, kFailed, kInterrupted };
 enum class DeploymentStep {
   kStarting,
   kHealthWait,
+  kVerify,  // the verify command runs against the new instances (in the canary slot)
   kCanaryGate,
   kCanary,
   kPromoting,

@@ -37,6 +37,7 @@ struct Deployer::Run {
   const DeploymentKind kind;
   const std::vector<std::string>& warm;  // non-empty: swap back to these running instances
   const LogSink& log;
+  const VerifyHook* verify = nullptr;  // the verify step's runner, when the caller gave one
   const std::string where;  // "app/env"
 
   Clock::TimePoint t0, t_started;

@@ -682,6 +682,47 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
       req.spec = *spec;
       req.resumed = run.trigger == "restart";
       req.log = [&, env](const std::string& line) { store_log("deploy", "[" + env + "] " + line); };
+      if (spec->verify && !spec->verify->command.empty()) {
+        // The verify command, sandboxed like a test (the release read-only, its own temp
+        // directory), its output in the deploy stage's log.
+        req.verify = [&, env](const std::map<std::string, std::string>& candidate) -> Status {
+          std::string tmp = options_.state_dir + "/tmp/" + app->spec.name + "-run" +
+                            std::to_string(id) + "-verify";
+          RETURN_IF_ERROR(MakeDirs(tmp, 0700));
+          CommandOptions o;
+          o.command = spec->verify->command;
+          o.wrapper = sandbox_for("verify", app->spec.name + "-run" + std::to_string(id) + "-verify",
+                                  {tmp}, {release_dir});
+          o.cwd = release_dir;
+          o.env = EnvironmentFor(o.wrapper, base_env);
+          o.inherit_env = o.wrapper.empty();
+          for (const auto& [k, v] : candidate) o.env[k] = v;
+          o.env["TMPDIR"] = tmp;
+          o.timeout = spec->verify->timeout;
+          o.head_bytes = options_.log_head_bytes / 4;
+          o.tail_bytes = options_.log_tail_bytes / 4;
+          o.cancel = &app->cancel;
+          o.clock = &clock_;
+          int pid = 0;
+          o.on_start = [&](int p) {
+            pid = p;
+            track(p);
+          };
+          auto r = RunCommand(o);
+          if (pid) (void)runs_.RemoveProcess(id, pid);
+          (void)RemoveTree(tmp);
+          if (!r.ok()) return Status::Error("verify: " + r.error());
+          std::vector<LogLine> lines = r->log.Lines();
+          for (auto& l : lines) l.text = "[" + env + "] [verify] " + l.text;
+          lines.push_back({NowMs(), "[" + env + "] [verify] " +
+                                        (r->ok ? "passed" : r->Describe()) + " in " +
+                                        std::to_string(r->elapsed.count()) + "ms"});
+          (void)runs_.AppendLogs(id, "deploy", lines);
+          if (r->ok) return Status::Ok();
+          std::string tail = r->log.Tail(20);
+          return Status::FailedPrecondition(r->Describe() + (tail.empty() ? "" : ":\n" + tail));
+        };
+      }
       Status st = options_.deploy_hook(req);
       if (!st.ok()) return finish("deploy", "failed", "deploy to " + env + ": " + st.message());
     }

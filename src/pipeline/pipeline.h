@@ -31,6 +31,9 @@ struct DeployRequest {
   bool resumed = false;     // the run re-queued after a daemon restart interrupted one
   // Appends one line to the run's `deploy` stage log (thread-safe).
   std::function<void(const std::string&)> log;
+  // Runs the release's verify command (spec.verify) sandboxed like its tests, with these
+  // variables added to its environment; Ok when it exited 0. Set by the pipeline.
+  std::function<Status(const std::map<std::string, std::string>& candidate_env)> verify;
 };
 
 // Called once per environment the run deploys to; its Status decides the deploy stage.

@@ -8,6 +8,13 @@ namespace {
 constexpr std::string_view kCookie = "gravity_bucket=";
 }
 
+std::string_view CandidateHeader(const http1::RequestHead& head) {
+  for (const auto& h : head.headers) {
+    if (http1::EqualsIgnoreCase(h.name, "x-gravity-candidate")) return h.value;
+  }
+  return {};
+}
+
 int CookieBucket(const http1::RequestHead& head) {
   for (const auto& h : head.headers) {
     if (!http1::EqualsIgnoreCase(h.name, "cookie")) continue;

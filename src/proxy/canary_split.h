@@ -24,6 +24,9 @@ struct PoolChoice {
   int set_cookie_bucket = -1;  // >= 0: the response sets the cookie to this bucket
 };
 
+// The X-Gravity-Candidate header's value (the deployer's verify step), or empty.
+std::string_view CandidateHeader(const http1::RequestHead& head);
+
 // The Set-Cookie value that keeps a client in `bucket`.
 std::string CanaryCookie(int bucket);
 

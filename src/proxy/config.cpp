@@ -1,5 +1,6 @@
 #include "proxy/config.h"
 
+#include <cctype>
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -233,6 +234,18 @@ Result<CanaryRequest> CanaryRequestFromJson(const json& j) {
   RETURN_IF_ERROR(GetInt(j, "weight", 0, 100, &w, ""));
   c.weight = static_cast<int>(w);
   RETURN_IF_ERROR(GetMs(j, "deploy_timeout_ms", 0, &c.deploy_timeout, ""));
+  if (j.contains("candidate_token")) {
+    if (!j["candidate_token"].is_string()) return Status::Error("candidate_token must be a string");
+    c.candidate_token = j["candidate_token"].get<std::string>();
+    if (c.candidate_token.size() < 16 || c.candidate_token.size() > 128) {
+      return Status::Error("candidate_token must be 16 to 128 characters");
+    }
+    for (char ch : c.candidate_token) {
+      if (!std::isalnum(static_cast<unsigned char>(ch))) {
+        return Status::Error("candidate_token must be letters and digits");
+      }
+    }
+  }
   return c;
 }
 

@@ -69,6 +69,9 @@ Result<ServiceSpec> DeployRequestFromJson(const std::string& name, const nlohman
 struct CanaryRequest {
   PoolSpec pool;
   int weight = 0;
+  // Non-empty: requests carrying `X-Gravity-Candidate: <token>` go to the canary pool
+  // whatever its weight (the deployer's verify step reaches new instances this way).
+  std::string candidate_token;
   milliseconds deploy_timeout{30000};
 };
 Result<CanaryRequest> CanaryRequestFromJson(const nlohmann::json& j);

@@ -161,6 +161,7 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
   if (svc->canary) old = std::move(svc->canary->targets);
   svc->canary = PoolRuntime{fresh, req.pool.health};
   svc->canary_weight = req.weight;
+  svc->candidate_token = req.candidate_token;
   auto switched = std::chrono::duration_cast<milliseconds>(clock_.Now() - started);
   table_.Commit(*svc, std::move(old), svc->spec.drain_timeout);
   co_return JsonResponse(200, json{{"ok", true}, {"switched_after_ms", switched.count()}});
@@ -179,6 +180,8 @@ ApiResponse ControlApi::DropCanary(ServiceRuntime& svc) {
   std::vector<TargetRef> old = std::move(svc.canary->targets);
   svc.canary.reset();
   svc.canary_weight = 0;
+  svc.candidate_token.clear();
+  svc.candidate_token.clear();
   table_.Commit(svc, std::move(old), svc.spec.drain_timeout);
   return Ok();
 }

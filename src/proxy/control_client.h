@@ -42,6 +42,7 @@ struct CanaryRequest2 {
   std::string service;
   std::vector<std::string> targets;
   int weight = 0;
+  std::string candidate_token;  // see proxy::CanaryRequest
   HealthSpec health;
   std::chrono::milliseconds deploy_timeout{30000};
 };

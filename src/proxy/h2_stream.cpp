@@ -129,7 +129,7 @@ bool H2Session::Route(H2Stream& s) {
   const http1::RequestHead& h = s.req.head;
   s.table = w_.table;
   s.route = ChooseRoute(*s.table, RequestHost(h), RoutePath(h), CookieBucket(h), w_.Random(),
-                        w_.options.balance);
+                        w_.options.balance, CandidateHeader(h));
   if (!s.route.target) return false;
   ChooseRequestId(h, w_.Random(), w_.Random(), &s.request_id);
   return true;

@@ -5,11 +5,19 @@
 namespace gravity::proxy {
 
 RouteChoice ChooseRoute(const RouteTable& table, std::string_view host, std::string_view path,
-                        int cookie_bucket, std::uint64_t random, Balance balance) {
+                        int cookie_bucket, std::uint64_t random, Balance balance,
+                        std::string_view candidate) {
   RouteChoice c;
   const int route = table.router.Match(host, path);
   if (route < 0) return c;
   c.service = table.services[route].get();
+  if (!candidate.empty() && c.service->canary && !c.service->candidate_token.empty() &&
+      candidate == c.service->candidate_token) {
+    c.pool = c.service->canary.get();
+    c.pool_name = "candidate";
+    c.target = Pick(c.pool->targets, balance, &c.pool->cursor);
+    return c;  // no fallback to main: a verify step must reach the new instances or fail
+  }
   PoolChoice choice = ChoosePool(*c.service, cookie_bucket, random);
   c.pool = choice.pool;
   c.pool_name = choice.name;

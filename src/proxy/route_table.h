@@ -36,6 +36,7 @@ struct ServiceSnapshot {
   std::unique_ptr<PoolSnapshot> main;
   std::unique_ptr<PoolSnapshot> canary;  // null when there is none
   int canary_weight = 0;
+  std::string candidate_token;  // non-empty: X-Gravity-Candidate with it picks the canary
   std::string hsts;  // "max-age=N" for responses over HTTPS, or empty
 };
 

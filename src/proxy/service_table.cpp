@@ -210,6 +210,7 @@ void ServiceTable::Publish() {
       snap->canary->targets = Targets(svc->canary->targets);
       snap->canary->stats = svc->canary_stats;
       snap->canary_weight = svc->canary_weight;
+      snap->candidate_token = svc->candidate_token;
     }
     table->services.push_back(std::move(snap));
   }

@@ -43,6 +43,7 @@ struct ServiceRuntime {
   PoolRuntime main;
   std::optional<PoolRuntime> canary;
   int canary_weight = 0;
+  std::string candidate_token;  // CanaryRequest::candidate_token; not persisted
   std::vector<TargetRef> draining;
   std::shared_ptr<PoolStats> main_stats = std::make_shared<PoolStats>();
   std::shared_ptr<PoolStats> canary_stats = std::make_shared<PoolStats>();

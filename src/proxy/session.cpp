@@ -230,7 +230,7 @@ awaitable<Session::After> Session::Reject(int status, std::string_view detail,
 bool Session::Route() {
   r_.table = w_.table;
   RouteChoice c = ChooseRoute(*r_.table, r_.host, r_.path, CookieBucket(head_), w_.Random(),
-                              w_.options.balance);
+                              w_.options.balance, CandidateHeader(head_));
   r_.service = c.service;
   if (!r_.service) return false;
   r_.pool = c.pool;

@@ -10,6 +10,7 @@
 
 #include "deploy/deploy_fixture.h"
 #include "proxy/control_client.h"
+#include "support/http_client.h"
 
 namespace gravity::deploy {
 namespace {
@@ -373,6 +374,114 @@ TEST_F(CanaryTest, ReleaseThatStartsFailingAfterGoingLiveIsRolledBackInsideTheWa
   EXPECT_EQ(d[0].kind, DeploymentKind::kRollback);
   ASSERT_TRUE(d[1].watch.has_value());
   EXPECT_EQ(d[1].watch->phase, "rolled_back");
+}
+
+
+// ---------------------------------------------------------------- verify
+
+// A verify step as the pipeline runs it, here in-process: GET the candidate through the
+// proxy with its header; passes when the body has `want`. Records what it saw.
+struct VerifyProbe {
+  std::string want;
+  std::vector<std::string> instances;  // X-Instance of each answer
+  std::map<std::string, std::string> env;
+  VerifyHook Hook() {
+    return [this](const std::map<std::string, std::string>& candidate) -> Status {
+      env = candidate;
+      const std::string url = candidate.at("GRAVITY_CANDIDATE_URL");
+      const std::string header = candidate.at("GRAVITY_CANDIDATE_HEADER");
+      const std::string hostport = url.substr(std::string("http://").size());
+      const int port = std::stoi(hostport.substr(hostport.rfind(':') + 1));
+      for (int i = 0; i < 10; ++i) {
+        test::HttpClient client("127.0.0.1", port);
+        test::HttpRequest req;
+        req.headers = {{header.substr(0, header.find(':')), header.substr(header.find(':') + 2)}};
+        auto r = client.Send(req);
+        if (!r.ok()) return Status::Error("GET /: " + r.error());
+        instances.push_back(r->Instance());
+        if (r->body.find(want) == std::string::npos) {
+          return Status::FailedPrecondition("exited with status 1:\nexpected '" + want +
+                                            "' in the page, got: " + r->body);
+        }
+      }
+      return Status::Ok();
+    };
+  }
+};
+
+class VerifyTest : public CanaryTest {
+ protected:
+  void SetUp() override {
+    CanaryTest::SetUp();
+    auto& env = stack_.apps[0].environments[0];
+    env.strategy = config::Strategy::kRedBlack;
+    stack_.proxy_listen = {"127.0.0.1", static_cast<std::uint16_t>(proxy_port_)};
+    deployer_->SetStack(stack_);
+  }
+  Release WithVerify(Release r) {
+    r.spec.verify = config::VerifySpec{"./verify.sh", 30s};
+    return r;
+  }
+};
+
+TEST_F(VerifyTest, PassingVerifySawOnlyTheNewInstancesAndNoClientSawThemBefore) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  test::LoadGenerator clients(CookielessClients(proxy_port_, 4));
+  clients.Start();
+  VerifyProbe probe{"release r1:"};
+  auto out = deployer_->Deploy("staging", WithVerify(MakeRelease("r1")), {}, probe.Hook());
+  auto switched = test::LoadGenerator::Now();
+  ASSERT_TRUE(out.ok()) << out.error();
+  ASSERT_TRUE(clients.WaitForRequestsSince(switched, 50, 30s));
+  clients.Stop();
+  ASSERT_EQ(probe.instances.size(), 10u);
+  for (const auto& i : probe.instances) EXPECT_EQ(i.rfind("r1-", 0), 0u) << i;
+  EXPECT_EQ(clients.Stats().failed, 0) << clients.Stats().Summary();
+  EXPECT_EQ(probe.env.at("GRAVITY_CANDIDATE_URL"), "http://127.0.0.1:" + std::to_string(proxy_port_));
+  EXPECT_EQ(probe.env.at("GRAVITY_CANDIDATE_HEADER").rfind("X-Gravity-Candidate: ", 0), 0u);
+  EXPECT_EQ(Env("staging").live_commit.substr(0, 2), "r1");
+  EXPECT_NE(Served().find("release r1:"), std::string::npos) << Served();
+}
+
+TEST_F(VerifyTest, FailingVerifyFailsTheDeployWithItsOutputAndLiveIsUntouched) {
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  test::LoadGenerator clients(CookielessClients(proxy_port_, 4));
+  clients.Start();
+  VerifyProbe probe{"a page this release does not serve"};
+  auto out = deployer_->Deploy("staging", WithVerify(MakeRelease("r1")), {}, probe.Hook());
+  ASSERT_FALSE(out.ok()) << "a release failing its verify went live";
+  EXPECT_NE(out.error().find("untouched: verify failed: exited with status 1:\nexpected 'a page"),
+            std::string::npos)
+      << out.error();
+  auto after = test::LoadGenerator::Now();
+  ASSERT_TRUE(clients.WaitForRequestsSince(after, 50, 30s));
+  clients.Stop();
+  auto stats = clients.Stats();
+  EXPECT_EQ(stats.failed, 0) << stats.Summary();
+  EXPECT_FALSE(SawRelease(stats, "r1")) << stats.Summary();  // no client ever reached it
+  EXPECT_EQ(Env("staging").live_commit, first->commit);
+  EXPECT_EQ(supervisor_->List().size(), 2u);  // the new instances were stopped
+  auto listed = proxy::ControlClient(sock_).List().value();
+  EXPECT_TRUE(listed["services"][0]["pools"]["canary"].is_null()) << listed.dump();
+  // A wrong or missing header never reaches a candidate: the main pool answers.
+  auto plain = test::HttpGet(proxy_port_, "/");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->Instance().rfind("r0-", 0), 0u);
+}
+
+TEST_F(VerifyTest, CanaryStrategyVerifiesBeforeItsFirstStep) {
+  auto& env = stack_.apps[0].environments[0];
+  env.strategy = config::Strategy::kCanary;
+  env.canary.steps = {{50, 1s}};
+  deployer_->SetStack(stack_);
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("r0")).ok());
+  VerifyProbe probe{"release r1:"};
+  auto out = deployer_->Deploy("staging", WithVerify(MakeRelease("r1")), {}, probe.Hook());
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(probe.instances.size(), 10u);
+  EXPECT_EQ(LastCanary()["phase"], "promoted");
 }
 
 }  // namespace
