@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -351,6 +352,49 @@ TEST_F(PipelineTest, DeployHookGetsTheSealedReleaseAndDecidesTheDeployStage) {
   EXPECT_EQ(r2.stage, "deploy");
   EXPECT_NE(r2.error.find("health check failed"), std::string::npos);
   EXPECT_EQ(*ReadFile(seen[1].release_dir + "/built.txt"), "built\n");  // kept, sealed
+}
+
+TEST_F(PipelineTest, VerifyRunsTheReleasesCommandWithTheCandidateVariables) {
+  // The verify command checks what the deployer hands it and says so; the second commit's
+  // fails with output.
+  std::string yml = std::string(kSimple) +
+                    "verify:\n  command: 'echo checking $GRAVITY_CANDIDATE_URL; "
+                    "test \"$GRAVITY_CANDIDATE_HEADER\" = \"X-Gravity-Candidate: t0k3n\"'\n"
+                    "  timeout: 10s\n";
+  Commit(yml);
+  std::vector<Status> verdicts;
+  MakePipeline([&](const DeployRequest& req) -> Status {
+    if (!req.verify) return Status::Error("no verify runner");
+    Status v = req.verify({{"GRAVITY_CANDIDATE_URL", "http://127.0.0.1:1"},
+                           {"GRAVITY_CANDIDATE_HEADER", "X-Gravity-Candidate: t0k3n"}});
+    verdicts.push_back(v);
+    if (!v.ok()) return Status::FailedPrecondition("verify failed: " + v.message());
+    return Status::Ok();
+  });
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  ASSERT_TRUE(*pipeline_->RunNext("site"));
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_TRUE(verdicts[0].ok()) << verdicts[0].message();
+  RunRecord r = AllRuns()[0];
+  EXPECT_EQ(r.status, "succeeded") << r.error;
+  auto logs = pipeline_->runs().Logs(r.id, "deploy");
+  ASSERT_TRUE(logs.ok()) << logs.error();
+  std::vector<std::string> texts;
+  for (const auto& l : *logs) texts.push_back(l.text);
+  bool saw = std::find(texts.begin(), texts.end(),
+                       "[staging] [verify] checking http://127.0.0.1:1") != texts.end();
+  EXPECT_TRUE(saw);
+
+  Commit(std::string(kSimple) +
+         "verify:\n  command: 'echo page lacks the title; exit 3'\n");
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  ASSERT_TRUE(*pipeline_->RunNext("site"));
+  ASSERT_EQ(verdicts.size(), 2u);
+  RunRecord r2 = AllRuns()[0];
+  EXPECT_EQ(r2.status, "failed");
+  EXPECT_NE(r2.error.find("verify failed: exited with status 3:\npage lacks the title"),
+            std::string::npos)
+      << r2.error;
 }
 
 TEST_F(PipelineTest, RequestRunResolvesTagsAndRejectsUnknownRefs) {
