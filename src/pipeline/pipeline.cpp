@@ -612,8 +612,31 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
             pid = p;
             track(p);
           };
+          // As for the build: the head of the output is stored as it comes (in small
+          // batches) so a running test can be watched; the rest when the file is done.
+          std::vector<LogLine> pending;
+          std::size_t streamed = 0;
+          auto last_flush = clock_.Now();
+          auto flush = [&] {
+            for (auto& l : pending) l.text = "[" + file + "] " + l.text;
+            (void)runs_.AppendLogs(id, "test", pending);
+            streamed += pending.size();
+            pending.clear();
+            last_flush = clock_.Now();
+          };
+          o.on_head_line = [&](const LogLine& line) {
+            pending.push_back(line);
+            if (pending.size() >= 200) flush();
+          };
+          o.on_poll = [&] {
+            if (!pending.empty() && clock_.Now() - last_flush > std::chrono::milliseconds(250)) {
+              flush();
+            }
+          };
+          std::int64_t started_ms = NowMs();
           auto r = RunCommand(o);
           if (pid) (void)runs_.RemoveProcess(id, pid);
+          flush();
           if (!r.ok()) {
             std::lock_guard lock(fail_mutex);
             failures.push_back({file, r.error(), ""});
@@ -623,14 +646,15 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
             cancelled = true;
             return;
           }
-          std::vector<LogLine> lines = r->log.Lines();
+          std::vector<LogLine> all = r->log.Lines();
+          std::vector<LogLine> lines(all.begin() + std::min(streamed, all.size()), all.end());
           for (auto& l : lines) l.text = "[" + file + "] " + l.text;
           lines.push_back({NowMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) +
                                         " in " + std::to_string(r->elapsed.count()) + "ms" +
                                         " (worker " + std::to_string(w) + ")"});
           (void)runs_.AppendLogs(id, "test", lines);
           (void)runs_.RecordTest(id, app->spec.name,
-                                 {file, w, r->ok, r->elapsed.count(), r->Describe()});
+                                 {file, w, r->ok, r->elapsed.count(), r->Describe(), started_ms});
           if (!r->ok) {
             std::lock_guard lock(fail_mutex);
             failures.push_back({file, r->Describe(), r->log.Tail(20)});

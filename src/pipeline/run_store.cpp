@@ -72,6 +72,10 @@ CREATE TABLE pipeline_releases (
   sealed_ms INTEGER NOT NULL,
   PRIMARY KEY (app, commit_id));
 )sql",
+    // When each test file started (the dashboard draws the split per worker over time).
+    R"sql(
+ALTER TABLE pipeline_tests ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr const char* kRunColumns =
@@ -242,21 +246,34 @@ Result<std::vector<StoredLogLine>> RunStore::Logs(std::int64_t run, const std::s
   return out;
 }
 
+Result<std::vector<StoredLogLine>> RunStore::LogsAfter(std::int64_t run, std::int64_t after_seq,
+                                                        int limit) {
+  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT stage, time_ms, text, rowid FROM pipeline_logs "
+                                        "WHERE run_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                                        {run, after_seq, std::int64_t{limit}}));
+  std::vector<StoredLogLine> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back({r.Text(0), r.Int(1), r.Text(2), r.Int(3)});
+  return out;
+}
+
 Status RunStore::RecordTest(std::int64_t run, const std::string& app, const TestRecord& t) {
   return db_.Exec(
       "INSERT OR REPLACE INTO pipeline_tests(run_id, app, file, worker, passed, duration_ms, "
-      "result) VALUES(?,?,?,?,?,?,?)",
+      "result, started_ms) VALUES(?,?,?,?,?,?,?,?)",
       {run, app, t.file, std::int64_t{t.worker}, std::int64_t{t.passed ? 1 : 0}, t.duration_ms,
-       t.result});
+       t.result, t.started_ms});
 }
 
 Result<std::vector<TestRecord>> RunStore::Tests(std::int64_t run) {
-  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT file, worker, passed, duration_ms, result FROM "
-                                        "pipeline_tests WHERE run_id = ? ORDER BY file",
-                                        {run}));
+  ASSIGN_OR_RETURN(auto rows,
+                   db_.Query("SELECT file, worker, passed, duration_ms, result, started_ms FROM "
+                             "pipeline_tests WHERE run_id = ? ORDER BY file",
+                             {run}));
   std::vector<TestRecord> out;
   for (const auto& r : rows) {
-    out.push_back({r.Text(0), static_cast<int>(r.Int(1)), r.Int(2) != 0, r.Int(3), r.Text(4)});
+    out.push_back({r.Text(0), static_cast<int>(r.Int(1)), r.Int(2) != 0, r.Int(3), r.Text(4),
+                   r.Int(5)});
   }
   return out;
 }

@@ -45,12 +45,14 @@ struct TestRecord {
   bool passed = false;
   std::int64_t duration_ms = 0;
   std::string result;  // "exited with status 1", "timed out after 10m ..."
+  std::int64_t started_ms = 0;  // 0: not known (recorded before it was kept)
 };
 
 struct StoredLogLine {
   std::string stage;
   std::int64_t time_ms = 0;
   std::string text;
+  std::int64_t seq = 0;  // increasing over the whole store (LogsAfter's cursor); 0 from Logs
 };
 
 struct BranchState {
@@ -87,6 +89,10 @@ class RunStore {
   Status AppendLogs(std::int64_t run, const std::string& stage, const std::vector<LogLine>& lines);
   // stage "" = all stages, in order.
   Result<std::vector<StoredLogLine>> Logs(std::int64_t run, const std::string& stage);
+  // At most `limit` lines of `run` stored after the line numbered `after_seq` (0: from the
+  // start), in order, each with its seq: what a live stream of a run's output reads.
+  Result<std::vector<StoredLogLine>> LogsAfter(std::int64_t run, std::int64_t after_seq,
+                                               int limit);
 
   Status RecordTest(std::int64_t run, const std::string& app, const TestRecord& t);
   Result<std::vector<TestRecord>> Tests(std::int64_t run);
