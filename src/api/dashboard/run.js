@@ -81,7 +81,7 @@ export function runPage(params) {
   function renderFailures() {
     const failed = ((lastRun && lastRun.tests) || []).filter(t => !t.passed);
     failBox.replaceChildren(...(failed.length ? [el("h2", {}, "Failing tests"),
-      failed.map(t => {
+      ...failed.map(t => {
         const prefix = "[" + t.file + "] ";
         const out = lines.filter(l => l.stage === "test" && l.text.startsWith(prefix))
                          .map(l => l.text.slice(prefix.length)).join("\n");
