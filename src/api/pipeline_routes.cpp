@@ -82,7 +82,16 @@ Response Apps(Pipeline& p) {
     }
     nlohmann::json envs = nlohmann::json::array();
     for (const auto& e : app.environments) {
-      envs.push_back({{"name", e.name}, {"branch", e.branch}, {"promote_from", e.promote_from}});
+      nlohmann::json env = {{"name", e.name},
+                            {"branch", e.branch},
+                            {"promote_from", e.promote_from},
+                            {"paused", false}};
+      if (auto paused = p.runs().Paused(app.name, e.name); paused.ok() && *paused) {
+        env["paused"] = true;
+        env["paused_ms"] = (*paused)->paused_ms;
+        env["missed"] = (*paused)->missed;
+      }
+      envs.push_back(env);
     }
     auto remote_error = p.runs().RemoteError(app.name);
     apps.push_back({{"name", app.name},
@@ -240,6 +249,20 @@ Response RequestRun(Pipeline& p, const Request& req) {
   return Response::Json(202, j);
 }
 
+Response Pause(Pipeline& p, const Request& req) {
+  Status st = p.Pause(req.Param("app"), req.Param("env"));
+  if (!st.ok()) return Response::Error(st.IsNotFound() ? 404 : 500, st.message());
+  return Response::Json(200, {{"ok", true}, {"paused", true}});
+}
+
+Response Resume(Pipeline& p, const Request& req) {
+  auto run = p.Resume(req.Param("app"), req.Param("env"));
+  if (!run.ok()) return Response::Error(run.status().IsNotFound() ? 404 : 422, run.error());
+  nlohmann::json j = {{"ok", true}, {"paused", false}};
+  if (*run) j["run"] = *run;
+  return Response::Json(200, j);
+}
+
 Response Webhook(Pipeline& p, const Request& req) {
   auto r = p.HandleWebhook(req.Param("app"), req.Header("x-github-event"),
                            req.Header("x-hub-signature-256"), req.body);
@@ -264,6 +287,10 @@ void AddPipelineRoutes(Router& router, Pipeline& pipeline) {
   router.Add("GET", "/v1/runs/:id/stream", [p](const Request& req) { return RunStream(*p, req); });
   router.Add("POST", "/v1/apps/:app/deploy",
              [p](const Request& req) { return RequestRun(*p, req); });
+  router.Add("POST", "/v1/apps/:app/environments/:env/pause",
+             [p](const Request& req) { return Pause(*p, req); });
+  router.Add("POST", "/v1/apps/:app/environments/:env/resume",
+             [p](const Request& req) { return Resume(*p, req); });
   router.Add("POST", "/v1/apps/:app/fetch", [p](const Request& req) {
     Status st = p->TriggerFetch(req.Param("app"), "manual");
     if (!st.ok()) return Response::Error(404, st.message());

@@ -16,6 +16,8 @@ namespace gravity::api {
 //   GET  /v1/runs/:id/stream        its output as server-sent events while it runs
 //   POST /v1/apps/:app/deploy       {"ref":..,"env":..}: queue a run now
 //   POST /v1/apps/:app/fetch        fetch the app's repository now
+//   POST /v1/apps/:app/environments/:env/pause    pause its automatic deploys (persisted)
+//   POST /v1/apps/:app/environments/:env/resume   resume them (and catch up: {"run":N})
 //   POST /hooks/:app                GitHub push webhooks (authenticated by their HMAC)
 // `pipeline` must outlive the router.
 void AddPipelineRoutes(Router& router, pipeline::Pipeline& pipeline);

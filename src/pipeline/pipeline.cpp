@@ -236,12 +236,18 @@ void Pipeline::WatchLoop(AppState* app) {
 Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigger) {
   AppState* app = Find(app_name);
   if (!app) return Status::Error("no app '" + app_name + "' in the stack");
-  std::map<std::string, std::vector<std::string>> envs_by_branch;
+  std::map<std::string, std::vector<std::string>> envs_by_branch;   // not paused
+  std::map<std::string, std::vector<std::string>> paused_by_branch;
   for (const auto& env : app->spec.environments) {
-    if (!env.branch.empty()) envs_by_branch[env.branch].push_back(env.name);
+    if (env.branch.empty()) continue;
+    ASSIGN_OR_RETURN(auto paused, runs_.Paused(app_name, env.name));
+    (paused ? paused_by_branch : envs_by_branch)[env.branch].push_back(env.name);
   }
   std::vector<std::string> branches;
   for (const auto& [b, envs] : envs_by_branch) branches.push_back(b);
+  for (const auto& [b, envs] : paused_by_branch) {
+    if (!envs_by_branch.count(b)) branches.push_back(b);
+  }
   if (branches.empty()) return Status::Ok();
   auto now = NowMs();
   auto tips = app->mirror->FetchBranches(branches);
@@ -275,6 +281,16 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
       continue;
     }
     if (tip.commit != prev_commit) {
+      // Paused environments let the tip go by; resuming deploys the branch's tip then.
+      for (const auto& env : paused_by_branch[branch]) {
+        RETURN_IF_ERROR(runs_.MarkMissed(app_name, env));
+        spdlog::info("app {}: new tip {} on {}: {} is paused, not deployed there", app_name,
+                     tip.commit.substr(0, 12), branch, env);
+      }
+      if (envs_by_branch[branch].empty()) {
+        RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
+        continue;
+      }
       RunRecord run;
       run.app = app_name;
       run.branch = branch;
@@ -335,6 +351,29 @@ Result<std::int64_t> Pipeline::RequestRun(const std::string& app_name, const std
   ASSIGN_OR_RETURN(auto id, runs_.CreateRun(run));
   NotifyRunner(app);
   return id;
+}
+
+Status Pipeline::Pause(const std::string& app_name, const std::string& env) {
+  AppState* app = Find(app_name);
+  if (!app) return Status::NotFound("no app '" + app_name + "' in the stack");
+  if (!app->spec.FindEnvironment(env)) {
+    return Status::NotFound("app '" + app_name + "' has no environment '" + env + "'");
+  }
+  RETURN_IF_ERROR(runs_.Pause(app_name, env, NowMs()));
+  spdlog::info("app {}: automatic deploys to {} paused", app_name, env);
+  return Status::Ok();
+}
+
+Result<std::int64_t> Pipeline::Resume(const std::string& app_name, const std::string& env) {
+  AppState* app = Find(app_name);
+  if (!app) return Status::NotFound("no app '" + app_name + "' in the stack");
+  const config::EnvironmentSpec* spec = app->spec.FindEnvironment(env);
+  if (!spec) return Status::NotFound("app '" + app_name + "' has no environment '" + env + "'");
+  ASSIGN_OR_RETURN(auto was, runs_.Resume(app_name, env));
+  spdlog::info("app {}: automatic deploys to {} resumed", app_name, env);
+  if (!was || !was->missed || spec->branch.empty()) return std::int64_t{0};
+  // What came in while paused: the branch's tip now.
+  return RequestRun(app_name, spec->branch, env);
 }
 
 WebhookResponse Pipeline::HandleWebhook(const std::string& app_name, const std::string& event,

@@ -76,6 +76,16 @@ CREATE TABLE pipeline_releases (
     R"sql(
 ALTER TABLE pipeline_tests ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // Environments whose automatic deploys are paused (POST .../pause); `missed` is set
+    // when a new tip of their branch was left alone because of it.
+    R"sql(
+CREATE TABLE pipeline_paused (
+  app TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  paused_ms INTEGER NOT NULL,
+  missed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (app, environment));
+)sql",
 };
 
 constexpr const char* kRunColumns =
@@ -313,6 +323,34 @@ Result<std::vector<BranchState>> RunStore::Branches(const std::string& app) {
   std::vector<BranchState> out;
   for (const auto& r : rows) out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Int(3)});
   return out;
+}
+
+Status RunStore::Pause(const std::string& app, const std::string& env, std::int64_t now_ms) {
+  return db_.Exec("INSERT OR IGNORE INTO pipeline_paused(app, environment, paused_ms) VALUES(?,?,?)",
+                  {app, env, now_ms});
+}
+
+Result<std::optional<PauseState>> RunStore::Resume(const std::string& app, const std::string& env) {
+  std::optional<PauseState> was;
+  RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(auto p, Paused(app, env));
+    was = p;
+    return db_.Exec("DELETE FROM pipeline_paused WHERE app = ? AND environment = ?", {app, env});
+  }));
+  return was;
+}
+
+Result<std::optional<PauseState>> RunStore::Paused(const std::string& app, const std::string& env) {
+  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT paused_ms, missed FROM pipeline_paused "
+                                        "WHERE app = ? AND environment = ?",
+                                        {app, env}));
+  if (rows.empty()) return std::optional<PauseState>();
+  return std::optional<PauseState>(PauseState{rows[0].Int(0), rows[0].Int(1) != 0});
+}
+
+Status RunStore::MarkMissed(const std::string& app, const std::string& env) {
+  return db_.Exec("UPDATE pipeline_paused SET missed = 1 WHERE app = ? AND environment = ?",
+                  {app, env});
 }
 
 Status RunStore::SetRemoteError(const std::string& app, const std::string& error,

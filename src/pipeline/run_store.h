@@ -62,6 +62,12 @@ struct BranchState {
   std::int64_t checked_ms = 0;
 };
 
+// An environment whose automatic deploys are paused.
+struct PauseState {
+  std::int64_t paused_ms = 0;
+  bool missed = false;  // a new tip of its branch came in while paused
+};
+
 // The pipeline's tables in the shared SQLite database (component "pipeline").
 // Thread-safe: every method is one statement or one transaction on the thread-safe Db.
 class RunStore {
@@ -104,6 +110,13 @@ class RunStore {
   Result<std::vector<BranchState>> Branches(const std::string& app);
   Status SetRemoteError(const std::string& app, const std::string& error, std::int64_t now_ms);
   Result<std::string> RemoteError(const std::string& app);
+
+  // Pausing an environment's automatic deploys (idempotent); Resume returns what the pause
+  // was (nullopt: it was not paused).
+  Status Pause(const std::string& app, const std::string& env, std::int64_t now_ms);
+  Result<std::optional<PauseState>> Resume(const std::string& app, const std::string& env);
+  Result<std::optional<PauseState>> Paused(const std::string& app, const std::string& env);
+  Status MarkMissed(const std::string& app, const std::string& env);
 
   // Processes a run started (so a restarted daemon can stop what a killed one left).
   Status AddProcess(std::int64_t run, int pid, std::uint64_t start_time);

@@ -181,6 +181,32 @@ test("a rollback clicked in the page happens and the page shows it", {timeout: 9
   await done(page, "overview-after-rollback");
 });
 
+test("pausing automatic deploys holds a new commit back until resumed", {timeout: 120_000}, async () => {
+  const page = await open("#/");
+  const card = page.locator('[data-env="site/staging"]');
+  await card.locator('[data-action="pause"]').click();
+  await page.locator("#confirm-ok").click();
+  await page.fill("#token-input", stack.token);
+  await page.locator("#token-ok").click();
+  await page.locator(".toast", {hasText: "paused"}).waitFor();
+  await card.locator('[data-field="paused"] .badge', {hasText: "paused"}).waitFor();
+  const apps = (await stack.api("/v1/apps")).body.apps;
+  assert.equal(apps[0].environments[0].paused, true);
+  const held = stack.commit("Held back", {"public/index.html": "<h1>Hello held</h1>\n", "fail": null});
+  // Four poll intervals: the commit is seen (the page says so) but gets no run.
+  await card.locator('[data-field="paused"]', {hasText: "new commits waiting"}).waitFor({timeout: 15_000});
+  await new Promise(r => setTimeout(r, 2000));
+  const runs = (await stack.api("/v1/runs?app=site")).body.runs;
+  assert.ok(!runs.some(r => r.commit === held), "no run while paused");
+  await card.locator('[data-action="resume"]').click();
+  await page.locator("#confirm-ok").click();  // the token is kept: not asked again
+  await page.locator(".toast", {hasText: "resumed; run #"}).waitFor();
+  const run = await stack.runOf(held);
+  await waitFor(async () => (await stack.status()).live_release === held, 90_000, "the held commit live");
+  assert.equal(run.trigger, "manual");
+  await done(page, "overview-paused");
+});
+
 test("deploys page draws each deployment", {timeout: 30_000}, async () => {
   const data = (await stack.api("/v1/apps/site/releases")).body;
   const page = await open("#/deploys/site");

@@ -72,3 +72,22 @@ export async function deployRef(app, env) {
              r => `Deploy of ${app}/${env}: run #${r.run} queued for ${short(r.commit)}`,
              r => { location.hash = "#/runs/" + r.run; });
 }
+
+export async function pause(app, env) {
+  const ok = await confirmDialog(`Pause automatic deploys of ${app} / ${env}?`, [
+    el("p", {}, "New commits on its branch (polling, webhooks) are left alone until resumed; what is live stays. A deploy asked for here still runs.")],
+    "Pause");
+  if (!ok) return null;
+  return run(`Pause of ${app}/${env}`,
+             `/v1/apps/${encodeURIComponent(app)}/environments/${encodeURIComponent(env)}/pause`, {},
+             () => `Automatic deploys of ${app}/${env} paused`);
+}
+
+export async function resume(app, env) {
+  const ok = await confirmDialog(`Resume automatic deploys of ${app} / ${env}?`, [
+    el("p", {}, "If its branch moved while paused, its tip is deployed now.")], "Resume");
+  if (!ok) return null;
+  return run(`Resume of ${app}/${env}`,
+             `/v1/apps/${encodeURIComponent(app)}/environments/${encodeURIComponent(env)}/resume`, {},
+             r => `Automatic deploys of ${app}/${env} resumed` + (r.run ? `; run #${r.run} queued for what came in meanwhile` : ""));
+}

@@ -113,7 +113,7 @@ export async function deploys(params) {
   out.push(el("h2", {}, "Deployments"));
   const list = data.deployments || [];
   if (!list.length) out.push(el("p", {class: "muted"}, "None yet."));
-  out.push(el("div", {class: "cards"}, list.slice(0, 30).map(deploymentCard)));
+  out.push(el("div", {class: "list"}, list.slice(0, 30).map(deploymentCard)));
   return out;
 }
 

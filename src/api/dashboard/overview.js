@@ -2,7 +2,7 @@
 // deployment in progress, certificates near expiry.
 import {get, getOptional} from "./api.js";
 import {el, short, age, duration, time, badge, kv, statusClass} from "./dom.js";
-import {rollback, promote, deployRef} from "./actions.js";
+import {rollback, promote, deployRef, pause, resume} from "./actions.js";
 
 const CERT_WARN_DAYS = 21;
 
@@ -34,8 +34,9 @@ function canaryLine(c) {
             `error rate ${((c.error_rate || 0) * 100).toFixed(2)}%`, c.verdict ? " — " + c.verdict : "");
 }
 
-function envCard(app, env, runs, warmUntilText) {
+function envCard(app, env, runs, warmUntilText, pipeline) {
   const warm = env.warm;  // {commit, until_ms, instances:[...]} or null
+  const paused = pipeline && pipeline.paused;
   const card = el("section", {class: "card", "data-env": `${app.name}/${env.name}`},
     el("h2", {}, el("span", {}, `${app.name} / ${env.name}`),
       el("span", {class: "muted mono"}, env.host && env.host !== "*" ? env.host : (env.branch || ""))),
@@ -56,6 +57,9 @@ function envCard(app, env, runs, warmUntilText) {
       ["deployment", deploymentLine(env.last_deployment)],
       ["canary", canaryLine(env.canary)],
       ["proxy", env.proxy_error ? el("span", {class: "bad"}, env.proxy_error) : null],
+      ["automatic", env.branch ? el("span", {"data-field": "paused"}, paused
+        ? [badge("paused", "warn"), " since ", age(pipeline.paused_ms), pipeline.missed ? " — new commits waiting" : ""]
+        : `deploys every green commit of ${env.branch}`) : null],
     ]),
     el("div", {class: "actions"},
       el("button", {class: "secondary", "data-key": `deploy-${app.name}-${env.name}`,
@@ -66,6 +70,10 @@ function envCard(app, env, runs, warmUntilText) {
       env.promote_from ? el("button", {class: "secondary", "data-key": `promote-${app.name}-${env.name}`,
                                         onclick: () => promote(app.name, env.name, env.promote_from)},
                             `Promote from ${env.promote_from}…`) : null,
+      env.branch ? el("button", {class: "secondary", "data-key": `pause-${app.name}-${env.name}`,
+                                 "data-action": paused ? "resume" : "pause",
+                                 onclick: () => (paused ? resume : pause)(app.name, env.name)},
+                      paused ? "Resume automatic deploys…" : "Pause automatic deploys…") : null,
       el("a", {href: `#/deploys/${encodeURIComponent(app.name)}`}, "deployments")));
   return card;
 }
@@ -77,8 +85,12 @@ function certExpiry(c) {
 }
 
 export async function overview() {
-  const [status, runs, certs] = await Promise.all([
-    get("/v1/status"), get("/v1/runs?limit=100"), getOptional("/v1/certs")]);
+  const [status, runs, certs, apps] = await Promise.all([
+    get("/v1/status"), get("/v1/runs?limit=100"), getOptional("/v1/certs"), get("/v1/apps")]);
+  const pipelineEnv = (app, env) => {
+    const a = (apps.apps || []).find(x => x.name === app);
+    return a && (a.environments || []).find(e => e.name === env);
+  };
   const runList = runs.runs || [];
   // The commits each app has run, newest first: the choices of a rollback to a release.
   for (const app of status.apps || []) {
@@ -88,7 +100,7 @@ export async function overview() {
   const out = [el("h1", {}, "Overview")];
   const cards = el("div", {class: "cards"});
   for (const app of status.apps || []) {
-    for (const env of app.environments || []) cards.append(envCard(app, env, runList, warmUntil));
+    for (const env of app.environments || []) cards.append(envCard(app, env, runList, warmUntil, pipelineEnv(app.name, env.name)));
   }
   if (!cards.children.length) cards.append(el("p", {class: "muted"}, "No apps in the stack."));
   out.push(cards);
