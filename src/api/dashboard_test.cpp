@@ -61,10 +61,10 @@ TEST(Dashboard, ServesEachEmbeddedFileWithItsContentType) {
     const char* file;
     const char* type;
   };
-  for (const Want& w : {Want{"app.js", "text/javascript; charset=utf-8"},
-                        Want{"api.js", "text/javascript; charset=utf-8"},
-                        Want{"app.css", "text/css; charset=utf-8"},
-                        Want{"icon.svg", "image/svg+xml"}}) {
+  for (const Want& w :
+       {Want{"app.js", "text/javascript; charset=utf-8"},
+        Want{"api.js", "text/javascript; charset=utf-8"},
+        Want{"app.css", "text/css; charset=utf-8"}, Want{"icon.svg", "image/svg+xml"}}) {
     Response res = router.Handle(Get(std::string("/assets/") + w.file));
     EXPECT_EQ(res.status, 200) << w.file;
     EXPECT_EQ(res.content_type, w.type) << w.file;

@@ -181,8 +181,8 @@ bool PollRunStream(Pipeline& p, RunStreamState& st, SseBuffer& out) {
     }
     st.cursor = l.seq;
   }
-  std::string now = RunDetailJson(p, **run).dump(-1, ' ', false,
-                                                  nlohmann::json::error_handler_t::replace);
+  std::string now =
+      RunDetailJson(p, **run).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (now != st.last_run && out.Push({"", "run", now})) st.last_run = now;
   if (IsTerminal((*run)->status) && all_out && st.last_run == now) {
     return !out.Push({"", "end", nlohmann::json{{"status", (*run)->status}}.dump()});

@@ -1,7 +1,5 @@
 #include "api/server.h"
 
-#include "common/net.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,12 +9,14 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "common/net.h"
 
 namespace gravity::api {
 
@@ -277,7 +277,8 @@ void HttpServer::ServeStream(int fd, const Response& head, const EventStream& st
     }
     // Sleep until the next poll or heartbeat, a client that can take more, or one that
     // closed (readable with nothing to read); at most 200 ms, to notice a stopping server.
-    auto until = std::min(more ? next_poll : now + milliseconds(200), last_write + stream.heartbeat);
+    auto until =
+        std::min(more ? next_poll : now + milliseconds(200), last_write + stream.heartbeat);
     auto wait = std::chrono::duration_cast<milliseconds>(until - clock.Now()).count();
     wait = std::clamp<long long>(wait, 0, 200);
     pollfd p{fd, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};

@@ -1,9 +1,8 @@
 #pragma once
 
-#include <functional>
-
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>

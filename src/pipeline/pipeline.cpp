@@ -236,7 +236,7 @@ void Pipeline::WatchLoop(AppState* app) {
 Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigger) {
   AppState* app = Find(app_name);
   if (!app) return Status::Error("no app '" + app_name + "' in the stack");
-  std::map<std::string, std::vector<std::string>> envs_by_branch;   // not paused
+  std::map<std::string, std::vector<std::string>> envs_by_branch;  // not paused
   std::map<std::string, std::vector<std::string>> paused_by_branch;
   for (const auto& env : app->spec.environments) {
     if (env.branch.empty()) continue;

@@ -257,7 +257,7 @@ Result<std::vector<StoredLogLine>> RunStore::Logs(std::int64_t run, const std::s
 }
 
 Result<std::vector<StoredLogLine>> RunStore::LogsAfter(std::int64_t run, std::int64_t after_seq,
-                                                        int limit) {
+                                                       int limit) {
   ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT stage, time_ms, text, rowid FROM pipeline_logs "
                                         "WHERE run_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
                                         {run, after_seq, std::int64_t{limit}}));
@@ -282,8 +282,8 @@ Result<std::vector<TestRecord>> RunStore::Tests(std::int64_t run) {
                              {run}));
   std::vector<TestRecord> out;
   for (const auto& r : rows) {
-    out.push_back({r.Text(0), static_cast<int>(r.Int(1)), r.Int(2) != 0, r.Int(3), r.Text(4),
-                   r.Int(5)});
+    out.push_back(
+        {r.Text(0), static_cast<int>(r.Int(1)), r.Int(2) != 0, r.Int(3), r.Text(4), r.Int(5)});
   }
   return out;
 }
@@ -326,8 +326,9 @@ Result<std::vector<BranchState>> RunStore::Branches(const std::string& app) {
 }
 
 Status RunStore::Pause(const std::string& app, const std::string& env, std::int64_t now_ms) {
-  return db_.Exec("INSERT OR IGNORE INTO pipeline_paused(app, environment, paused_ms) VALUES(?,?,?)",
-                  {app, env, now_ms});
+  return db_.Exec(
+      "INSERT OR IGNORE INTO pipeline_paused(app, environment, paused_ms) VALUES(?,?,?)",
+      {app, env, now_ms});
 }
 
 Result<std::optional<PauseState>> RunStore::Resume(const std::string& app, const std::string& env) {

@@ -97,8 +97,7 @@ class RunStore {
   Result<std::vector<StoredLogLine>> Logs(std::int64_t run, const std::string& stage);
   // At most `limit` lines of `run` stored after the line numbered `after_seq` (0: from the
   // start), in order, each with its seq: what a live stream of a run's output reads.
-  Result<std::vector<StoredLogLine>> LogsAfter(std::int64_t run, std::int64_t after_seq,
-                                               int limit);
+  Result<std::vector<StoredLogLine>> LogsAfter(std::int64_t run, std::int64_t after_seq, int limit);
 
   Status RecordTest(std::int64_t run, const std::string& app, const TestRecord& t);
   Result<std::vector<TestRecord>> Tests(std::int64_t run);

@@ -216,6 +216,48 @@ test("deploys page draws each deployment", {timeout: 30_000}, async () => {
   await done(page, "deploys");
 });
 
+test("canary deployments draw their steps and statistics, or what there is", {timeout: 30_000}, async () => {
+  // The deploy API's answer with canaries of three shapes (intercepted: a real canary
+  // needs traffic and minutes): per-step analysis with quantiles and p-values, the older
+  // counts-only record, and none.
+  const real = (await stack.api("/v1/apps/site/releases")).body;
+  const t = Date.now() - 60_000;
+  const analysis = {score: 92, decision: "pass", reason: "latency within 20%",
+    quantiles: ["p50", "p90", "p99"], canary_latency_ms: [12.5, 30, 81], baseline_latency_ms: [11, 28, 70],
+    metrics: [{name: "latency", verdict: "pass", canary: 12.5, baseline: 11, p_value: 0.2134, detail: ""},
+              {name: "5xx", verdict: "pass", canary: 0.001, baseline: 0, p_value: 0.31, detail: ""}]};
+  const deployments = [
+    {id: 901, environment: "staging", commit: "c".repeat(40), kind: "deploy", status: "succeeded", error: "",
+     previous_commit: "b".repeat(40), started_at_ms: t, finished_at_ms: t + 9000, duration_ms: 8000,
+     switched_after_ms: 500, canary: {phase: "promoted", weight: 25, duration_ms: 6000, requests: 420,
+       errors_5xx: 0, error_rate: 0, main_requests: 1300, main_errors_5xx: 1, max_error_rate: 0.01, verdict: "passed",
+       steps: [{weight: 5, duration_ms: 3000, started_at_ms: t, ended_at_ms: t + 3000, extensions: 0, decision: "pass", analysis},
+               {weight: 25, duration_ms: 3000, started_at_ms: t + 3000, ended_at_ms: t + 6500, extensions: 1, decision: "pass", analysis}]}},
+    {id: 902, environment: "staging", commit: "d".repeat(40), kind: "deploy", status: "failed", error: "canary: error rate 9% over 1%",
+     previous_commit: "c".repeat(40), started_at_ms: t, finished_at_ms: t + 4000, duration_ms: 4000, switched_after_ms: 0,
+     canary: {phase: "failed", weight: 10, requests: 200, errors_5xx: 18, error_rate: 0.09, main_requests: 900, main_errors_5xx: 0}},
+    {id: 903, environment: "staging", commit: "e".repeat(40), kind: "deploy", status: "succeeded", error: "",
+     started_at_ms: t, finished_at_ms: t + 1000, duration_ms: 800, switched_after_ms: 100, canary: null},
+  ];
+  const page = await browser.newPage();
+  page.errors = [];
+  page.on("console", m => { if (m.type() === "error") page.errors.push(m.text()); });
+  page.on("pageerror", e => page.errors.push(e.message));
+  await page.route("**/v1/apps/site/releases", route => route.fulfill({
+    status: 200, contentType: "application/json", body: JSON.stringify({...real, deployments})}));
+  await page.goto(stack.base + "/#/deploys/site");
+  const stepped = page.locator('[data-deployment="901"]');
+  await stepped.locator(".canary").waitFor();
+  assert.match(await stepped.textContent(), /latency within 20%/);
+  assert.match(await stepped.textContent(), /0\.213/);  // a p-value
+  assert.equal(await stepped.locator('svg[aria-label^="step"]').count(), 2, "quantiles drawn per step");
+  assert.match(await stepped.textContent(), /\+1 extension/);
+  const old = page.locator('[data-deployment="902"]');
+  assert.match(await old.textContent(), /9\.00% canary, 0\.00% main/);
+  assert.equal(await page.locator('[data-deployment="903"] .canary').count(), 0);
+  await done(page, "deploys-canary");
+});
+
 test("logs page says when the daemon has no logs endpoint", {timeout: 30_000}, async () => {
   const has = (await fetch(stack.base + "/v1/logs?limit=1")).status !== 404;
   const page = await open("#/logs", ["/v1/logs?limit=200"]);

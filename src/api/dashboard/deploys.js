@@ -53,6 +53,31 @@ function pairs(canary) {
   return groups;
 }
 
+const fmt = v => (typeof v === "number" ? (Math.round(v * 1000) / 1000).toString() : String(v ?? ""));
+
+// One step's analysis (deploy/canary_analysis): latency quantiles canary vs baseline and
+// each metric's verdict with its p-value. Whatever is absent is left out.
+function stepAnalysis(a, n) {
+  if (!a || typeof a !== "object") return [];
+  const out = [];
+  const names = Array.isArray(a.quantiles) ? a.quantiles : [];
+  const cq = Array.isArray(a.canary_latency_ms) ? a.canary_latency_ms : [];
+  const bq = Array.isArray(a.baseline_latency_ms) ? a.baseline_latency_ms : [];
+  if (cq.length || bq.length) {
+    out.push(el("p", {class: "legend"}, `Step ${n}: latency, canary (amber) against baseline (blue), ms`));
+    out.push(groupedBars(names.map((q, i) => ({label: q, values: [
+      {name: "canary", value: cq[i] || 0, cls: "canary"}, {name: "baseline", value: bq[i] || 0, cls: "baseline"}]})),
+      {label: `step ${n} latency quantiles`, format: v => fmt(v) + " ms"}));
+  }
+  const metrics = Array.isArray(a.metrics) ? a.metrics : [];
+  if (metrics.length) {
+    out.push(table(["metric", "verdict", "canary", "baseline", "p-value", "detail"], metrics.map(m => [
+      m.name || "", m.verdict || "", fmt(m.canary), fmt(m.baseline),
+      m.p_value !== undefined && m.p_value !== null ? Number(m.p_value).toPrecision(3) : "", m.detail || ""])));
+  }
+  return out;
+}
+
 function canarySection(c) {
   if (!c) return null;
   const parts = [el("h3", {}, "Canary")];
@@ -66,12 +91,20 @@ function canarySection(c) {
       (c.max_error_rate !== undefined ? ` (max ${(c.max_error_rate * 100).toFixed(2)}%)` : "") : ""],
     ["verdict", c.verdict ? el("strong", {}, c.verdict) : ""],
   ]));
-  if (Array.isArray(c.steps) && c.steps.length) {
-    parts.push(table(["step", "weight", "duration", "requests", "verdict"], c.steps.map((s, i) => [
-      String(i + 1), s.weight !== undefined ? s.weight + "%" : "", s.duration_ms ? duration(s.duration_ms) : "",
-      s.requests !== undefined ? String(s.requests) : "", s.verdict || s.phase || ""])));
+  const steps = Array.isArray(c.steps) ? c.steps : [];
+  if (steps.length) {
+    parts.push(table(["step", "weight", "observed", "decision", "score", "why"], steps.map((s, i) => {
+      const a = s.analysis || {};
+      const took = s.ended_at_ms && s.started_at_ms ? s.ended_at_ms - s.started_at_ms : s.duration_ms;
+      return [String(i + 1), s.weight !== undefined ? s.weight + "%" : "",
+              took ? duration(took) + (s.extensions ? ` (+${s.extensions} extension(s))` : "") : "",
+              s.decision || a.decision || s.verdict || "", a.score !== undefined ? String(a.score) : "",
+              a.reason || ""];
+    })));
+    steps.forEach((s, i) => parts.push(...stepAnalysis(s.analysis, i + 1)));
   }
-  const stats = pairs(c);
+  // Statistics in another shape: numbers with a baseline and a canary twin.
+  const stats = steps.some(s => s.analysis) ? [] : pairs(c);
   if (stats.length) {
     parts.push(el("p", {class: "legend"}, "Canary (amber) against baseline (blue):"));
     parts.push(groupedBars(stats, {label: "canary statistics", format: v => (Math.round(v * 1000) / 1000).toString()}));
