@@ -40,6 +40,7 @@ nlohmann::json RunToJson(const pipeline::RunRecord& run) {
           {"ref", run.ref},
           {"commit", run.commit},
           {"subject", run.subject},
+          {"author", run.author},
           {"environments", SplitComma(run.environments)},
           {"trigger", run.trigger},
           {"status", run.status},

@@ -171,7 +171,10 @@ Status Pipeline::Recover() {
       ASSIGN_OR_RETURN(auto branch, runs_.GetBranch(run.app, run.branch));
       if (branch && !branch->commit.empty()) again.commit = branch->commit;
     }
-    if (again.commit != run.commit) again.subject = app->mirror->Subject(again.commit);
+    if (again.commit != run.commit) {
+      again.subject = app->mirror->Subject(again.commit);
+      again.author = app->mirror->Author(again.commit);
+    }
     again.trigger = "restart";
     again.created_ms = NowMs();
     ASSIGN_OR_RETURN(auto id, runs_.CreateRun(again));
@@ -297,6 +300,7 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
       run.ref = branch;
       run.commit = tip.commit;
       run.subject = app->mirror->Subject(tip.commit);
+      run.author = app->mirror->Author(tip.commit);
       run.environments = Join(envs_by_branch[branch], ",");
       run.trigger = trigger;
       run.created_ms = now;
@@ -345,6 +349,7 @@ Result<std::int64_t> Pipeline::RequestRun(const std::string& app_name, const std
   if (branch_commit.ok() && *branch_commit == commit) run.branch = ref;
   run.commit = commit;
   run.subject = app->mirror->Subject(commit);
+  run.author = app->mirror->Author(commit);
   run.environments = env->name;
   run.trigger = "manual";
   run.created_ms = NowMs();

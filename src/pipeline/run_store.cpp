@@ -86,11 +86,14 @@ CREATE TABLE pipeline_paused (
   missed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (app, environment));
 )sql",
+    R"sql(
+ALTER TABLE pipeline_runs ADD COLUMN author TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "id, app, branch, ref, commit_id, subject, environments, trigger, status, stage, error, "
-    "release_dir, created_ms, started_ms, finished_ms";
+    "release_dir, created_ms, started_ms, finished_ms, author";
 
 RunRecord ToRun(const store::Row& r) {
   RunRecord run;
@@ -109,6 +112,7 @@ RunRecord ToRun(const store::Row& r) {
   run.created_ms = r.Int(12);
   run.started_ms = r.Int(13);
   run.finished_ms = r.Int(14);
+  run.author = r.Text(15);
   return run;
 }
 
@@ -121,9 +125,9 @@ Result<std::int64_t> RunStore::CreateRun(const RunRecord& run) {
   RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
     RETURN_IF_ERROR(db_.Exec(
         "INSERT INTO pipeline_runs(app, branch, ref, commit_id, subject, environments, trigger, "
-        "status, created_ms) VALUES(?,?,?,?,?,?,?,'queued',?)",
+        "status, created_ms, author) VALUES(?,?,?,?,?,?,?,'queued',?,?)",
         {run.app, run.branch, run.ref, run.commit, run.subject, run.environments, run.trigger,
-         run.created_ms}));
+         run.created_ms, run.author}));
     id = db_.LastInsertId();
     return Status::Ok();
   }));

@@ -20,6 +20,7 @@ struct RunRecord {
   std::string ref;           // what was asked for (branch, tag or commit)
   std::string commit;        // 40 hex
   std::string subject;       // first line of the commit message
+  std::string author;        // the commit author's name
   std::string environments;  // comma-separated environments this run deploys to
   std::string trigger;       // poll | webhook | manual | restart
   std::string status;

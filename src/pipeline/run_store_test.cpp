@@ -111,6 +111,15 @@ TEST_F(RunStoreTest, LogsAfterReadsOnFromACursorAndTestsKeepTheirStart) {
   EXPECT_EQ((*rest)[0].stage, "test");
   EXPECT_TRUE(store_->LogsAfter(id, (*rest)[0].seq, 100)->empty());
 
+  RunRecord author_run;
+  author_run.app = "site";
+  author_run.commit = "f";
+  author_run.author = "Ada";
+  author_run.trigger = "manual";
+  auto with_author = store_->CreateRun(author_run);
+  ASSERT_TRUE(with_author.ok()) << with_author.error();
+  EXPECT_EQ((*store_->GetRun(*with_author))->author, "Ada");
+
   ASSERT_TRUE(store_->RecordTest(id, "site", {"t/a", 1, true, 500, "", 12345}).ok());
   auto tests = store_->Tests(id);
   ASSERT_EQ(tests->size(), 1u);

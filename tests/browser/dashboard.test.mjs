@@ -85,6 +85,7 @@ test("overview shows the live and the warm release as /v1/status does", {timeout
   assert.equal(await warm.locator("code").textContent(), short(env.warm.commit));
   assert.match(await warm.textContent(), /2 instance\(s\)/);
   assert.equal(await warm.locator('[data-role="warm"] li').count(), 2);
+  assert.match(await card.locator('[data-field="live"]').textContent(), /Second page — Browser Test/);
   assert.equal(await card.locator('[data-role="live"] li').count(), env.instances.length);
   assert.match(await warm.textContent(), /warm for .* more/);
   await done(page, "overview");

@@ -14,9 +14,11 @@ function instanceList(list, role) {
     i.health_error ? el("div", {class: "err"}, i.health_error) : null)));
 }
 
+// "subject — author" of a commit, from the runs that built it.
 function subjectOf(commit, runs) {
   const r = (runs || []).find(r => r.commit === commit && r.subject);
-  return r ? r.subject : "";
+  if (!r) return "";
+  return r.author ? `${r.subject} — ${r.author}` : r.subject;
 }
 
 function deploymentLine(d) {

@@ -59,6 +59,7 @@ export function runPage(params) {
       kv([
         ["app", run.app],
         ["commit", [el("code", {}, short(run.commit)), " ", run.subject || ""]],
+        ["author", run.author],
         ["branch", run.branch || run.ref],
         ["trigger", run.trigger],
         ["environments", (run.environments || []).join(", ")],
