@@ -4,7 +4,7 @@
 #   scripts/sanitize.sh asan [ctest args]   AddressSanitizer + LeakSanitizer + UBSan
 #                                           (build-asan): the whole suite
 #   scripts/sanitize.sh tsan [ctest args]   ThreadSanitizer (build-tsan): the proxy,
-#                                           runtime and deploy tests
+#                                           runtime, deploy and API tests
 #
 # Every program of these builds halts on its first report and writes it to
 # <build dir>/sanitizer-reports/ (tests/sanitizers/defaults.cpp); this script empties that
@@ -37,10 +37,10 @@ cd "$BUILD_DIR"
 if [ "$mode" = asan ]; then
   ctest --output-on-failure -j 2 "$@" || status=$?
 else
-  # The proxy, runtime and deploy areas: every suite of their unit tests (src/) and
+  # The proxy, runtime, deploy and API areas: every suite of their unit tests (src/) and
   # integration tests (tests/), found in the sources so a new suite is included.
   suites=$(cd "$ROOT" && grep -ho '^TEST[_FP]*( *[A-Za-z0-9_]*' \
-      src/proxy/*_test.cpp src/runtime/*_test.cpp src/deploy/*_test.cpp \
+      src/proxy/*_test.cpp src/runtime/*_test.cpp src/deploy/*_test.cpp src/api/*_test.cpp \
       tests/proxy/*_test.cpp tests/runtime/*_test.cpp tests/deploy/*_test.cpp |
     sed 's/.*( *//' | sort -u | paste -sd'|' -)
   ctest --output-on-failure -j 2 -R "(^|/)($suites)\\." "$@" || status=$?

@@ -2,6 +2,7 @@
 # Installs everything Gravity needs to build, test and benchmark on Debian 12. Idempotent.
 # clang-14 and libclang-rt-14-dev (libFuzzer, sanitizer runtimes) build the fuzzers.
 # The sandbox needs bubblewrap (bwrap), libseccomp and util-linux (setpriv).
+# The dashboard's browser tests (tests/browser/) need chromium, node and npm.
 set -eu
 PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost-dev libgit2-dev libnghttp2-dev nghttp2-client libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
@@ -10,7 +11,10 @@ PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificat
   systemd dpkg-dev file
   clang-14 libclang-rt-14-dev
   bubblewrap libseccomp-dev util-linux
-  libcurl4-openssl-dev pebble"
+  libcurl4-openssl-dev pebble
+  chromium"
+# A node that brings its own npm (e.g. NodeSource's) conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

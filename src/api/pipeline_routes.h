@@ -13,8 +13,11 @@ namespace gravity::api {
 //   GET  /v1/runs?app=A&limit=N     pipeline runs, newest first
 //   GET  /v1/runs/:id               one run with its stages and tests
 //   GET  /v1/runs/:id/logs?stage=S  its log lines
+//   GET  /v1/runs/:id/stream        its output as server-sent events while it runs
 //   POST /v1/apps/:app/deploy       {"ref":..,"env":..}: queue a run now
 //   POST /v1/apps/:app/fetch        fetch the app's repository now
+//   POST /v1/apps/:app/environments/:env/pause    pause its automatic deploys (persisted)
+//   POST /v1/apps/:app/environments/:env/resume   resume them (and catch up: {"run":N})
 //   POST /hooks/:app                GitHub push webhooks (authenticated by their HMAC)
 // `pipeline` must outlive the router.
 void AddPipelineRoutes(Router& router, pipeline::Pipeline& pipeline);

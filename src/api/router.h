@@ -2,10 +2,13 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "api/sse.h"
 
 namespace gravity::api {
 
@@ -29,6 +32,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the answer is a long-lived text/event-stream (status 200; body and content_type
+  // are ignored) that the server feeds from stream->poll until it ends or the client
+  // leaves (see EventStream).
+  std::shared_ptr<EventStream> stream;
 
   static Response Json(int status, const nlohmann::json& body);
   // {"ok":false,"error":message}

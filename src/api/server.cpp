@@ -1,7 +1,5 @@
 #include "api/server.h"
 
-#include "common/net.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,11 +9,14 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <cstring>
+
+#include "common/net.h"
 
 namespace gravity::api {
 
@@ -213,6 +214,10 @@ void HttpServer::Serve(int fd) {
     }
     req.body = std::move(msg.body());
     Response r = router_.Handle(std::move(req));
+    if (r.stream) {
+      ServeStream(fd, r, *r.stream);
+      break;
+    }
     http::response<http::string_body> res{static_cast<http::status>(r.status), msg.version()};
     res.set(http::field::server, "gravity");
     res.set(http::field::content_type, r.content_type);
@@ -227,6 +232,66 @@ void HttpServer::Serve(int fd) {
   beast::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
+}
+
+void HttpServer::ServeStream(int fd, const Response& head, const EventStream& stream) {
+  Clock& clock = options_.clock ? *options_.clock : Clock::Real();
+  using std::chrono::milliseconds;
+  std::string out =
+      "HTTP/1.1 200 OK\r\nServer: gravity\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+      "Cache-Control: no-cache, no-store\r\nConnection: close\r\nX-Accel-Buffering: no\r\n";
+  for (const auto& [k, v] : head.headers) out += k + ": " + v + "\r\n";
+  out += "\r\nretry: " + std::to_string(stream.retry.count()) + "\n\n";
+  SseBuffer buffer(stream.max_buffer_bytes);
+  bool more = true;
+  auto now = clock.Now();
+  auto next_poll = now;
+  auto last_write = now;     // last time bytes left (heartbeat timing)
+  auto stalled_since = now;  // since when `out` has waited for the client
+  bool stalled = false;
+  while (!stopping_) {
+    now = clock.Now();
+    if (more && now >= next_poll && buffer.size() < buffer.max_bytes()) {
+      more = stream.poll(buffer);
+      next_poll = now + stream.poll_interval;
+    }
+    // `out` holds at most one buffer's worth: the buffer is only emptied into it when it
+    // has been written, so a slow client bounds what is kept for it.
+    if (out.empty()) out = buffer.Take();
+    if (out.empty() && !more) break;  // ended and all written
+    if (out.empty() && now - last_write >= stream.heartbeat) out = ": heartbeat\n\n";
+    if (!out.empty()) {
+      ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        out.erase(0, static_cast<std::size_t>(n));
+        last_write = now;
+        stalled = false;
+      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        break;  // the client went away
+      }
+      if (!out.empty()) {
+        if (!stalled) stalled_since = now;
+        stalled = true;
+        if (now - stalled_since >= stream.write_timeout) break;  // takes nothing: dropped
+      }
+    }
+    // Sleep until the next poll or heartbeat, a client that can take more, or one that
+    // closed (readable with nothing to read); at most 200 ms, to notice a stopping server.
+    auto until =
+        std::min(more ? next_poll : now + milliseconds(200), last_write + stream.heartbeat);
+    auto wait = std::chrono::duration_cast<milliseconds>(until - clock.Now()).count();
+    wait = std::clamp<long long>(wait, 0, 200);
+    pollfd p{fd, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};
+    int ready = ::poll(&p, 1, static_cast<int>(wait));
+    if (ready > 0 && (p.revents & (POLLERR | POLLHUP))) break;
+    if (ready > 0 && (p.revents & POLLIN)) {
+      char sink[4096];
+      ssize_t got = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        break;  // closed by the client (what it sends otherwise is ignored)
+      }
+    }
+  }
 }
 
 Result<ClientResponse> HttpCall(const std::string& address, const std::string& method,

@@ -1,15 +1,15 @@
 #pragma once
 
-#include <functional>
-
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "api/router.h"
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace gravity::api {
@@ -25,10 +25,15 @@ struct ServerOptions {
   // anything is read (the daemon refuses sandboxed apps, which share the
   // host's loopback).
   std::function<bool(unsigned uid)> refuse_local_uid;
+  // Time for event streams (poll intervals, heartbeats); null: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 // A small blocking HTTP/1.1 server (Beast) for the daemon's API: one thread accepts, one
-// thread per connection (bounded) reads requests, asks the Router, writes responses.
+// thread per connection (bounded) reads requests, asks the Router, writes responses. A
+// Response with a stream (server-sent events) keeps its connection thread until the
+// stream ends, the client goes away or the server stops; it counts against
+// max_connections like any other connection.
 // Thread-safe: Start/Stop from one owner thread; the router is read-only while running.
 class HttpServer {
  public:
@@ -44,6 +49,8 @@ class HttpServer {
  private:
   void AcceptLoop();
   void Serve(int fd);
+  // Writes a text/event-stream answer and feeds it from `stream` (see EventStream).
+  void ServeStream(int fd, const Response& head, const EventStream& stream);
 
   const Router& router_;
   const ServerOptions options_;

@@ -167,6 +167,16 @@ std::string Mirror::Subject(const std::string& commit) {
   return s ? s : "";
 }
 
+std::string Mirror::Author(const std::string& commit) {
+  MutexLock lock(mutex_);
+  git_oid oid;
+  if (git_oid_fromstr(&oid, commit.c_str()) != 0) return "";
+  Owned<git_commit, git_commit_free> c;
+  if (git_commit_lookup(&c.p, repo_, &oid) != 0) return "";
+  const git_signature* a = git_commit_author(c.p);
+  return a && a->name ? a->name : "";
+}
+
 namespace {
 
 struct ExportState {

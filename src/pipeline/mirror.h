@@ -62,6 +62,8 @@ class Mirror {
 
   // One-line subject of a commit's message ("" when unknown).
   std::string Subject(const std::string& commit);
+  // The name of the commit's author ("" when unknown).
+  std::string Author(const std::string& commit);
 
  private:
   Mirror(std::unique_ptr<LibGit2> libgit2, git_repository* repo, std::string path, std::string url)

@@ -171,7 +171,10 @@ Status Pipeline::Recover() {
       ASSIGN_OR_RETURN(auto branch, runs_.GetBranch(run.app, run.branch));
       if (branch && !branch->commit.empty()) again.commit = branch->commit;
     }
-    if (again.commit != run.commit) again.subject = app->mirror->Subject(again.commit);
+    if (again.commit != run.commit) {
+      again.subject = app->mirror->Subject(again.commit);
+      again.author = app->mirror->Author(again.commit);
+    }
     again.trigger = "restart";
     again.created_ms = NowMs();
     ASSIGN_OR_RETURN(auto id, runs_.CreateRun(again));
@@ -236,12 +239,18 @@ void Pipeline::WatchLoop(AppState* app) {
 Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigger) {
   AppState* app = Find(app_name);
   if (!app) return Status::Error("no app '" + app_name + "' in the stack");
-  std::map<std::string, std::vector<std::string>> envs_by_branch;
+  std::map<std::string, std::vector<std::string>> envs_by_branch;  // not paused
+  std::map<std::string, std::vector<std::string>> paused_by_branch;
   for (const auto& env : app->spec.environments) {
-    if (!env.branch.empty()) envs_by_branch[env.branch].push_back(env.name);
+    if (env.branch.empty()) continue;
+    ASSIGN_OR_RETURN(auto paused, runs_.Paused(app_name, env.name));
+    (paused ? paused_by_branch : envs_by_branch)[env.branch].push_back(env.name);
   }
   std::vector<std::string> branches;
   for (const auto& [b, envs] : envs_by_branch) branches.push_back(b);
+  for (const auto& [b, envs] : paused_by_branch) {
+    if (!envs_by_branch.count(b)) branches.push_back(b);
+  }
   if (branches.empty()) return Status::Ok();
   auto now = NowMs();
   auto tips = app->mirror->FetchBranches(branches);
@@ -275,12 +284,23 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
       continue;
     }
     if (tip.commit != prev_commit) {
+      // Paused environments let the tip go by; resuming deploys the branch's tip then.
+      for (const auto& env : paused_by_branch[branch]) {
+        RETURN_IF_ERROR(runs_.MarkMissed(app_name, env));
+        spdlog::info("app {}: new tip {} on {}: {} is paused, not deployed there", app_name,
+                     tip.commit.substr(0, 12), branch, env);
+      }
+      if (envs_by_branch[branch].empty()) {
+        RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
+        continue;
+      }
       RunRecord run;
       run.app = app_name;
       run.branch = branch;
       run.ref = branch;
       run.commit = tip.commit;
       run.subject = app->mirror->Subject(tip.commit);
+      run.author = app->mirror->Author(tip.commit);
       run.environments = Join(envs_by_branch[branch], ",");
       run.trigger = trigger;
       run.created_ms = now;
@@ -329,12 +349,36 @@ Result<std::int64_t> Pipeline::RequestRun(const std::string& app_name, const std
   if (branch_commit.ok() && *branch_commit == commit) run.branch = ref;
   run.commit = commit;
   run.subject = app->mirror->Subject(commit);
+  run.author = app->mirror->Author(commit);
   run.environments = env->name;
   run.trigger = "manual";
   run.created_ms = NowMs();
   ASSIGN_OR_RETURN(auto id, runs_.CreateRun(run));
   NotifyRunner(app);
   return id;
+}
+
+Status Pipeline::Pause(const std::string& app_name, const std::string& env) {
+  AppState* app = Find(app_name);
+  if (!app) return Status::NotFound("no app '" + app_name + "' in the stack");
+  if (!app->spec.FindEnvironment(env)) {
+    return Status::NotFound("app '" + app_name + "' has no environment '" + env + "'");
+  }
+  RETURN_IF_ERROR(runs_.Pause(app_name, env, NowMs()));
+  spdlog::info("app {}: automatic deploys to {} paused", app_name, env);
+  return Status::Ok();
+}
+
+Result<std::int64_t> Pipeline::Resume(const std::string& app_name, const std::string& env) {
+  AppState* app = Find(app_name);
+  if (!app) return Status::NotFound("no app '" + app_name + "' in the stack");
+  const config::EnvironmentSpec* spec = app->spec.FindEnvironment(env);
+  if (!spec) return Status::NotFound("app '" + app_name + "' has no environment '" + env + "'");
+  ASSIGN_OR_RETURN(auto was, runs_.Resume(app_name, env));
+  spdlog::info("app {}: automatic deploys to {} resumed", app_name, env);
+  if (!was || !was->missed || spec->branch.empty()) return std::int64_t{0};
+  // What came in while paused: the branch's tip now.
+  return RequestRun(app_name, spec->branch, env);
 }
 
 WebhookResponse Pipeline::HandleWebhook(const std::string& app_name, const std::string& event,
@@ -612,8 +656,31 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
             pid = p;
             track(p);
           };
+          // As for the build: the head of the output is stored as it comes (in small
+          // batches) so a running test can be watched; the rest when the file is done.
+          std::vector<LogLine> pending;
+          std::size_t streamed = 0;
+          auto last_flush = clock_.Now();
+          auto flush = [&] {
+            for (auto& l : pending) l.text = "[" + file + "] " + l.text;
+            (void)runs_.AppendLogs(id, "test", pending);
+            streamed += pending.size();
+            pending.clear();
+            last_flush = clock_.Now();
+          };
+          o.on_head_line = [&](const LogLine& line) {
+            pending.push_back(line);
+            if (pending.size() >= 200) flush();
+          };
+          o.on_poll = [&] {
+            if (!pending.empty() && clock_.Now() - last_flush > std::chrono::milliseconds(250)) {
+              flush();
+            }
+          };
+          std::int64_t started_ms = NowMs();
           auto r = RunCommand(o);
           if (pid) (void)runs_.RemoveProcess(id, pid);
+          flush();
           if (!r.ok()) {
             std::lock_guard lock(fail_mutex);
             failures.push_back({file, r.error(), ""});
@@ -623,14 +690,15 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
             cancelled = true;
             return;
           }
-          std::vector<LogLine> lines = r->log.Lines();
+          std::vector<LogLine> all = r->log.Lines();
+          std::vector<LogLine> lines(all.begin() + std::min(streamed, all.size()), all.end());
           for (auto& l : lines) l.text = "[" + file + "] " + l.text;
           lines.push_back({NowMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) +
                                         " in " + std::to_string(r->elapsed.count()) + "ms" +
                                         " (worker " + std::to_string(w) + ")"});
           (void)runs_.AppendLogs(id, "test", lines);
           (void)runs_.RecordTest(id, app->spec.name,
-                                 {file, w, r->ok, r->elapsed.count(), r->Describe()});
+                                 {file, w, r->ok, r->elapsed.count(), r->Describe(), started_ms});
           if (!r->ok) {
             std::lock_guard lock(fail_mutex);
             failures.push_back({file, r->Describe(), r->log.Tail(20)});

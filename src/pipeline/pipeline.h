@@ -86,6 +86,13 @@ class Pipeline {
   // with a branch; empty ref: that environment's branch. Returns the queued run's id.
   Result<std::int64_t> RequestRun(const std::string& app, const std::string& ref,
                                   const std::string& env);
+  // Pauses the automatic deploys (polling, webhooks) of app/env, persisted: new tips of
+  // its branch are left alone until Resume. A deploy asked for (RequestRun) still runs.
+  // Unknown app or environment: NotFound.
+  Status Pause(const std::string& app, const std::string& env);
+  // Resumes them; when a new tip came in while paused, queues a run of the branch's tip for
+  // the environment and returns its id (0: nothing to catch up).
+  Result<std::int64_t> Resume(const std::string& app, const std::string& env);
   // Verifies and handles `POST /hooks/<app>` (GitHub push format). The caller has
   // already capped the body size.
   WebhookResponse HandleWebhook(const std::string& app, const std::string& event,

@@ -130,6 +130,41 @@ TEST_F(PipelineTest, EachNewTipBecomesOneRunOnceAndASealedRelease) {
   EXPECT_EQ(runs[0].commit, c2);
 }
 
+TEST_F(PipelineTest, PausedEnvironmentLetsNewTipsGoByAndResumeCatchesUp) {
+  std::string c1 = Commit(kSimple, {}, "one");
+  MakePipeline();
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  ASSERT_EQ(AllRuns().size(), 1u);
+  ASSERT_TRUE(pipeline_->Pause("site", "staging").ok());
+  EXPECT_TRUE(pipeline_->Pause("site", "staging").ok());  // idempotent
+  EXPECT_TRUE(pipeline_->Pause("site", "nope").IsNotFound());
+  EXPECT_TRUE(pipeline_->Pause("blog", "staging").IsNotFound());
+  std::string c2 = Commit(kSimple, {{"a", "a"}}, "two");
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  ASSERT_TRUE(pipeline_->PollOnce("site", "webhook").ok());
+  EXPECT_EQ(AllRuns().size(), 1u) << "a paused environment gets no run from polling or webhooks";
+  auto paused = pipeline_->runs().Paused("site", "staging");
+  ASSERT_TRUE(paused.ok() && *paused);
+  EXPECT_TRUE((*paused)->missed);
+  // The pause is kept in the store: a new daemon still has it.
+  MakePipeline();
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  EXPECT_EQ(AllRuns().size(), 1u);
+  // Resuming runs the tip that came in meanwhile, once.
+  auto run = pipeline_->Resume("site", "staging");
+  ASSERT_TRUE(run.ok()) << run.error();
+  ASSERT_GT(*run, 0);
+  EXPECT_EQ(Run(*run).commit, c2);
+  EXPECT_EQ(Run(*run).environments, "staging");
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  EXPECT_EQ(AllRuns().size(), 2u);
+  // Resuming what is not paused does nothing.
+  auto again = pipeline_->Resume("site", "staging");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+  (void)c1;
+}
+
 TEST_F(PipelineTest, ForcePushIsANewTip) {
   Commit(kSimple, {}, "one");
   std::string c2 = Commit(kSimple, {{"a", "a"}}, "two");

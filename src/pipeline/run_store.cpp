@@ -72,11 +72,28 @@ CREATE TABLE pipeline_releases (
   sealed_ms INTEGER NOT NULL,
   PRIMARY KEY (app, commit_id));
 )sql",
+    // When each test file started (the dashboard draws the split per worker over time).
+    R"sql(
+ALTER TABLE pipeline_tests ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // Environments whose automatic deploys are paused (POST .../pause); `missed` is set
+    // when a new tip of their branch was left alone because of it.
+    R"sql(
+CREATE TABLE pipeline_paused (
+  app TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  paused_ms INTEGER NOT NULL,
+  missed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (app, environment));
+)sql",
+    R"sql(
+ALTER TABLE pipeline_runs ADD COLUMN author TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "id, app, branch, ref, commit_id, subject, environments, trigger, status, stage, error, "
-    "release_dir, created_ms, started_ms, finished_ms";
+    "release_dir, created_ms, started_ms, finished_ms, author";
 
 RunRecord ToRun(const store::Row& r) {
   RunRecord run;
@@ -95,6 +112,7 @@ RunRecord ToRun(const store::Row& r) {
   run.created_ms = r.Int(12);
   run.started_ms = r.Int(13);
   run.finished_ms = r.Int(14);
+  run.author = r.Text(15);
   return run;
 }
 
@@ -107,9 +125,9 @@ Result<std::int64_t> RunStore::CreateRun(const RunRecord& run) {
   RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
     RETURN_IF_ERROR(db_.Exec(
         "INSERT INTO pipeline_runs(app, branch, ref, commit_id, subject, environments, trigger, "
-        "status, created_ms) VALUES(?,?,?,?,?,?,?,'queued',?)",
+        "status, created_ms, author) VALUES(?,?,?,?,?,?,?,'queued',?,?)",
         {run.app, run.branch, run.ref, run.commit, run.subject, run.environments, run.trigger,
-         run.created_ms}));
+         run.created_ms, run.author}));
     id = db_.LastInsertId();
     return Status::Ok();
   }));
@@ -242,21 +260,34 @@ Result<std::vector<StoredLogLine>> RunStore::Logs(std::int64_t run, const std::s
   return out;
 }
 
+Result<std::vector<StoredLogLine>> RunStore::LogsAfter(std::int64_t run, std::int64_t after_seq,
+                                                       int limit) {
+  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT stage, time_ms, text, rowid FROM pipeline_logs "
+                                        "WHERE run_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                                        {run, after_seq, std::int64_t{limit}}));
+  std::vector<StoredLogLine> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back({r.Text(0), r.Int(1), r.Text(2), r.Int(3)});
+  return out;
+}
+
 Status RunStore::RecordTest(std::int64_t run, const std::string& app, const TestRecord& t) {
   return db_.Exec(
       "INSERT OR REPLACE INTO pipeline_tests(run_id, app, file, worker, passed, duration_ms, "
-      "result) VALUES(?,?,?,?,?,?,?)",
+      "result, started_ms) VALUES(?,?,?,?,?,?,?,?)",
       {run, app, t.file, std::int64_t{t.worker}, std::int64_t{t.passed ? 1 : 0}, t.duration_ms,
-       t.result});
+       t.result, t.started_ms});
 }
 
 Result<std::vector<TestRecord>> RunStore::Tests(std::int64_t run) {
-  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT file, worker, passed, duration_ms, result FROM "
-                                        "pipeline_tests WHERE run_id = ? ORDER BY file",
-                                        {run}));
+  ASSIGN_OR_RETURN(auto rows,
+                   db_.Query("SELECT file, worker, passed, duration_ms, result, started_ms FROM "
+                             "pipeline_tests WHERE run_id = ? ORDER BY file",
+                             {run}));
   std::vector<TestRecord> out;
   for (const auto& r : rows) {
-    out.push_back({r.Text(0), static_cast<int>(r.Int(1)), r.Int(2) != 0, r.Int(3), r.Text(4)});
+    out.push_back(
+        {r.Text(0), static_cast<int>(r.Int(1)), r.Int(2) != 0, r.Int(3), r.Text(4), r.Int(5)});
   }
   return out;
 }
@@ -296,6 +327,35 @@ Result<std::vector<BranchState>> RunStore::Branches(const std::string& app) {
   std::vector<BranchState> out;
   for (const auto& r : rows) out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Int(3)});
   return out;
+}
+
+Status RunStore::Pause(const std::string& app, const std::string& env, std::int64_t now_ms) {
+  return db_.Exec(
+      "INSERT OR IGNORE INTO pipeline_paused(app, environment, paused_ms) VALUES(?,?,?)",
+      {app, env, now_ms});
+}
+
+Result<std::optional<PauseState>> RunStore::Resume(const std::string& app, const std::string& env) {
+  std::optional<PauseState> was;
+  RETURN_IF_ERROR(db_.Transaction([&]() -> Status {
+    ASSIGN_OR_RETURN(auto p, Paused(app, env));
+    was = p;
+    return db_.Exec("DELETE FROM pipeline_paused WHERE app = ? AND environment = ?", {app, env});
+  }));
+  return was;
+}
+
+Result<std::optional<PauseState>> RunStore::Paused(const std::string& app, const std::string& env) {
+  ASSIGN_OR_RETURN(auto rows, db_.Query("SELECT paused_ms, missed FROM pipeline_paused "
+                                        "WHERE app = ? AND environment = ?",
+                                        {app, env}));
+  if (rows.empty()) return std::optional<PauseState>();
+  return std::optional<PauseState>(PauseState{rows[0].Int(0), rows[0].Int(1) != 0});
+}
+
+Status RunStore::MarkMissed(const std::string& app, const std::string& env) {
+  return db_.Exec("UPDATE pipeline_paused SET missed = 1 WHERE app = ? AND environment = ?",
+                  {app, env});
 }
 
 Status RunStore::SetRemoteError(const std::string& app, const std::string& error,

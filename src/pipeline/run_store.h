@@ -20,6 +20,7 @@ struct RunRecord {
   std::string ref;           // what was asked for (branch, tag or commit)
   std::string commit;        // 40 hex
   std::string subject;       // first line of the commit message
+  std::string author;        // the commit author's name
   std::string environments;  // comma-separated environments this run deploys to
   std::string trigger;       // poll | webhook | manual | restart
   std::string status;
@@ -45,12 +46,14 @@ struct TestRecord {
   bool passed = false;
   std::int64_t duration_ms = 0;
   std::string result;  // "exited with status 1", "timed out after 10m ..."
+  std::int64_t started_ms = 0;  // 0: not known (recorded before it was kept)
 };
 
 struct StoredLogLine {
   std::string stage;
   std::int64_t time_ms = 0;
   std::string text;
+  std::int64_t seq = 0;  // increasing over the whole store (LogsAfter's cursor); 0 from Logs
 };
 
 struct BranchState {
@@ -58,6 +61,12 @@ struct BranchState {
   std::string commit;  // last tip seen ("" never)
   std::string error;   // current problem ("" when fine)
   std::int64_t checked_ms = 0;
+};
+
+// An environment whose automatic deploys are paused.
+struct PauseState {
+  std::int64_t paused_ms = 0;
+  bool missed = false;  // a new tip of its branch came in while paused
 };
 
 // The pipeline's tables in the shared SQLite database (component "pipeline").
@@ -87,6 +96,9 @@ class RunStore {
   Status AppendLogs(std::int64_t run, const std::string& stage, const std::vector<LogLine>& lines);
   // stage "" = all stages, in order.
   Result<std::vector<StoredLogLine>> Logs(std::int64_t run, const std::string& stage);
+  // At most `limit` lines of `run` stored after the line numbered `after_seq` (0: from the
+  // start), in order, each with its seq: what a live stream of a run's output reads.
+  Result<std::vector<StoredLogLine>> LogsAfter(std::int64_t run, std::int64_t after_seq, int limit);
 
   Status RecordTest(std::int64_t run, const std::string& app, const TestRecord& t);
   Result<std::vector<TestRecord>> Tests(std::int64_t run);
@@ -98,6 +110,13 @@ class RunStore {
   Result<std::vector<BranchState>> Branches(const std::string& app);
   Status SetRemoteError(const std::string& app, const std::string& error, std::int64_t now_ms);
   Result<std::string> RemoteError(const std::string& app);
+
+  // Pausing an environment's automatic deploys (idempotent); Resume returns what the pause
+  // was (nullopt: it was not paused).
+  Status Pause(const std::string& app, const std::string& env, std::int64_t now_ms);
+  Result<std::optional<PauseState>> Resume(const std::string& app, const std::string& env);
+  Result<std::optional<PauseState>> Paused(const std::string& app, const std::string& env);
+  Status MarkMissed(const std::string& app, const std::string& env);
 
   // Processes a run started (so a restarted daemon can stop what a killed one left).
   Status AddProcess(std::int64_t run, int pid, std::uint64_t start_time);

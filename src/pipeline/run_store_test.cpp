@@ -94,6 +94,39 @@ TEST_F(RunStoreTest, StagesLogsTestsAndHistory) {
   EXPECT_TRUE(store_->TestHistory("blog")->empty());
 }
 
+TEST_F(RunStoreTest, LogsAfterReadsOnFromACursorAndTestsKeepTheirStart) {
+  auto id = Queue("site", "a", "staging");
+  auto other = Queue("site", "b", "staging");
+  ASSERT_TRUE(store_->AppendLogs(id, "build", {{1, "one"}, {2, "two"}}).ok());
+  ASSERT_TRUE(store_->AppendLogs(other, "build", {{1, "elsewhere"}}).ok());
+  ASSERT_TRUE(store_->AppendLogs(id, "test", {{3, "three"}}).ok());
+  auto first = store_->LogsAfter(id, 0, 2);
+  ASSERT_TRUE(first.ok()) << first.error();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].text, "one");
+  EXPECT_LT((*first)[0].seq, (*first)[1].seq);
+  auto rest = store_->LogsAfter(id, first->back().seq, 100);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].text, "three");
+  EXPECT_EQ((*rest)[0].stage, "test");
+  EXPECT_TRUE(store_->LogsAfter(id, (*rest)[0].seq, 100)->empty());
+
+  RunRecord author_run;
+  author_run.app = "site";
+  author_run.commit = "f";
+  author_run.author = "Ada";
+  author_run.trigger = "manual";
+  auto with_author = store_->CreateRun(author_run);
+  ASSERT_TRUE(with_author.ok()) << with_author.error();
+  EXPECT_EQ((*store_->GetRun(*with_author))->author, "Ada");
+
+  ASSERT_TRUE(store_->RecordTest(id, "site", {"t/a", 1, true, 500, "", 12345}).ok());
+  auto tests = store_->Tests(id);
+  ASSERT_EQ(tests->size(), 1u);
+  EXPECT_EQ((*tests)[0].started_ms, 12345);
+  EXPECT_EQ((*tests)[0].worker, 1);
+}
+
 TEST_F(RunStoreTest, PruneLogsKeepsTheNewestRunsLogs) {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) {

@@ -68,8 +68,10 @@ class AdminAccessTest : public ::testing::Test {
       {"GET", "/v1/health"},         {"GET", "/v1/status"},
       {"GET", "/v1/apps"},           {"GET", "/v1/apps/site/releases"},
       {"GET", "/v1/runs"},           {"GET", "/v1/runs/1"},
-      {"GET", "/v1/runs/1/logs"},
-      {"POST", "/v1/apps/site/fetch"}, {"POST", "/v1/apps/site/deploy"}};
+      {"GET", "/v1/runs/1/logs"},    {"GET", "/v1/runs/1/stream"},
+      {"POST", "/v1/apps/site/fetch"}, {"POST", "/v1/apps/site/deploy"},
+      {"POST", "/v1/apps/site/environments/staging/pause"},
+      {"POST", "/v1/apps/site/environments/staging/resume"}};
 
   TempDir dir_{"gravity-admin-access"};
   std::unique_ptr<Subprocess> daemon_;
@@ -96,10 +98,13 @@ TEST_F(AdminAccessTest, BeyondLoopbackEveryCallNeedsTheToken) {
   ASSERT_TRUE(runs.ok()) << runs.error();
   EXPECT_EQ(runs->status, 200) << runs->body;
   // The dashboard's page holds no data and loads, to ask for the token.
-  auto page = Call("GET", "/");
-  ASSERT_TRUE(page.ok()) << page.error();
-  EXPECT_EQ(page->status, 200);
-  EXPECT_NE(page->body.find("needs its token"), std::string::npos);
+  for (const char* file : {"/", "/assets/app.js", "/assets/api.js"}) {
+    auto page = Call("GET", file);
+    ASSERT_TRUE(page.ok()) << page.error();
+    EXPECT_EQ(page->status, 200) << file;
+  }
+  auto script = Call("GET", "/assets/api.js");
+  EXPECT_NE(script->body.find("askToken"), std::string::npos);
   // A webhook is judged by its signature, not the token.
   auto hook = Call("POST", "/hooks/site", "",
                    {{"X-GitHub-Event", "ping"},
