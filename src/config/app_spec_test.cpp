@@ -57,6 +57,18 @@ TEST(AppSpec, OnlyRunIsRequiredAndDefaultsAreFilledIn) {
   EXPECT_EQ(r->health.deploy_timeout, seconds(30));
 }
 
+TEST(AppSpec, Verify) {
+  auto r = ParseAppSpec("run:\n  command: x\nverify:\n  command: ./smoke.sh\n  timeout: 90s\n");
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(r->verify.has_value());
+  EXPECT_EQ(r->verify->command, "./smoke.sh");
+  EXPECT_EQ(r->verify->timeout, seconds(90));
+  auto d = ParseAppSpec("run:\n  command: x\nverify: {command: t}\n");
+  ASSERT_TRUE(d.ok()) << d.error();
+  EXPECT_EQ(d->verify->timeout, minutes(2));
+  EXPECT_FALSE(ParseAppSpec("run:\n  command: x\n")->verify.has_value());
+}
+
 TEST(AppSpec, TestDefaultsAndListOfGlobs) {
   auto r = ParseAppSpec(
       "test:\n  command: sh {file}\n  files: [a/*.sh, 'b/**/*_test.sh']\nrun: {command: x}\n");
@@ -109,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadApp{"UnknownTopKeyClose", "run: {command: x}\nhelth: {path: /}\n", "2:1",
                "unknown key 'helth'; did you mean 'health'?"},
         BadApp{"UnknownTopKeyFar", "run: {command: x}\nzzzzzz: 1\n", "2:1",
-               "unknown key 'zzzzzz' (known keys: build, test, run, health)"},
+               "unknown key 'zzzzzz' (known keys: build, test, verify, run, health)"},
         BadApp{"UnknownHealthKey", "run: {command: x}\nhealth:\n  intervall: 2s\n", "3:3",
                "health: unknown key 'intervall'; did you mean 'interval'?"},
         BadApp{"MisplacedHealthKey", "run: {command: x}\nbody_contains: hi\n", "2:1",
@@ -149,6 +161,12 @@ INSTANTIATE_TEST_SUITE_P(
                "must not contain spaces"},
         BadApp{"HealthList", "run: {command: x}\nhealth: [a]\n", "2:9",
                "health: expected a mapping, got a list"},
+        BadApp{"VerifyNoCommand", "verify: {timeout: 1m}\nrun: {command: x}\n", "1:9",
+               "verify: missing required key 'command'"},
+        BadApp{"VerifyTimeout", "verify: {command: t, timeout: 2h}\nrun: {command: x}\n", "1:31",
+               "verify.timeout"},
+        BadApp{"VerifyUnknownKey", "verify: {command: t, retries: 2}\nrun: {command: x}\n", "1:22",
+               "unknown key 'retries'"},
         BadApp{"BuildNoCommand", "build: {timeout: 1m}\nrun: {command: x}\n", "1:8",
                "build: missing required key 'command'"},
         BadApp{"TestNoFiles", "test: {command: 'sh {file}'}\nrun: {command: x}\n", "1:7",
