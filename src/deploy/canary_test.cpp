@@ -631,5 +631,25 @@ TEST_F(WatchTest, RollbacksAndFirstDeploysAreNotWatched) {
   EXPECT_LT(slept_ - before, seconds(5));
 }
 
+
+TEST_F(WatchTest, ARestartDuringTheWatchEndsItAndKeepsTheRelease) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  Traffic([] { return false; }, 2.0, 2.0, 0);
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("bbbbbbb2")).ok());
+  // What a daemon killed mid-watch leaves: the live deployment's watch still "watching".
+  DeploymentRecord d = Last();
+  d.watch->phase = "watching";
+  d.watch->verdict = "";
+  ASSERT_TRUE(deployer_->records().UpdateDeployment(d).ok());
+  Deployer restarted(*db_, *supervisor_, proxy_, clock_);
+  ASSERT_TRUE(restarted.Init().ok());
+  restarted.SetStack(stack_);
+  ASSERT_TRUE(restarted.Reconcile().ok());
+  auto settled = deployer_->records().Deployment(d.id).value().value();
+  EXPECT_EQ(settled.watch->phase, "ended");
+  EXPECT_NE(settled.watch->verdict.find("restarted during the watch"), std::string::npos);
+  EXPECT_EQ(Env().live_commit, "bbbbbbb2");
+}
+
 }  // namespace
 }  // namespace gravity::deploy

@@ -82,6 +82,17 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env)
     changed = true;
   }
   if (changed) RETURN_IF_ERROR(records_.SaveEnvironment(rec));
+  // No deployment of this environment runs (the caller holds its lock): a watch its live
+  // deployment recorded as running was cut short by a restart.
+  if (rec.live_deployment > 0) {
+    auto live = records_.Deployment(rec.live_deployment);
+    if (live.ok() && *live && (*live)->watch && (*live)->watch->phase == "watching") {
+      DeploymentRecord d = **live;
+      d.watch->phase = "ended";
+      d.watch->verdict = "the daemon restarted during the watch; not resumed, the release stays live";
+      (void)records_.UpdateDeployment(d);
+    }
+  }
   // No deployment of this environment runs (the caller holds its lock): a canary pool the
   // proxy still has belongs to none (e.g. its gate finished after a restart) and goes.
   if (auto svc = proxy_.Service(ServiceName(app, env)); svc.ok() && *svc && (*svc)->has_canary) {
