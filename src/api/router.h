@@ -4,6 +4,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set for a streamed answer (server-sent events): the server sends the status line and
+  // headers (no length, Connection: close), then calls `stream` with a writer that returns
+  // false once the client is gone or the server stops; `body` is not used.
+  using Writer = std::function<bool(std::string_view)>;
+  std::function<void(const Writer&)> stream;
 
   static Response Json(int status, const nlohmann::json& body);
   // {"ok":false,"error":message}

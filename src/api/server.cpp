@@ -213,6 +213,10 @@ void HttpServer::Serve(int fd) {
     }
     req.body = std::move(msg.body());
     Response r = router_.Handle(std::move(req));
+    if (r.stream) {
+      WriteStream(fd, r);
+      break;
+    }
     http::response<http::string_body> res{static_cast<http::status>(r.status), msg.version()};
     res.set(http::field::server, "gravity");
     res.set(http::field::content_type, r.content_type);
@@ -227,6 +231,27 @@ void HttpServer::Serve(int fd) {
   beast::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
+}
+
+void HttpServer::WriteStream(int fd, const Response& r) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     std::string(http::obsolete_reason(static_cast<http::status>(r.status))) +
+                     "\r\nServer: gravity\r\nContent-Type: " + r.content_type +
+                     "\r\nCache-Control: no-cache\r\nConnection: close\r\n";
+  for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
+  head += "\r\n";
+  SetTimeouts(fd, 30000);  // a client that stops reading ends its stream
+  auto write = [&](std::string_view data) {
+    if (stopping_) return false;
+    while (!data.empty()) {
+      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  if (write(head)) r.stream(write);
 }
 
 Result<ClientResponse> HttpCall(const std::string& address, const std::string& method,

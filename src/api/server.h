@@ -44,6 +44,7 @@ class HttpServer {
  private:
   void AcceptLoop();
   void Serve(int fd);
+  void WriteStream(int fd, const Response& r);  // a streamed answer, then the end
 
   const Router& router_;
   const ServerOptions options_;

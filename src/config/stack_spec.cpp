@@ -592,6 +592,34 @@ void ParseWebhooks(Checker& c, const Entry& section, StackSpec& stack,
   stack.webhooks = hooks;
 }
 
+// logs: { retention: { max_bytes: 1GiB, max_age: 14d } } — each app's share of the store.
+void ParseLogs(Checker& c, const Entry& section, StackSpec& stack) {
+  if (!IsMapOrNull(c, section, "logs") || !section.value.IsMap()) return;
+  for (const auto& e : c.Entries(section.value, "logs", {"retention"})) {
+    if (!IsMapOrNull(c, e, "logs.retention") || !e.value.IsMap()) continue;
+    for (const auto& r : c.Entries(e.value, "logs.retention", {"max_bytes", "max_age"})) {
+      std::string f = Join("logs.retention", r.key);
+      if (r.key == "max_age") {
+        std::chrono::milliseconds age{};
+        if (ReadDuration(c, r, f, std::chrono::minutes(1), std::chrono::hours(24 * 3650), age)) {
+          stack.logs.max_age = age;
+        }
+        continue;
+      }
+      std::string s;
+      if (!ReadString(c, r, f, s)) continue;
+      auto bytes = ParseByteSize(s);
+      if (!bytes.ok()) {
+        c.Error(r.value.Mark(), f, bytes.error());
+      } else if (*bytes < (1LL << 20)) {
+        c.Error(r.value.Mark(), f, Quote(s) + " is too small (at least 1 MiB)");
+      } else {
+        stack.logs.max_bytes = *bytes;
+      }
+    }
+  }
+}
+
 // instance_ports: "20000-29999", unprivileged and in order.
 void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks& marks) {
   std::string s;
@@ -621,7 +649,8 @@ void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks&
 void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_dir,
                    StackSpec& stack, StackMarks& marks, bool& have_apps) {
   for (const auto& e :
-       c.Entries(root, "", {"state_dir", "proxy", "admin", "webhooks", "instance_ports", "apps"})) {
+       c.Entries(root, "", {"state_dir", "proxy", "admin", "webhooks", "instance_ports", "logs",
+                            "apps"})) {
     if (e.key == "state_dir") {
       std::string s;
       if (ReadString(c, e, e.key, s)) stack.state_dir = Resolve(base_dir, s);
@@ -635,6 +664,8 @@ void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_d
       ParseWebhooks(c, e, stack, marks.listen);
     } else if (e.key == "instance_ports") {
       ReadInstancePorts(c, e, stack, marks);
+    } else if (e.key == "logs") {
+      ParseLogs(c, e, stack);
     } else if (e.key == "apps") {
       have_apps = true;
       ParseApps(c, e, base_dir, stack, marks);

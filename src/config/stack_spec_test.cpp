@@ -498,6 +498,16 @@ INSTANTIATE_TEST_SUITE_P(
                  "strategy: expected a string, got a list"},
         BadStack{"PromoteFromList", APP_HEAD "      s: {promote_from: [a]}\n", "5:25",
                  "promote_from: expected a string, got a list"},
+        BadStack{"LogsMaxBytesText", "logs: {retention: {max_bytes: lots}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:31", "logs.retention.max_bytes:"},
+        BadStack{"LogsMaxBytesTiny", "logs: {retention: {max_bytes: 1KiB}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:31", "is too small (at least 1 MiB)"},
+        BadStack{"LogsMaxAgeBad", "logs: {retention: {max_age: soon}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:29", "logs.retention.max_age: invalid duration 'soon'"},
+        BadStack{"LogsUnknownKey", "logs: {retain: 1}\n" APP_HEAD "      s: {branch: m}\n", "1:8",
+                 "logs: unknown key 'retain'"},
+        BadStack{"LogsRetentionUnknownKey", "logs: {retention: {max_lines: 5}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:20", "logs.retention: unknown key 'max_lines'"},
         BadStack{"WebhooksNoHost", "webhooks: {listen: 127.0.0.1:7071}\n" APP_HEAD
                  "      s: {branch: m}\n", "1:1", "webhooks: needs a host:"},
         BadStack{"WebhooksEmpty", "webhooks:\n" APP_HEAD "      s: {branch: m}\n", "1:1",
@@ -571,6 +581,19 @@ TEST_F(StackTest, WebhooksRouteOneHostToTheDaemonsWebhookListener) {
                       "      s: {branch: m}\n");
   ASSERT_TRUE(listen.ok()) << listen.error();
   EXPECT_EQ(listen->webhooks->listen, (ListenAddress{"::1", 7071}));
+}
+
+TEST_F(StackTest, LogsRetentionDefaultsAndValues) {
+  auto none = Parse(APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_EQ(none->logs.max_bytes, std::int64_t{1} << 30);
+  EXPECT_EQ(none->logs.max_age, std::chrono::hours(24 * 14));
+  auto set = Parse("logs: {retention: {max_bytes: 256MiB, max_age: 2d}}\n" APP_HEAD
+                   "      s: {branch: m}\n");
+  ASSERT_TRUE(set.ok()) << set.error();
+  EXPECT_EQ(set->logs.max_bytes, std::int64_t{256} << 20);
+  EXPECT_EQ(set->logs.max_age, std::chrono::hours(48));
+  EXPECT_EQ(Diff(*none, *set).fields, (std::vector<std::string>{"logs"}));
 }
 
 TEST_F(StackTest, HttpsAndTlsPerEnvironment) {

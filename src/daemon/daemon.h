@@ -12,6 +12,7 @@
 #include "config/spec.h"
 #include "daemon/state_layout.h"
 #include "deploy/service.h"
+#include "logs/service.h"
 #include "pipeline/pipeline.h"
 #include "store/db.h"
 
@@ -56,6 +57,7 @@ class Daemon {
   const config::StackSpec stack_;
   const StateLayout layout_;
   std::unique_ptr<store::Db> db_;
+  std::unique_ptr<logs::LogService> logs_;  // the stack's log store and its ingester
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<deploy::DeployService> deploys_;
   std::unique_ptr<certs::CertManager> certs_;  // with proxy.https: the tls: hosts

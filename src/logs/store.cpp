@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
 
 namespace gravity::logs {
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS lines(
   status INTEGER, duration_us INTEGER);
 CREATE INDEX IF NOT EXISTS lines_app_time ON lines(app_id, time_ns);
 CREATE VIRTUAL TABLE IF NOT EXISTS lines_fts USING fts5(text, content='lines',
-  content_rowid='id');
+  content_rowid='id', detail=none);
 CREATE TABLE IF NOT EXISTS offsets(
   file TEXT NOT NULL, inode INTEGER NOT NULL, offset INTEGER NOT NULL,
   PRIMARY KEY(file, inode));
@@ -99,7 +100,7 @@ Result<sqlite3*> OpenConnection(const std::string& path) {
     return Status::Error("cannot open the log store " + path + ": " + msg);
   }
   sqlite3_busy_timeout(db, 10000);
-  Status st = ExecSql(db, path, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  Status st = ExecSql(db, path, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768;");
   if (!st.ok()) {
     sqlite3_close(db);
     return Status::Error("cannot open the log store " + st.message());
@@ -362,14 +363,27 @@ Status LogStore::Append(const std::vector<Entry>& entries) {
 
 namespace {
 
-// An FTS5 phrase of `s`: quoted, quotes doubled.
-std::string FtsPhrase(const std::string& s) {
-  std::string out = "\"";
+// An FTS5 query for the words of `s` (runs of letters and digits, each quoted), all of
+// which must occur; empty when `s` has none. The index keeps no positions (detail=none,
+// which ingests faster), so the exact text is checked after it.
+std::string FtsWords(const std::string& s) {
+  std::string out, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    if (!out.empty()) out += " AND ";
+    out += "\"" + word + "\"";
+    word.clear();
+  };
   for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || std::isalnum(u)) {
+      word += c;
+    } else {
+      flush();
+    }
   }
-  return out + "\"";
+  flush();
+  return out;
 }
 
 }  // namespace
@@ -395,8 +409,11 @@ Result<std::vector<Entry>> LogStore::Query(const Filter& f) {
   if (f.until_ns) sql += " AND l.time_ns < " + std::to_string(*f.until_ns);
   if (f.after_id > 0) sql += " AND l.id > " + std::to_string(f.after_id);
   if (!f.request_id.empty()) {
-    sql += " AND l.id IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH " +
-           text_param(FtsPhrase(f.request_id)) + ")";
+    std::string words = FtsWords(f.request_id);
+    if (!words.empty()) {
+      sql += " AND l.id IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH " +
+             text_param(words) + ")";
+    }
     // The index finds the words; the id itself must be in the text.
     sql += " AND instr(l.text, " + text_param(f.request_id) + ") > 0";
   }
