@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace gravity::logs {
 
 namespace {
@@ -51,6 +53,10 @@ Result<IngestStats> LogService::IngestNow() {
 void LogService::Loop() {
   auto last_retention = clock_.Now() - options_.retention_interval;
   std::string last_error;
+  std::int64_t since_retention = 0;
+  std::int64_t smallest_cap = options_.retention.max_bytes;
+  for (const auto& [app, r] : options_.per_app) smallest_cap = std::min(smallest_cap, r.max_bytes);
+  if (smallest_cap <= 0) smallest_cap = std::int64_t{1} << 62;
   for (;;) {
     {
       MutexLock lock(mu_);
@@ -59,8 +65,13 @@ void LogService::Loop() {
     auto r = IngestNow();
     if (!r.ok() && r.error() != last_error) spdlog::error("logs: ingest: {}", r.error());
     last_error = r.ok() ? "" : r.error();
-    if (clock_.Now() - last_retention >= options_.retention_interval) {
+    // Retention on its interval, and at once after a tenth of the smallest cap came in
+    // (a flood must not wait half a minute past the cap).
+    if (r.ok()) since_retention += static_cast<std::int64_t>(r->bytes);
+    if (clock_.Now() - last_retention >= options_.retention_interval ||
+        since_retention >= smallest_cap / 10) {
       last_retention = clock_.Now();
+      since_retention = 0;
       auto rep = store_->Retain(options_.retention, options_.per_app, WallNs(clock_));
       if (!rep.ok()) {
         spdlog::error("logs: retention: {}", rep.error());
