@@ -53,6 +53,8 @@ Status Daemon::Init() {
   options.output_sink = [logs = logs_.get()](const std::string& app, const std::string& commit,
                                              const std::string& stage,
                                              const std::vector<pipeline::LogLine>& lines) {
+    // The deploy stage's lines come to the store as the deployer's events (below).
+    if (stage == "deploy") return;
     std::vector<std::pair<std::int64_t, std::string>> out;
     out.reserve(lines.size());
     for (const auto& l : lines) out.emplace_back(l.time_ms, l.text);
@@ -77,6 +79,16 @@ Status Daemon::Init() {
   deploy::DeployService::Options deploy_options;
   deploy_options.proxy_socket = layout_.proxy_socket;
   deploys_ = std::make_unique<deploy::DeployService>(*db_, stack_, deploy_options);
+  // Deploy events (deploys, rollbacks, promotions, restarts, retention) go to the log store
+  // as source deploy: "site/staging: traffic switched to 4f2a9c0 in 812 ms".
+  deploys_->deployer().SetProgress([this, logs = logs_.get()](const std::string& line) {
+    std::string where = line.substr(0, line.find(':'));
+    std::size_t slash = where.find('/');
+    std::string app = where.substr(0, slash);
+    std::string env = slash == std::string::npos ? "" : where.substr(slash + 1);
+    if (!stack_.FindApp(app)) return;
+    logs->RecordDeployEvent(app, env, "", line);
+  });
   RETURN_IF_ERROR(deploys_->Start());
   pipeline_->SetDeployHook([this](const pipeline::DeployRequest& r) { return Deploy(r); });
 

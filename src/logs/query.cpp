@@ -1,5 +1,7 @@
 #include "logs/query.h"
 
+#include <regex.h>
+
 #include <algorithm>
 
 #include "common/duration.h"
@@ -16,6 +18,31 @@ Result<std::int64_t> ParseTimeArg(std::string_view what, const std::string& text
   return Status::InvalidArgument(std::string(what) + " '" + text +
                                  "': expected a duration (10m, 2h) or an RFC 3339 time "
                                  "(2026-01-31T12:00:00Z)");
+}
+
+struct Pattern::Impl {
+  regex_t re;
+};
+
+Result<std::shared_ptr<const Pattern>> Pattern::Compile(const std::string& text) {
+  std::shared_ptr<Pattern> p(new Pattern());
+  p->impl_ = std::make_unique<Impl>();
+  int rc = ::regcomp(&p->impl_->re, text.c_str(), REG_EXTENDED | REG_NOSUB);
+  if (rc != 0) {
+    char msg[256];
+    ::regerror(rc, &p->impl_->re, msg, sizeof msg);
+    p->impl_.reset();
+    return Status::InvalidArgument("grep '" + text + "': not a regular expression: " + msg);
+  }
+  return std::shared_ptr<const Pattern>(std::move(p));
+}
+
+Pattern::~Pattern() {
+  if (impl_) ::regfree(&impl_->re);
+}
+
+bool Pattern::Matches(const std::string& text) const {
+  return ::regexec(&impl_->re, text.c_str(), 0, nullptr, 0) == 0;
 }
 
 namespace {
@@ -105,12 +132,7 @@ Result<Query> ParseQuery(const std::map<std::string, std::string>& p, std::int64
     if (!IsRegex(grep)) {
       f.contains = grep;
     } else {
-      try {
-        q.grep = std::make_shared<const std::regex>(grep, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return Status::InvalidArgument("grep '" + grep + "': not a regular expression: " +
-                                       e.what());
-      }
+      ASSIGN_OR_RETURN(q.grep, Pattern::Compile(grep));
     }
   }
   return q;
@@ -123,7 +145,7 @@ Result<std::vector<Entry>> RunQuery(LogStore& store, const Query& q) {
   ASSIGN_OR_RETURN(std::vector<Entry> all, store.Query(f));
   std::vector<Entry> out;
   for (auto& e : all) {
-    if (std::regex_search(e.text, *q.grep)) out.push_back(std::move(e));
+    if (q.grep->Matches(e.text)) out.push_back(std::move(e));
   }
   if (q.filter.limit && out.size() > q.filter.limit) {
     out.erase(out.begin(), out.end() - static_cast<long>(q.filter.limit));
