@@ -508,6 +508,15 @@ INSTANTIATE_TEST_SUITE_P(
                  "logs: unknown key 'retain'"},
         BadStack{"LogsRetentionUnknownKey", "logs: {retention: {max_lines: 5}}\n" APP_HEAD
                  "      s: {branch: m}\n", "1:20", "logs.retention: unknown key 'max_lines'"},
+        BadStack{"LogsForwardNotAList", "logs: {forward: {file: x}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:17", "logs.forward: expected a list of destinations"},
+        BadStack{"LogsForwardSyslogScheme", "logs: {forward: [{syslog: 'ftp://x'}]}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:27",
+                 "logs.forward[0].syslog: 'ftp://x': expected tcp://HOST[:PORT] or udp://"},
+        BadStack{"LogsForwardLokiPort", "logs: {forward: [{loki: 'http://h:99999'}]}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:25", "port must be 1-65535, got '99999'"},
+        BadStack{"LogsForwardUnknownKind", "logs: {forward: [{kafka: x}]}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:19", "unknown key 'kafka'"},
         BadStack{"WebhooksNoHost", "webhooks: {listen: 127.0.0.1:7071}\n" APP_HEAD
                  "      s: {branch: m}\n", "1:1", "webhooks: needs a host:"},
         BadStack{"WebhooksEmpty", "webhooks:\n" APP_HEAD "      s: {branch: m}\n", "1:1",
@@ -594,6 +603,20 @@ TEST_F(StackTest, LogsRetentionDefaultsAndValues) {
   EXPECT_EQ(set->logs.max_bytes, std::int64_t{256} << 20);
   EXPECT_EQ(set->logs.max_age, std::chrono::hours(48));
   EXPECT_EQ(Diff(*none, *set).fields, (std::vector<std::string>{"logs"}));
+  auto fwd = Parse("logs:\n  forward:\n    - syslog: tcp://logs.example.com:6514\n"
+                   "    - syslog: udp://127.0.0.1\n    - loki: http://loki:3100/base/\n"
+                   "    - file: out.jsonl\n" APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(fwd.ok()) << fwd.error();
+  ASSERT_EQ(fwd->logs.forward.size(), 4u);
+  EXPECT_EQ(fwd->logs.forward[0].kind, LogForward::Kind::kSyslogTcp);
+  EXPECT_EQ(fwd->logs.forward[0].host, "logs.example.com");
+  EXPECT_EQ(fwd->logs.forward[0].port, 6514);
+  EXPECT_EQ(fwd->logs.forward[1].kind, LogForward::Kind::kSyslogUdp);
+  EXPECT_EQ(fwd->logs.forward[1].port, 514);
+  EXPECT_EQ(fwd->logs.forward[2].kind, LogForward::Kind::kLoki);
+  EXPECT_EQ(fwd->logs.forward[2].path, "/base");
+  EXPECT_EQ(fwd->logs.forward[3].kind, LogForward::Kind::kFile);
+  EXPECT_EQ(fwd->logs.forward[3].path.front(), '/');
 }
 
 TEST_F(StackTest, HttpsAndTlsPerEnvironment) {

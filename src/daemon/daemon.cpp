@@ -46,6 +46,21 @@ Status Daemon::Init() {
   log_options.retention.max_bytes = stack_.logs.max_bytes;
   log_options.retention.max_age_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(stack_.logs.max_age).count();
+  for (const auto& f : stack_.logs.forward) {
+    logs::Destination d;
+    d.kind = static_cast<logs::Destination::Kind>(f.kind);  // the same order, one to one
+    d.host = f.host;
+    d.port = f.port;
+    d.path = f.path;
+    spdlog::info("logs: forwarding to {}", d.Describe());
+    forwarders_.push_back(std::make_unique<logs::Forwarder>(d, Clock::Real()));
+    forwarders_.back()->Start();
+  }
+  if (!forwarders_.empty()) {
+    log_options.on_stored = [this](const std::vector<logs::Entry>& lines) {
+      for (auto& f : forwarders_) f->Offer(lines);
+    };
+  }
   ASSIGN_OR_RETURN(logs_, logs::LogService::Open(log_options));
 
   pipeline::PipelineOptions options;
@@ -166,6 +181,7 @@ void Daemon::Stop() {
   if (pipeline_) pipeline_->Stop();
   if (certs_) certs_->Stop();
   if (logs_) logs_->Stop();
+  for (auto& f : forwarders_) f->Stop();
   if (owns_pid_file_) {
     ::unlink(layout_.daemon_pid.c_str());
     owns_pid_file_ = false;

@@ -105,7 +105,7 @@ struct Ingester::FileRef {
   std::string app, env, release, instance;  // instance logs
 };
 
-Result<IngestStats> Ingester::RunOnce(std::size_t budget) {
+Result<IngestStats> Ingester::RunOnce(std::size_t budget, std::vector<Entry>* committed) {
   std::vector<FileRef> refs;
   std::error_code ec;
   // <app>/<env>/<release>/<instance>.log
@@ -143,20 +143,23 @@ Result<IngestStats> Ingester::RunOnce(std::size_t budget) {
     refs.push_back(std::move(ref));
   }
   IngestStats stats;
+  std::vector<Entry> taken;
   Status st = store_.Write([&](WriteBatch& batch) {
     std::vector<std::pair<std::string, std::int64_t>> seen;
     for (const auto& ref : refs) {
-      RETURN_IF_ERROR(IngestFile(batch, ref, budget, &stats, &seen));
+      RETURN_IF_ERROR(IngestFile(batch, ref, budget, &stats, &seen, committed ? &taken : nullptr));
     }
     return batch.ForgetOffsetsExcept(seen);
   });
   if (!st.ok()) return st;
+  if (committed) *committed = std::move(taken);
   return stats;
 }
 
 Status Ingester::IngestFile(WriteBatch& batch, const FileRef& ref, std::size_t budget,
                             IngestStats* stats,
-                            std::vector<std::pair<std::string, std::int64_t>>* seen) {
+                            std::vector<std::pair<std::string, std::int64_t>>* seen,
+                            std::vector<Entry>* stored) {
   // The rotated file first: it holds the older lines.
   std::int64_t seen_inodes[2] = {-1, -1};
   for (int k = 0; k < 2; ++k) {
@@ -241,6 +244,7 @@ Status Ingester::IngestFile(WriteBatch& batch, const FileRef& ref, std::size_t b
         }
         last_time = e.time_ns;
         RETURN_IF_ERROR(batch.Add(e));
+        if (stored) stored->push_back(e);
         ++stats->lines;
         pos = nl + 1;
       }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -38,13 +39,16 @@ class Ingester {
         clock_(clock) {}
 
   // One pass over every file, in one transaction; reads at most `budget` bytes per file.
-  Result<IngestStats> RunOnce(std::size_t budget = 32u << 20);
+  // `committed`, when given, receives the lines once their transaction committed.
+  Result<IngestStats> RunOnce(std::size_t budget = 32u << 20,
+                              std::vector<Entry>* committed = nullptr);
 
  private:
   struct FileRef;
   Status IngestFile(WriteBatch& batch, const FileRef& ref, std::size_t budget,
                     IngestStats* stats,
-                    std::vector<std::pair<std::string, std::int64_t>>* seen);
+                    std::vector<std::pair<std::string, std::int64_t>>* seen,
+                    std::vector<Entry>* stored);
 
   LogStore& store_;
   const std::string logs_root_;

@@ -47,7 +47,11 @@ void LogService::Stop() {
 
 Result<IngestStats> LogService::IngestNow() {
   MutexLock lock(ingest_mu_);
-  return ingester_->RunOnce();
+  if (!options_.on_stored) return ingester_->RunOnce();
+  std::vector<Entry> stored;
+  auto r = ingester_->RunOnce(32u << 20, &stored);
+  if (r.ok() && !stored.empty()) options_.on_stored(stored);
+  return r;
 }
 
 void LogService::Loop() {
@@ -106,6 +110,8 @@ void LogService::RecordStage(const std::string& app, const std::string& commit,
   }
   if (Status s = store_->Append(entries); !s.ok()) {
     spdlog::error("logs: {} lines of {} {}: {}", entries.size(), app, stage, s.message());
+  } else if (options_.on_stored) {
+    options_.on_stored(entries);
   }
 }
 
@@ -120,7 +126,11 @@ void LogService::RecordDeployEvent(const std::string& app, const std::string& en
   e.source = kSourceDeploy;
   e.stream = "stdout";
   e.text = CleanText(text);
-  if (Status s = store_->Append({e}); !s.ok()) spdlog::error("logs: {}", s.message());
+  if (Status s = store_->Append({e}); !s.ok()) {
+    spdlog::error("logs: {}", s.message());
+  } else if (options_.on_stored) {
+    options_.on_stored({e});
+  }
 }
 
 }  // namespace gravity::logs

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,8 @@ struct ServiceOptions {
   std::map<std::string, Retention> per_app;
   std::chrono::milliseconds ingest_interval{200};
   std::chrono::milliseconds retention_interval{30000};
+  // Gets every line once it is stored (the forwarders' Offer: must not block).
+  std::function<void(const std::vector<Entry>&)> on_stored;
   Clock* clock = nullptr;  // default: the real clock
 };
 
