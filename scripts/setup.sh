@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs everything Gravity needs to build, test and benchmark on Debian 12. Idempotent.
 # clang-14 and libclang-rt-14-dev (libFuzzer, sanitizer runtimes) build the fuzzers.
+# rsyslog receives logs.forward's syslog in checks (its own config, loopback ports).
 # The sandbox needs bubblewrap (bwrap), libseccomp and util-linux (setpriv).
 set -eu
 PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
@@ -10,7 +11,8 @@ PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificat
   systemd dpkg-dev file
   clang-14 libclang-rt-14-dev
   bubblewrap libseccomp-dev util-linux
-  libcurl4-openssl-dev pebble"
+  libcurl4-openssl-dev pebble
+  rsyslog"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
