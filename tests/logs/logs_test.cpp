@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
@@ -329,6 +330,67 @@ TEST_F(LogsTest, RetentionPastTheSizeCapKeepsTheNewestAndSaysHowManyWent) {
   // Retention runs after a tenth of the cap came in: between passes the app may be over
   // by that much.
   EXPECT_LE((*store)->Usage("site")->bytes, (1 << 20) + (1 << 20) / 10);
+}
+
+TEST_F(LogsTest, RsyslogDownThenUpReceivesExactlyTheLinesWithTheirStructuredData) {
+  if (::access("/usr/sbin/rsyslogd", X_OK) != 0) GTEST_SKIP() << "rsyslog is not installed";
+  int syslog_port = FreePort();
+  WriteStack("logs:\n  forward:\n    - syslog: tcp://127.0.0.1:" + std::to_string(syslog_port) +
+             "\n");
+  StartDaemon();
+  // The lines are stored while nothing listens on the syslog port: they wait in the queue.
+  StartInstance("site-staging-1",
+                "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo \"fwd $i\"; done;"
+                " echo 'bad \"quote\" ] end' >&2");
+  WaitInstancesDone();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json j = ApiLogs("n=1&grep=end");
+        return j.contains("lines") && j["lines"].size() == 1;
+      },
+      kWait));
+  std::string conf = "global(workDirectory=\"" + dir_.path() +
+                     "\")\nmodule(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" "
+                     "port=\"" + std::to_string(syslog_port) +
+                     "\")\ntemplate(name=\"t\" type=\"string\" string=\"%app-name%|%msgid%|"
+                     "%structured-data%|%msg%\\n\")\n*.* action(type=\"omfile\" file=\"" +
+                     dir_.Join("syslog.out") + "\" template=\"t\")\n";
+  dir_.Write("rsyslog.conf", conf);
+  SubprocessOptions o;
+  o.argv = {"/usr/sbin/rsyslogd", "-n", "-f", dir_.Join("rsyslog.conf"), "-i",
+            dir_.Join("rsyslog.pid")};
+  o.output_path = dir_.Join("rsyslogd.out");
+  auto rs = Subprocess::Start(o);
+  ASSERT_TRUE(rs.ok()) << rs.error();
+  std::vector<std::string> app_lines;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto out = ReadFile(dir_.Join("syslog.out"));
+        app_lines.clear();
+        if (!out.ok()) return false;
+        std::istringstream in(*out);
+        std::string l;
+        while (std::getline(in, l)) {
+          if (l.rfind("site|app|", 0) == 0) app_lines.push_back(l);
+        }
+        return app_lines.size() >= 303;  // 300 + the stderr line + the wrapper's 2 notes
+      },
+      kWait))
+      << app_lines.size() << " lines\n" << (*rs)->Output();
+  EXPECT_EQ(app_lines.size(), 303u);
+  int fwd = 0;
+  for (const auto& l : app_lines) {
+    if (l.find("|fwd ") == std::string::npos) continue;
+    ++fwd;
+    EXPECT_EQ(l, "site|app|[gravity@32473 env=\"staging\" release=\"" + kRelease +
+                     "\" instance=\"site-staging-1\" stream=\"stdout\"]|fwd " +
+                     std::to_string(fwd));
+  }
+  EXPECT_EQ(fwd, 300);
+  EXPECT_THAT(app_lines, ::testing::Contains(
+                             "site|app|[gravity@32473 env=\"staging\" release=\"" + kRelease +
+                             "\" instance=\"site-staging-1\" stream=\"stderr\"]|bad \"quote\" ] end"));
+  (*rs)->Stop(5s);
 }
 
 TEST_F(LogsTest, BadArgumentsSayWhatIsWrong) {
