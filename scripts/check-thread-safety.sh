@@ -10,6 +10,6 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} -DGRAVITY_WERROR=ON >/dev/null
 fi
 objects=$(ninja -C "$BUILD_DIR" -t targets all |
-  grep -oE 'src/(deploy|runtime|pipeline|daemon|api|store|certs)/CMakeFiles/[^:]*\.cpp\.o' | sort -u)
+  grep -oE 'src/(deploy|runtime|pipeline|daemon|api|store|certs|logs)/CMakeFiles/[^:]*\.cpp\.o' | sort -u)
 # shellcheck disable=SC2086
 ninja -C "$BUILD_DIR" -j "${JOBS:-2}" $objects

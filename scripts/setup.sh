@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs everything Gravity needs to build, test and benchmark on Debian 12. Idempotent.
 # clang-14 and libclang-rt-14-dev (libFuzzer, sanitizer runtimes) build the fuzzers.
+# rsyslog receives logs.forward's syslog in checks (its own config, loopback ports).
 # The sandbox needs bubblewrap (bwrap), libseccomp and util-linux (setpriv).
 # The dashboard's browser tests (tests/browser/) need chromium, node and npm.
 set -eu
@@ -12,7 +13,7 @@ PKGS="build-essential cmake ninja-build ccache pkg-config git curl ca-certificat
   clang-14 libclang-rt-14-dev
   bubblewrap libseccomp-dev util-linux
   libcurl4-openssl-dev pebble
-  chromium"
+  rsyslog chromium"
 # A node that brings its own npm (e.g. NodeSource's) conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""

@@ -1,7 +1,8 @@
 // gravity status | releases | rollback | promote | logs — what is live where, and moving it.
 // status/releases/rollback/promote talk to the daemon's API (admin.listen of the stack file,
-// bearer token from the state dir); logs reads the instance log files under state_dir
-// directly, so it works while the daemon is down.
+// bearer token from the state dir); logs reads the log store (state_dir/logs.db) directly,
+// catching it up with the instance and proxy files first, so it works while the daemon is
+// down.
 
 #include <sys/stat.h>
 
@@ -26,6 +27,10 @@
 #include "common/duration.h"
 #include "common/fs.h"
 #include "config/config.h"
+#include "daemon/state_layout.h"
+#include "logs/ingester.h"
+#include "logs/query.h"
+#include "logs/store.h"
 #include "runtime/instance_wrapper.h"
 #include "runtime/logs.h"
 #include "runtime/sandbox.h"
@@ -211,125 +216,131 @@ int Move(DaemonClient& client, const std::string& path, const json& body,
 
 // ---- logs
 
-struct LogFile {
-  std::string path;
-  std::string instance;  // file name without .log
-  std::string env;
-  std::string release;
-  std::uintmax_t offset = 0;
-  std::string pending;
+struct LogsArgs {
+  std::string app, env, release, instance, source, since, until, grep, request;
+  std::vector<std::string> fields;
+  std::int64_t n = 0;
+  bool json = false, follow = false;
 };
 
-std::vector<LogFile> FindLogs(const std::string& root, const std::string& env,
-                              const std::string& release) {
-  std::vector<LogFile> out;
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return out;
-  for (const auto& e : fs::directory_iterator(root, ec)) {
-    if (!e.is_directory() || (!env.empty() && e.path().filename() != env)) continue;
-    for (const auto& r : fs::directory_iterator(e.path(), ec)) {
-      std::string rel = r.path().filename();
-      if (!r.is_directory() || (!release.empty() && rel.rfind(release, 0) != 0)) continue;
-      for (const auto& f : fs::directory_iterator(r.path(), ec)) {
-        if (f.path().extension() != ".log") continue;
-        LogFile lf;
-        lf.path = f.path();
-        lf.instance = f.path().stem();
-        lf.env = e.path().filename();
-        lf.release = rel;
-        out.push_back(lf);
-      }
+// Text for a terminal: control characters (escape sequences too) shown as \xNN.
+std::string Printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
     }
   }
   return out;
 }
 
-struct Printed {
-  std::chrono::system_clock::time_point time;
-  std::string text;
-};
-
-// Reads what was appended to `f` since its offset; returns complete lines.
-std::vector<std::string> ReadNew(LogFile& f) {
-  std::vector<std::string> lines;
-  FILE* fp = std::fopen(f.path.c_str(), "rb");
-  if (!fp) return lines;
-  std::fseek(fp, static_cast<long>(f.offset), SEEK_SET);
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) {
-    f.offset += n;
-    runtime::SplitLines(f.pending, std::string_view(buf, n), 1 << 20,
-                        [&](std::string_view l) { lines.emplace_back(l); });
-  }
-  std::fclose(fp);
-  return lines;
+// "site-staging-1@4f2a9c0 | 2026-01-31T12:00:00.123Z out hello"
+std::string LogLineText(const logs::Entry& e) {
+  std::string label = e.source == logs::kSourceApp ? e.instance : e.source;
+  std::string where = e.source == logs::kSourceProxy ? e.instance : ShortCommit(e.release);
+  std::string stream = e.stream == "stdout" ? "out" : e.stream == "stderr" ? "err" : e.stream;
+  return label + (where.empty() ? "" : "@" + where) + " | " + logs::FormatRfc3339Ms(e.time_ns) +
+         " " + stream + " " + Printable(e.text);
 }
 
-int Logs(const config::StackSpec& stack, const std::string& app, const std::string& env,
-         const std::string& release, const std::string& since, const std::string& grep,
-         bool follow) {
-  if (!stack.FindApp(app)) {
-    std::fprintf(stderr, "no app named '%s' in %s\n", app.c_str(), stack.file.c_str());
-    return 2;
-  }
-  if (!env.empty() && !stack.FindApp(app)->FindEnvironment(env)) {
-    std::fprintf(stderr, "app '%s' has no environment named '%s'\n", app.c_str(), env.c_str());
-    return 2;
-  }
-  std::optional<std::chrono::system_clock::time_point> since_time;
-  if (!since.empty()) {
-    if (auto d = ParseDuration(since); d.ok()) {
-      since_time = std::chrono::system_clock::now() - *d;
-    } else if (auto line = runtime::ParseLogLine(since + " x"); line) {
-      since_time = line->time;
-    } else if (auto line2 = runtime::ParseLogLine(since + ".000Z x"); line2) {
-      since_time = line2->time;
-    } else {
-      std::fprintf(stderr,
-                   "--since '%s': expected a duration (10m, 1h) or a UTC time "
-                   "(2025-01-31T12:00:00Z)\n",
-                   since.c_str());
-      return 2;
+// Catches the store up with the files (so lines are there while the daemon is down too).
+void CatchUp(logs::Ingester& ingester) {
+  for (int i = 0; i < 1000; ++i) {
+    auto r = ingester.RunOnce();
+    if (!r.ok()) {
+      std::fprintf(stderr, "reading the log files: %s\n", r.error().c_str());
+      return;
     }
+    if (r->lines == 0) return;
   }
-  std::string root = stack.state_dir + "/logs/" + app;
-  auto files = FindLogs(root, env, release);
-  auto keep = [&](const std::string& raw, std::chrono::system_clock::time_point* t) {
-    auto line = runtime::ParseLogLine(raw);
-    if (line) *t = line->time;
-    if (since_time && (!line || line->time < *since_time)) return false;
-    return grep.empty() || raw.find(grep) != std::string::npos;
+}
+
+int Logs(const config::StackSpec& stack, const LogsArgs& a) {
+  if (!stack.FindApp(a.app)) {
+    std::fprintf(stderr, "no app named '%s' in %s\n", a.app.c_str(), stack.file.c_str());
+    return 2;
+  }
+  if (!a.env.empty() && !stack.FindApp(a.app)->FindEnvironment(a.env)) {
+    std::fprintf(stderr, "app '%s' has no environment named '%s'\n", a.app.c_str(),
+                 a.env.c_str());
+    return 2;
+  }
+  std::map<std::string, std::string> params = {{"app", a.app}};
+  auto put = [&](const char* k, const std::string& v) {
+    if (!v.empty()) params[k] = v;
   };
-  std::vector<Printed> all;
-  for (auto& f : files) {
-    for (const auto& raw : ReadNew(f)) {
-      std::chrono::system_clock::time_point t{};
-      if (keep(raw, &t)) all.push_back({t, f.instance + " | " + raw});
-    }
+  put("env", a.env);
+  put("release", a.release);
+  put("instance", a.instance);
+  put("source", a.source);
+  put("since", a.since);
+  put("until", a.until);
+  put("grep", a.grep);
+  put("request", a.request);
+  for (std::size_t i = 0; i < a.fields.size(); ++i) {
+    params["field" + std::to_string(i)] = a.fields[i];
   }
-  std::stable_sort(all.begin(), all.end(),
-                   [](const Printed& a, const Printed& b) { return a.time < b.time; });
-  for (const auto& p : all) std::printf("%s\n", p.text.c_str());
-  std::fflush(stdout);
-  if (!follow) {
-    if (files.empty()) std::fprintf(stderr, "no instance logs for %s yet\n", app.c_str());
-    return 0;
+  if (a.n > 0) params["n"] = std::to_string(a.n);
+  auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    Clock::Real().WallNow().time_since_epoch())
+                    .count();
+  auto query = logs::ParseQuery(params, now_ns);
+  if (!query.ok()) {
+    std::fprintf(stderr, "gravity logs: %s\n", query.error().c_str());
+    return 2;
   }
-  while (true) {  // until interrupted
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    for (auto& nf : FindLogs(root, env, release)) {
-      bool known = std::any_of(files.begin(), files.end(),
-                               [&](const LogFile& f) { return f.path == nf.path; });
-      if (!known) files.push_back(nf);
-    }
-    for (auto& f : files) {
-      for (const auto& raw : ReadNew(f)) {
-        std::chrono::system_clock::time_point t{};
-        if (keep(raw, &t)) std::printf("%s | %s\n", f.instance.c_str(), raw.c_str());
-      }
+  std::error_code ec;
+  if (!fs::is_directory(stack.state_dir, ec)) {
+    std::fprintf(stderr, "no instance logs for %s yet\n", a.app.c_str());
+    if (!a.follow) return 0;
+    (void)MakeDirs(stack.state_dir, 0700);
+  }
+  daemon::StateLayout layout = daemon::StateLayout::For(stack.state_dir);
+  auto store = logs::LogStore::Open(layout.logs_db);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.error().c_str());
+    return 1;
+  }
+  logs::Ingester ingester(**store, layout.logs_dir, layout.access_log, Clock::Real());
+  CatchUp(ingester);
+  std::int64_t last_id = 0;
+  auto print = [&](const std::vector<logs::Entry>& lines) {
+    for (const auto& e : lines) {
+      std::string out = a.json ? logs::EntryJson(e).dump() : LogLineText(e);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      std::fputc('\n', stdout);
+      last_id = std::max(last_id, e.id);
     }
     std::fflush(stdout);
+  };
+  auto lines = logs::RunQuery(**store, *query);
+  if (!lines.ok()) {
+    std::fprintf(stderr, "%s\n", lines.error().c_str());
+    return 1;
+  }
+  print(*lines);
+  auto usage = (*store)->Usage(a.app);
+  if (usage.ok() && usage->lines == 0 && lines->empty()) {
+    std::fprintf(stderr, "no instance logs for %s yet\n", a.app.c_str());
+  } else if (usage.ok() && usage->dropped_lines > 0 && !a.json && !a.follow) {
+    std::fprintf(stderr, "(%lld older lines of %s were dropped by retention)\n",
+                 static_cast<long long>(usage->dropped_lines), a.app.c_str());
+  }
+  if (!a.follow) return 0;
+  logs::Query next = *query;
+  next.filter.limit = 0;
+  next.filter.since_ns.reset();
+  while (true) {  // until interrupted
+    Clock::Real().SleepFor(std::chrono::milliseconds(200));
+    CatchUp(ingester);
+    next.filter.after_id = last_id;
+    auto more = logs::RunQuery(**store, next);
+    if (more.ok()) print(*more);
   }
 }
 
@@ -342,8 +353,9 @@ int ReleaseCommand(int argc, char** argv) {
   if (std::strcmp(argv[0], "_drop") == 0) return runtime::DropMain(argc, argv);
   std::string name = argv[0];
   CLI::App cmd{"", "gravity " + name};
-  std::string file = "stack.yml", admin, app, env, to, release, since, grep;
-  bool as_json = false, follow = false;
+  std::string file = "stack.yml", admin, app, env, to;
+  bool as_json = false;
+  LogsArgs logs_args;
   // `logs -f` follows (as tail does); there the stack file is only --file.
   cmd.add_option(name == "logs" ? "--file" : "-f,--file", file, "stack file")
       ->capture_default_str();
@@ -365,13 +377,26 @@ int ReleaseCommand(int argc, char** argv) {
     cmd.add_option("app", app, "app name")->required();
     cmd.add_option("--to", to, "environment to promote to")->required();
   } else {  // logs
-    cmd.description("Instance logs (stdout/stderr, timestamped), merged by time");
-    cmd.add_option("app", app, "app name")->required();
-    cmd.add_option("--env", env, "only this environment");
-    cmd.add_option("--release", release, "only this release (commit prefix)");
-    cmd.add_option("--since", since, "only lines newer than a duration ago (10m) or a UTC time");
-    cmd.add_option("--grep", grep, "only lines containing this text");
-    cmd.add_flag("-f,--follow", follow, "keep printing new lines");
+    cmd.description(
+        "Lines of the stack's log store (instances, proxy, builds, tests, deploys), merged by "
+        "time; each prefixed with its instance and release");
+    cmd.add_option("app", logs_args.app, "app name")->required();
+    cmd.add_option("--env", logs_args.env, "only this environment");
+    cmd.add_option("--release", logs_args.release, "only this release (commit prefix)");
+    cmd.add_option("--instance", logs_args.instance, "only this instance");
+    cmd.add_option("--source", logs_args.source, "only app, proxy, build, test or deploy");
+    cmd.add_option("--since", logs_args.since,
+                   "only lines from this long ago (10m, 2h) or an RFC 3339 time on");
+    cmd.add_option("--until", logs_args.until, "only lines before this (as --since)");
+    cmd.add_option("--grep", logs_args.grep,
+                   "only lines matching this regular expression (plain text: a substring)");
+    cmd.add_option("--request", logs_args.request,
+                   "the proxy's line of this request id and every line carrying it");
+    cmd.add_option("--field", logs_args.fields,
+                   "JSON lines whose field equals a value: NAME=VALUE (repeatable)");
+    cmd.add_option("-n", logs_args.n, "only the newest N lines");
+    cmd.add_flag("--json", logs_args.json, "one JSON object per line");
+    cmd.add_flag("-f,--follow", logs_args.follow, "keep printing new lines");
   }
   try {
     cmd.parse(argc, argv);
@@ -405,7 +430,7 @@ int ReleaseCommand(int argc, char** argv) {
     return Move(client, "/v1/apps/" + app + "/promote", json{{"to", to}},
                 app + " promoted to " + to);
   }
-  return Logs(*stack, app, env, release, since, grep, follow);
+  return Logs(*stack, logs_args);
 }
 
 }  // namespace gravity::cli

@@ -51,7 +51,7 @@ const std::set<std::string> kAppKeys = {"repo",          "poll_interval", "webho
                                         "keep_releases", "build_limits",  "build_sandbox",
                                         "environments"};
 const std::set<std::string> kStackTop = {"state_dir",      "proxy", "admin", "webhooks",
-                                         "instance_ports", "apps"};
+                                         "instance_ports", "logs",  "apps"};
 const std::set<std::string> kHealthKeys = {"path",
                                            "status",
                                            "body_contains",

@@ -88,6 +88,7 @@ StackDiff Diff(const StackSpec& before, const StackSpec& after) {
   if (before.proxy_https != after.proxy_https) d.fields.push_back("proxy.https");
   if (!(before.admin_listen == after.admin_listen)) d.fields.push_back("admin.listen");
   if (!(before.instance_ports == after.instance_ports)) d.fields.push_back("instance_ports");
+  if (!(before.logs == after.logs)) d.fields.push_back("logs");
   for (const auto& app : after.apps) {
     const StackApp* old = before.FindApp(app.name);
     if (!old) {

@@ -127,6 +127,24 @@ struct WebhookRoute {
   bool operator==(const WebhookRoute&) const = default;
 };
 
+// One destination of `logs.forward` (docs/logs.md).
+struct LogForward {
+  enum class Kind { kSyslogTcp, kSyslogUdp, kLoki, kFile };  // as logs::Destination::Kind
+  Kind kind = Kind::kFile;
+  std::string host;  // syslog, loki
+  std::uint16_t port = 0;
+  std::string path;  // file: absolute path; loki: URL path prefix ("" or "/base")
+  bool operator==(const LogForward&) const = default;
+};
+
+// `logs:` of the stack: the log store's retention (docs/logs.md), per app.
+struct LogsSpec {
+  std::vector<LogForward> forward;
+  std::int64_t max_bytes = std::int64_t{1} << 30;                // retention.max_bytes
+  std::chrono::milliseconds max_age = std::chrono::hours(24 * 14);  // retention.max_age
+  bool operator==(const LogsSpec&) const = default;
+};
+
 // `tls:` of an environment: how its host gets a certificate on the proxy's HTTPS listener.
 enum class TlsMode { kOff, kAuto, kFiles };  // off | auto (ACME) | { certificate, key }
 const char* TlsModeName(TlsMode m);          // "off" | "auto" | "files"
@@ -212,6 +230,7 @@ struct StackSpec {
   std::optional<HttpsSpec> proxy_https;        // off when unset
   ListenAddress admin_listen{"127.0.0.1", 7070};
   std::optional<WebhookRoute> webhooks;  // off when unset
+  LogsSpec logs;
   PortRange instance_ports;    // $PORT of instances is allocated from here
   std::vector<StackApp> apps;  // in file order
 

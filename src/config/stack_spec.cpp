@@ -705,6 +705,126 @@ void ParseWebhooks(Checker& c, const Entry& section, StackSpec& stack,
   stack.webhooks = hooks;
 }
 
+// logs: { retention: { max_bytes: 1GiB, max_age: 14d } } — each app's share of the store.
+// host:port of a forward URL after its scheme; false (and `why`) when it is not one.
+bool ForwardHostPort(const std::string& rest, std::uint16_t default_port, std::string* host,
+                     std::uint16_t* port, std::string* path, std::string* why) {
+  std::size_t slash = rest.find('/');
+  std::string hp = rest.substr(0, slash);
+  *path = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!path->empty() && path->back() == '/') path->pop_back();
+  std::size_t colon = hp.rfind(':');
+  std::string p;
+  if (!hp.empty() && hp.front() == '[') {
+    std::size_t close = hp.find(']');
+    if (close == std::string::npos) {
+      *why = "an IPv6 address needs its ']'";
+      return false;
+    }
+    *host = hp.substr(1, close - 1);
+    if (close + 1 < hp.size() && hp[close + 1] == ':') p = hp.substr(close + 2);
+  } else {
+    *host = colon == std::string::npos ? hp : hp.substr(0, colon);
+    if (colon != std::string::npos) p = hp.substr(colon + 1);
+  }
+  if (host->empty()) {
+    *why = "needs a host";
+    return false;
+  }
+  *port = default_port;
+  if (!p.empty()) {
+    int v = 0;
+    auto r = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (r.ec != std::errc() || r.ptr != p.data() + p.size() || v < 1 || v > 65535) {
+      *why = "port must be 1-65535, got '" + p + "'";
+      return false;
+    }
+    *port = static_cast<std::uint16_t>(v);
+  }
+  return true;
+}
+
+// logs.forward: [ {syslog: tcp://h:514}, {syslog: udp://h}, {loki: http://h:3100}, {file: F} ]
+void ParseForward(Checker& c, const Entry& e, const std::string& base_dir, StackSpec& stack) {
+  if (!e.value.IsSequence()) {
+    c.Error(MarkOf(e), "logs.forward",
+            std::string("expected a list of destinations, got ") + KindName(e.value));
+    return;
+  }
+  for (std::size_t i = 0; i < e.value.size(); ++i) {
+    const YAML::Node item = e.value[i];
+    std::string where = "logs.forward[" + std::to_string(i) + "]";
+    if (!item.IsMap() || item.size() != 1) {
+      c.Error(item.Mark(), where, "expected one of {syslog: URL}, {loki: URL}, {file: PATH}");
+      continue;
+    }
+    for (const auto& d : c.Entries(item, where, {"syslog", "loki", "file"})) {
+      std::string f = Join(where, d.key);
+      std::string s;
+      if (!ReadString(c, d, f, s)) continue;
+      LogForward out;
+      std::string why;
+      if (d.key == "file") {
+        out.kind = LogForward::Kind::kFile;
+        out.path = Resolve(base_dir, s);
+      } else if (d.key == "syslog") {
+        bool tcp = s.rfind("tcp://", 0) == 0, udp = s.rfind("udp://", 0) == 0;
+        std::string path;
+        if (!tcp && !udp) {
+          why = "expected tcp://HOST[:PORT] or udp://HOST[:PORT]";
+        } else if (ForwardHostPort(s.substr(6), 514, &out.host, &out.port, &path, &why) &&
+                   !path.empty()) {
+          why = "a syslog address has no path";
+        }
+        out.kind = tcp ? LogForward::Kind::kSyslogTcp : LogForward::Kind::kSyslogUdp;
+      } else {
+        out.kind = LogForward::Kind::kLoki;
+        if (s.rfind("http://", 0) != 0) {
+          why = "expected http://HOST[:PORT][/PATH]";
+        } else {
+          ForwardHostPort(s.substr(7), 3100, &out.host, &out.port, &out.path, &why);
+        }
+      }
+      if (!why.empty()) {
+        c.Error(d.value.Mark(), f, Quote(s) + ": " + why);
+        continue;
+      }
+      stack.logs.forward.push_back(out);
+    }
+  }
+}
+
+void ParseLogs(Checker& c, const Entry& section, const std::string& base_dir, StackSpec& stack) {
+  if (!IsMapOrNull(c, section, "logs") || !section.value.IsMap()) return;
+  for (const auto& e : c.Entries(section.value, "logs", {"retention", "forward"})) {
+    if (e.key == "forward") {
+      ParseForward(c, e, base_dir, stack);
+      continue;
+    }
+    if (!IsMapOrNull(c, e, "logs.retention") || !e.value.IsMap()) continue;
+    for (const auto& r : c.Entries(e.value, "logs.retention", {"max_bytes", "max_age"})) {
+      std::string f = Join("logs.retention", r.key);
+      if (r.key == "max_age") {
+        std::chrono::milliseconds age{};
+        if (ReadDuration(c, r, f, std::chrono::minutes(1), std::chrono::hours(24 * 3650), age)) {
+          stack.logs.max_age = age;
+        }
+        continue;
+      }
+      std::string s;
+      if (!ReadString(c, r, f, s)) continue;
+      auto bytes = ParseByteSize(s);
+      if (!bytes.ok()) {
+        c.Error(r.value.Mark(), f, bytes.error());
+      } else if (*bytes < (1LL << 20)) {
+        c.Error(r.value.Mark(), f, Quote(s) + " is too small (at least 1 MiB)");
+      } else {
+        stack.logs.max_bytes = *bytes;
+      }
+    }
+  }
+}
+
 // instance_ports: "20000-29999", unprivileged and in order.
 void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks& marks) {
   std::string s;
@@ -734,7 +854,8 @@ void ReadInstancePorts(Checker& c, const Entry& e, StackSpec& stack, StackMarks&
 void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_dir,
                    StackSpec& stack, StackMarks& marks, bool& have_apps) {
   for (const auto& e :
-       c.Entries(root, "", {"state_dir", "proxy", "admin", "webhooks", "instance_ports", "apps"})) {
+       c.Entries(root, "", {"state_dir", "proxy", "admin", "webhooks", "instance_ports", "logs",
+                            "apps"})) {
     if (e.key == "state_dir") {
       std::string s;
       if (ReadString(c, e, e.key, s)) stack.state_dir = Resolve(base_dir, s);
@@ -748,6 +869,8 @@ void ParseSections(Checker& c, const YAML::Node& root, const std::string& base_d
       ParseWebhooks(c, e, stack, marks.listen);
     } else if (e.key == "instance_ports") {
       ReadInstancePorts(c, e, stack, marks);
+    } else if (e.key == "logs") {
+      ParseLogs(c, e, base_dir, stack);
     } else if (e.key == "apps") {
       have_apps = true;
       ParseApps(c, e, base_dir, stack, marks);

@@ -569,6 +569,25 @@ INSTANTIATE_TEST_SUITE_P(
                  "strategy: expected a string, got a list"},
         BadStack{"PromoteFromList", APP_HEAD "      s: {promote_from: [a]}\n", "5:25",
                  "promote_from: expected a string, got a list"},
+        BadStack{"LogsMaxBytesText", "logs: {retention: {max_bytes: lots}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:31", "logs.retention.max_bytes:"},
+        BadStack{"LogsMaxBytesTiny", "logs: {retention: {max_bytes: 1KiB}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:31", "is too small (at least 1 MiB)"},
+        BadStack{"LogsMaxAgeBad", "logs: {retention: {max_age: soon}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:29", "logs.retention.max_age: invalid duration 'soon'"},
+        BadStack{"LogsUnknownKey", "logs: {retain: 1}\n" APP_HEAD "      s: {branch: m}\n", "1:8",
+                 "logs: unknown key 'retain'"},
+        BadStack{"LogsRetentionUnknownKey", "logs: {retention: {max_lines: 5}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:20", "logs.retention: unknown key 'max_lines'"},
+        BadStack{"LogsForwardNotAList", "logs: {forward: {file: x}}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:17", "logs.forward: expected a list of destinations"},
+        BadStack{"LogsForwardSyslogScheme", "logs: {forward: [{syslog: 'ftp://x'}]}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:27",
+                 "logs.forward[0].syslog: 'ftp://x': expected tcp://HOST[:PORT] or udp://"},
+        BadStack{"LogsForwardLokiPort", "logs: {forward: [{loki: 'http://h:99999'}]}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:25", "port must be 1-65535, got '99999'"},
+        BadStack{"LogsForwardUnknownKind", "logs: {forward: [{kafka: x}]}\n" APP_HEAD
+                 "      s: {branch: m}\n", "1:19", "unknown key 'kafka'"},
         BadStack{"WebhooksNoHost", "webhooks: {listen: 127.0.0.1:7071}\n" APP_HEAD
                  "      s: {branch: m}\n", "1:1", "webhooks: needs a host:"},
         BadStack{"WebhooksEmpty", "webhooks:\n" APP_HEAD "      s: {branch: m}\n", "1:1",
@@ -642,6 +661,33 @@ TEST_F(StackTest, WebhooksRouteOneHostToTheDaemonsWebhookListener) {
                       "      s: {branch: m}\n");
   ASSERT_TRUE(listen.ok()) << listen.error();
   EXPECT_EQ(listen->webhooks->listen, (ListenAddress{"::1", 7071}));
+}
+
+TEST_F(StackTest, LogsRetentionDefaultsAndValues) {
+  auto none = Parse(APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_EQ(none->logs.max_bytes, std::int64_t{1} << 30);
+  EXPECT_EQ(none->logs.max_age, std::chrono::hours(24 * 14));
+  auto set = Parse("logs: {retention: {max_bytes: 256MiB, max_age: 2d}}\n" APP_HEAD
+                   "      s: {branch: m}\n");
+  ASSERT_TRUE(set.ok()) << set.error();
+  EXPECT_EQ(set->logs.max_bytes, std::int64_t{256} << 20);
+  EXPECT_EQ(set->logs.max_age, std::chrono::hours(48));
+  EXPECT_EQ(Diff(*none, *set).fields, (std::vector<std::string>{"logs"}));
+  auto fwd = Parse("logs:\n  forward:\n    - syslog: tcp://logs.example.com:6514\n"
+                   "    - syslog: udp://127.0.0.1\n    - loki: http://loki:3100/base/\n"
+                   "    - file: out.jsonl\n" APP_HEAD "      s: {branch: m}\n");
+  ASSERT_TRUE(fwd.ok()) << fwd.error();
+  ASSERT_EQ(fwd->logs.forward.size(), 4u);
+  EXPECT_EQ(fwd->logs.forward[0].kind, LogForward::Kind::kSyslogTcp);
+  EXPECT_EQ(fwd->logs.forward[0].host, "logs.example.com");
+  EXPECT_EQ(fwd->logs.forward[0].port, 6514);
+  EXPECT_EQ(fwd->logs.forward[1].kind, LogForward::Kind::kSyslogUdp);
+  EXPECT_EQ(fwd->logs.forward[1].port, 514);
+  EXPECT_EQ(fwd->logs.forward[2].kind, LogForward::Kind::kLoki);
+  EXPECT_EQ(fwd->logs.forward[2].path, "/base");
+  EXPECT_EQ(fwd->logs.forward[3].kind, LogForward::Kind::kFile);
+  EXPECT_EQ(fwd->logs.forward[3].path.front(), '/');
 }
 
 TEST_F(StackTest, HttpsAndTlsPerEnvironment) {

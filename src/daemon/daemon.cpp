@@ -7,6 +7,7 @@
 #include "api/cert_routes.h"
 #include "api/dashboard.h"
 #include "api/deploy_routes.h"
+#include "api/log_routes.h"
 #include "api/pipeline_routes.h"
 #include "common/fs.h"
 #include "common/net.h"
@@ -38,8 +39,42 @@ Status Daemon::Init() {
                  stack_.admin_listen.ToString());
   }
 
+  logs::ServiceOptions log_options;
+  log_options.store_path = layout_.logs_db;
+  log_options.logs_root = layout_.logs_dir;
+  log_options.access_log = layout_.access_log;
+  log_options.retention.max_bytes = stack_.logs.max_bytes;
+  log_options.retention.max_age_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(stack_.logs.max_age).count();
+  for (const auto& f : stack_.logs.forward) {
+    logs::Destination d;
+    d.kind = static_cast<logs::Destination::Kind>(f.kind);  // the same order, one to one
+    d.host = f.host;
+    d.port = f.port;
+    d.path = f.path;
+    spdlog::info("logs: forwarding to {}", d.Describe());
+    forwarders_.push_back(std::make_unique<logs::Forwarder>(d, Clock::Real()));
+    forwarders_.back()->Start();
+  }
+  if (!forwarders_.empty()) {
+    log_options.on_stored = [this](const std::vector<logs::Entry>& lines) {
+      for (auto& f : forwarders_) f->Offer(lines);
+    };
+  }
+  ASSIGN_OR_RETURN(logs_, logs::LogService::Open(log_options));
+
   pipeline::PipelineOptions options;
   options.state_dir = layout_.state_dir;
+  options.output_sink = [logs = logs_.get()](const std::string& app, const std::string& commit,
+                                             const std::string& stage,
+                                             const std::vector<pipeline::LogLine>& lines) {
+    // The deploy stage's lines come to the store as the deployer's events (below).
+    if (stage == "deploy") return;
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    out.reserve(lines.size());
+    for (const auto& l : lines) out.emplace_back(l.time_ms, l.text);
+    logs->RecordStage(app, commit, stage, out);
+  };
   options.gravity_binary = SelfExecutable();  // build and test commands run sandboxed
   spdlog::info("sandbox: {}", runtime::SandboxSummary());
   if (Status s = runtime::SandboxAvailable(); !s.ok()) spdlog::error("sandbox: {}", s.message());
@@ -59,6 +94,16 @@ Status Daemon::Init() {
   deploy::DeployService::Options deploy_options;
   deploy_options.proxy_socket = layout_.proxy_socket;
   deploys_ = std::make_unique<deploy::DeployService>(*db_, stack_, deploy_options);
+  // Deploy events (deploys, rollbacks, promotions, restarts, retention) go to the log store
+  // as source deploy: "site/staging: traffic switched to 4f2a9c0 in 812 ms".
+  deploys_->deployer().SetProgress([this, logs = logs_.get()](const std::string& line) {
+    std::string where = line.substr(0, line.find(':'));
+    std::size_t slash = where.find('/');
+    std::string app = where.substr(0, slash);
+    std::string env = slash == std::string::npos ? "" : where.substr(slash + 1);
+    if (!stack_.FindApp(app)) return;
+    logs->RecordDeployEvent(app, env, "", line);
+  });
   RETURN_IF_ERROR(deploys_->Start());
   pipeline_->SetDeployHook([this](const pipeline::DeployRequest& r) { return Deploy(r); });
 
@@ -77,6 +122,7 @@ Status Daemon::Init() {
     certs_ = std::make_unique<certs::CertManager>(o, certs::HostsOf(stack_));
   }
   api::AddCertRoutes(router_, certs_.get());
+  api::AddLogRoutes(router_, logs_->store(), Clock::Real());
   api::AddDashboardRoutes(router_);
   if (stack_.webhooks) api::AddWebhookRoutes(hook_router_, *pipeline_);
   return Status::Ok();
@@ -121,6 +167,7 @@ Status Daemon::Start() {
                  stack_.webhooks->host);
   }
   pipeline_->Start();
+  logs_->Start();
   if (certs_) certs_->Start();
   spdlog::info("gravity daemon: API on {}:{}, state in {}", options.host, server_->port(),
                stack_.state_dir);
@@ -133,6 +180,8 @@ void Daemon::Stop() {
   if (hook_server_) hook_server_->Stop();
   if (pipeline_) pipeline_->Stop();
   if (certs_) certs_->Stop();
+  if (logs_) logs_->Stop();
+  for (auto& f : forwarders_) f->Stop();
   if (owns_pid_file_) {
     ::unlink(layout_.daemon_pid.c_str());
     owns_pid_file_ = false;

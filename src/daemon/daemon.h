@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/router.h"
 #include "api/server.h"
@@ -12,6 +13,8 @@
 #include "config/spec.h"
 #include "daemon/state_layout.h"
 #include "deploy/service.h"
+#include "logs/forward.h"
+#include "logs/service.h"
 #include "pipeline/pipeline.h"
 #include "store/db.h"
 
@@ -56,6 +59,9 @@ class Daemon {
   const config::StackSpec stack_;
   const StateLayout layout_;
   std::unique_ptr<store::Db> db_;
+  // logs.forward: each destination's queue and thread; outlive logs_, which feeds them.
+  std::vector<std::unique_ptr<logs::Forwarder>> forwarders_;
+  std::unique_ptr<logs::LogService> logs_;  // the stack's log store and its ingester
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<deploy::DeployService> deploys_;
   std::unique_ptr<certs::CertManager> certs_;  // with proxy.https: the tls: hosts

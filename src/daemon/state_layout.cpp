@@ -15,6 +15,8 @@ StateLayout StateLayout::For(const std::string& state_dir) {
   p.proxy_pid = state_dir + "/proxy.pid";
   p.proxy_log = state_dir + "/proxy.log";
   p.access_log = state_dir + "/access.log";
+  p.logs_dir = state_dir + "/logs";
+  p.logs_db = state_dir + "/logs.db";
   p.certs_dir = state_dir + "/certs";
   p.acme_key = state_dir + "/acme/account.key";
   p.applied = state_dir + "/stack.applied";

@@ -18,6 +18,8 @@ struct StateLayout {
   std::string proxy_pid;     // proxy.pid (written by `gravity up`)
   std::string proxy_log;     // proxy.log: the proxy's output
   std::string access_log;    // access.log
+  std::string logs_dir;      // logs/: instance logs, <app>/<env>/<release>/<instance>.log
+  std::string logs_db;       // logs.db: the log store (SQLite + FTS5, docs/logs.md)
   std::string certs_dir;     // certs/: certificates issued for tls: auto (0700, files 0600)
   std::string acme_key;      // acme/account.key: the ACME account's key (0600)
   std::string applied;       // stack.applied: path + text of the stack last applied

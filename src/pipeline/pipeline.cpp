@@ -474,8 +474,14 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
                  error.substr(0, 300));
     return Status::Ok();
   };
+  // The run's log, and the stack's log store when the daemon gave a sink.
+  auto append_logs = [&, app_name = app->spec.name, commit = run.commit](
+                         const std::string& stage, const std::vector<LogLine>& lines) {
+    if (options_.output_sink && !lines.empty()) options_.output_sink(app_name, commit, stage, lines);
+    return runs_.AppendLogs(id, stage, lines);
+  };
   auto store_log = [&](const std::string& stage, const std::string& text) {
-    (void)runs_.AppendLogs(id, stage, {{NowMs(), text}});
+    (void)append_logs(stage, {{NowMs(), text}});
   };
   auto interrupted = [&] { return stopping_.load(); };
 
@@ -567,7 +573,7 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
     std::size_t streamed = 0;
     auto last_flush = clock_.Now();
     auto flush = [&] {
-      (void)runs_.AppendLogs(id, "build", pending);
+      (void)append_logs("build", pending);
       streamed += pending.size();
       pending.clear();
       last_flush = clock_.Now();
@@ -584,8 +590,8 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
     flush();
     if (!r.ok()) return finish("build", "failed", "build: " + r.error());
     std::vector<LogLine> all = r->log.Lines();
-    RETURN_IF_ERROR(runs_.AppendLogs(
-        id, "build",
+    RETURN_IF_ERROR(append_logs(
+        "build",
         std::vector<LogLine>(all.begin() + std::min(streamed, all.size()), all.end())));
     if (r->cancelled) return finish("build", "interrupted", "interrupted: the daemon stopped");
     if (!r->ok) {
@@ -696,7 +702,7 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
           lines.push_back({NowMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) +
                                         " in " + std::to_string(r->elapsed.count()) + "ms" +
                                         " (worker " + std::to_string(w) + ")"});
-          (void)runs_.AppendLogs(id, "test", lines);
+          (void)append_logs("test", lines);
           (void)runs_.RecordTest(id, app->spec.name,
                                  {file, w, r->ok, r->elapsed.count(), r->Describe(), started_ms});
           if (!r->ok) {

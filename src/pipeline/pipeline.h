@@ -44,6 +44,11 @@ struct PipelineOptions {
   std::string state_dir;       // mirrors in repos/, releases in releases/, scratch in tmp/
   Clock* clock = nullptr;      // default: the real clock
   DeployHook deploy_hook;      // empty: runs end after the release is sealed
+  // Also gets every line stored in a run's log (stage: checkout, build, test, seal,
+  // deploy), from the run's threads: must be thread-safe. The daemon feeds its log store.
+  std::function<void(const std::string& app, const std::string& commit,
+                     const std::string& stage, const std::vector<LogLine>& lines)>
+      output_sink;
   int test_port_base = 41000;  // GRAVITY_PORT_BASE = base + 1000*app index + 100*worker
   std::size_t log_head_bytes = 512 * 1024;  // per build, and per test file / 4
   std::size_t log_tail_bytes = 512 * 1024;

@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <optional>
@@ -22,6 +25,9 @@ namespace gravity::runtime {
 namespace {
 
 constexpr size_t kMaxLine = 16 * 1024;
+// An instance's log is two files at most: FILE and FILE.1, each about this size at most
+// (`--log-max-bytes`). The daemon's ingester follows the rename (docs/logs.md).
+constexpr std::int64_t kDefaultLogMaxBytes = 16 << 20;
 
 volatile sig_atomic_t g_last_signal = 0;
 
@@ -66,6 +72,7 @@ std::string FormatLogLine(std::chrono::system_clock::time_point when, std::strin
 
 int InstanceWrapperMain(int argc, char** argv) {
   std::string log_path;
+  std::int64_t log_max_bytes = kDefaultLogMaxBytes;
   std::vector<std::string> program;
   SandboxOptions sandbox;
   bool sandboxed = false;  // any sandbox flag given (else: a plain child, as before)
@@ -82,6 +89,18 @@ int InstanceWrapperMain(int argc, char** argv) {
         return 2;
       }
       sandboxed = true;
+      continue;
+    }
+    if (a == "--log-max-bytes" && i + 1 < argc) {
+      char* end = nullptr;
+      long long v = std::strtoll(argv[i + 1], &end, 10);
+      if (!end || *end != '\0' || v < 4096) {
+        std::fprintf(stderr, "gravity _instance: --log-max-bytes '%s': expected bytes >= 4096\n",
+                     argv[i + 1]);
+        return 2;
+      }
+      log_max_bytes = v;
+      ++i;
       continue;
     }
     if ((a == "--log" || a == "--owner" || a == "--id") && i + 1 < argc) {
@@ -103,9 +122,24 @@ int InstanceWrapperMain(int argc, char** argv) {
                  std::strerror(errno));
     return 2;
   }
+  struct stat log_stat {};
+  std::int64_t log_size = ::fstat(log, &log_stat) == 0 ? log_stat.st_size : 0;
   auto now = [] { return std::chrono::system_clock::now(); };
   auto write_line = [&](std::string_view stream, std::string_view text) {
-    WriteAll(log, FormatLogLine(now(), stream, text) + "\n");
+    std::string line = FormatLogLine(now(), stream, text);
+    line += '\n';
+    WriteAll(log, line);
+    log_size += static_cast<std::int64_t>(line.size());
+    if (log_size < log_max_bytes) return;
+    // Rotate: FILE becomes FILE.1 (replacing the one before), a new FILE is started. A
+    // failure keeps appending to the current file rather than losing lines.
+    std::string older = log_path + ".1";
+    if (::rename(log_path.c_str(), older.c_str()) != 0) return;
+    int fresh = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fresh < 0) return;
+    ::close(log);
+    log = fresh;
+    log_size = 0;
   };
 
   struct sigaction sa {};

@@ -6,16 +6,17 @@
 
 namespace gravity::runtime {
 
-// `gravity _instance --owner O --id ID --log FILE -- PROGRAM ARGS...` (internal; started by
-// ProcessLauncher). Runs PROGRAM as a child in the wrapper's own process group, writes each
-// line of the child's stdout and stderr to FILE as
+// `gravity _instance --owner O --id ID --log FILE [--log-max-bytes N] -- PROGRAM ARGS...`
+// (internal; started by ProcessLauncher). Runs PROGRAM as a child in the wrapper's own
+// process group, writes each line of the child's stdout and stderr to FILE as
 //   2025-01-31T12:00:00.123Z out <line>
 //   2025-01-31T12:00:00.124Z err <line>
 // and ends with a line `... gravity exited with status N` (or `killed by signal N (...)`).
 // SIGTERM/SIGINT/SIGHUP to the wrapper are noted, not obeyed: the child gets them through
 // the group and the wrapper keeps reading until the child is gone, so the last lines are
 // never lost; SIGKILL to the group ends everything. Exits with the child's status (128+N
-// for a signal).
+// for a signal). FILE is bounded: past N bytes (default 16 MiB) it is renamed FILE.1
+// (replacing the previous FILE.1) and a new FILE begins.
 int InstanceWrapperMain(int argc, char** argv);
 
 // Formats one log line (no trailing newline in `text`); exposed for tests and `gravity logs`.

@@ -423,8 +423,11 @@ class Server {
     stream.expires_after(kWriteTimeout);
     co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
     if (shared_.options.log_requests) {
-      std::printf("%s %s %d\n", std::string(req.method_string()).c_str(),
-                  std::string(req.target()).c_str(), status);
+      // The proxy's X-Request-Id, so `gravity logs --request ID` finds this line too.
+      auto rid = req.find("x-request-id");
+      std::string id = rid == req.end() ? "-" : std::string(rid->value());
+      std::printf("%s %s %d request_id=%s\n", std::string(req.method_string()).c_str(),
+                  std::string(req.target()).c_str(), status, id.c_str());
       std::fflush(stdout);
     }
     co_return !ec && res.keep_alive();
