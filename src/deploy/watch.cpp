@@ -142,6 +142,7 @@ Status Deployer::AutoRollback(Run& run, const std::string& regression, Clock::Du
   }
   w.phase = "rolled_back";
   w.verdict = reason;
+  run.d.status = DeploymentStatus::kFailed;  // live no more: the rollback's record is
   run.d.error = reason;
   (void)records_.UpdateDeployment(run.d);
   Progress(run.where + ": " + reason, run.log);

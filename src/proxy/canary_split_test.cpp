@@ -1,5 +1,7 @@
 #include "proxy/canary_split.h"
 
+#include "proxy/route_choice.h"
+
 #include <gtest/gtest.h>
 
 namespace gravity::proxy {
@@ -61,6 +63,48 @@ TEST(CanarySplit, NoCanaryOrZeroWeightMeansMainAndNoCookie) {
     EXPECT_EQ(c.pool, s.main.get());
     EXPECT_EQ(c.set_cookie_bucket, -1);
   }
+}
+
+
+// The verify step's route: only the exact X-Gravity-Candidate token reaches the canary
+// slot (whatever its weight, and never the main pool instead); anything else is split as
+// usual.
+TEST(CandidateRoute, OnlyTheExactTokenReachesTheCandidate) {
+  RouteTable table;
+  table.router = Router::Build({RouteKey{"site", {"*"}, "/"}}).value();
+  auto svc = std::make_shared<ServiceSnapshot>(Service(0));
+  svc->candidate_token = "abcdefghijklmnopqrstuvwxyz012345";
+  auto healthy = [](std::uint64_t id, const char* addr) {
+    auto t = std::make_shared<Target>(id, Address{addr});
+    t->healthy = true;
+    return t;
+  };
+  svc->main->targets = {healthy(1, "127.0.0.1:1")};
+  svc->canary->targets = {healthy(2, "127.0.0.1:2")};
+  table.services = {svc};
+  RouteChoice c = ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin,
+                              "abcdefghijklmnopqrstuvwxyz012345");
+  EXPECT_EQ(c.pool, svc->canary.get());
+  EXPECT_STREQ(c.pool_name, "candidate");
+  ASSERT_NE(c.target, nullptr);
+  EXPECT_EQ(c.target->id, 2u);
+  for (std::string_view wrong : {"", "abcdefghijklmnopqrstuvwxyz01234",
+                                 "abcdefghijklmnopqrstuvwxyz0123456",
+                                 "Abcdefghijklmnopqrstuvwxyz012345"}) {
+    RouteChoice m = ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin, wrong);
+    EXPECT_EQ(m.pool, svc->main.get()) << wrong;  // weight 0: main
+    ASSERT_NE(m.target, nullptr);
+    EXPECT_EQ(m.target->id, 1u);
+  }
+  // A candidate with no healthy target is a 503, not the live release.
+  svc->canary->targets[0]->healthy = false;
+  RouteChoice down = ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin,
+                                 "abcdefghijklmnopqrstuvwxyz012345");
+  EXPECT_EQ(down.target, nullptr);
+  // Without a token on the service, the header means nothing.
+  svc->canary->targets[0]->healthy = true;
+  svc->candidate_token.clear();
+  EXPECT_EQ(ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin, "").pool, svc->main.get());
 }
 
 }  // namespace

@@ -4,6 +4,20 @@
 
 namespace gravity::proxy {
 
+namespace {
+
+// Equal in time independent of where they differ (the token is a secret of the deploy).
+bool SameToken(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
 RouteChoice ChooseRoute(const RouteTable& table, std::string_view host, std::string_view path,
                         int cookie_bucket, std::uint64_t random, Balance balance,
                         std::string_view candidate) {
@@ -12,7 +26,7 @@ RouteChoice ChooseRoute(const RouteTable& table, std::string_view host, std::str
   if (route < 0) return c;
   c.service = table.services[route].get();
   if (!candidate.empty() && c.service->canary && !c.service->candidate_token.empty() &&
-      candidate == c.service->candidate_token) {
+      SameToken(candidate, c.service->candidate_token)) {
     c.pool = c.service->canary.get();
     c.pool_name = "candidate";
     c.target = Pick(c.pool->targets, balance, &c.pool->cursor);
