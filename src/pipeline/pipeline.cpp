@@ -539,6 +539,23 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
     w.push_back("--");
     return w;
   };
+  // A command sandboxed like a test file: the release read-only, `tmp` its only writable
+  // directory (and its TMPDIR), a quarter of the log budget, cancellable with the app.
+  auto sandboxed = [&](const std::string& stage, const std::string& name, const std::string& tmp,
+                       std::chrono::milliseconds timeout) {
+    CommandOptions o;
+    o.wrapper = sandbox_for(stage, name, {tmp}, {release_dir});
+    o.cwd = release_dir;
+    o.env = EnvironmentFor(o.wrapper, base_env);
+    o.inherit_env = o.wrapper.empty();
+    o.env["TMPDIR"] = tmp;
+    o.timeout = timeout;
+    o.head_bytes = options_.log_head_bytes / 4;
+    o.tail_bytes = options_.log_tail_bytes / 4;
+    o.cancel = &app->cancel;
+    o.clock = &clock_;
+    return o;
+  };
   auto track = [&](int pid) {
     auto start = ProcessStartTime(pid);
     if (start.ok()) (void)runs_.AddProcess(id, pid, *start);
@@ -639,24 +656,14 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
             cancelled = true;
             return;
           }
-          CommandOptions o;
-          o.command = ReplaceAll(spec->test->command, "{file}", ShellQuote(file));
-          o.wrapper = sandbox_for(
+          CommandOptions o = sandboxed(
               "test", app->spec.name + "-run" + std::to_string(id) + "-test" + std::to_string(w),
-              {tmp}, {release_dir});
-          o.cwd = release_dir;
-          o.env = EnvironmentFor(o.wrapper, base_env);
-          o.inherit_env = o.wrapper.empty();
-          o.env["TMPDIR"] = tmp;
+              tmp, spec->test->timeout);
+          o.command = ReplaceAll(spec->test->command, "{file}", ShellQuote(file));
           o.env["GRAVITY_WORKER"] = std::to_string(w);
           o.env["GRAVITY_PORT_BASE"] =
               std::to_string(options_.test_port_base + 1000 * (app->index % 20) + 100 * w);
           o.env["GRAVITY_TEST_FILE"] = file;
-          o.timeout = spec->test->timeout;
-          o.head_bytes = options_.log_head_bytes / 4;
-          o.tail_bytes = options_.log_tail_bytes / 4;
-          o.cancel = &app->cancel;
-          o.clock = &clock_;
           int pid = 0;
           o.on_start = [&](int p) {
             pid = p;
@@ -763,20 +770,12 @@ Status Pipeline::Execute(AppState* app, const RunRecord& run) {
           std::string tmp = options_.state_dir + "/tmp/" + app->spec.name + "-run" +
                             std::to_string(id) + "-verify";
           RETURN_IF_ERROR(MakeDirs(tmp, 0700));
-          CommandOptions o;
+          CommandOptions o = sandboxed(
+              "verify", app->spec.name + "-run" + std::to_string(id) + "-verify", tmp,
+              spec->verify->timeout);
           o.command = spec->verify->command;
-          o.wrapper = sandbox_for("verify", app->spec.name + "-run" + std::to_string(id) + "-verify",
-                                  {tmp}, {release_dir});
-          o.cwd = release_dir;
-          o.env = EnvironmentFor(o.wrapper, base_env);
-          o.inherit_env = o.wrapper.empty();
           for (const auto& [k, v] : candidate) o.env[k] = v;
           o.env["TMPDIR"] = tmp;
-          o.timeout = spec->verify->timeout;
-          o.head_bytes = options_.log_head_bytes / 4;
-          o.tail_bytes = options_.log_tail_bytes / 4;
-          o.cancel = &app->cancel;
-          o.clock = &clock_;
           int pid = 0;
           o.on_start = [&](int p) {
             pid = p;
