@@ -231,7 +231,7 @@ int DeployShow(int argc, char** argv) {
               d.value("commit", "").substr(0, 7).c_str(), d.value("app", "").c_str(),
               d.value("environment", "").c_str(), d.value("status", "").c_str());
   if (!d.value("error", "").empty()) std::printf("error: %s\n", d["error"].get<std::string>().c_str());
-  const auto& c = d["canary"];
+  const nlohmann::json c = d.value("canary", nlohmann::json());
   if (c.is_object()) {
     std::printf("\ncanary: %s, %s\n", c.value("phase", "").c_str(), c.value("verdict", "").c_str());
     int k = 0;
@@ -244,7 +244,7 @@ int DeployShow(int argc, char** argv) {
       PrintAnalysis(st.value("analysis", nlohmann::json()), "    ");
     }
   }
-  const auto& w = d["watch"];
+  const nlohmann::json w = d.value("watch", nlohmann::json());
   if (w.is_object()) {
     std::printf("\nwatch: %s%s%s\n", w.value("phase", "").c_str(),
                 w.value("verdict", "").empty() ? "" : ", ", w.value("verdict", "").c_str());

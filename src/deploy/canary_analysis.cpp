@@ -180,6 +180,12 @@ StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& can
     a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
     return a;
   }
+  if (!high.empty() && !missing.empty()) {
+    // Something is worse and the rest unknown: never passed on for lack of data.
+    a.decision = StepDecision::kMarginal;
+    a.reason = high + fmt::format(" (score {} with metrics unknown: marginal)", a.score);
+    return a;
+  }
   if (!missing.empty()) {
     a.decision = StepDecision::kInconclusive;
     a.reason = "inconclusive: " + missing;

@@ -143,6 +143,20 @@ TEST(CanaryAnalysisTest, TooFewRequestsIsInconclusiveUnlessAlreadyFailing) {
   EXPECT_EQ(f.decision, StepDecision::kFail) << f.reason;
 }
 
+TEST(CanaryAnalysisTest, AHighMetricWithOthersUnknownIsNeverInconclusive) {
+  // 5xx high, 4xx passing, latency without data in the comparison pool: with a marginal
+  // threshold the known failure could pass, the step is marginal (extended, then dropped),
+  // never handed to no_traffic.
+  config::CanarySpec spec;
+  spec.judge_4xx = true;
+  spec.marginal_score = 60;
+  PoolWindow c = Pool(1000, 2.0, 30), b = Pool(1000, 2.0, 0, 2);
+  b.latency.clear();  // no latency data on the comparison side
+  StepAnalysis a = AnalyzeWindow(spec, c, b, "main pool");
+  EXPECT_EQ(a.decision, StepDecision::kMarginal) << a.reason;
+  EXPECT_NE(a.reason.find("5xx rate high"), std::string::npos) << a.reason;
+}
+
 TEST(CanaryAnalysisTest, WindowsAreDeltasAndSurviveAProxyRestart) {
   PoolWindow before = Pool(100, 2.0, 1);
   PoolWindow now = before;

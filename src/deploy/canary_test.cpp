@@ -651,5 +651,34 @@ TEST_F(WatchTest, ARestartDuringTheWatchEndsItAndKeepsTheRelease) {
   EXPECT_EQ(Env().live_commit, "bbbbbbb2");
 }
 
+
+TEST_F(WatchTest, ARollbackAskedForDuringTheWatchEndsItAtTheNextPoll) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  first_live_ = proxy_.served["site.staging"];
+  Traffic([] { return false; }, 2.0, 2.0, 0);
+  milliseconds asked{-1};
+  on_sleep_ = [&] {
+    // 3 s into the watch, what Rollback does before it waits for the environment's lock.
+    if (asked.count() < 0 && !ServesFirst() && slept_ >= seconds(3)) {
+      asked = slept_;
+      deployer_->InterruptWatch("site", "staging");
+    }
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  ASSERT_GE(asked.count(), 0);
+  EXPECT_LE(slept_ - asked, milliseconds(500));  // one poll, not the rest of the 20 s
+  auto d = Last();
+  EXPECT_EQ(d.watch->phase, "ended");
+  EXPECT_NE(d.watch->verdict.find("ended early"), std::string::npos);
+  on_sleep_ = nullptr;
+  ASSERT_TRUE(deployer_->Rollback("site", "staging", "").ok());
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+  // No watch runs now: asking again changes nothing for the next one.
+  deployer_->InterruptWatch("site", "staging");
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("ccccccc3")).ok());
+  EXPECT_EQ(Last().watch->phase, "passed");
+}
+
 }  // namespace
 }  // namespace gravity::deploy

@@ -111,6 +111,7 @@ Result<DeployOutcome> Deployer::Rollback(const std::string& app, const std::stri
                                          const std::string& to_commit) {
   ASSIGN_OR_RETURN(auto found, FindEnv(app, env));
   const auto& [stack_app, env_spec] = found;
+  InterruptWatch(app, env_spec.name);
   std::lock_guard lock(EnvLock(app, env_spec.name));
   ASSIGN_OR_RETURN(EnvironmentRecord rec, records_.Environment(app, env_spec.name));
   ASSIGN_OR_RETURN(std::string target, RollbackTarget(app, env_spec.name, rec, to_commit));
@@ -142,6 +143,7 @@ Result<DeployOutcome> Deployer::Promote(const std::string& app, const std::strin
     return Status::FailedPrecondition(app + "/" + env_spec.promote_from +
                                       " has no live release to promote");
   }
+  InterruptWatch(app, env_spec.name);
   std::lock_guard lock(EnvLock(app, env_spec.name));
   ASSIGN_OR_RETURN(EnvironmentRecord rec, records_.Environment(app, env_spec.name));
   if (rec.live_commit == source.live_commit) {
@@ -153,6 +155,7 @@ Result<DeployOutcome> Deployer::Promote(const std::string& app, const std::strin
 }
 
 Status Deployer::RemoveEnvironment(const std::string& app, const std::string& env) {
+  InterruptWatch(app, env);
   std::lock_guard lock(EnvLock(app, env));
   supervisor_.StopAll(app, env);
   RETURN_IF_ERROR(proxy_.Remove(ServiceName(app, env)));

@@ -135,6 +135,10 @@ class Deployer {
   // JSON for `gravity status --json` and `gravity releases APP --json`.
   nlohmann::json StatusJson();
   Result<nlohmann::json> ReleasesJson(const std::string& app);
+  // A watch holds its environment's lock: Rollback, Promote and RemoveEnvironment call this
+  // first, so that a watch running on app/env ends at its next poll instead of making them
+  // wait for it. Nothing when no watch runs there.
+  void InterruptWatch(const std::string& app, const std::string& env) EXCLUDES(watch_mutex_);
   // One deployment as the API shows it (its canary steps and watch included); nullopt when
   // there is no such deployment.
   Result<std::optional<nlohmann::json>> DeploymentView(std::int64_t id);
@@ -214,7 +218,10 @@ class Deployer {
   // back (or found a regression it could not roll back): the message says why.
   bool Watches(const Run& run) const;
   Status WatchLocked(Run& run);
+  Status WatchWindows(Run& run);
   Status AutoRollback(Run& run, const std::string& regression, Clock::Duration after);
+  bool WatchInterrupted(const std::string& key) EXCLUDES(watch_mutex_);
+  void SetWatching(const std::string& key, bool on) EXCLUDES(watch_mutex_);
   // The main pool's counters of `service` now; nullopt when the proxy has no such service.
   Result<std::optional<PoolRequests>> MainReading(const std::string& service);
 
@@ -272,6 +279,11 @@ class Deployer {
   // the analysis does not follow these per-key locks).
   Mutex locks_mutex_;
   std::map<std::string, std::unique_ptr<std::mutex>> env_locks_ GUARDED_BY(locks_mutex_);
+
+  // Environments ("app/env") with a watch running, and those whose watch was asked to end.
+  Mutex watch_mutex_;
+  std::set<std::string> watching_ GUARDED_BY(watch_mutex_);
+  std::set<std::string> watch_interrupts_ GUARDED_BY(watch_mutex_);
 };
 
 }  // namespace gravity::deploy

@@ -195,9 +195,11 @@ Result<ProxyDeployOutcome> Deployer::HandOver(Run& run) {
   if (verifies) {
     outcome = Verify(run);
     if (outcome.ok() && outcome->switched && !canary) {
-      // Passed: the verified instances become the main pool (the old ones drain).
-      Status promoted = proxy_.PromoteCanary(run.route.service);
-      if (!promoted.ok()) outcome = promoted;
+      // Passed: the verified instances go live by the usual swap, which also applies the
+      // route's settings (hosts, prefix, drain, HSTS); then the verify slot goes.
+      outcome = proxy_.Deploy(run.route);
+      Status dropped = proxy_.DropCanary(run.route.service);
+      if (!dropped.ok()) MarkReconcilePending();
     } else if (outcome.ok() && outcome->switched) {
       outcome = CanaryLocked(run);  // the canary's first step replaces the verify slot
     }

@@ -33,6 +33,27 @@ milliseconds JudgedWindow(milliseconds watch) {
 
 }  // namespace
 
+void Deployer::InterruptWatch(const std::string& app, const std::string& env) {
+  MutexLock lock(watch_mutex_);
+  const std::string key = app + "/" + env;
+  if (watching_.count(key)) watch_interrupts_.insert(key);
+}
+
+bool Deployer::WatchInterrupted(const std::string& key) {
+  MutexLock lock(watch_mutex_);
+  return watch_interrupts_.count(key) > 0;
+}
+
+void Deployer::SetWatching(const std::string& key, bool on) {
+  MutexLock lock(watch_mutex_);
+  watch_interrupts_.erase(key);
+  if (on) {
+    watching_.insert(key);
+  } else {
+    watching_.erase(key);
+  }
+}
+
 Result<std::optional<PoolRequests>> Deployer::MainReading(const std::string& service) {
   ASSIGN_OR_RETURN(auto svc, proxy_.Service(service));
   if (!svc) return std::optional<PoolRequests>();
@@ -45,6 +66,13 @@ bool Deployer::Watches(const Run& run) const {
 }
 
 Status Deployer::WatchLocked(Run& run) {
+  SetWatching(run.where, true);
+  Status st = WatchWindows(run);
+  SetWatching(run.where, false);
+  return st;
+}
+
+Status Deployer::WatchWindows(Run& run) {
   const config::CanarySpec& spec = run.env.canary;  // the judge's settings
   const std::string name = ShortCommit(run.release.commit);
   WatchRecord& w = run.d.watch.emplace();
@@ -75,6 +103,14 @@ Status Deployer::WatchLocked(Run& run) {
     auto left = std::chrono::duration_cast<milliseconds>(deadline - clock_.Now());
     Sleep(std::min<milliseconds>(options_.canary_poll_interval,
                                  std::max<milliseconds>(milliseconds(1), left)));
+    if (WatchInterrupted(run.where)) {
+      w.phase = "ended";
+      w.verdict = "ended early: a rollback, promotion or removal of " + run.where +
+                  " was asked for";
+      (void)records_.UpdateDeployment(run.d);
+      Progress(run.where + ": watch of " + name + " " + w.verdict, run.log);
+      return Status::Ok();
+    }
     auto now = MainReading(run.route.service);
     if (!now.ok()) continue;  // the proxy restarting: judge at the next reading
     if (!*now) {
@@ -142,7 +178,6 @@ Status Deployer::AutoRollback(Run& run, const std::string& regression, Clock::Du
   }
   w.phase = "rolled_back";
   w.verdict = reason;
-  run.d.status = DeploymentStatus::kFailed;  // live no more: the rollback's record is
   run.d.error = reason;
   (void)records_.UpdateDeployment(run.d);
   Progress(run.where + ": " + reason, run.log);
@@ -150,9 +185,14 @@ Status Deployer::AutoRollback(Run& run, const std::string& regression, Clock::Du
   const Release previous = WarmRelease(run.app.name, run.rec.live_commit);
   auto back = RunLocked(run.app, run.env, previous, DeploymentKind::kRollback, warm, run.log);
   if (!back.ok()) {
+    w.phase = "ended";
+    w.verdict = reason + "; the rollback failed, " + name + " is still live: " + back.error();
+    (void)records_.UpdateDeployment(run.d);
     return Status::FailedPrecondition(run.where + ": " + reason +
                                       "; the rollback failed: " + back.error());
   }
+  run.d.status = DeploymentStatus::kFailed;  // live no more: the rollback's record is
+  (void)records_.UpdateDeployment(run.d);
   return Status::FailedPrecondition(run.where + ": " + reason + " (live again: " +
                                     ShortCommit(run.rec.live_commit) + ", in " +
                                     std::to_string(back->switched_after_ms) + "ms)");

@@ -67,8 +67,8 @@ TEST(CanarySplit, NoCanaryOrZeroWeightMeansMainAndNoCookie) {
 
 
 // The verify step's route: only the exact X-Gravity-Candidate token reaches the canary
-// slot (whatever its weight, and never the main pool instead); anything else is split as
-// usual.
+// slot (whatever its weight); any other value reaches nothing, never the main pool; no
+// header is split as usual.
 TEST(CandidateRoute, OnlyTheExactTokenReachesTheCandidate) {
   RouteTable table;
   table.router = Router::Build({RouteKey{"site", {"*"}, "/"}}).value();
@@ -88,23 +88,30 @@ TEST(CandidateRoute, OnlyTheExactTokenReachesTheCandidate) {
   EXPECT_STREQ(c.pool_name, "candidate");
   ASSERT_NE(c.target, nullptr);
   EXPECT_EQ(c.target->id, 2u);
-  for (std::string_view wrong : {"", "abcdefghijklmnopqrstuvwxyz01234",
+  // No header: split as usual (weight 0: main).
+  RouteChoice plain = ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin, "");
+  EXPECT_EQ(plain.pool, svc->main.get());
+  ASSERT_NE(plain.target, nullptr);
+  EXPECT_EQ(plain.target->id, 1u);
+  // A wrong token: no target (503), never the live release.
+  for (std::string_view wrong : {"abcdefghijklmnopqrstuvwxyz01234",
                                  "abcdefghijklmnopqrstuvwxyz0123456",
-                                 "Abcdefghijklmnopqrstuvwxyz012345"}) {
+                                 "Abcdefghijklmnopqrstuvwxyz012345", "x"}) {
     RouteChoice m = ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin, wrong);
-    EXPECT_EQ(m.pool, svc->main.get()) << wrong;  // weight 0: main
-    ASSERT_NE(m.target, nullptr);
-    EXPECT_EQ(m.target->id, 1u);
+    EXPECT_EQ(m.target, nullptr) << wrong;
+    EXPECT_STREQ(m.pool_name, "candidate");
   }
   // A candidate with no healthy target is a 503, not the live release.
   svc->canary->targets[0]->healthy = false;
   RouteChoice down = ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin,
                                  "abcdefghijklmnopqrstuvwxyz012345");
   EXPECT_EQ(down.target, nullptr);
-  // Without a token on the service, the header means nothing.
+  // A service whose token is gone (a proxy restarted during the verify): still no target.
   svc->canary->targets[0]->healthy = true;
   svc->candidate_token.clear();
-  EXPECT_EQ(ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin, "").pool, svc->main.get());
+  EXPECT_EQ(ChooseRoute(table, "h", "/", -1, 7, Balance::kRoundRobin,
+                        "abcdefghijklmnopqrstuvwxyz012345").target,
+            nullptr);
 }
 
 }  // namespace

@@ -181,7 +181,6 @@ ApiResponse ControlApi::DropCanary(ServiceRuntime& svc) {
   svc.canary.reset();
   svc.canary_weight = 0;
   svc.candidate_token.clear();
-  svc.candidate_token.clear();
   table_.Commit(svc, std::move(old), svc.spec.drain_timeout);
   return Ok();
 }
@@ -206,6 +205,7 @@ ApiResponse ControlApi::Promote(ServiceRuntime& svc) {
   svc.main = std::move(*svc.canary);
   svc.canary.reset();
   svc.canary_weight = 0;
+  svc.candidate_token.clear();
   table_.Commit(svc, std::move(old), svc.spec.drain_timeout);
   return Ok();
 }

@@ -15,9 +15,12 @@ void AppendField(std::string* out, std::string_view name, std::string_view value
 }
 
 // Fields the proxy writes itself, whatever the client sent.
+// Also the verify step's X-Gravity-Candidate: it chose the pool here, and its token is not
+// the app's to see.
 bool ReplacedByProxy(std::string_view name) {
   return EqualsIgnoreCase(name, "content-length") || EqualsIgnoreCase(name, "x-forwarded-proto") ||
-         EqualsIgnoreCase(name, "x-forwarded-host") || EqualsIgnoreCase(name, "x-request-id");
+         EqualsIgnoreCase(name, "x-forwarded-host") || EqualsIgnoreCase(name, "x-request-id") ||
+         EqualsIgnoreCase(name, "x-gravity-candidate");
 }
 
 // The target in origin-form: "*" stays; "http://h" and "http://h?q" get their "/".

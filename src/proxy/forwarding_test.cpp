@@ -51,6 +51,14 @@ TEST(Forwarding, AddsForwardedFieldsAndKeepsEndToEndOnes) {
   EXPECT_TRUE(out.ends_with("\r\n\r\n"));
 }
 
+TEST(Forwarding, TheVerifyStepsCandidateTokenIsNotPassedOn) {
+  std::string out = Upstream(
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Gravity-Candidate: abcdefghijklmnop0123\r\nX-Kept: 2\r\n\r\n");
+  EXPECT_THAT(out, Not(HasSubstr("abcdefghijklmnop0123")));
+  EXPECT_THAT(out, Not(HasSubstr("X-Gravity-Candidate")));
+  EXPECT_THAT(out, HasSubstr("X-Kept: 2\r\n"));
+}
+
 TEST(Forwarding, DropsHopByHopFieldsAndThoseConnectionNames) {
   std::string out = Upstream(
       "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: 5\r\n"

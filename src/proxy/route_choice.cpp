@@ -25,12 +25,19 @@ RouteChoice ChooseRoute(const RouteTable& table, std::string_view host, std::str
   const int route = table.router.Match(host, path);
   if (route < 0) return c;
   c.service = table.services[route].get();
-  if (!candidate.empty() && c.service->canary && !c.service->candidate_token.empty() &&
-      SameToken(candidate, c.service->candidate_token)) {
-    c.pool = c.service->canary.get();
+  if (!candidate.empty()) {
+    // A verify step's request: the candidate slot or nothing (503), never the main pool —
+    // a wrong or stale token (a proxy restarted during the verify keeps no token) must not
+    // let the checks pass against the live release.
     c.pool_name = "candidate";
-    c.target = Pick(c.pool->targets, balance, &c.pool->cursor);
-    return c;  // no fallback to main: a verify step must reach the new instances or fail
+    if (c.service->canary && !c.service->candidate_token.empty() &&
+        SameToken(candidate, c.service->candidate_token)) {
+      c.pool = c.service->canary.get();
+      c.target = Pick(c.pool->targets, balance, &c.pool->cursor);
+    } else {
+      c.pool = c.service->main.get();  // for the statistics; no target is chosen
+    }
+    return c;
   }
   PoolChoice choice = ChoosePool(*c.service, cookie_bucket, random);
   c.pool = choice.pool;

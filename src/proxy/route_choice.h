@@ -20,8 +20,9 @@ struct RouteChoice {
   Target* target = nullptr;  // null with a service: no healthy target (503)
 };
 
-// `candidate`: the request's X-Gravity-Candidate header (empty when absent); equal to the
-// service's candidate token, the request goes to the canary pool, named "candidate".
+// `candidate`: the request's X-Gravity-Candidate header (empty when absent). Present, the
+// request goes to the canary pool (named "candidate") when it equals the service's
+// candidate token, and to no target at all (503) otherwise.
 RouteChoice ChooseRoute(const RouteTable& table, std::string_view host, std::string_view path,
                         int cookie_bucket, std::uint64_t random, Balance balance,
                         std::string_view candidate = {});
