@@ -102,6 +102,10 @@ struct CanarySpec {
   int pass_score = 95;                 // a step's score at or above: next step / promote
   int marginal_score = 75;             // below: roll back; between: the step is extended once
   NoTraffic no_traffic = NoTraffic::kPass;
+  // A fresh baseline pool of the live release (as many instances as the canary, the same
+  // share of clients, started with it) is what the canary is compared with; false: the
+  // main pool.
+  bool baseline = false;
 
   // The steps to run: `steps`, or the shorthand's one step.
   std::vector<CanaryStep> Steps() const {

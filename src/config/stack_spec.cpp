@@ -81,6 +81,18 @@ void ReadCanarySteps(Checker& c, const Entry& section, const std::string& f,
   out = std::move(steps);
 }
 
+// true | false.
+bool ReadTrueFalse(Checker& c, const Entry& e, const std::string& f, bool& out) {
+  std::string s;
+  if (!ReadString(c, e, f, s)) return false;
+  if (s != "true" && s != "false") {
+    c.Error(e.value.Mark(), f, Quote(s) + ": expected true or false");
+    return false;
+  }
+  out = s == "true";
+  return true;
+}
+
 void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanarySpec& out) {
   if (!section.value.IsMap()) return;
   bool shorthand = false;
@@ -88,7 +100,7 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
   for (const auto& e : c.Entries(section.value, w,
                                  {"weight", "duration", "steps", "max_error_rate", "min_requests",
                                   "confidence", "max_latency_increase", "latency_noise", "max_error_increase",
-                                  "judge_4xx", "pass_score", "marginal_score", "no_traffic"})) {
+                                  "judge_4xx", "pass_score", "marginal_score", "no_traffic", "baseline"})) {
     std::string f = Join(w, e.key);
     if (e.key == "weight") {
       shorthand = true;
@@ -130,13 +142,9 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
       }
       out.confidence = v;
     } else if (e.key == "judge_4xx") {
-      std::string s;
-      if (!ReadString(c, e, f, s)) continue;
-      if (s != "true" && s != "false") {
-        c.Error(e.value.Mark(), f, Quote(s) + ": expected true or false");
-        continue;
-      }
-      out.judge_4xx = s == "true";
+      ReadTrueFalse(c, e, f, out.judge_4xx);
+    } else if (e.key == "baseline") {
+      ReadTrueFalse(c, e, f, out.baseline);
     } else if (e.key == "pass_score") {
       ReadInt(c, e, f, 1, 100, out.pass_score);
     } else if (e.key == "marginal_score") {
@@ -158,6 +166,16 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
   if (shorthand && !out.steps.empty()) {
     c.Error(steps_mark, Join(w, "steps"),
             "cannot be given with weight/duration (they are the one-step shorthand)");
+  }
+  if (out.baseline) {
+    // The baseline pool gets the canary's share again.
+    for (const auto& step : out.Steps()) {
+      if (step.weight <= 50) continue;
+      c.Error(section.key_node.Mark(), Join(w, "baseline"),
+              "needs every step's weight at most 50 (the baseline gets the same share as the "
+              "canary), got " + std::to_string(step.weight));
+      break;
+    }
   }
   if (out.marginal_score > out.pass_score) {
     c.Error(section.key_node.Mark(), Join(w, "marginal_score"),

@@ -217,7 +217,8 @@ TEST_F(StackTest, CanaryStepsAndJudge) {
       "          steps: [{weight: 5, duration: 1m}, {weight: 25, duration: 2m}, {weight: 50}]\n"
       "          confidence: 0.99\n          max_latency_increase: 35%\n          latency_noise: 2ms\n"
       "          max_error_increase: 1%\n          judge_4xx: true\n"
-      "          pass_score: 90\n          marginal_score: 60\n          no_traffic: extend\n");
+      "          pass_score: 90\n          marginal_score: 60\n          no_traffic: extend\n"
+      "          baseline: true\n");
   ASSERT_TRUE(r.ok()) << r.error();
   const EnvironmentSpec& e = r->apps[0].environments[0];
   EXPECT_EQ(e.watch, minutes(2));
@@ -234,6 +235,8 @@ TEST_F(StackTest, CanaryStepsAndJudge) {
   EXPECT_EQ(c.pass_score, 90);
   EXPECT_EQ(c.marginal_score, 60);
   EXPECT_EQ(c.no_traffic, NoTraffic::kExtend);
+  EXPECT_TRUE(c.baseline);
+  EXPECT_FALSE(CanarySpec{}.baseline);
   // The shorthand is one step; the defaults judge at 98% with 20% latency tolerance.
   CanarySpec shorthand;
   ASSERT_EQ(shorthand.Steps().size(), 1u);
@@ -351,6 +354,14 @@ INSTANTIATE_TEST_SUITE_P(
                  APP_HEAD
                  "      s: {branch: m, strategy: canary, canary: {max_error_rate: 150%}}\n",
                  "5:65", "must be between 0% and 100%"},
+        BadStack{"CanaryBaselineNotBool",
+                 APP_HEAD "      s: {branch: m, strategy: canary, canary: {baseline: yes}}\n",
+                 "5:59", "canary.baseline: 'yes': expected true or false"},
+        BadStack{"CanaryBaselineWeightOver50",
+                 APP_HEAD
+                 "      s: {branch: m, strategy: canary, canary: {baseline: true, "
+                 "steps: [{weight: 10}, {weight: 60}]}}\n",
+                 "5:40", "canary.baseline: needs every step's weight at most 50"},
         BadStack{"CanaryStepsNotList",
                  APP_HEAD "      s: {branch: m, strategy: canary, canary: {steps: 5}}\n", "5:56",
                  "canary.steps: expected a list of {weight, duration} steps"},

@@ -51,6 +51,49 @@ void Deployer::WaitDrained(const std::string& service, const std::vector<std::st
 }
 
 Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
+  Result<ProxyDeployOutcome> out = CanaryStepsLocked(run);
+  RetireBaseline(run, out.ok() && !out->switched);
+  return out;
+}
+
+std::string Deployer::StartBaseline(Run& run) {
+  std::optional<runtime::InstanceInfo> live;
+  for (const auto& id : run.rec.live_instances) {
+    if ((live = supervisor_.Get(id))) break;
+  }
+  if (!live) return "no live instance of " + run.LiveName() + " to start a baseline from";
+  CanaryRecord& c = *run.d.canary;
+  c.baseline_commit = live->spec.release;
+  std::string error =
+      StartMany(live->spec, static_cast<int>(run.started.size()), &run.baseline);
+  for (const auto& i : run.baseline) c.baseline_instances.push_back(i.id);
+  SaveStep(run, DeploymentStep::kCanaryGate);  // recorded before the proxy is asked
+  if (!error.empty()) {
+    return "the baseline (" + ShortCommit(c.baseline_commit) + ") did not start: " + error;
+  }
+  if (options_.listen_poll.count() > 0) {
+    WaitListening(run.baseline, run.route.health.deploy_timeout / 2);
+  }
+  for (const auto& i : run.baseline) run.route.baseline_targets.push_back(i.address());
+  Progress(run.where + ": baseline: " + std::to_string(run.baseline.size()) +
+               " fresh instance(s) of " + ShortCommit(c.baseline_commit) +
+               " started beside the canary",
+           run.log);
+  return "";
+}
+
+void Deployer::RetireBaseline(Run& run, bool drained) {
+  if (run.baseline.empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& i : run.baseline) ids.push_back(i.id);
+  // A dropped canary waited for its pools to drain; after a promotion (or with the proxy
+  // unreachable) the baseline drains now, so it stops once its drain timeout passed.
+  std::int64_t at = NowMs() + (drained ? 0 : run.env.drain_timeout.count());
+  MutexLock lock(pending_mutex_);
+  pending_stops_.emplace_back(at, std::move(ids));
+}
+
+Result<ProxyDeployOutcome> Deployer::CanaryStepsLocked(Run& run) {
   const config::CanarySpec& spec = run.env.canary;
   const std::vector<config::CanaryStep> steps = spec.Steps();
   CanaryRecord& c = run.d.canary.emplace();
@@ -59,6 +102,15 @@ Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
   c.max_error_rate = spec.max_error_rate;
   c.min_requests = spec.min_requests;
   SaveStep(run, DeploymentStep::kCanaryGate);
+  if (spec.baseline) {
+    if (std::string why = StartBaseline(run); !why.empty()) {
+      c.phase = CanaryPhase::kDropped;
+      c.verdict = why;
+      ProxyDeployOutcome out;
+      out.error = why;
+      return out;
+    }
+  }
 
   // 1. The health gate into the canary pool at the first step's share (main untouched
   // whatever happens).
@@ -128,6 +180,7 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
   // previous step's last check for the others.
   watch.step_canary = i == 0 ? watch.base_canary : watch.last_canary;
   watch.step_main = i == 0 ? watch.base_main : watch.last_main;
+  watch.step_baseline = i == 0 ? watch.base_baseline : watch.last_baseline;
   SaveStep(run, DeploymentStep::kCanary);
   Progress(run.where + ": canary " + ShortCommit(run.d.commit) + " gets " +
                std::to_string(steps[i].weight) + "% of clients for " +
@@ -143,9 +196,16 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
       return failure;
     }
     if (window_over) {
-      StepAnalysis a = AnalyzeWindow(spec, watch.last_canary.Since(watch.step_canary),
-                                     watch.last_main.Since(watch.step_main), "main pool");
+      // Against the fresh baseline when there is one (Kayenta's rule: not against the
+      // long-warm main pool), else against the main pool.
+      const bool vs_baseline = !run.baseline.empty();
+      StepAnalysis a = AnalyzeWindow(
+          spec, watch.last_canary.Since(watch.step_canary),
+          vs_baseline ? watch.last_baseline.Since(watch.step_baseline)
+                      : watch.last_main.Since(watch.step_main),
+          vs_baseline ? "baseline" : "main pool");
       rec.analysis = AnalysisJson(a);
+      rec.analysis["compared_with"] = vs_baseline ? "baseline" : "main pool";
       rec.decision = Name(a.decision);
       const std::string where = StepName(i, steps);
       bool extend = false;
@@ -213,6 +273,7 @@ Result<Deployer::CanaryWatch> Deployer::StartWatch(Run& run) {
   CanaryWatch watch;
   watch.base_canary = first->canary_requests;
   watch.base_main = first->main_requests;
+  watch.base_baseline = first->baseline_requests;
   CanaryRecord& c = *run.d.canary;
   c.phase = CanaryPhase::kObserving;
   c.started_at_ms = NowMs();
@@ -224,10 +285,15 @@ Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* wi
   if (!svc || !svc->has_canary) {
     return std::string("the canary pool was removed from the proxy while it was observed");
   }
+  if (!run.baseline.empty() && !svc->has_baseline) {
+    return std::string("the baseline pool was removed from the proxy while the canary was observed");
+  }
   ResetIfRestarted(svc->canary_requests, watch.base_canary);
   ResetIfRestarted(svc->main_requests, watch.base_main);
+  ResetIfRestarted(svc->baseline_requests, watch.base_baseline);
   watch.last_canary = svc->canary_requests;
   watch.last_main = svc->main_requests;
+  watch.last_baseline = svc->baseline_requests;
   CanaryCounts counts;
   counts.requests = svc->canary_requests.total - watch.base_canary.total;
   counts.errors_5xx = svc->canary_requests.errors_5xx - watch.base_canary.errors_5xx;
@@ -253,6 +319,12 @@ Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* wi
                       (t.last_error.empty() ? "failed health checks" : t.last_error);
     break;
   }
+  for (const auto& t : svc->baseline) {
+    if (t.state != "unhealthy" || !watch.unhealthy.empty()) continue;
+    watch.unhealthy = "baseline target " + t.address + " became unhealthy (" +
+                      (t.last_error.empty() ? "failed health checks" : t.last_error) +
+                      "): the canary cannot be compared with it";
+  }
   CanaryVerdict verdict = JudgeCanary(run.env.canary, counts, clock_.Now() >= watch.deadline);
   if (verdict.kind == CanaryVerdict::kFail) {
     // A canary's 5xx are often its instance dying: the proxy sees the connection close a
@@ -273,12 +345,23 @@ Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* wi
 
 std::string Deployer::CrashedCanary(const Run& run) {
   supervisor_.Tick();  // notice exits now rather than on the supervisor's next tick
-  for (const auto& i : run.started) {
+  if (std::string crashed = CrashedIn(run.started, "canary"); !crashed.empty()) return crashed;
+  std::string crashed = CrashedIn(run.baseline, "baseline");
+  if (crashed.empty()) return crashed;
+  const std::size_t eol = crashed.find('\n');
+  return crashed.insert(eol == std::string::npos ? crashed.size() : eol,
+                        " (the canary cannot be compared with it)");
+}
+
+std::string Deployer::CrashedIn(const std::vector<runtime::InstanceInfo>& instances,
+                                const char* what) {
+  for (const auto& i : instances) {
     auto cur = supervisor_.Get(i.id);
     bool crashed = !cur || cur->state != runtime::InstanceState::kRunning ||
                    cur->restarts > i.restarts || cur->process.pid != i.process.pid;
     if (!crashed) continue;
-    std::string failure = "canary instance " + i.address() + " (" + i.id + ") crashed";
+    std::string failure =
+        std::string(what) + " instance " + i.address() + " (" + i.id + ") crashed";
     std::string exit = cur ? cur->last_exit : "";
     if (!exit.empty()) failure += ": process " + exit;
     auto lines = runtime::TailLines(i.log_path, static_cast<size_t>(options_.failure_log_lines));
@@ -303,7 +386,10 @@ ProxyDeployOutcome Deployer::DropCanary(Run& run, const std::string& failure) {
     spdlog::error("{}: dropping the canary pool: {}", run.where, dropped.message());
     MarkReconcilePending();
   } else {
-    WaitDrained(run.route.service, run.route.targets, run.env.drain_timeout);
+    std::vector<std::string> leaving = run.route.targets;
+    leaving.insert(leaving.end(), run.route.baseline_targets.begin(),
+                   run.route.baseline_targets.end());
+    WaitDrained(run.route.service, leaving, run.env.drain_timeout);
   }
   Progress(run.where + ": canary " + ShortCommit(run.d.commit) +
                " dropped: " + failure.substr(0, failure.find('\n')),

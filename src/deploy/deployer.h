@@ -197,6 +197,15 @@ class Deployer {
   // holds the reason). A Result error means the proxy could not be asked: the record stays
   // running for Reconcile. The caller holds the environment's lock.
   Result<ProxyDeployOutcome> CanaryLocked(Run& run);
+  Result<ProxyDeployOutcome> CanaryStepsLocked(Run& run);
+  // canary.baseline: starts as many fresh instances of the live release as the canary has
+  // (run.baseline, run.route.baseline_targets); "" or why they could not start. Then, once
+  // the canary is promoted or dropped, RetireBaseline stops them after their drain.
+  std::string StartBaseline(Run& run);
+  // Starts n instances of spec side by side into *started; "" or the first error.
+  std::string StartMany(const runtime::InstanceSpec& spec, int n,
+                        std::vector<runtime::InstanceInfo>* started);
+  void RetireBaseline(Run& run, bool drained);
   // One step (index i of steps): observed until its window ends, then judged by the
   // analysis; "" when it passed, or why the canary fails.
   Result<std::string> RunCanaryStep(Run& run, CanaryWatch& watch, std::size_t i,
@@ -207,6 +216,7 @@ class Deployer {
   Result<std::string> CheckCanary(Run& run, CanaryWatch& watch, bool* window_over);
   Result<CanaryWatch> StartWatch(Run& run);
   std::string CrashedCanary(const Run& run);
+  std::string CrashedIn(const std::vector<runtime::InstanceInfo>& instances, const char* what);
   ProxyDeployOutcome DropCanary(Run& run, const std::string& failure);
   void SaveStep(Run& run, DeploymentStep step);
   // Waits (bounded by `timeout` plus a little) until the proxy no longer lists `targets` of

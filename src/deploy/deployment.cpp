@@ -118,21 +118,8 @@ Status Deployer::StartInstances(Run& run) {
     spec.sandbox = run.env.sandbox;
     spec.limits = run.env.limits;
     spec.data = run.env.data;
-    // Started side by side: each is a fork/exec plus a record write.
-    std::vector<std::future<Result<runtime::InstanceInfo>>> starting;
-    for (int k = 0; k < run.env.instances; ++k) {
-      starting.push_back(std::async(std::launch::async, [&] { return supervisor_.Start(spec); }));
-    }
-    std::string error;
-    for (auto& f : starting) {
-      auto i = f.get();
-      if (!i.ok()) {
-        if (error.empty()) error = i.error();
-        continue;
-      }
-      run.d.instances.push_back(i->id);
-      run.started.push_back(*i);
-    }
+    std::string error = StartMany(spec, run.env.instances, &run.started);
+    for (const auto& i : run.started) run.d.instances.push_back(i.id);
     if (!error.empty()) return Fail(run, error, true);
   }
   run.t_started = clock_.Now();
@@ -141,6 +128,25 @@ Status Deployer::StartInstances(Run& run) {
                ", waiting for health",
            run.log);
   return Status::Ok();
+}
+
+std::string Deployer::StartMany(const runtime::InstanceSpec& spec, int n,
+                                std::vector<runtime::InstanceInfo>* started) {
+  // Started side by side: each is a fork/exec plus a record write.
+  std::vector<std::future<Result<runtime::InstanceInfo>>> starting;
+  for (int k = 0; k < n; ++k) {
+    starting.push_back(std::async(std::launch::async, [&] { return supervisor_.Start(spec); }));
+  }
+  std::string error;
+  for (auto& f : starting) {
+    auto i = f.get();
+    if (!i.ok()) {
+      if (error.empty()) error = i.error();
+      continue;
+    }
+    started->push_back(*i);
+  }
+  return error;
 }
 
 void Deployer::PrepareRoute(Run& run) {

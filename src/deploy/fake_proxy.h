@@ -12,7 +12,8 @@
 namespace gravity::deploy {
 
 // The proxy seam for unit tests, with both pools. Serves per service the targets of the
-// last successful deploy (`served`, the main pool) and the canary pool (`canary`).
+// last successful deploy (`served`, the main pool), the canary pool (`canary`) and its
+// baseline pool (`baseline`).
 // Targets in `unhealthy` fail the main health gate; `gate_fails` fails the canary's; `down`
 // makes every main-pool call a transport error. Counters move only when the test says so
 // (`on_poll` runs on every Service() call, i.e. on every check of a canary's observation).
@@ -62,6 +63,11 @@ class FakeProxy : public ProxyControl {
       return out;
     }
     canary[route.service] = route.targets;
+    if (route.baseline_targets.empty()) {
+      baseline.erase(route.service);
+    } else {
+      baseline[route.service] = route.baseline_targets;
+    }
     canary_weight = weight;
     out.switched = true;
     return out;
@@ -78,11 +84,13 @@ class FakeProxy : public ProxyControl {
     if (!canary.count(service)) return Status::NotFound("service has no canary");
     served[service] = canary[service];
     canary.erase(service);
+    baseline.erase(service);
     ++promotes;
     return Status::Ok();
   }
   Status DropCanary(const std::string& service) override {
     std::lock_guard lock(mutex_);
+    baseline.erase(service);
     if (canary.erase(service)) ++drops;
     return Status::Ok();
   }
@@ -104,6 +112,11 @@ class FakeProxy : public ProxyControl {
       for (const auto& a : canary[service]) s.canary.push_back({a, "healthy", ""});
       s.canary_requests = canary_requests;
     }
+    if (baseline.count(service)) {
+      s.has_baseline = true;
+      for (const auto& a : baseline[service]) s.baseline.push_back({a, "healthy", ""});
+      s.baseline_requests = baseline_requests;
+    }
     return std::optional<ProxyService>(s);
   }
 
@@ -111,12 +124,13 @@ class FakeProxy : public ProxyControl {
   bool down = false;
   std::set<std::string> unhealthy;
   bool gate_fails = false;
-  std::map<std::string, std::vector<std::string>> served, canary;
+  std::map<std::string, std::vector<std::string>> served, canary, baseline;
   std::vector<ProxyRoute> routes;
   int canary_weight = 0;
   std::vector<int> weights;  // SetCanaryWeight calls, in order
   PoolRequests main_requests{1000, 3};   // from before a canary: not counted
   PoolRequests canary_requests{50, 50};  // an earlier canary's: not counted
+  PoolRequests baseline_requests;
   std::function<void()> on_poll;
   int canary_deploys = 0, promotes = 0, drops = 0;
 };

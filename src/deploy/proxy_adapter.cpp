@@ -90,6 +90,7 @@ class ClientProxyControl final : public ProxyControl {
     req.targets = route.targets;
     req.weight = weight;
     req.candidate_token = route.candidate_token;
+    req.baseline_targets = route.baseline_targets;
     req.health = ToProxyHealth(route.health);
     req.deploy_timeout = route.health.deploy_timeout;
     ASSIGN_OR_RETURN(proxy::DeployResult r, client_.DeployCanary(req));
@@ -162,6 +163,11 @@ class ClientProxyControl final : public ProxyControl {
         out.canary_weight = pools["canary"].value("weight", 0);
         out.canary = targets(pools["canary"]);
         out.canary_requests = requests(pools["canary"]);
+      }
+      if (pools.contains("baseline") && pools["baseline"].is_object()) {
+        out.has_baseline = true;
+        out.baseline = targets(pools["baseline"]);
+        out.baseline_requests = requests(pools["baseline"]);
       }
       return std::optional<ProxyService>(out);
     }

@@ -23,6 +23,9 @@ struct ProxyRoute {
   // DeployCanary only: requests with `X-Gravity-Candidate: <token>` reach the canary pool
   // whatever its weight (the verify step).
   std::string candidate_token;
+  // DeployCanary only: the baseline pool's targets (fresh instances of the live release),
+  // gated with the canary's and given the same share of clients; empty: none.
+  std::vector<std::string> baseline_targets;
   bool operator==(const ProxyRoute&) const = default;
 };
 
@@ -63,7 +66,7 @@ struct PoolRequests {
   PoolRequests Since(const PoolRequests& base) const;
 };
 
-// The proxy's view of one service, with both pools (for canary analysis).
+// The proxy's view of one service, with its pools (for canary analysis).
 struct ProxyService {
   std::vector<ProxyTarget> main;  // without draining targets
   PoolRequests main_requests;
@@ -71,6 +74,9 @@ struct ProxyService {
   int canary_weight = 0;
   std::vector<ProxyTarget> canary;
   PoolRequests canary_requests;
+  bool has_baseline = false;  // a canary's baseline pool
+  std::vector<ProxyTarget> baseline;
+  PoolRequests baseline_requests;
   std::map<std::string, std::int64_t> draining_in_flight;  // draining target -> requests
 };
 

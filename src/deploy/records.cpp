@@ -119,6 +119,9 @@ json CanaryJson(const CanaryRecord& c) {
   if (c.started_at_ms) j["started_at_ms"] = c.started_at_ms;
   if (c.ends_at_ms) j["ends_at_ms"] = c.ends_at_ms;
   if (!c.verdict.empty()) j["verdict"] = c.verdict;
+  if (!c.baseline_instances.empty()) {
+    j["baseline"] = {{"commit", c.baseline_commit}, {"instances", c.baseline_instances}};
+  }
   if (!c.steps.empty()) {
     json steps = json::array();
     for (const auto& st : c.steps) {
@@ -168,6 +171,12 @@ CanaryRecord CanaryFromJson(const json& j) {
   c.started_at_ms = j.value("started_at_ms", std::int64_t{0});
   c.ends_at_ms = j.value("ends_at_ms", std::int64_t{0});
   c.verdict = j.value("verdict", std::string());
+  if (auto b = j.find("baseline"); b != j.end() && b->is_object()) {
+    c.baseline_commit = b->value("commit", std::string());
+    for (const auto& id : b->value("instances", json::array())) {
+      if (id.is_string()) c.baseline_instances.push_back(id.get<std::string>());
+    }
+  }
   for (const auto& sj : j.value("steps", json::array())) {
     if (!sj.is_object()) continue;
     CanaryStepRecord st;

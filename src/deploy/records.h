@@ -78,6 +78,9 @@ struct CanaryRecord {
   std::int64_t started_at_ms = 0;  // wall; 0 until the observation starts
   std::int64_t ends_at_ms = 0;     // wall; 0 until the observation starts
   std::string verdict;             // why it was promoted or dropped; empty until then
+  // canary.baseline: the baseline pool's instances (of baseline_commit, the live release).
+  std::string baseline_commit;
+  std::vector<std::string> baseline_instances;
 };
 
 // The JSON form of a canary record, as stored and as the API shows it (started_at_ms,

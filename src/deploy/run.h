@@ -44,6 +44,7 @@ struct Deployer::Run {
   EnvironmentRecord rec;                      // the environment before this deployment
   DeploymentRecord d;                         // this deployment's record
   std::vector<runtime::InstanceInfo> started;  // the new (or warm) instances
+  std::vector<runtime::InstanceInfo> baseline;  // canary.baseline: the live release's fresh ones
   ProxyRoute route;                           // what the proxy is asked to serve
   std::string judged;                         // why a canary was dropped after it got traffic
   // With a watch: the main pool's counters when the deployment began and just before the
@@ -56,10 +57,13 @@ struct Deployer::CanaryWatch {
   // the deltas from these (reset to 0 when the proxy restarts).
   PoolRequests base_canary;
   PoolRequests base_main;
+  PoolRequests base_baseline;
   PoolRequests step_canary;  // the readings at the start of the current step
   PoolRequests step_main;
+  PoolRequests step_baseline;
   PoolRequests last_canary;  // the readings at the last check
   PoolRequests last_main;
+  PoolRequests last_baseline;
   Clock::TimePoint deadline;  // the end of the current step's window
   std::string unhealthy;      // a canary target the proxy found unhealthy at the last check
   std::string legacy_verdict;  // the 5xx rule's reason when the step's window ended

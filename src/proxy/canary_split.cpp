@@ -50,6 +50,9 @@ PoolChoice ChoosePool(const ServiceSnapshot& service, int cookie_bucket, std::ui
   if (bucket < service.canary_weight) {
     c.pool = service.canary.get();
     c.name = "canary";
+  } else if (service.baseline && bucket < 2 * service.canary_weight) {
+    c.pool = service.baseline.get();
+    c.name = "baseline";
   }
   return c;
 }

@@ -2,7 +2,7 @@
 
 // Which pool of a service serves a request: the canary's share of clients, sticky per
 // client by the "gravity_bucket" cookie (a bucket 0-99; buckets below the canary weight go
-// to the canary). A client without the cookie gets a random bucket and the cookie with the
+// to the canary; with a baseline pool, the next as many go to the baseline). A client without the cookie gets a random bucket and the cookie with the
 // response, so requests without a cookie are split by weight too.
 // Thread-safety: pure functions.
 
@@ -20,7 +20,7 @@ int CookieBucket(const http1::RequestHead& head);
 
 struct PoolChoice {
   const PoolSnapshot* pool = nullptr;
-  const char* name = "main";  // "main" | "canary"
+  const char* name = "main";  // "main" | "canary" | "baseline"
   int set_cookie_bucket = -1;  // >= 0: the response sets the cookie to this bucket
 };
 

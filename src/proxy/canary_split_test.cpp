@@ -56,6 +56,27 @@ TEST(CanarySplit, ClientsWithoutTheCookieAreSplitByWeightAndGetOne) {
   EXPECT_EQ(canary, 300);
 }
 
+TEST(CanarySplit, TheBaselineGetsTheNextBucketsAsManyAsTheCanary) {
+  ServiceSnapshot s = Service(20);
+  s.baseline = std::make_unique<PoolSnapshot>();
+  EXPECT_STREQ(ChoosePool(s, 19, 0).name, "canary");
+  EXPECT_EQ(ChoosePool(s, 20, 0).pool, s.baseline.get());
+  EXPECT_STREQ(ChoosePool(s, 39, 0).name, "baseline");
+  EXPECT_EQ(ChoosePool(s, 40, 0).pool, s.main.get());
+  int canary = 0, baseline = 0, main = 0;
+  for (std::uint64_t r = 0; r < 1000; ++r) {
+    PoolChoice c = ChoosePool(s, -1, r);
+    canary += c.pool == s.canary.get();
+    baseline += c.pool == s.baseline.get();
+    main += c.pool == s.main.get();
+  }
+  EXPECT_EQ(canary, 200);
+  EXPECT_EQ(baseline, 200);
+  EXPECT_EQ(main, 600);
+  s.canary_weight = 50;  // the most a canary with a baseline may have: main gets nothing
+  EXPECT_STREQ(ChoosePool(s, 99, 0).name, "baseline");
+}
+
 TEST(CanarySplit, NoCanaryOrZeroWeightMeansMainAndNoCookie) {
   for (int weight : {-1, 0}) {
     ServiceSnapshot s = Service(weight);

@@ -158,9 +158,12 @@ Status ValidateHostPattern(const std::string& host) {
   return Status::Ok();
 }
 
-Status ValidateWeight(int weight) {
-  if (weight < 0 || weight > 100) {
-    return Status::Error("weight must be between 0 and 100, got " + std::to_string(weight));
+Status ValidateWeight(int weight, bool with_baseline) {
+  const int max = with_baseline ? 50 : 100;
+  if (weight < 0 || weight > max) {
+    return Status::Error("weight must be between 0 and " + std::to_string(max) + ", got " +
+                         std::to_string(weight) +
+                         (with_baseline ? " (the baseline pool gets the same share)" : ""));
   }
   return Status::Ok();
 }
@@ -233,6 +236,16 @@ Result<CanaryRequest> CanaryRequestFromJson(const json& j) {
   std::int64_t w = 0;
   RETURN_IF_ERROR(GetInt(j, "weight", 0, 100, &w, ""));
   c.weight = static_cast<int>(w);
+  if (j.contains("baseline_targets") && !j["baseline_targets"].is_null()) {
+    RETURN_IF_ERROR(GetStrings(j, "baseline_targets", &c.baseline));
+    RETURN_IF_ERROR(ValidateTargets(c.baseline).Prefixed("baseline_targets"));
+    for (const auto& b : c.baseline) {
+      if (std::find(c.pool.targets.begin(), c.pool.targets.end(), b) != c.pool.targets.end()) {
+        return Status::Error("target '" + b + "' is in both the canary and the baseline pool");
+      }
+    }
+    RETURN_IF_ERROR(ValidateWeight(c.weight, true));
+  }
   RETURN_IF_ERROR(GetMs(j, "deploy_timeout_ms", 0, &c.deploy_timeout, ""));
   if (j.contains("candidate_token")) {
     if (!j["candidate_token"].is_string()) return Status::Error("candidate_token must be a string");
@@ -263,6 +276,7 @@ json ServiceToJson(const ServiceSpec& s) {
     j["canary"] = json{{"targets", s.canary->pool.targets},
                        {"health", HealthToJson(s.canary->pool.health)},
                        {"weight", s.canary->weight}};
+    if (!s.canary->baseline.empty()) j["canary"]["baseline_targets"] = s.canary->baseline;
   }
   return j;
 }
@@ -275,7 +289,7 @@ Result<ServiceSpec> ServiceFromJson(const json& j) {
   auto it = j.find("canary");
   if (it != j.end() && !it->is_null()) {
     ASSIGN_OR_RETURN(CanaryRequest c, CanaryRequestFromJson(*it));
-    s.canary = CanarySpec{c.pool, c.weight};
+    s.canary = CanarySpec{c.pool, c.weight, c.baseline};
   }
   return s;
 }

@@ -39,6 +39,9 @@ struct PoolSpec {
 struct CanarySpec {
   PoolSpec pool;
   int weight = 0;  // 0..100: share of clients sent to the canary
+  // Non-empty: a baseline pool (fresh instances of the live release, checked like the
+  // canary's) with the same share of clients as the canary (weight then at most 50).
+  std::vector<std::string> baseline;
 };
 
 struct ServiceSpec {
@@ -72,10 +75,13 @@ struct CanaryRequest {
   // Non-empty: requests carrying `X-Gravity-Candidate: <token>` go to the canary pool
   // whatever its weight (the deployer's verify step reaches new instances this way).
   std::string candidate_token;
+  // "baseline_targets": see CanarySpec::baseline.
+  std::vector<std::string> baseline;
   milliseconds deploy_timeout{30000};
 };
 Result<CanaryRequest> CanaryRequestFromJson(const nlohmann::json& j);
-Status ValidateWeight(int weight);
+// 0..100, or 0..50 with a baseline pool (which gets the same share again).
+Status ValidateWeight(int weight, bool with_baseline = false);
 
 // The persisted form of a service (state file).
 nlohmann::json ServiceToJson(const ServiceSpec& s);

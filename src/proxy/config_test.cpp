@@ -55,5 +55,33 @@ TEST(ProxyConfig, BadRequestsSayWhatIsWrong) {
   EXPECT_TRUE(ValidateWeight(0).ok());
 }
 
+TEST(ProxyConfig, CanaryWithABaselinePool) {
+  auto c = CanaryRequestFromJson(json{{"targets", {"127.0.0.1:20001"}},
+                                      {"baseline_targets", {"127.0.0.1:20002"}},
+                                      {"weight", 50}});
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->baseline, std::vector<std::string>{"127.0.0.1:20002"});
+  struct Case {
+    json body;
+    const char* expect;
+  } cases[] = {
+      {json{{"targets", {"127.0.0.1:1"}}, {"baseline_targets", {"127.0.0.1:2"}}, {"weight", 51}},
+       "between 0 and 50, got 51 (the baseline pool gets the same share)"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"baseline_targets", json::array()}, {"weight", 5}},
+       "baseline_targets: 'targets' must list at least one"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"baseline_targets", {"127.0.0.1:1"}}, {"weight", 5}},
+       "'127.0.0.1:1' is in both the canary and the baseline pool"},
+      {json{{"targets", {"127.0.0.1:1"}}, {"baseline_targets", "127.0.0.1:2"}, {"weight", 5}},
+       "'baseline_targets' must be an array"},
+  };
+  for (const auto& c : cases) {
+    auto r = CanaryRequestFromJson(c.body);
+    ASSERT_FALSE(r.ok()) << c.body.dump();
+    EXPECT_NE(r.error().find(c.expect), std::string::npos) << r.error();
+  }
+  EXPECT_TRUE(ValidateWeight(100).ok());
+  EXPECT_FALSE(ValidateWeight(51, true).ok());
+}
+
 }  // namespace
 }  // namespace gravity::proxy

@@ -145,21 +145,32 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
   before->busy = true;
   const auto started = clock_.Now();
   std::vector<TargetRef> fresh = table_.NewTargets(req.pool);
+  // The baseline's targets pass the same gate, in the same wait: both pools get clients
+  // together or not at all.
+  std::vector<TargetRef> fresh_baseline =
+      table_.NewTargets(PoolSpec{req.baseline, req.pool.health});
+  std::vector<TargetRef> gated = fresh;
+  gated.insert(gated.end(), fresh_baseline.begin(), fresh_baseline.end());
   json failures;
-  Status st = co_await table_.WaitHealthy(fresh, req.deploy_timeout, &failures);
+  Status st = co_await table_.WaitHealthy(gated, req.deploy_timeout, &failures);
   ServiceRuntime* svc = table_.Find(name);
   if (!svc) {
-    table_.StopChecks(fresh);
+    table_.StopChecks(gated);
     co_return JsonError(409, "service '" + name + "' was removed during the canary deploy");
   }
   svc->busy = false;
   if (!st.ok()) {
-    table_.StopChecks(fresh);
+    table_.StopChecks(gated);
     co_return Refused("canary of '" + name + "'", st, failures);
   }
   std::vector<TargetRef> old;
   if (svc->canary) old = std::move(svc->canary->targets);
+  if (svc->baseline) {
+    old.insert(old.end(), svc->baseline->targets.begin(), svc->baseline->targets.end());
+  }
   svc->canary = PoolRuntime{fresh, req.pool.health};
+  svc->baseline.reset();
+  if (!fresh_baseline.empty()) svc->baseline = PoolRuntime{fresh_baseline, req.pool.health};
   svc->canary_weight = req.weight;
   svc->candidate_token = req.candidate_token;
   auto switched = std::chrono::duration_cast<milliseconds>(clock_.Now() - started);
@@ -178,7 +189,11 @@ ApiResponse ControlApi::Remove(const std::string& name) {
 ApiResponse ControlApi::DropCanary(ServiceRuntime& svc) {
   if (!svc.canary) return NoCanary(svc);
   std::vector<TargetRef> old = std::move(svc.canary->targets);
+  if (svc.baseline) {
+    old.insert(old.end(), svc.baseline->targets.begin(), svc.baseline->targets.end());
+  }
   svc.canary.reset();
+  svc.baseline.reset();
   svc.canary_weight = 0;
   svc.candidate_token.clear();
   table_.Commit(svc, std::move(old), svc.spec.drain_timeout);
@@ -190,7 +205,7 @@ ApiResponse ControlApi::SetWeight(ServiceRuntime& svc, const json& body) {
   if (!body.contains("weight") || !body["weight"].is_number_integer()) {
     return JsonError(400, "'weight' must be an integer between 0 and 100");
   }
-  if (Status w = ValidateWeight(body["weight"].get<int>()); !w.ok()) {
+  if (Status w = ValidateWeight(body["weight"].get<int>(), svc.baseline.has_value()); !w.ok()) {
     return JsonError(400, w.message());
   }
   svc.canary_weight = body["weight"].get<int>();
@@ -201,9 +216,14 @@ ApiResponse ControlApi::SetWeight(ServiceRuntime& svc, const json& body) {
 ApiResponse ControlApi::Promote(ServiceRuntime& svc) {
   if (!svc.canary) return NoCanary(svc);
   if (svc.busy) return JsonError(409, "a deploy of '" + svc.spec.name + "' is in progress");
+  // The old main pool and the baseline (the same release) drain.
   std::vector<TargetRef> old = std::move(svc.main.targets);
+  if (svc.baseline) {
+    old.insert(old.end(), svc.baseline->targets.begin(), svc.baseline->targets.end());
+  }
   svc.main = std::move(*svc.canary);
   svc.canary.reset();
+  svc.baseline.reset();
   svc.canary_weight = 0;
   svc.candidate_token.clear();
   table_.Commit(svc, std::move(old), svc.spec.drain_timeout);

@@ -197,6 +197,7 @@ Result<DeployResult> ControlClient::DeployCanary(const CanaryRequest2& request) 
             {"health", HealthJson(request.health)},
             {"deploy_timeout_ms", request.deploy_timeout.count()}};
   if (!request.candidate_token.empty()) body["candidate_token"] = request.candidate_token;
+  if (!request.baseline_targets.empty()) body["baseline_targets"] = request.baseline_targets;
   ASSIGN_OR_RETURN(Response r,
                    Call("PUT", "/v1/services/" + request.service + "/canary", body.dump()));
   return ToDeployResult(r);

@@ -43,6 +43,7 @@ struct CanaryRequest2 {
   std::vector<std::string> targets;
   int weight = 0;
   std::string candidate_token;  // see proxy::CanaryRequest
+  std::vector<std::string> baseline_targets;  // see proxy::CanarySpec::baseline
   HealthSpec health;
   std::chrono::milliseconds deploy_timeout{30000};
 };

@@ -35,6 +35,8 @@ struct ServiceSnapshot {
   std::string name;
   std::unique_ptr<PoolSnapshot> main;
   std::unique_ptr<PoolSnapshot> canary;  // null when there is none
+  // Null when there is none; else it gets the same share of clients as the canary.
+  std::unique_ptr<PoolSnapshot> baseline;
   int canary_weight = 0;
   std::string candidate_token;  // non-empty: X-Gravity-Candidate with it picks the canary
   std::string hsts;  // "max-age=N" for responses over HTTPS, or empty

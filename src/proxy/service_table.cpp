@@ -165,6 +165,9 @@ void ServiceTable::Remove(const std::string& name) {
   Save();
   std::vector<TargetRef> all = svc->main.targets;
   if (svc->canary) all.insert(all.end(), svc->canary->targets.begin(), svc->canary->targets.end());
+  if (svc->baseline) {
+    all.insert(all.end(), svc->baseline->targets.begin(), svc->baseline->targets.end());
+  }
   for (const auto& t : all) t->target->draining.store(true);
   StopChecks(all);
   // The drain only compares the runtime's address with the table's; it may go now.
@@ -211,6 +214,11 @@ void ServiceTable::Publish() {
       snap->canary->stats = svc->canary_stats;
       snap->canary_weight = svc->canary_weight;
       snap->candidate_token = svc->candidate_token;
+      if (svc->baseline) {
+        snap->baseline = std::make_unique<PoolSnapshot>();
+        snap->baseline->targets = Targets(svc->baseline->targets);
+        snap->baseline->stats = svc->baseline_stats;
+      }
     }
     table->services.push_back(std::move(snap));
   }
@@ -238,6 +246,9 @@ void ServiceTable::Save() {
       for (const auto& t : svc->canary->targets) c.pool.targets.push_back(t->target->address.text);
       c.pool.health = svc->canary->health;
       c.weight = svc->canary_weight;
+      if (svc->baseline) {
+        for (const auto& t : svc->baseline->targets) c.baseline.push_back(t->target->address.text);
+      }
       s.canary = c;
     }
     specs.push_back(std::move(s));
@@ -311,6 +322,13 @@ void ServiceTable::Restore() {
         svc->canary->targets.push_back(
             NewTarget(a, spec.canary->pool.health, HealthState::kHealthy));
       }
+      if (!spec.canary->baseline.empty()) {
+        svc->baseline = PoolRuntime{{}, spec.canary->pool.health};
+        for (const auto& a : spec.canary->baseline) {
+          svc->baseline->targets.push_back(
+              NewTarget(a, spec.canary->pool.health, HealthState::kHealthy));
+        }
+      }
     }
     services_[spec.name] = std::move(svc);
   }
@@ -323,6 +341,9 @@ void ServiceTable::Restore() {
     for (const auto& t : svc->main.targets) StartChecks(t);
     if (svc->canary) {
       for (const auto& t : svc->canary->targets) StartChecks(t);
+    }
+    if (svc->baseline) {
+      for (const auto& t : svc->baseline->targets) StartChecks(t);
     }
   }
   if (!services_.empty()) {
@@ -346,6 +367,15 @@ json ServiceTable::Describe(const ServiceRuntime& svc) const {
                   {"health", HealthToJson(svc.canary->health)},
                   {"requests", RequestsJson(*svc.canary_stats)}};
   }
+  json baseline = nullptr;
+  if (svc.baseline) {
+    json bt = json::array();
+    for (const auto& t : svc.baseline->targets) bt.push_back(TargetJson(t, false));
+    baseline = json{{"weight", svc.canary_weight},
+                    {"targets", bt},
+                    {"health", HealthToJson(svc.baseline->health)},
+                    {"requests", RequestsJson(*svc.baseline_stats)}};
+  }
   return json{{"name", svc.spec.name},
               {"hosts", svc.spec.hosts},
               {"path_prefix", svc.spec.path_prefix},
@@ -354,7 +384,8 @@ json ServiceTable::Describe(const ServiceRuntime& svc) const {
                  {{"targets", main_targets},
                   {"health", HealthToJson(svc.main.health)},
                   {"requests", RequestsJson(*svc.main_stats)}}},
-                {"canary", canary}}}};
+                {"canary", canary},
+                {"baseline", baseline}}}};
 }
 
 json ServiceTable::DescribeAll() const {
@@ -369,6 +400,7 @@ std::string ServiceTable::RenderMetrics() const {
   for (const auto& [name, svc] : services_) {
     pools.push_back(PoolMetrics{name, "main", svc->main_stats.get()});
     pools.push_back(PoolMetrics{name, "canary", svc->canary_stats.get()});
+    pools.push_back(PoolMetrics{name, "baseline", svc->baseline_stats.get()});
     auto add = [&](const TargetRef& t, const char* pool, bool draining) {
       targets.push_back(TargetMetrics{name, pool, t->target->address.text,
                                       draining ? "draining" : HealthStateName(t->machine.state()),
@@ -378,6 +410,9 @@ std::string ServiceTable::RenderMetrics() const {
     for (const auto& t : svc->draining) add(t, "main", true);
     if (svc->canary) {
       for (const auto& t : svc->canary->targets) add(t, "canary", false);
+    }
+    if (svc->baseline) {
+      for (const auto& t : svc->baseline->targets) add(t, "baseline", false);
     }
   }
   return proxy::RenderMetrics(pools, targets);

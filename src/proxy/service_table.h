@@ -42,11 +42,15 @@ struct ServiceRuntime {
   ServiceSpec spec;  // hosts, prefix, timeouts; pools mirrored from below on save
   PoolRuntime main;
   std::optional<PoolRuntime> canary;
+  // With a canary only: the live release's fresh instances the canary is compared with,
+  // health-checked like it, with the same share of clients.
+  std::optional<PoolRuntime> baseline;
   int canary_weight = 0;
   std::string candidate_token;  // CanaryRequest::candidate_token; not persisted
   std::vector<TargetRef> draining;
   std::shared_ptr<PoolStats> main_stats = std::make_shared<PoolStats>();
   std::shared_ptr<PoolStats> canary_stats = std::make_shared<PoolStats>();
+  std::shared_ptr<PoolStats> baseline_stats = std::make_shared<PoolStats>();
   bool busy = false;  // a deploy or canary deploy is in progress
 };
 

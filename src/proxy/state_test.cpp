@@ -25,7 +25,7 @@ ServiceSpec Site(const std::string& target) {
   s.main.health.body_contains = "Automation for the people";
   s.main.health.interval = std::chrono::milliseconds(250);
   s.drain_timeout = std::chrono::milliseconds(5000);
-  s.canary = CanarySpec{PoolSpec{{"127.0.0.1:20009"}, {}}, 10};
+  s.canary = CanarySpec{PoolSpec{{"127.0.0.1:20009"}, {}}, 10, {"127.0.0.1:20010"}};
   return s;
 }
 
@@ -46,6 +46,7 @@ TEST_F(StateTest, SaveThenLoadRoundTrips) {
   ASSERT_TRUE(s.canary);
   EXPECT_EQ(s.canary->weight, 10);
   EXPECT_EQ(s.canary->pool.targets, std::vector<std::string>{"127.0.0.1:20009"});
+  EXPECT_EQ(s.canary->baseline, std::vector<std::string>{"127.0.0.1:20010"});
 }
 
 TEST_F(StateTest, MissingFileIsEmptyState) {

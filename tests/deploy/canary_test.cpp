@@ -319,6 +319,76 @@ TEST_F(CanaryTest, IdenticalCanaryIsPromotedThroughEveryStep) {
   EXPECT_EQ(clients.Stats().failed, 0) << clients.Stats().Summary();
 }
 
+// canary.baseline: the canary is judged against fresh instances of the live release that
+// got the same share of clients, started with it; they go once the canary is decided.
+TEST_F(CanaryTest, BaselinePoolIsWhatTheCanaryIsJudgedAgainst) {
+  auto& env = stack_.apps[0].environments[0];
+  env.canary.steps = {{25, 3s}};
+  env.canary.baseline = true;
+  deployer_->SetStack(stack_);
+  auto first = deployer_->Deploy("staging", MakeRelease("r0"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  const std::vector<std::string> live = Env("staging").live_instances;
+  test::LoadGenerator main_clients(Clients(99, 3));
+  test::LoadGenerator canary_clients(Clients(0, 2));
+  test::LoadGenerator baseline_clients(Clients(30, 2));  // buckets 25-49: the baseline
+  main_clients.Start();
+  canary_clients.Start();
+  baseline_clients.Start();
+
+  // A slower canary is dropped, judged against the baseline.
+  auto slow = deployer_->Deploy("staging", MakeRelease("slow", "--latency 50ms"));
+  ASSERT_FALSE(slow.ok()) << "the slow canary was promoted";
+  EXPECT_NE(slow.error().find("latency high: canary median"), std::string::npos) << slow.error();
+  EXPECT_NE(slow.error().find("baseline"), std::string::npos) << slow.error();
+  auto c = LastCanary();
+  EXPECT_EQ(c["steps"][0]["analysis"]["compared_with"], "baseline") << c.dump();
+  ASSERT_EQ(c["baseline"]["instances"].size(), live.size()) << c.dump();
+  EXPECT_EQ(c["baseline"]["commit"], first->commit);
+  for (const auto& id : c["baseline"]["instances"]) {
+    EXPECT_EQ(std::count(live.begin(), live.end(), id.get<std::string>()), 0)
+        << "the baseline reused live instance " << id;
+  }
+  EXPECT_EQ(Env("staging").live_commit, first->commit);
+  EXPECT_EQ(Env("staging").live_instances, live);
+  // The baseline's instances are stopped once the canary is decided.
+  const auto baseline_ids = c["baseline"]["instances"].get<std::vector<std::string>>();
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        deployer_->Tick();
+        for (const auto& id : baseline_ids) {
+          auto i = supervisor_->Get(id);
+          if (i && i->state == runtime::InstanceState::kRunning) return false;
+        }
+        return true;
+      },
+      20s))
+      << "baseline instances still running after the canary was dropped";
+
+  // An identical canary is promoted, against a fresh baseline again.
+  auto same = deployer_->Deploy("staging", MakeRelease("r1"));
+  ASSERT_TRUE(same.ok()) << same.error();
+  c = LastCanary();
+  EXPECT_EQ(c["steps"][0]["analysis"]["compared_with"], "baseline") << c.dump();
+  EXPECT_EQ(c["steps"][0]["decision"], "pass") << c.dump();
+  main_clients.Stop();
+  canary_clients.Stop();
+  baseline_clients.Stop();
+  EXPECT_EQ(main_clients.Stats().failed, 0) << main_clients.Stats().Summary();
+  EXPECT_EQ(canary_clients.Stats().failed, 0) << canary_clients.Stats().Summary();
+  EXPECT_EQ(baseline_clients.Stats().failed, 0) << baseline_clients.Stats().Summary();
+  // The baseline's clients met r0 instances the main pool's clients never did (fresh ones),
+  // and never the canary.
+  bool fresh_r0 = false;
+  for (const auto& [instance, n] : baseline_clients.Stats().instances) {
+    EXPECT_NE(instance.rfind("slow-", 0), 0u) << "a baseline client reached the canary";
+    if (instance.rfind("r0-", 0) == 0 && !main_clients.Stats().instances.count(instance)) {
+      fresh_r0 = true;
+    }
+  }
+  EXPECT_TRUE(fresh_r0) << baseline_clients.Stats().Summary();
+}
+
 TEST_F(CanaryTest, NoTrafficModesOnARealProxy) {
   auto& env = stack_.apps[0].environments[0];
   env.canary.steps = {{10, 1s}};
