@@ -70,10 +70,11 @@ void TrafficHistory::Record(const Key& key,
   Environment& env = environments_[key];
   // A pool the proxy no longer has (a canary that ended) keeps its points, but a later pool
   // of that name starts from a new base.
-  for (auto& [name, pool] : env.pools) {
+  for (auto& entry : env.pools) {
+    const std::string& name = entry.first;
     bool present = std::any_of(pools.begin(), pools.end(),
                                [&name](const auto& p) { return p.first == name; });
-    if (!present) pool.base_at.reset();
+    if (!present) entry.second.base_at.reset();
   }
   for (const auto& [name, reading] : pools) Append(env.pools[name], reading, at);
 }

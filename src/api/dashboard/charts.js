@@ -83,7 +83,7 @@ export function lineChart(series, opts = {}) {
   for (const f of [0, 0.5, 1]) {
     const ago = (1 - f) * (to - from);
     chart.append(svg("text", {x: x(from + f * (to - from)) - (f === 1 ? 22 : f === 0.5 ? 18 : 0),
-                              y: H - 6}, ago > 0 ? "-" + duration(ago) : "now"));
+                              y: H - 6}, ago <= 0 ? "now" : ago >= 60000 ? `-${Math.round(ago / 60000)}m` : "-" + duration(ago)));
   }
   for (const s of series) {
     const runs = [];

@@ -43,7 +43,7 @@ function latest(pool) {
 
 function environment(data) {
   const section = el("section", {class: "card traffic-env", "data-env": data.env},
-    el("h2", {}, data.env, el("span", {class: "muted"}, "every " + duration(data.resolution_ms))));
+    el("h2", {}, data.env, el("span", {class: "muted"}, "a point every " + duration(data.resolution_ms))));
   const pools = data.pools.filter(p => p.points.length > 0);
   const any = pools.some(p => p.points.some(pt => pt.requests > 0));
   if (!any) {
