@@ -4,11 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "api/cert_routes.h"
 #include "api/dashboard.h"
 #include "api/deploy_routes.h"
 #include "api/log_routes.h"
 #include "api/pipeline_routes.h"
+#include "api/traffic_routes.h"
+#include "common/duration.h"
 #include "common/fs.h"
 #include "common/net.h"
 #include "common/process.h"
@@ -93,6 +97,15 @@ Status Daemon::Init() {
 
   deploy::DeployService::Options deploy_options;
   deploy_options.proxy_socket = layout_.proxy_socket;
+  // GRAVITY_TRAFFIC_RESOLUTION (e.g. 500ms): a finer traffic history, for tests.
+  if (const char* r = std::getenv("GRAVITY_TRAFFIC_RESOLUTION"); r && *r) {
+    auto d = ParseDuration(r);
+    if (!d.ok() || d->count() <= 0) {
+      return Status::InvalidArgument(std::string("GRAVITY_TRAFFIC_RESOLUTION '") + r +
+                                     "' is not a positive duration such as 500ms or 10s");
+    }
+    deploy_options.traffic_resolution = *d;
+  }
   deploys_ = std::make_unique<deploy::DeployService>(*db_, stack_, deploy_options);
   // Deploy events (deploys, rollbacks, promotions, restarts, retention) go to the log store
   // as source deploy: "site/staging: traffic switched to 4f2a9c0 in 812 ms".
@@ -123,6 +136,7 @@ Status Daemon::Init() {
   }
   api::AddCertRoutes(router_, certs_.get());
   api::AddLogRoutes(router_, logs_->store(), Clock::Real());
+  api::AddTrafficRoutes(router_, deploys_->traffic());
   api::AddDashboardRoutes(router_);
   if (stack_.webhooks) api::AddWebhookRoutes(hook_router_, *pipeline_);
   return Status::Ok();

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/process.h"
 #include "deploy/proxy_adapter.h"
 
@@ -20,6 +22,13 @@ DeployService::DeployService(store::Db& db, const config::StackSpec& stack, Opti
   proxy_ = MakeProxyControl(options.proxy_socket);
   deployer_ = std::make_unique<Deployer>(db, *supervisor_, *proxy_, Clock::Real());
   deployer_->SetStack(stack);
+  TrafficHistory::Options to;
+  to.resolution = options.traffic_resolution;
+  // An hour of points (2 to 3600 of them: a fine test resolution keeps less than an hour).
+  to.points = std::clamp<std::size_t>(
+      static_cast<std::size_t>(std::chrono::hours(1) / options.traffic_resolution), 2, 3600);
+  traffic_ = std::make_unique<TrafficHistory>(*proxy_, Clock::Real(), to);
+  traffic_->SetStack(stack);
 }
 
 DeployService::~DeployService() { Stop(false); }
@@ -32,6 +41,7 @@ Status DeployService::Start() {
   Status st = deployer_->Reconcile();
   if (!st.ok()) spdlog::warn("deploy: reconcile pending: {}", st.message());
   supervisor_->StartThread();
+  traffic_->Start();
   MutexLock lock(thread_mutex_);
   stop_ = false;
   thread_ = std::thread([this] { TickLoop(); });
@@ -60,6 +70,7 @@ void DeployService::Stop(bool stop_instances) {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  traffic_->Stop();
   supervisor_->StopThread();
   if (stop_instances) {
     MutexLock lock(stack_mutex_);
@@ -77,6 +88,7 @@ void DeployService::SetStack(const config::StackSpec& stack) {
     stack_ = stack;
   }
   deployer_->SetStack(stack);
+  traffic_->SetStack(stack);
   for (const auto& app : before.apps) {
     const config::StackApp* now = stack.FindApp(app.name);
     for (const auto& env : app.environments) {

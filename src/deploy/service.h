@@ -13,6 +13,7 @@
 #include "config/spec.h"
 #include "deploy/deployer.h"
 #include "deploy/proxy_control.h"
+#include "deploy/traffic_history.h"
 #include "runtime/launcher.h"
 #include "runtime/supervisor.h"
 #include "store/db.h"
@@ -25,14 +26,17 @@ namespace gravity::deploy {
 // (daemon/daemon.h) hands the pipeline's releases to deployer(); so do the API's deploy
 // routes (api/deploy_routes.h).
 //
-// Threads: Start() runs the supervisor's tick thread and one thread that runs
-// Deployer::Tick every 500 ms (and first reconciles and restores what was live).
+// Threads: Start() runs the supervisor's tick thread, one thread that runs
+// Deployer::Tick every 500 ms (and first reconciles and restores what was live), and the
+// traffic history's sampler (traffic()).
 // Thread-safe: handlers may be called from any thread.
 class DeployService {
  public:
   struct Options {
     std::string proxy_socket;    // the proxy's control socket (daemon::StateLayout)
     std::string gravity_binary;  // default: this executable
+    // How often the traffic history reads the proxy's counters (an hour of points is kept).
+    std::chrono::milliseconds traffic_resolution = std::chrono::seconds(10);
   };
   DeployService(store::Db& db, const config::StackSpec& stack, Options options);
   DeployService(store::Db& db, const config::StackSpec& stack)
@@ -50,6 +54,7 @@ class DeployService {
 
   Deployer& deployer() { return *deployer_; }
   runtime::Supervisor& supervisor() { return *supervisor_; }
+  TrafficHistory& traffic() { return *traffic_; }
 
  private:
   void TickLoop() EXCLUDES(thread_mutex_);
@@ -61,6 +66,7 @@ class DeployService {
   std::unique_ptr<runtime::Supervisor> supervisor_;
   std::unique_ptr<ProxyControl> proxy_;
   std::unique_ptr<Deployer> deployer_;
+  std::unique_ptr<TrafficHistory> traffic_;  // reads proxy_
 
   Mutex thread_mutex_;
   std::condition_variable cv_;

@@ -266,6 +266,37 @@ test("logs page shows the app's stored lines", {timeout: 30_000}, async () => {
   await done(page, "logs");
 });
 
+test("traffic page draws the requests sent through the proxy", {timeout: 60_000}, async () => {
+  // The stack's daemon samples every 500 ms (GRAVITY_TRAFFIC_RESOLUTION in stack.mjs).
+  const data = await waitFor(async () => {
+    for (let i = 0; i < 20; i++) await (await fetch(`http://127.0.0.1:${stack.proxyPort}/`)).text();
+    const r = await stack.api("/v1/traffic?app=site&env=staging");
+    const main = (r.body.pools || []).find(p => p.pool === "main");
+    return main && main.points.some(p => p.requests_per_s > 0) ? r.body : null;
+  }, 20_000, "a traffic point with requests");
+  assert.equal(data.resolution_ms, 500);
+  const page = await open("#/traffic?app=site");
+  const chart = page.locator('[data-env="staging"] svg[data-metric="requests"]');
+  await chart.waitFor();
+  assert.ok(Number(await chart.getAttribute("data-max")) > 0, "a non-zero requests/s is drawn");
+  assert.ok(await chart.locator("polyline.line-main, circle.dot-main").count() > 0, "the main pool's line");
+  await page.locator('[data-env="staging"] svg[data-metric="latency"]').waitFor();
+  await page.locator('[data-env="staging"] svg[data-metric="errors"]').waitFor();
+  assert.equal(await page.locator("nav a[aria-current=page]").textContent(), "Traffic");
+  await done(page, "traffic");
+  // Readable on a phone: no sideways scrolling.
+  const phone = await open("#/traffic?app=site");
+  await phone.setViewportSize({width: 390, height: 844});
+  await phone.locator('svg[data-metric="requests"]').waitFor();
+  const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no sideways scrolling (page is ${width}px wide)`);
+  await done(phone, "traffic-phone");
+  // Unknown names are refused by name.
+  const bad = await stack.api("/v1/traffic?app=site&env=qa");
+  assert.equal(bad.status, 404);
+  assert.match(bad.body.error, /no environment 'qa'/);
+});
+
 test("unknown pages and files", {timeout: 30_000}, async () => {
   const page = await open("#/no-such-page");
   await page.locator("h1", {hasText: "Not found"}).waitFor();

@@ -1,4 +1,4 @@
-// The dashboard: hash routes (#/, #/runs, #/runs/ID, #/deploys/APP, #/logs) so every
+// The dashboard: hash routes (#/, #/runs, #/runs/ID, #/deploys/APP, #/logs, #/traffic) so every
 // page's address can be shared; each page is redrawn from the API in place (no reload).
 import {el} from "./dom.js";
 import {overview} from "./overview.js";
@@ -6,6 +6,7 @@ import {runs} from "./runs.js";
 import {runPage} from "./run.js";
 import {deploys} from "./deploys.js";
 import {logs} from "./logs.js";
+import {traffic} from "./traffic.js";
 
 // [pattern, page, nav item, refresh every ms (0: the page updates itself)]
 const ROUTES = [
@@ -14,6 +15,7 @@ const ROUTES = [
   [/^\/runs\/(?<id>\d+)$/, runPage, "runs", 0],
   [/^\/deploys(?:\/(?<app>[^/]+))?$/, deploys, "deploys", 3000],
   [/^\/logs$/, logs, "logs", 0],
+  [/^\/traffic$/, traffic, "traffic", 5000],
 ];
 
 const main = document.getElementById("main");

@@ -59,3 +59,53 @@ export function groupedBars(groups, opts = {}) {
   });
   return chart;
 }
+
+// Lines on a time axis: series [{name, cls, points: [{t, v}]}] (t in ms since the epoch)
+// over [opts.from, opts.to]; the y axis from 0 to the largest value (opts.format for its
+// labels). A gap longer than opts.gap ms between two points breaks the line.
+export function lineChart(series, opts = {}) {
+  const LW = 400, H = 170, top = 10, bottom = H - 22, left = 52, right = LW - 8;  // phone-legible
+  const to = opts.to || Math.max(0, ...series.flatMap(s => s.points.map(p => p.t)));
+  const from = opts.from || Math.min(to - 1, ...series.flatMap(s => s.points.map(p => p.t)));
+  const max = Math.max(0, ...series.flatMap(s => s.points.map(p => p.v || 0)));
+  const yMax = max > 0 ? max * 1.1 : 1;
+  const fmt = opts.format || (v => String(v));
+  const x = t => left + ((t - from) / Math.max(1, to - from)) * (right - left);
+  const y = v => bottom - ((v || 0) / yMax) * (bottom - top);
+  const chart = svg("svg", {class: "chart line-chart", viewBox: `0 0 ${LW} ${H}`, role: "img",
+                            "aria-label": opts.label || "chart", "data-max": max});
+  if (opts.label) chart.append(svg("title", {}, opts.label));
+  // Axes: 0 and the top of the scale; the time span's start, middle and end.
+  chart.append(svg("line", {class: "axis", x1: left, x2: right, y1: bottom, y2: bottom}));
+  chart.append(svg("line", {class: "axis", x1: left, x2: left, y1: top, y2: bottom}));
+  chart.append(svg("text", {x: 4, y: bottom}, fmt(0)));
+  chart.append(svg("text", {x: 4, y: top + 8}, fmt(yMax)));
+  for (const f of [0, 0.5, 1]) {
+    const ago = (1 - f) * (to - from);
+    chart.append(svg("text", {x: x(from + f * (to - from)) - (f === 1 ? 22 : f === 0.5 ? 18 : 0),
+                              y: H - 6}, ago <= 0 ? "now" : ago >= 60000 ? `-${Math.round(ago / 60000)}m` : "-" + duration(ago)));
+  }
+  for (const s of series) {
+    const runs = [];
+    let run = [];
+    let last = null;
+    for (const p of s.points) {
+      if (last !== null && opts.gap && p.t - last > opts.gap) {
+        runs.push(run);
+        run = [];
+      }
+      run.push(`${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`);
+      last = p.t;
+    }
+    runs.push(run);
+    for (const r of runs) {
+      if (r.length === 0) continue;
+      const line = r.length === 1
+        ? svg("circle", {cx: r[0].split(",")[0], cy: r[0].split(",")[1], r: 2, class: "dot-" + (s.cls || "other")})
+        : svg("polyline", {points: r.join(" "), class: "line-" + (s.cls || "other")});
+      line.append(svg("title", {}, s.name));
+      chart.append(line);
+    }
+  }
+  return chart;
+}
