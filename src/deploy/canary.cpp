@@ -52,7 +52,9 @@ void Deployer::WaitDrained(const std::string& service, const std::vector<std::st
 
 Result<ProxyDeployOutcome> Deployer::CanaryLocked(Run& run) {
   Result<ProxyDeployOutcome> out = CanaryStepsLocked(run);
-  RetireBaseline(run, out.ok() && !out->switched);
+  // With the proxy unreachable it is unknown what it serves: Reconcile drops the pools,
+  // waits for their drain and then stops the baseline (owned by no deployment).
+  if (out.ok()) RetireBaseline(run, !out->switched);
   return out;
 }
 
@@ -274,6 +276,11 @@ Result<Deployer::CanaryWatch> Deployer::StartWatch(Run& run) {
   watch.base_canary = first->canary_requests;
   watch.base_main = first->main_requests;
   watch.base_baseline = first->baseline_requests;
+  if (!run.baseline.empty() && !first->has_baseline) {
+    return Status::FailedPrecondition(
+        "the proxy did not install the baseline pool of " + run.route.service +
+        " (a proxy older than canary.baseline?)");
+  }
   CanaryRecord& c = *run.d.canary;
   c.phase = CanaryPhase::kObserving;
   c.started_at_ms = NowMs();

@@ -128,6 +128,13 @@ Result<bool> Deployer::SettleInterrupted(DeploymentRecord& d, EnvironmentRecord&
     d.status = DeploymentStatus::kSucceeded;
     d.step = DeploymentStep::kDone;
     d.error = "completed after a daemon restart: the proxy had switched traffic to it";
+    // A promoted canary's baseline drains in the proxy: its instances (stopped next as
+    // owned by no deployment) must not be cut off before.
+    if (d.canary && !d.canary->baseline_instances.empty()) {
+      auto spec = FindEnv(d.app, d.environment);
+      WaitDrained(service, Addresses(d.canary->baseline_instances),
+                  spec.ok() ? spec->second.drain_timeout : std::chrono::seconds(30));
+    }
     return true;
   }
   if (IsCanaryStep(d.step)) {
@@ -135,7 +142,12 @@ Result<bool> Deployer::SettleInterrupted(DeploymentRecord& d, EnvironmentRecord&
     Status dropped = proxy_.DropCanary(service);
     if (!dropped.ok()) return dropped.Prefixed(where + ": dropping an interrupted canary");
     auto spec = FindEnv(d.app, d.environment);
-    WaitDrained(service, Addresses(d.instances),
+    std::vector<std::string> leaving = Addresses(d.instances);
+    if (d.canary) {
+      // Its baseline drains with it; its instances are stopped next, as owned by none.
+      for (auto& a : Addresses(d.canary->baseline_instances)) leaving.push_back(std::move(a));
+    }
+    WaitDrained(service, leaving,
                 spec.ok() ? spec->second.drain_timeout : std::chrono::seconds(30));
     if (d.step != DeploymentStep::kVerify) {
       if (!d.canary) d.canary.emplace();  // a record from before the gate saved one

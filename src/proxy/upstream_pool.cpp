@@ -49,7 +49,7 @@ void UpstreamPool::DropTarget(std::uint64_t target_id) { idle_.erase(target_id);
 void UpstreamPool::Prune(const RouteTable& table) {
   std::vector<std::uint64_t> live;
   for (const auto& s : table.services) {
-    for (const PoolSnapshot* p : {s->main.get(), s->canary.get()}) {
+    for (const PoolSnapshot* p : {s->main.get(), s->canary.get(), s->baseline.get()}) {
       if (!p) continue;
       for (const auto& t : p->targets) live.push_back(t->id);
     }
