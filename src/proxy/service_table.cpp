@@ -358,24 +358,18 @@ json ServiceTable::Describe(const ServiceRuntime& svc) const {
   json main_targets = json::array();
   for (const auto& t : svc.main.targets) main_targets.push_back(TargetJson(t, false));
   for (const auto& t : svc.draining) main_targets.push_back(TargetJson(t, true));
-  json canary = nullptr;
-  if (svc.canary) {
-    json ct = json::array();
-    for (const auto& t : svc.canary->targets) ct.push_back(TargetJson(t, false));
-    canary = json{{"weight", svc.canary_weight},
-                  {"targets", ct},
-                  {"health", HealthToJson(svc.canary->health)},
-                  {"requests", RequestsJson(*svc.canary_stats)}};
-  }
-  json baseline = nullptr;
-  if (svc.baseline) {
-    json bt = json::array();
-    for (const auto& t : svc.baseline->targets) bt.push_back(TargetJson(t, false));
-    baseline = json{{"weight", svc.canary_weight},
-                    {"targets", bt},
-                    {"health", HealthToJson(svc.baseline->health)},
-                    {"requests", RequestsJson(*svc.baseline_stats)}};
-  }
+  // The canary and its baseline: the same share of clients, each with its own counters.
+  auto side_pool = [&svc](const std::optional<PoolRuntime>& pool, const PoolStats& stats) {
+    if (!pool) return json(nullptr);
+    json targets = json::array();
+    for (const auto& t : pool->targets) targets.push_back(TargetJson(t, false));
+    return json{{"weight", svc.canary_weight},
+                {"targets", targets},
+                {"health", HealthToJson(pool->health)},
+                {"requests", RequestsJson(stats)}};
+  };
+  json canary = side_pool(svc.canary, *svc.canary_stats);
+  json baseline = side_pool(svc.baseline, *svc.baseline_stats);
   return json{{"name", svc.spec.name},
               {"hosts", svc.spec.hosts},
               {"path_prefix", svc.spec.path_prefix},
