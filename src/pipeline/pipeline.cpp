@@ -255,19 +255,7 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
   if (branches.empty()) return Status::Ok();
   auto now = NowMs();
   auto tips = app->mirror->FetchBranches(branches);
-  if (!tips.ok()) {
-    if (tips.error() != app->last_remote_error) {
-      spdlog::warn("app {}: {} (polling continues)", app_name, tips.error());
-    }
-    app->last_remote_error = tips.error();
-    RETURN_IF_ERROR(runs_.SetRemoteError(app_name, tips.error(), now));
-    for (const auto& b : branches) {
-      ASSIGN_OR_RETURN(auto prev, runs_.GetBranch(app_name, b));
-      BranchState s{b, prev ? prev->commit : "", tips.error(), now};
-      RETURN_IF_ERROR(runs_.SetBranch(app_name, s));
-    }
-    return Status::Ok();
-  }
+  if (!tips.ok()) return RecordFetchFailure(app, branches, tips.error(), now);
   if (!app->last_remote_error.empty()) {
     spdlog::info("app {}: remote {} reachable again", app_name, app->spec.repo);
   }
@@ -295,29 +283,57 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
         RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
         continue;
       }
-      RunRecord run;
-      run.app = app_name;
-      run.branch = branch;
-      run.ref = branch;
-      run.commit = tip.commit;
-      run.subject = app->mirror->Subject(tip.commit);
-      run.author = app->mirror->Author(tip.commit);
-      run.environments = Join(envs_by_branch[branch], ",");
-      run.trigger = trigger;
-      run.created_ms = now;
-      Status st = db_.Transaction([&]() -> Status {
-        RETURN_IF_ERROR(runs_.SetBranch(app_name, {run.branch, run.commit, "", now}));
-        return runs_.CreateRun(run).status();
-      });
-      RETURN_IF_ERROR(st);
-      spdlog::info("app {}: new tip {} on {} ({}) -> run queued", app_name,
-                   tip.commit.substr(0, 12), branch, trigger);
+      RETURN_IF_ERROR(
+          QueueRunForTip(app, branch, tip.commit, envs_by_branch[branch], trigger, now));
       queued = true;
     } else {
       RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
     }
   }
   if (queued) NotifyRunner(app);
+  return Status::Ok();
+}
+
+// The remote could not be fetched: logged once per new error, kept on the app and on each
+// watched branch (whose last known commit stays).
+Status Pipeline::RecordFetchFailure(AppState* app, const std::vector<std::string>& branches,
+                                    const std::string& error, std::int64_t now) {
+  const std::string& app_name = app->spec.name;
+  if (error != app->last_remote_error) {
+    spdlog::warn("app {}: {} (polling continues)", app_name, error);
+  }
+  app->last_remote_error = error;
+  RETURN_IF_ERROR(runs_.SetRemoteError(app_name, error, now));
+  for (const auto& b : branches) {
+    ASSIGN_OR_RETURN(auto prev, runs_.GetBranch(app_name, b));
+    BranchState s{b, prev ? prev->commit : "", error, now};
+    RETURN_IF_ERROR(runs_.SetBranch(app_name, s));
+  }
+  return Status::Ok();
+}
+
+// A new tip of `branch`: records it and queues a run for `envs` in one transaction.
+Status Pipeline::QueueRunForTip(AppState* app, const std::string& branch, const std::string& commit,
+                                const std::vector<std::string>& envs, const std::string& trigger,
+                                std::int64_t now) {
+  const std::string& app_name = app->spec.name;
+  RunRecord run;
+  run.app = app_name;
+  run.branch = branch;
+  run.ref = branch;
+  run.commit = commit;
+  run.subject = app->mirror->Subject(commit);
+  run.author = app->mirror->Author(commit);
+  run.environments = Join(envs, ",");
+  run.trigger = trigger;
+  run.created_ms = now;
+  Status st = db_.Transaction([&]() -> Status {
+    RETURN_IF_ERROR(runs_.SetBranch(app_name, {run.branch, run.commit, "", now}));
+    return runs_.CreateRun(run).status();
+  });
+  RETURN_IF_ERROR(st);
+  spdlog::info("app {}: new tip {} on {} ({}) -> run queued", app_name, commit.substr(0, 12),
+               branch, trigger);
   return Status::Ok();
 }
 
@@ -636,9 +652,9 @@ Status Pipeline::BuildStage(RunContext& ctx) {
   RETURN_IF_ERROR(runs_.StartStage(id, "build", NowMs()));
   CommandOptions o;
   o.command = ctx.spec.build->command;
-  o.wrapper = SandboxWrapper(ctx, "build",
-                             ctx.app->spec.name + "-run" + std::to_string(id) + "-build",
-                             {ctx.release_dir}, {});
+  o.wrapper =
+      SandboxWrapper(ctx, "build", ctx.app->spec.name + "-run" + std::to_string(id) + "-build",
+                     {ctx.release_dir}, {});
   o.cwd = ctx.release_dir;
   o.env = EnvironmentFor(o.wrapper, ctx.base_env);
   o.inherit_env = o.wrapper.empty();
@@ -677,9 +693,9 @@ Status Pipeline::TestStage(RunContext& ctx) {
   ASSIGN_OR_RETURN(auto history, runs_.TestHistory(ctx.app->spec.name));
   int workers = std::max(1, ctx.spec.test->workers);
   TestSplit split = SplitTests(*files, history, workers);
-  StoreLog(ctx, "test",
-           std::to_string(files->size()) + " test files on " + std::to_string(workers) +
-               " workers");
+  StoreLog(
+      ctx, "test",
+      std::to_string(files->size()) + " test files on " + std::to_string(workers) + " workers");
   std::string tmp_root =
       options_.state_dir + "/tmp/" + ctx.app->spec.name + "-run" + std::to_string(id);
   TestResults results;
@@ -692,7 +708,8 @@ Status Pipeline::TestStage(RunContext& ctx) {
   if (results.cancelled) {
     return Finish(ctx, "test", "interrupted", "interrupted: the daemon stopped");
   }
-  if (!results.errors.empty()) return Finish(ctx, "test", "failed", "test: " + results.errors.front());
+  if (!results.errors.empty())
+    return Finish(ctx, "test", "failed", "test: " + results.errors.front());
   if (!results.failures.empty()) {
     return Finish(ctx, "test", "failed", DescribeFailures(results.failures, files->size()));
   }
@@ -705,8 +722,8 @@ std::string Pipeline::DescribeFailures(std::vector<TestFailure> failures, std::s
             [](const TestFailure& a, const TestFailure& b) { return a.file < b.file; });
   std::vector<std::string> names;
   for (const auto& f : failures) names.push_back(f.file + " (" + f.result + ")");
-  std::string error = "test: " + std::to_string(failures.size()) + " of " +
-                      std::to_string(total) + " test files failed: " + Join(names, ", ");
+  std::string error = "test: " + std::to_string(failures.size()) + " of " + std::to_string(total) +
+                      " test files failed: " + Join(names, ", ");
   for (const auto& f : failures) {
     error += "\n--- " + f.file + " ---";
     if (!f.tail.empty()) error += "\n" + f.tail;
@@ -732,14 +749,13 @@ void Pipeline::TestWorker(RunContext& ctx, int w, const std::vector<std::string>
 }
 
 // Runs one test file on worker `w`, records its outcome; false when it was cancelled.
-bool Pipeline::RunTestFile(RunContext& ctx, int w, const std::string& file,
-                           const std::string& tmp, TestResults& results) {
+bool Pipeline::RunTestFile(RunContext& ctx, int w, const std::string& file, const std::string& tmp,
+                           TestResults& results) {
   const std::int64_t id = ctx.id();
   const std::string& app_name = ctx.app->spec.name;
-  CommandOptions o =
-      SandboxedLikeTest(ctx, "test", app_name + "-run" + std::to_string(id) + "-test" +
-                                         std::to_string(w),
-                        tmp, ctx.spec.test->timeout);
+  CommandOptions o = SandboxedLikeTest(
+      ctx, "test", app_name + "-run" + std::to_string(id) + "-test" + std::to_string(w), tmp,
+      ctx.spec.test->timeout);
   o.command = ReplaceAll(ctx.spec.test->command, "{file}", ShellQuote(file));
   o.env["GRAVITY_WORKER"] = std::to_string(w);
   o.env["GRAVITY_PORT_BASE"] =

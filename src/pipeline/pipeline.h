@@ -42,13 +42,13 @@ struct DeployRequest {
 using DeployHook = std::function<Status(const DeployRequest&)>;
 
 struct PipelineOptions {
-  std::string state_dir;       // mirrors in repos/, releases in releases/, scratch in tmp/
-  Clock* clock = nullptr;      // default: the real clock
-  DeployHook deploy_hook;      // empty: runs end after the release is sealed
+  std::string state_dir;   // mirrors in repos/, releases in releases/, scratch in tmp/
+  Clock* clock = nullptr;  // default: the real clock
+  DeployHook deploy_hook;  // empty: runs end after the release is sealed
   // Also gets every line stored in a run's log (stage: checkout, build, test, seal,
   // deploy), from the run's threads: must be thread-safe. The daemon feeds its log store.
-  std::function<void(const std::string& app, const std::string& commit,
-                     const std::string& stage, const std::vector<LogLine>& lines)>
+  std::function<void(const std::string& app, const std::string& commit, const std::string& stage,
+                     const std::vector<LogLine>& lines)>
       output_sink;
   int test_port_base = 41000;  // GRAVITY_PORT_BASE = base + 1000*app index + 100*worker
   std::size_t log_head_bytes = 512 * 1024;  // per build, and per test file / 4
@@ -135,6 +135,11 @@ class Pipeline {
   void WatchLoop(AppState* app);
   void RunLoop(AppState* app);
   void NotifyRunner(AppState* app);
+  Status RecordFetchFailure(AppState* app, const std::vector<std::string>& branches,
+                            const std::string& error, std::int64_t now);
+  Status QueueRunForTip(AppState* app, const std::string& branch, const std::string& commit,
+                        const std::vector<std::string>& envs, const std::string& trigger,
+                        std::int64_t now);
   // One run, stage by stage; each stage is a step below. A stage that ends the run
   // (failure, interruption) calls Finish(), and no later stage runs.
   struct RunContext;
