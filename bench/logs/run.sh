@@ -5,9 +5,8 @@
 #   bench/logs/run.sh query --lines 10000000
 # DIR (default: a temp dir, removed afterwards) holds the files and the store.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+. "$(dirname "$0")/../lib.sh"
 BIN=$BUILD_DIR/gravity-bench-logs
-[ -x "$BIN" ] || { echo "missing $BIN: build first (./scripts/build.sh)" >&2; exit 1; }
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  cpus=$(nproc)  load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+need_bin "$BIN"
+bench_header
 exec "$BIN" "$@"

@@ -20,8 +20,7 @@
 # KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+. "$(dirname "$0")/../lib.sh"
 GRAVITY=${GRAVITY:-$BUILD_DIR/gravity}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
@@ -33,48 +32,13 @@ PROXIES=${PROXIES:-"gravity nginx haproxy"}
 H2_CLIENTS=${H2_CLIENTS:-4}
 H2_STREAMS=${H2_STREAMS:-16}
 
-for tool in "$NGINX" "$HAPROXY" wrk openssl taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (run scripts/setup.sh)" >&2; exit 1; }
-done
+need_tools "$NGINX" "$HAPROXY" wrk openssl taskset
 H2LOAD=$(command -v h2load || true)
 ulimit -n 65536 2>/dev/null || true
 CLK_TCK=$(getconf CLK_TCK)
-TMP=$(mktemp -d /tmp/gravity-bench-https.XXXXXX)
+bench_tmpdir https
 chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-if [ "$(id -u)" = 0 ] && [ -w /proc/self/autogroup ]; then echo -20 >/proc/self/autogroup || true; fi
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 12000))
-    port_open "$p" || { echo "$p"; return 0; }
-  done
-  return 1
-}
-wait_port() { for _ in $(seq 1 200); do port_open "$1" && return 0; sleep 0.05; done; return 1; }
-tree_pids() {
-  ps -e -o pid=,ppid= | awk -v root="$1" '
-    { parent[$1] = $2 }
-    END { for (p in parent) { q = p; while (q > 1) { if (q == root) { print p; break } q = parent[q] } } }'
-}
-cpu_ticks() {
-  local sum=0 p t
-  for p in $(tree_pids "$1"); do
-    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
-    sum=$((sum + ${t:-0}))
-  done
-  echo "$sum"
-}
-pin() { for p in $(tree_pids "$1"); do taskset -p -c "$2" "$p" >/dev/null 2>&1 || true; done; }
+bench_raise_group -20
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else print v[int((NR + 1) / 2)] }'; }
 
 # ---- certificate and backend ----------------------------------------------------------------

@@ -26,8 +26,7 @@
 # KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+. "$(dirname "$0")/../lib.sh"
 GRAVITY=${GRAVITY:-$BUILD_DIR/gravity}
 TESTAPP=${TESTAPP:-$BUILD_DIR/gravity-testapp}
 IDLE=${IDLE:-$BUILD_DIR/gravity-bench-idle}
@@ -57,15 +56,12 @@ GRAVITY_PROXY_ARGS=${GRAVITY_PROXY_ARGS:-}
 NICE=${NICE:--10}
 GROUP_NICE=${GROUP_NICE:--20}
 [ "$(id -u)" = 0 ] || NICE=0
-AUTOGROUP_BEFORE=""
 BODY="hello from the backend"  # 22 bytes + newline
 BODY_BYTES=${BODY_BYTES:-}
 GRAVITY_B=${GRAVITY_B:-}
 
-for tool in "$NGINX" "$HAPROXY" "$WRK" taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (run scripts/setup.sh)" >&2; exit 1; }
-done
-[ -x "$IDLE" ] || { echo "missing $IDLE: build first (./scripts/build.sh)" >&2; exit 1; }
+need_tools "$NGINX" "$HAPROXY" "$WRK" taskset
+need_bin "$IDLE"
 
 NCPU=$(nproc)
 if [ "$NCPU" -ge 2 ]; then PROXY_CPUS_1=0; LOAD_CPUS_1=1; else PROXY_CPUS_1=0; LOAD_CPUS_1=0; fi
@@ -74,57 +70,15 @@ ALL_CPUS="0-$((NCPU - 1))"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 
-TMP=$(mktemp -d /tmp/gravity-bench-proxy.XXXXXX)
+bench_tmpdir proxy
 OUT_DIR="$ROOT/bench/out"
 mkdir -p "$OUT_DIR"
 RESULTS="$OUT_DIR/proxy-$(date +%Y%m%d-%H%M%S).tsv"
-PIDS=()
 CAP_GROUP=""
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-  if [ -n "$AUTOGROUP_BEFORE" ]; then echo "$AUTOGROUP_BEFORE" >/proc/self/autogroup || true; fi
+bench_on_exit() {
   if [ -n "$CAP_GROUP" ]; then rmdir "$CAP_GROUP" 2>/dev/null || true; fi
 }
-trap cleanup EXIT
-if [ "$(id -u)" = 0 ] && [ -w /proc/self/autogroup ] && [ "$GROUP_NICE" != off ]; then
-  AUTOGROUP_BEFORE=$(sed -n 's/.* nice //p' /proc/self/autogroup)
-  echo "$GROUP_NICE" >/proc/self/autogroup || AUTOGROUP_BEFORE=""
-fi
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port nothing listens on (bash cannot bind; the range is above the usual services and
-# below the ephemeral range).
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 12000))
-    if ! port_open "$p" && ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
-      echo "$p"; return 0
-    fi
-  done
-  echo "no free port" >&2; return 1
-}
-
-wait_port() {  # port, seconds
-  local i
-  for i in $(seq 1 $(( $2 * 20 ))); do
-    port_open "$1" && return 0
-    sleep 0.05
-  done
-  return 1
-}
+bench_raise_group "$GROUP_NICE"
 
 stop_pid() {
   local pid=$1 i
@@ -140,28 +94,6 @@ stop_pid() {
   PIDS=("${kept[@]:-}")
 }
 
-# Resident memory (KiB) and CPU ticks of a process and all its descendants.
-tree_pids() {
-  ps -e -o pid=,ppid= | awk -v root="$1" '
-    { parent[$1] = $2 }
-    END { for (p in parent) { q = p; while (q > 1) { if (q == root) { print p; break } q = parent[q] } } }'
-}
-rss_kib() {
-  local sum=0 p r
-  for p in $(tree_pids "$1"); do
-    r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-    sum=$((sum + ${r:-0}))
-  done
-  echo "$sum"
-}
-cpu_ticks() {
-  local sum=0 p t
-  for p in $(tree_pids "$1"); do
-    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
-    sum=$((sum + ${t:-0}))
-  done
-  echo "$sum"
-}
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- backend

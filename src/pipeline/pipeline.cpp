@@ -14,6 +14,7 @@
 #include "common/process.h"
 #include "config/config.h"
 #include "pipeline/command.h"
+#include "pipeline/head_batcher.h"
 #include "pipeline/splitter.h"
 #include "pipeline/webhook.h"
 #include "runtime/sandbox.h"
@@ -254,19 +255,7 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
   if (branches.empty()) return Status::Ok();
   auto now = NowMs();
   auto tips = app->mirror->FetchBranches(branches);
-  if (!tips.ok()) {
-    if (tips.error() != app->last_remote_error) {
-      spdlog::warn("app {}: {} (polling continues)", app_name, tips.error());
-    }
-    app->last_remote_error = tips.error();
-    RETURN_IF_ERROR(runs_.SetRemoteError(app_name, tips.error(), now));
-    for (const auto& b : branches) {
-      ASSIGN_OR_RETURN(auto prev, runs_.GetBranch(app_name, b));
-      BranchState s{b, prev ? prev->commit : "", tips.error(), now};
-      RETURN_IF_ERROR(runs_.SetBranch(app_name, s));
-    }
-    return Status::Ok();
-  }
+  if (!tips.ok()) return RecordFetchFailure(app, branches, tips.error(), now);
   if (!app->last_remote_error.empty()) {
     spdlog::info("app {}: remote {} reachable again", app_name, app->spec.repo);
   }
@@ -294,29 +283,57 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
         RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
         continue;
       }
-      RunRecord run;
-      run.app = app_name;
-      run.branch = branch;
-      run.ref = branch;
-      run.commit = tip.commit;
-      run.subject = app->mirror->Subject(tip.commit);
-      run.author = app->mirror->Author(tip.commit);
-      run.environments = Join(envs_by_branch[branch], ",");
-      run.trigger = trigger;
-      run.created_ms = now;
-      Status st = db_.Transaction([&]() -> Status {
-        RETURN_IF_ERROR(runs_.SetBranch(app_name, {run.branch, run.commit, "", now}));
-        return runs_.CreateRun(run).status();
-      });
-      RETURN_IF_ERROR(st);
-      spdlog::info("app {}: new tip {} on {} ({}) -> run queued", app_name,
-                   tip.commit.substr(0, 12), branch, trigger);
+      RETURN_IF_ERROR(
+          QueueRunForTip(app, branch, tip.commit, envs_by_branch[branch], trigger, now));
       queued = true;
     } else {
       RETURN_IF_ERROR(runs_.SetBranch(app_name, {branch, tip.commit, "", now}));
     }
   }
   if (queued) NotifyRunner(app);
+  return Status::Ok();
+}
+
+// The remote could not be fetched: logged once per new error, kept on the app and on each
+// watched branch (whose last known commit stays).
+Status Pipeline::RecordFetchFailure(AppState* app, const std::vector<std::string>& branches,
+                                    const std::string& error, std::int64_t now) {
+  const std::string& app_name = app->spec.name;
+  if (error != app->last_remote_error) {
+    spdlog::warn("app {}: {} (polling continues)", app_name, error);
+  }
+  app->last_remote_error = error;
+  RETURN_IF_ERROR(runs_.SetRemoteError(app_name, error, now));
+  for (const auto& b : branches) {
+    ASSIGN_OR_RETURN(auto prev, runs_.GetBranch(app_name, b));
+    BranchState s{b, prev ? prev->commit : "", error, now};
+    RETURN_IF_ERROR(runs_.SetBranch(app_name, s));
+  }
+  return Status::Ok();
+}
+
+// A new tip of `branch`: records it and queues a run for `envs` in one transaction.
+Status Pipeline::QueueRunForTip(AppState* app, const std::string& branch, const std::string& commit,
+                                const std::vector<std::string>& envs, const std::string& trigger,
+                                std::int64_t now) {
+  const std::string& app_name = app->spec.name;
+  RunRecord run;
+  run.app = app_name;
+  run.branch = branch;
+  run.ref = branch;
+  run.commit = commit;
+  run.subject = app->mirror->Subject(commit);
+  run.author = app->mirror->Author(commit);
+  run.environments = Join(envs, ",");
+  run.trigger = trigger;
+  run.created_ms = now;
+  Status st = db_.Transaction([&]() -> Status {
+    RETURN_IF_ERROR(runs_.SetBranch(app_name, {run.branch, run.commit, "", now}));
+    return runs_.CreateRun(run).status();
+  });
+  RETURN_IF_ERROR(st);
+  spdlog::info("app {}: new tip {} on {} ({}) -> run queued", app_name, commit.substr(0, 12),
+               branch, trigger);
   return Status::Ok();
 }
 
@@ -445,366 +462,396 @@ Result<bool> Pipeline::RunNext(const std::string& app_name) {
   return true;
 }
 
+// What one run carries from stage to stage.
+struct Pipeline::RunContext {
+  AppState* app;
+  const RunRecord& record;
+  std::string release_dir;
+  bool created_release = false;  // this run exported the release (not a sealed one reused)
+  bool reuse = false;            // the release is already built, tested and sealed
+  bool ended = false;            // Finish() was called: no further stage runs
+  config::AppSpec spec;          // the release's gravity.yml, once checked out
+  std::map<std::string, std::string> base_env;
+  std::int64_t id() const { return record.id; }
+};
+
+struct Pipeline::TestFailure {
+  std::string file, result, tail;
+};
+
+// What the test workers report; shared by the worker threads of one test stage.
+struct Pipeline::TestResults {
+  std::mutex mutex;
+  std::vector<TestFailure> failures;  // guarded by mutex
+  std::vector<std::string> errors;    // guarded by mutex
+  std::atomic<bool> cancelled{false};
+};
+
 Status Pipeline::Execute(AppState* app, const RunRecord& run) {
-  const std::int64_t id = run.id;
-  const std::string release_dir = ReleaseRoot(app->spec.name) + "/" + run.commit;
-  bool created_release = false;
-  // Ends the run at `stage` with `status` and `error`; discards a half-made release.
-  auto finish = [&](const std::string& stage, const std::string& status,
-                    const std::string& error) -> Status {
-    RETURN_IF_ERROR(
-        runs_.FinishStage(id, stage, status == "succeeded" ? "succeeded" : status, error, NowMs()));
-    if (status != "succeeded" && created_release) {
-      ASSIGN_OR_RETURN(auto sealed, runs_.ReleaseDir(app->spec.name, run.commit));
-      if (!sealed) (void)RemoveTree(release_dir);
-    }
-    RETURN_IF_ERROR(runs_.FinishRun(id, status, stage, error, NowMs()));
-    if (status == "interrupted") {
-      // Stopped by a daemon shutdown: run the newest tip again next time.
-      RunRecord again = run;
-      again.trigger = "restart";
-      again.created_ms = NowMs();
-      if (!run.branch.empty()) {
-        auto b = runs_.GetBranch(run.app, run.branch);
-        if (b.ok() && *b && !(*b)->commit.empty()) again.commit = (*b)->commit;
-      }
-      RETURN_IF_ERROR(runs_.CreateRun(again).status());
-    }
-    spdlog::info("run {}: {} at {}{}{}", id, status, stage, error.empty() ? "" : ": ",
-                 error.substr(0, 300));
-    return Status::Ok();
-  };
-  // The run's log, and the stack's log store when the daemon gave a sink.
-  auto append_logs = [&, app_name = app->spec.name, commit = run.commit](
-                         const std::string& stage, const std::vector<LogLine>& lines) {
-    if (options_.output_sink && !lines.empty()) options_.output_sink(app_name, commit, stage, lines);
-    return runs_.AppendLogs(id, stage, lines);
-  };
-  auto store_log = [&](const std::string& stage, const std::string& text) {
-    (void)append_logs(stage, {{NowMs(), text}});
-  };
-  auto interrupted = [&] { return stopping_.load(); };
-
-  // ---- checkout
-  RETURN_IF_ERROR(runs_.StartStage(id, "checkout", NowMs()));
-  RETURN_IF_ERROR(runs_.SetReleaseDir(id, release_dir));
-  ASSIGN_OR_RETURN(auto sealed_dir, runs_.ReleaseDir(app->spec.name, run.commit));
-  bool reuse = sealed_dir && ::access(release_dir.c_str(), F_OK) == 0;
-  if (reuse) {
-    store_log("checkout",
-              "release " + release_dir + " is already built, tested and sealed; reused");
-  } else {
-    RETURN_IF_ERROR(RemoveTree(release_dir));  // half-made leftovers
-    RETURN_IF_ERROR(MakeDirs(ReleaseRoot(app->spec.name)));
-    created_release = true;
-    Status exported = app->mirror->Export(run.commit, release_dir);
-    if (!exported.ok()) return finish("checkout", "failed", exported.message());
-    store_log("checkout", "exported " + run.commit + " to " + release_dir);
+  RunContext ctx{app, run, ReleaseRoot(app->spec.name) + "/" + run.commit};
+  for (auto stage : {&Pipeline::CheckoutStage, &Pipeline::BuildStage, &Pipeline::TestStage,
+                     &Pipeline::SealStage}) {
+    RETURN_IF_ERROR((this->*stage)(ctx));
+    if (ctx.ended) return Status::Ok();
   }
-  auto spec = config::LoadAppSpec(release_dir + "/gravity.yml", "gravity.yml");
-  if (!spec.ok()) return finish("checkout", "failed", spec.error());
-  RETURN_IF_ERROR(runs_.FinishStage(id, "checkout", "succeeded", "", NowMs()));
-  if (interrupted()) return finish("checkout", "interrupted", "interrupted: the daemon stopped");
-
-  std::map<std::string, std::string> base_env = {
-      {"GRAVITY_APP", app->spec.name},
-      {"GRAVITY_COMMIT", run.commit},
-      {"GRAVITY_BRANCH", run.branch},
-      {"GRAVITY_RELEASE_DIR", release_dir},
-  };
-  // Build and test commands run sandboxed: the app's uid, its build_limits, the state dir
-  // hidden; the build may write its release directory, a test only its TMPDIR.
-  auto sandbox_for = [&](const std::string& stage, const std::string& name,
-                         const std::vector<std::string>& writable,
-                         const std::vector<std::string>& read_only) {
-    std::vector<std::string> w;
-    if (options_.gravity_binary.empty()) return w;
-    if (app->spec.build_sandbox == SandboxMode::kOff) {
-      store_log(stage,
-                "WARNING: build_sandbox: off — this command runs as root and can read the "
-                "API token and every app's files");
-      return w;
-    }
-    runtime::SandboxOptions so;
-    so.uid = runtime::SandboxUid(app->spec.name);
-    so.limits = app->spec.build_limits;
-    so.cgroup = runtime::GroupName(options_.state_dir, name);
-    so.cwd = release_dir;
-    so.writable = writable;
-    so.read_only = read_only;
-    so.hidden = {options_.state_dir};
-    so.hostname = app->spec.name + "-build";
-    w = {options_.gravity_binary, "_sandbox"};
-    for (auto& a : so.ToArgs()) w.push_back(std::move(a));
-    w.push_back("--");
-    return w;
-  };
-  // A command sandboxed like a test file: the release read-only, `tmp` its only writable
-  // directory (and its TMPDIR), a quarter of the log budget, cancellable with the app.
-  auto sandboxed = [&](const std::string& stage, const std::string& name, const std::string& tmp,
-                       std::chrono::milliseconds timeout) {
-    CommandOptions o;
-    o.wrapper = sandbox_for(stage, name, {tmp}, {release_dir});
-    o.cwd = release_dir;
-    o.env = EnvironmentFor(o.wrapper, base_env);
-    o.inherit_env = o.wrapper.empty();
-    o.env["TMPDIR"] = tmp;
-    o.timeout = timeout;
-    o.head_bytes = options_.log_head_bytes / 4;
-    o.tail_bytes = options_.log_tail_bytes / 4;
-    o.cancel = &app->cancel;
-    o.clock = &clock_;
-    return o;
-  };
-  auto track = [&](int pid) {
-    auto start = ProcessStartTime(pid);
-    if (start.ok()) (void)runs_.AddProcess(id, pid, *start);
-  };
-
-  // ---- build
-  if (reuse) {
-    RETURN_IF_ERROR(runs_.StartStage(id, "build", NowMs()));
-    RETURN_IF_ERROR(runs_.FinishStage(id, "build", "skipped", "", NowMs()));
-  } else if (spec->build && !spec->build->command.empty()) {
-    RETURN_IF_ERROR(runs_.StartStage(id, "build", NowMs()));
-    CommandOptions o;
-    o.command = spec->build->command;
-    o.wrapper = sandbox_for("build", app->spec.name + "-run" + std::to_string(id) + "-build",
-                            {release_dir}, {});
-    o.cwd = release_dir;
-    o.env = EnvironmentFor(o.wrapper, base_env);
-    o.inherit_env = o.wrapper.empty();
-    o.timeout = spec->build->timeout;
-    o.head_bytes = options_.log_head_bytes;
-    o.tail_bytes = options_.log_tail_bytes;
-    o.cancel = &app->cancel;
-    o.clock = &clock_;
-    int pid = 0;
-    o.on_start = [&](int p) {
-      pid = p;
-      track(p);
-    };
-    // The head of the output is stored as it comes (in small batches) so a running build
-    // can be watched; the rest (tail, drop marker) when it ends.
-    std::vector<LogLine> pending;
-    std::size_t streamed = 0;
-    auto last_flush = clock_.Now();
-    auto flush = [&] {
-      (void)append_logs("build", pending);
-      streamed += pending.size();
-      pending.clear();
-      last_flush = clock_.Now();
-    };
-    o.on_head_line = [&](const LogLine& line) {
-      pending.push_back(line);
-      if (pending.size() >= 200) flush();
-    };
-    o.on_poll = [&] {
-      if (!pending.empty() && clock_.Now() - last_flush > std::chrono::milliseconds(250)) flush();
-    };
-    auto r = RunCommand(o);
-    if (pid) (void)runs_.RemoveProcess(id, pid);
-    flush();
-    if (!r.ok()) return finish("build", "failed", "build: " + r.error());
-    std::vector<LogLine> all = r->log.Lines();
-    RETURN_IF_ERROR(append_logs(
-        "build",
-        std::vector<LogLine>(all.begin() + std::min(streamed, all.size()), all.end())));
-    if (r->cancelled) return finish("build", "interrupted", "interrupted: the daemon stopped");
-    if (!r->ok) {
-      std::string tail = r->log.Tail(10);
-      return finish(
-          "build", "failed",
-          "build command " + r->Describe() + (tail.empty() ? "" : "; last output:\n" + tail));
-    }
-    RETURN_IF_ERROR(runs_.FinishStage(id, "build", "succeeded", "", NowMs()));
-  }
-
-  // ---- test
-  if (reuse) {
-    RETURN_IF_ERROR(runs_.StartStage(id, "test", NowMs()));
-    RETURN_IF_ERROR(runs_.FinishStage(id, "test", "skipped", "", NowMs()));
-  } else if (spec->test && !spec->test->command.empty()) {
-    RETURN_IF_ERROR(runs_.StartStage(id, "test", NowMs()));
-    auto files = ExpandTests(release_dir, spec->test->files);
-    if (!files.ok()) return finish("test", "failed", "test: " + files.error());
-    ASSIGN_OR_RETURN(auto history, runs_.TestHistory(app->spec.name));
-    int workers = std::max(1, spec->test->workers);
-    TestSplit split = SplitTests(*files, history, workers);
-    store_log("test", std::to_string(files->size()) + " test files on " + std::to_string(workers) +
-                          " workers");
-    std::string tmp_root =
-        options_.state_dir + "/tmp/" + app->spec.name + "-run" + std::to_string(id);
-    struct Failure {
-      std::string file, result, tail;
-    };
-    std::mutex fail_mutex;
-    std::vector<Failure> failures;  // guarded by fail_mutex
-    std::vector<std::string> errors;
-    std::atomic<bool> cancelled{false};
-    std::vector<std::thread> threads;
-    for (int w = 0; w < workers; ++w) {
-      threads.emplace_back([&, w] {
-        std::string tmp = tmp_root + "/worker" + std::to_string(w);
-        if (Status s = MakeDirs(tmp, 0700); !s.ok()) {
-          std::lock_guard lock(fail_mutex);
-          errors.push_back(s.message());
-          return;
-        }
-        for (const auto& file : split.workers[w]) {
-          if (app->cancel) {
-            cancelled = true;
-            return;
-          }
-          CommandOptions o = sandboxed(
-              "test", app->spec.name + "-run" + std::to_string(id) + "-test" + std::to_string(w),
-              tmp, spec->test->timeout);
-          o.command = ReplaceAll(spec->test->command, "{file}", ShellQuote(file));
-          o.env["GRAVITY_WORKER"] = std::to_string(w);
-          o.env["GRAVITY_PORT_BASE"] =
-              std::to_string(options_.test_port_base + 1000 * (app->index % 20) + 100 * w);
-          o.env["GRAVITY_TEST_FILE"] = file;
-          int pid = 0;
-          o.on_start = [&](int p) {
-            pid = p;
-            track(p);
-          };
-          // As for the build: the head of the output is stored as it comes (in small
-          // batches) so a running test can be watched; the rest when the file is done.
-          std::vector<LogLine> pending;
-          std::size_t streamed = 0;
-          auto last_flush = clock_.Now();
-          auto flush = [&] {
-            for (auto& l : pending) l.text = "[" + file + "] " + l.text;
-            (void)runs_.AppendLogs(id, "test", pending);
-            streamed += pending.size();
-            pending.clear();
-            last_flush = clock_.Now();
-          };
-          o.on_head_line = [&](const LogLine& line) {
-            pending.push_back(line);
-            if (pending.size() >= 200) flush();
-          };
-          o.on_poll = [&] {
-            if (!pending.empty() && clock_.Now() - last_flush > std::chrono::milliseconds(250)) {
-              flush();
-            }
-          };
-          std::int64_t started_ms = NowMs();
-          auto r = RunCommand(o);
-          if (pid) (void)runs_.RemoveProcess(id, pid);
-          flush();
-          if (!r.ok()) {
-            std::lock_guard lock(fail_mutex);
-            failures.push_back({file, r.error(), ""});
-            continue;
-          }
-          if (r->cancelled) {
-            cancelled = true;
-            return;
-          }
-          std::vector<LogLine> all = r->log.Lines();
-          std::vector<LogLine> lines(all.begin() + std::min(streamed, all.size()), all.end());
-          for (auto& l : lines) l.text = "[" + file + "] " + l.text;
-          lines.push_back({NowMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) +
-                                        " in " + std::to_string(r->elapsed.count()) + "ms" +
-                                        " (worker " + std::to_string(w) + ")"});
-          (void)append_logs("test", lines);
-          (void)runs_.RecordTest(id, app->spec.name,
-                                 {file, w, r->ok, r->elapsed.count(), r->Describe(), started_ms});
-          if (!r->ok) {
-            std::lock_guard lock(fail_mutex);
-            failures.push_back({file, r->Describe(), r->log.Tail(20)});
-          }
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    (void)RemoveTree(tmp_root);
-    if (cancelled) return finish("test", "interrupted", "interrupted: the daemon stopped");
-    if (!errors.empty()) return finish("test", "failed", "test: " + errors.front());
-    if (!failures.empty()) {
-      std::sort(failures.begin(), failures.end(),
-                [](const Failure& a, const Failure& b) { return a.file < b.file; });
-      std::vector<std::string> names;
-      for (const auto& f : failures) names.push_back(f.file + " (" + f.result + ")");
-      std::string error = "test: " + std::to_string(failures.size()) + " of " +
-                          std::to_string(files->size()) +
-                          " test files failed: " + Join(names, ", ");
-      for (const auto& f : failures) {
-        error += "\n--- " + f.file + " ---";
-        if (!f.tail.empty()) error += "\n" + f.tail;
-      }
-      return finish("test", "failed", error);
-    }
-    RETURN_IF_ERROR(runs_.FinishStage(id, "test", "succeeded", "", NowMs()));
-  }
-
-  // ---- seal
-  if (!reuse) {
-    RETURN_IF_ERROR(runs_.StartStage(id, "seal", NowMs()));
-    Status sealed = Seal(release_dir);
-    if (!sealed.ok()) return finish("seal", "failed", sealed.message());
-    RETURN_IF_ERROR(runs_.AddRelease(app->spec.name, run.commit, release_dir, id, NowMs()));
-    store_log("seal", "release " + release_dir + " is now read-only");
-    RETURN_IF_ERROR(runs_.FinishStage(id, "seal", "succeeded", "", NowMs()));
-  }
-
-  // ---- deploy
-  if (options_.deploy_hook) {
-    RETURN_IF_ERROR(runs_.StartStage(id, "deploy", NowMs()));
-    for (const auto& env : Split(run.environments, ',')) {
-      DeployRequest req;
-      req.run_id = id;
-      req.app = app->spec.name;
-      req.environment = env;
-      req.commit = run.commit;
-      req.release_dir = release_dir;
-      req.spec = *spec;
-      req.resumed = run.trigger == "restart";
-      req.log = [&, env](const std::string& line) { store_log("deploy", "[" + env + "] " + line); };
-      if (spec->verify && !spec->verify->command.empty()) {
-        // The verify command, sandboxed like a test (the release read-only, its own temp
-        // directory), its output in the deploy stage's log.
-        req.verify = [&, env](const std::map<std::string, std::string>& candidate) -> Status {
-          std::string tmp = options_.state_dir + "/tmp/" + app->spec.name + "-run" +
-                            std::to_string(id) + "-verify";
-          RETURN_IF_ERROR(MakeDirs(tmp, 0700));
-          CommandOptions o = sandboxed(
-              "verify", app->spec.name + "-run" + std::to_string(id) + "-verify", tmp,
-              spec->verify->timeout);
-          o.command = spec->verify->command;
-          for (const auto& [k, v] : candidate) o.env[k] = v;
-          o.env["TMPDIR"] = tmp;
-          int pid = 0;
-          o.on_start = [&](int p) {
-            pid = p;
-            track(p);
-          };
-          auto r = RunCommand(o);
-          if (pid) (void)runs_.RemoveProcess(id, pid);
-          (void)RemoveTree(tmp);
-          if (!r.ok()) return Status::Error("verify: " + r.error());
-          std::vector<LogLine> lines = r->log.Lines();
-          for (auto& l : lines) l.text = "[" + env + "] [verify] " + l.text;
-          lines.push_back({NowMs(), "[" + env + "] [verify] " +
-                                        (r->ok ? "passed" : r->Describe()) + " in " +
-                                        std::to_string(r->elapsed.count()) + "ms"});
-          (void)runs_.AppendLogs(id, "deploy", lines);
-          if (r->ok) return Status::Ok();
-          std::string tail = r->log.Tail(20);
-          return Status::FailedPrecondition(r->Describe() + (tail.empty() ? "" : ":\n" + tail));
-        };
-      }
-      Status st = options_.deploy_hook(req);
-      if (!st.ok()) return finish("deploy", "failed", "deploy to " + env + ": " + st.message());
-    }
-    RETURN_IF_ERROR(runs_.FinishStage(id, "deploy", "succeeded", "", NowMs()));
-    return finish("deploy", "succeeded", "");
-  }
-  RETURN_IF_ERROR(runs_.FinishRun(id, "succeeded", reuse ? "test" : "seal", "", NowMs()));
-  spdlog::info("run {}: succeeded", id);
+  if (options_.deploy_hook) return DeployStage(ctx);
+  RETURN_IF_ERROR(runs_.FinishRun(run.id, "succeeded", ctx.reuse ? "test" : "seal", "", NowMs()));
+  spdlog::info("run {}: succeeded", run.id);
   return Status::Ok();
+}
+
+// Ends the run at `stage` with `status` and `error`; discards a half-made release.
+Status Pipeline::Finish(RunContext& ctx, const std::string& stage, const std::string& status,
+                        const std::string& error) {
+  ctx.ended = true;
+  const std::int64_t id = ctx.id();
+  const RunRecord& run = ctx.record;
+  RETURN_IF_ERROR(
+      runs_.FinishStage(id, stage, status == "succeeded" ? "succeeded" : status, error, NowMs()));
+  if (status != "succeeded" && ctx.created_release) {
+    ASSIGN_OR_RETURN(auto sealed, runs_.ReleaseDir(ctx.app->spec.name, run.commit));
+    if (!sealed) (void)RemoveTree(ctx.release_dir);
+  }
+  RETURN_IF_ERROR(runs_.FinishRun(id, status, stage, error, NowMs()));
+  if (status == "interrupted") {
+    // Stopped by a daemon shutdown: run the newest tip again next time.
+    RunRecord again = run;
+    again.trigger = "restart";
+    again.created_ms = NowMs();
+    if (!run.branch.empty()) {
+      auto b = runs_.GetBranch(run.app, run.branch);
+      if (b.ok() && *b && !(*b)->commit.empty()) again.commit = (*b)->commit;
+    }
+    RETURN_IF_ERROR(runs_.CreateRun(again).status());
+  }
+  spdlog::info("run {}: {} at {}{}{}", id, status, stage, error.empty() ? "" : ": ",
+               error.substr(0, 300));
+  return Status::Ok();
+}
+
+// The run's log, and the stack's log store when the daemon gave a sink.
+Status Pipeline::AppendRunLogs(RunContext& ctx, const std::string& stage,
+                               const std::vector<LogLine>& lines) {
+  if (options_.output_sink && !lines.empty()) {
+    options_.output_sink(ctx.app->spec.name, ctx.record.commit, stage, lines);
+  }
+  return runs_.AppendLogs(ctx.id(), stage, lines);
+}
+
+void Pipeline::StoreLog(RunContext& ctx, const std::string& stage, const std::string& text) {
+  (void)AppendRunLogs(ctx, stage, {{NowMs(), text}});
+}
+
+Status Pipeline::SkipStage(std::int64_t id, const std::string& stage) {
+  RETURN_IF_ERROR(runs_.StartStage(id, stage, NowMs()));
+  return runs_.FinishStage(id, stage, "skipped", "", NowMs());
+}
+
+// Build and test commands run sandboxed: the app's uid, its build_limits, the state dir
+// hidden; the build may write its release directory, a test only its TMPDIR.
+std::vector<std::string> Pipeline::SandboxWrapper(RunContext& ctx, const std::string& stage,
+                                                  const std::string& name,
+                                                  const std::vector<std::string>& writable,
+                                                  const std::vector<std::string>& read_only) {
+  std::vector<std::string> w;
+  if (options_.gravity_binary.empty()) return w;
+  const config::StackApp& app = ctx.app->spec;
+  if (app.build_sandbox == SandboxMode::kOff) {
+    StoreLog(ctx, stage,
+             "WARNING: build_sandbox: off — this command runs as root and can read the "
+             "API token and every app's files");
+    return w;
+  }
+  runtime::SandboxOptions so;
+  so.uid = runtime::SandboxUid(app.name);
+  so.limits = app.build_limits;
+  so.cgroup = runtime::GroupName(options_.state_dir, name);
+  so.cwd = ctx.release_dir;
+  so.writable = writable;
+  so.read_only = read_only;
+  so.hidden = {options_.state_dir};
+  so.hostname = app.name + "-build";
+  w = {options_.gravity_binary, "_sandbox"};
+  for (auto& a : so.ToArgs()) w.push_back(std::move(a));
+  w.push_back("--");
+  return w;
+}
+
+// A command sandboxed like a test file: the release read-only, `tmp` its only writable
+// directory (and its TMPDIR), a quarter of the log budget, cancellable with the app.
+CommandOptions Pipeline::SandboxedLikeTest(RunContext& ctx, const std::string& stage,
+                                           const std::string& name, const std::string& tmp,
+                                           std::chrono::milliseconds timeout) {
+  CommandOptions o;
+  o.wrapper = SandboxWrapper(ctx, stage, name, {tmp}, {ctx.release_dir});
+  o.cwd = ctx.release_dir;
+  o.env = EnvironmentFor(o.wrapper, ctx.base_env);
+  o.inherit_env = o.wrapper.empty();
+  o.env["TMPDIR"] = tmp;
+  o.timeout = timeout;
+  o.head_bytes = options_.log_head_bytes / 4;
+  o.tail_bytes = options_.log_tail_bytes / 4;
+  o.cancel = &ctx.app->cancel;
+  o.clock = &clock_;
+  return o;
+}
+
+// Runs `o` with its process group recorded in the run store while it runs, so that a
+// daemon restarted meanwhile stops what was left.
+Result<CommandResult> Pipeline::RunTracked(RunContext& ctx, CommandOptions o) {
+  int pid = 0;
+  o.on_start = [&](int p) {
+    pid = p;
+    auto start = ProcessStartTime(p);
+    if (start.ok()) (void)runs_.AddProcess(ctx.id(), p, *start);
+  };
+  auto r = RunCommand(o);
+  if (pid) (void)runs_.RemoveProcess(ctx.id(), pid);
+  return r;
+}
+
+Status Pipeline::CheckoutStage(RunContext& ctx) {
+  const std::int64_t id = ctx.id();
+  const std::string& app_name = ctx.app->spec.name;
+  const std::string& commit = ctx.record.commit;
+  RETURN_IF_ERROR(runs_.StartStage(id, "checkout", NowMs()));
+  RETURN_IF_ERROR(runs_.SetReleaseDir(id, ctx.release_dir));
+  ASSIGN_OR_RETURN(auto sealed_dir, runs_.ReleaseDir(app_name, commit));
+  ctx.reuse = sealed_dir && ::access(ctx.release_dir.c_str(), F_OK) == 0;
+  if (ctx.reuse) {
+    StoreLog(ctx, "checkout",
+             "release " + ctx.release_dir + " is already built, tested and sealed; reused");
+  } else {
+    RETURN_IF_ERROR(RemoveTree(ctx.release_dir));  // half-made leftovers
+    RETURN_IF_ERROR(MakeDirs(ReleaseRoot(app_name)));
+    ctx.created_release = true;
+    Status exported = ctx.app->mirror->Export(commit, ctx.release_dir);
+    if (!exported.ok()) return Finish(ctx, "checkout", "failed", exported.message());
+    StoreLog(ctx, "checkout", "exported " + commit + " to " + ctx.release_dir);
+  }
+  auto spec = config::LoadAppSpec(ctx.release_dir + "/gravity.yml", "gravity.yml");
+  if (!spec.ok()) return Finish(ctx, "checkout", "failed", spec.error());
+  ctx.spec = std::move(*spec);
+  RETURN_IF_ERROR(runs_.FinishStage(id, "checkout", "succeeded", "", NowMs()));
+  if (stopping_.load()) {
+    return Finish(ctx, "checkout", "interrupted", "interrupted: the daemon stopped");
+  }
+  ctx.base_env = {
+      {"GRAVITY_APP", app_name},
+      {"GRAVITY_COMMIT", commit},
+      {"GRAVITY_BRANCH", ctx.record.branch},
+      {"GRAVITY_RELEASE_DIR", ctx.release_dir},
+  };
+  return Status::Ok();
+}
+
+Status Pipeline::BuildStage(RunContext& ctx) {
+  const std::int64_t id = ctx.id();
+  if (ctx.reuse) return SkipStage(id, "build");
+  if (!ctx.spec.build || ctx.spec.build->command.empty()) return Status::Ok();
+  RETURN_IF_ERROR(runs_.StartStage(id, "build", NowMs()));
+  CommandOptions o;
+  o.command = ctx.spec.build->command;
+  o.wrapper =
+      SandboxWrapper(ctx, "build", ctx.app->spec.name + "-run" + std::to_string(id) + "-build",
+                     {ctx.release_dir}, {});
+  o.cwd = ctx.release_dir;
+  o.env = EnvironmentFor(o.wrapper, ctx.base_env);
+  o.inherit_env = o.wrapper.empty();
+  o.timeout = ctx.spec.build->timeout;
+  o.head_bytes = options_.log_head_bytes;
+  o.tail_bytes = options_.log_tail_bytes;
+  o.cancel = &ctx.app->cancel;
+  o.clock = &clock_;
+  // The head of the output is stored as it comes (in small batches) so a running build
+  // can be watched; the rest (tail, drop marker) when it ends.
+  HeadLineBatcher head(clock_, "", [&](const std::vector<LogLine>& lines) {
+    (void)AppendRunLogs(ctx, "build", lines);
+  });
+  head.AttachTo(o);
+  auto r = RunTracked(ctx, std::move(o));
+  head.Flush();
+  if (!r.ok()) return Finish(ctx, "build", "failed", "build: " + r.error());
+  RETURN_IF_ERROR(AppendRunLogs(ctx, "build", head.Unstreamed(r->log.Lines())));
+  if (r->cancelled) return Finish(ctx, "build", "interrupted", "interrupted: the daemon stopped");
+  if (!r->ok) {
+    std::string tail = r->log.Tail(10);
+    return Finish(
+        ctx, "build", "failed",
+        "build command " + r->Describe() + (tail.empty() ? "" : "; last output:\n" + tail));
+  }
+  return runs_.FinishStage(id, "build", "succeeded", "", NowMs());
+}
+
+Status Pipeline::TestStage(RunContext& ctx) {
+  const std::int64_t id = ctx.id();
+  if (ctx.reuse) return SkipStage(id, "test");
+  if (!ctx.spec.test || ctx.spec.test->command.empty()) return Status::Ok();
+  RETURN_IF_ERROR(runs_.StartStage(id, "test", NowMs()));
+  auto files = ExpandTests(ctx.release_dir, ctx.spec.test->files);
+  if (!files.ok()) return Finish(ctx, "test", "failed", "test: " + files.error());
+  ASSIGN_OR_RETURN(auto history, runs_.TestHistory(ctx.app->spec.name));
+  int workers = std::max(1, ctx.spec.test->workers);
+  TestSplit split = SplitTests(*files, history, workers);
+  StoreLog(
+      ctx, "test",
+      std::to_string(files->size()) + " test files on " + std::to_string(workers) + " workers");
+  std::string tmp_root =
+      options_.state_dir + "/tmp/" + ctx.app->spec.name + "-run" + std::to_string(id);
+  TestResults results;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] { TestWorker(ctx, w, split.workers[w], tmp_root, results); });
+  }
+  for (auto& t : threads) t.join();
+  (void)RemoveTree(tmp_root);
+  if (results.cancelled) {
+    return Finish(ctx, "test", "interrupted", "interrupted: the daemon stopped");
+  }
+  if (!results.errors.empty())
+    return Finish(ctx, "test", "failed", "test: " + results.errors.front());
+  if (!results.failures.empty()) {
+    return Finish(ctx, "test", "failed", DescribeFailures(results.failures, files->size()));
+  }
+  return runs_.FinishStage(id, "test", "succeeded", "", NowMs());
+}
+
+// "test: N of M test files failed: a (why), b (why)", then each one's last output.
+std::string Pipeline::DescribeFailures(std::vector<TestFailure> failures, std::size_t total) {
+  std::sort(failures.begin(), failures.end(),
+            [](const TestFailure& a, const TestFailure& b) { return a.file < b.file; });
+  std::vector<std::string> names;
+  for (const auto& f : failures) names.push_back(f.file + " (" + f.result + ")");
+  std::string error = "test: " + std::to_string(failures.size()) + " of " + std::to_string(total) +
+                      " test files failed: " + Join(names, ", ");
+  for (const auto& f : failures) {
+    error += "\n--- " + f.file + " ---";
+    if (!f.tail.empty()) error += "\n" + f.tail;
+  }
+  return error;
+}
+
+// One test worker: its own TMPDIR under `tmp_root`, then its share of the files in turn.
+void Pipeline::TestWorker(RunContext& ctx, int w, const std::vector<std::string>& files,
+                          const std::string& tmp_root, TestResults& results) {
+  std::string tmp = tmp_root + "/worker" + std::to_string(w);
+  if (Status s = MakeDirs(tmp, 0700); !s.ok()) {
+    std::lock_guard lock(results.mutex);
+    results.errors.push_back(s.message());
+    return;
+  }
+  for (const auto& file : files) {
+    if (ctx.app->cancel || !RunTestFile(ctx, w, file, tmp, results)) {
+      results.cancelled = true;
+      return;
+    }
+  }
+}
+
+// Runs one test file on worker `w`, records its outcome; false when it was cancelled.
+bool Pipeline::RunTestFile(RunContext& ctx, int w, const std::string& file, const std::string& tmp,
+                           TestResults& results) {
+  const std::int64_t id = ctx.id();
+  const std::string& app_name = ctx.app->spec.name;
+  CommandOptions o = SandboxedLikeTest(
+      ctx, "test", app_name + "-run" + std::to_string(id) + "-test" + std::to_string(w), tmp,
+      ctx.spec.test->timeout);
+  o.command = ReplaceAll(ctx.spec.test->command, "{file}", ShellQuote(file));
+  o.env["GRAVITY_WORKER"] = std::to_string(w);
+  o.env["GRAVITY_PORT_BASE"] =
+      std::to_string(options_.test_port_base + 1000 * (ctx.app->index % 20) + 100 * w);
+  o.env["GRAVITY_TEST_FILE"] = file;
+  // As for the build: the head of the output is stored as it comes (in small batches) so
+  // a running test can be watched; the rest when the file is done.
+  HeadLineBatcher head(clock_, "[" + file + "] ", [&](const std::vector<LogLine>& lines) {
+    (void)runs_.AppendLogs(id, "test", lines);
+  });
+  head.AttachTo(o);
+  std::int64_t started_ms = NowMs();
+  auto r = RunTracked(ctx, std::move(o));
+  head.Flush();
+  if (!r.ok()) {
+    std::lock_guard lock(results.mutex);
+    results.failures.push_back({file, r.error(), ""});
+    return true;
+  }
+  if (r->cancelled) return false;
+  std::vector<LogLine> lines = head.Unstreamed(r->log.Lines());
+  lines.push_back({NowMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) + " in " +
+                                std::to_string(r->elapsed.count()) + "ms" + " (worker " +
+                                std::to_string(w) + ")"});
+  (void)AppendRunLogs(ctx, "test", lines);
+  (void)runs_.RecordTest(id, app_name,
+                         {file, w, r->ok, r->elapsed.count(), r->Describe(), started_ms});
+  if (!r->ok) {
+    std::lock_guard lock(results.mutex);
+    results.failures.push_back({file, r->Describe(), r->log.Tail(20)});
+  }
+  return true;
+}
+
+Status Pipeline::SealStage(RunContext& ctx) {
+  if (ctx.reuse) return Status::Ok();
+  const std::int64_t id = ctx.id();
+  RETURN_IF_ERROR(runs_.StartStage(id, "seal", NowMs()));
+  Status sealed = Seal(ctx.release_dir);
+  if (!sealed.ok()) return Finish(ctx, "seal", "failed", sealed.message());
+  RETURN_IF_ERROR(
+      runs_.AddRelease(ctx.app->spec.name, ctx.record.commit, ctx.release_dir, id, NowMs()));
+  StoreLog(ctx, "seal", "release " + ctx.release_dir + " is now read-only");
+  return runs_.FinishStage(id, "seal", "succeeded", "", NowMs());
+}
+
+Status Pipeline::DeployStage(RunContext& ctx) {
+  const std::int64_t id = ctx.id();
+  RETURN_IF_ERROR(runs_.StartStage(id, "deploy", NowMs()));
+  for (const auto& env : Split(ctx.record.environments, ',')) {
+    DeployRequest req;
+    req.run_id = id;
+    req.app = ctx.app->spec.name;
+    req.environment = env;
+    req.commit = ctx.record.commit;
+    req.release_dir = ctx.release_dir;
+    req.spec = ctx.spec;
+    req.resumed = ctx.record.trigger == "restart";
+    req.log = [this, &ctx, env](const std::string& line) {
+      StoreLog(ctx, "deploy", "[" + env + "] " + line);
+    };
+    if (ctx.spec.verify && !ctx.spec.verify->command.empty()) {
+      req.verify = [this, &ctx, env](const std::map<std::string, std::string>& candidate) {
+        return Verify(ctx, env, candidate);
+      };
+    }
+    Status st = options_.deploy_hook(req);
+    if (!st.ok()) return Finish(ctx, "deploy", "failed", "deploy to " + env + ": " + st.message());
+  }
+  RETURN_IF_ERROR(runs_.FinishStage(id, "deploy", "succeeded", "", NowMs()));
+  return Finish(ctx, "deploy", "succeeded", "");
+}
+
+// The verify command, sandboxed like a test (the release read-only, its own temp
+// directory), its output in the deploy stage's log.
+Status Pipeline::Verify(RunContext& ctx, const std::string& env,
+                        const std::map<std::string, std::string>& candidate) {
+  const std::int64_t id = ctx.id();
+  const std::string name = ctx.app->spec.name + "-run" + std::to_string(id) + "-verify";
+  std::string tmp = options_.state_dir + "/tmp/" + name;
+  RETURN_IF_ERROR(MakeDirs(tmp, 0700));
+  CommandOptions o = SandboxedLikeTest(ctx, "verify", name, tmp, ctx.spec.verify->timeout);
+  o.command = ctx.spec.verify->command;
+  for (const auto& [k, v] : candidate) o.env[k] = v;
+  o.env["TMPDIR"] = tmp;
+  auto r = RunTracked(ctx, std::move(o));
+  (void)RemoveTree(tmp);
+  if (!r.ok()) return Status::Error("verify: " + r.error());
+  std::vector<LogLine> lines = r->log.Lines();
+  for (auto& l : lines) l.text = "[" + env + "] [verify] " + l.text;
+  lines.push_back({NowMs(), "[" + env + "] [verify] " + (r->ok ? "passed" : r->Describe()) +
+                                " in " + std::to_string(r->elapsed.count()) + "ms"});
+  (void)runs_.AppendLogs(id, "deploy", lines);
+  if (r->ok) return Status::Ok();
+  std::string tail = r->log.Tail(20);
+  return Status::FailedPrecondition(r->Describe() + (tail.empty() ? "" : ":\n" + tail));
 }
 
 }  // namespace gravity::pipeline

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "config/spec.h"
+#include "pipeline/command.h"
 #include "pipeline/mirror.h"
 #include "pipeline/run_store.h"
 #include "store/db.h"
@@ -41,13 +42,13 @@ struct DeployRequest {
 using DeployHook = std::function<Status(const DeployRequest&)>;
 
 struct PipelineOptions {
-  std::string state_dir;       // mirrors in repos/, releases in releases/, scratch in tmp/
-  Clock* clock = nullptr;      // default: the real clock
-  DeployHook deploy_hook;      // empty: runs end after the release is sealed
+  std::string state_dir;   // mirrors in repos/, releases in releases/, scratch in tmp/
+  Clock* clock = nullptr;  // default: the real clock
+  DeployHook deploy_hook;  // empty: runs end after the release is sealed
   // Also gets every line stored in a run's log (stage: checkout, build, test, seal,
   // deploy), from the run's threads: must be thread-safe. The daemon feeds its log store.
-  std::function<void(const std::string& app, const std::string& commit,
-                     const std::string& stage, const std::vector<LogLine>& lines)>
+  std::function<void(const std::string& app, const std::string& commit, const std::string& stage,
+                     const std::vector<LogLine>& lines)>
       output_sink;
   int test_port_base = 41000;  // GRAVITY_PORT_BASE = base + 1000*app index + 100*worker
   std::size_t log_head_bytes = 512 * 1024;  // per build, and per test file / 4
@@ -134,7 +135,43 @@ class Pipeline {
   void WatchLoop(AppState* app);
   void RunLoop(AppState* app);
   void NotifyRunner(AppState* app);
+  Status RecordFetchFailure(AppState* app, const std::vector<std::string>& branches,
+                            const std::string& error, std::int64_t now);
+  Status QueueRunForTip(AppState* app, const std::string& branch, const std::string& commit,
+                        const std::vector<std::string>& envs, const std::string& trigger,
+                        std::int64_t now);
+  // One run, stage by stage; each stage is a step below. A stage that ends the run
+  // (failure, interruption) calls Finish(), and no later stage runs.
+  struct RunContext;
+  struct TestFailure;
+  struct TestResults;
   Status Execute(AppState* app, const RunRecord& run);
+  Status CheckoutStage(RunContext& ctx);
+  Status BuildStage(RunContext& ctx);
+  Status TestStage(RunContext& ctx);
+  void TestWorker(RunContext& ctx, int w, const std::vector<std::string>& files,
+                  const std::string& tmp_root, TestResults& results);
+  bool RunTestFile(RunContext& ctx, int w, const std::string& file, const std::string& tmp,
+                   TestResults& results);
+  static std::string DescribeFailures(std::vector<TestFailure> failures, std::size_t total);
+  Status SealStage(RunContext& ctx);
+  Status DeployStage(RunContext& ctx);
+  Status Verify(RunContext& ctx, const std::string& env,
+                const std::map<std::string, std::string>& candidate);
+  Status Finish(RunContext& ctx, const std::string& stage, const std::string& status,
+                const std::string& error);
+  Status SkipStage(std::int64_t id, const std::string& stage);
+  Status AppendRunLogs(RunContext& ctx, const std::string& stage,
+                       const std::vector<LogLine>& lines);
+  void StoreLog(RunContext& ctx, const std::string& stage, const std::string& text);
+  std::vector<std::string> SandboxWrapper(RunContext& ctx, const std::string& stage,
+                                          const std::string& name,
+                                          const std::vector<std::string>& writable,
+                                          const std::vector<std::string>& read_only);
+  CommandOptions SandboxedLikeTest(RunContext& ctx, const std::string& stage,
+                                   const std::string& name, const std::string& tmp,
+                                   std::chrono::milliseconds timeout);
+  Result<CommandResult> RunTracked(RunContext& ctx, CommandOptions o);
   Status Recover();
 
   store::Db& db_;
