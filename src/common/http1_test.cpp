@@ -364,28 +364,28 @@ TEST(Http1Chunked, PayloadIsTheChunkDataOnly) {
 }
 
 TEST(Http1Chunked, ExtensionsFollowTheGrammar) {
-  for (std::string good : {std::string("5;a\r\nhello\r\n0\r\n\r\n"),
-                           std::string("5;a=b\r\nhello\r\n0\r\n\r\n"),
-                           std::string("5 ; a = b ;c\r\nhello\r\n0\r\n\r\n"),
-                           std::string("5;a=\"q \\\" ;x\"\r\nhello\r\n0\r\n\r\n"),
-                           std::string("5\r\nhello\r\n0;last\r\nX-T: 1\r\n\r\n")}) {
+  for (std::string good :
+       {std::string("5;a\r\nhello\r\n0\r\n\r\n"), std::string("5;a=b\r\nhello\r\n0\r\n\r\n"),
+        std::string("5 ; a = b ;c\r\nhello\r\n0\r\n\r\n"),
+        std::string("5;a=\"q \\\" ;x\"\r\nhello\r\n0\r\n\r\n"),
+        std::string("5\r\nhello\r\n0;last\r\nX-T: 1\r\n\r\n")}) {
     ChunkedDecoder d;
     EXPECT_EQ(d.Feed(good), good.size()) << good << ": " << d.error();
     EXPECT_TRUE(d.done()) << good << ": " << d.error();
     EXPECT_EQ(d.data_bytes(), 5u) << good;
   }
-  for (std::string bad : {std::string("5;\r\n"),          // ";" without a name
-                          std::string("5;a b\r\n"),       // two words
-                          std::string("5;a=\r\n"),        // "=" without a value
-                          std::string("5;a=b c\r\n"),     // value then a word
-                          std::string("5;a\"b\r\n"),      // quote inside a name
-                          std::string("5;a=\"b\r\n"),     // unterminated quoted string
-                          std::string("5;=b\r\n"),        // value without a name
-                          std::string("5;a@b\r\n"),       // non-token character
-                          std::string("5 x\r\n"),         // junk after the size
-                          std::string("5 \r\n"),          // whitespace before CRLF
-                          std::string("5;a \r\n"),        // whitespace after a name
-                          std::string("5;a=b \r\n"),      // whitespace after a value
+  for (std::string bad : {std::string("5;\r\n"),           // ";" without a name
+                          std::string("5;a b\r\n"),        // two words
+                          std::string("5;a=\r\n"),         // "=" without a value
+                          std::string("5;a=b c\r\n"),      // value then a word
+                          std::string("5;a\"b\r\n"),       // quote inside a name
+                          std::string("5;a=\"b\r\n"),      // unterminated quoted string
+                          std::string("5;=b\r\n"),         // value without a name
+                          std::string("5;a@b\r\n"),        // non-token character
+                          std::string("5 x\r\n"),          // junk after the size
+                          std::string("5 \r\n"),           // whitespace before CRLF
+                          std::string("5;a \r\n"),         // whitespace after a name
+                          std::string("5;a=b \r\n"),       // whitespace after a value
                           std::string("5;a=\xff\r\n")}) {  // raw byte as a token
     ChunkedDecoder d;
     d.Feed(bad);
@@ -394,9 +394,9 @@ TEST(Http1Chunked, ExtensionsFollowTheGrammar) {
 }
 
 TEST(Http1Chunked, TrailersMustBeFieldLines) {
-  for (std::string bad : {std::string("0\r\nnocolon\r\n\r\n"), std::string("0\r\nX T: 1\r\n\r\n"),
-                          std::string("0\r\nX-T: a\x01b\r\n\r\n"),
-                          std::string("0\r\n X-T: 1\r\n\r\n")}) {
+  for (std::string bad :
+       {std::string("0\r\nnocolon\r\n\r\n"), std::string("0\r\nX T: 1\r\n\r\n"),
+        std::string("0\r\nX-T: a\x01b\r\n\r\n"), std::string("0\r\n X-T: 1\r\n\r\n")}) {
     ChunkedDecoder d;
     d.Feed(bad);
     EXPECT_TRUE(d.failed()) << bad;
@@ -443,16 +443,13 @@ TEST(Http1Request, TargetFormsAndTheMethodsThatMayUseThem) {
     EXPECT_EQ(h.authority, c.authority) << c.data;
     EXPECT_EQ(h.origin, c.origin) << c.data;
   }
-  for (std::string bad : {"GET foo HTTP/1.1\r\nHost: h\r\n\r\n", "GET * HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET http://u:p@/x HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "POST * HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET http://h h/ HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n",
-                          "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"}) {
+  for (std::string bad :
+       {"GET foo HTTP/1.1\r\nHost: h\r\n\r\n", "GET * HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n", "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET http://u:p@/x HTTP/1.1\r\nHost: h\r\n\r\n", "POST * HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET http://h h/ HTTP/1.1\r\nHost: h\r\n\r\n", "CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n",
+        "CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"}) {
     RequestHead h;
     auto r = ParseReq(bad, &h);
     EXPECT_EQ(r.status, ParseStatus::kError) << bad;
@@ -479,14 +476,14 @@ TEST(Http1Request, TooLongRequestLineIs414) {
 }
 
 TEST(Http1Host, ValidValues) {
-  for (std::string_view ok : {"", "a", "www.example.com", "a-b_c~d.e", "a:80", "a:", "127.0.0.1:8080",
-                              "[::1]", "[::1]:443", "[2001:db8::1]", "xn--caf-dma.example", "%41b",
-                              "0.0.0.0=5000", "a,b"}) {
+  for (std::string_view ok :
+       {"", "a", "www.example.com", "a-b_c~d.e", "a:80", "a:", "127.0.0.1:8080", "[::1]",
+        "[::1]:443", "[2001:db8::1]", "xn--caf-dma.example", "%41b", "0.0.0.0=5000", "a,b"}) {
     EXPECT_TRUE(IsValidHost(ok)) << ok;
   }
-  for (std::string_view bad : {"a, b", "a b", "a/evil", "user@a", "a:80x", "a:123456",
-                               "[::1", "[zz::1]", "a:80:80", "a\tb", "%4", "caf\xc3\xa9", "a?b",
-                               "a#b", "[]"}) {
+  for (std::string_view bad :
+       {"a, b", "a b", "a/evil", "user@a", "a:80x", "a:123456", "[::1", "[zz::1]", "a:80:80",
+        "a\tb", "%4", "caf\xc3\xa9", "a?b", "a#b", "[]"}) {
     EXPECT_FALSE(IsValidHost(bad)) << bad;
   }
 }
