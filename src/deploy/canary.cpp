@@ -9,6 +9,7 @@
 #include "common/duration.h"
 #include "deploy/canary_analysis.h"
 #include "deploy/canary_judge.h"
+#include "deploy/metric_checks.h"
 #include "deploy/run.h"
 #include "runtime/logs.h"
 
@@ -145,6 +146,11 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
     if (window_over) {
       StepAnalysis a = AnalyzeWindow(spec, watch.last_canary.Since(watch.step_canary),
                                      watch.last_main.Since(watch.step_main), "main pool");
+      // canary.metrics: the app's own figures from Prometheus join the score.
+      AddMetricChecks(spec,
+                      RunMetricChecks(spec, {run.release.commit, run.app.name, run.env.name,
+                                             steps[i].duration}, NowMs()),
+                      a);
       rec.analysis = AnalysisJson(a);
       rec.decision = Name(a.decision);
       const std::string where = StepName(i, steps);
