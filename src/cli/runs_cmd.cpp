@@ -184,6 +184,12 @@ void PrintAnalysis(const nlohmann::json& a, const char* indent) {
   std::printf("%sscore %d, %s: %s\n", indent, a.value("score", 0),
               a.value("decision", "").c_str(), a.value("reason", "").c_str());
   for (const auto& m : a.value("metrics", nlohmann::json::array())) {
+    if (m.value("source", "") == "prometheus") {  // a canary.metrics check: value and limit
+      std::printf("%s  %-9s %-8s %s\n%s            query %s\n", indent,
+                  m.value("name", "").c_str(), m.value("verdict", "").c_str(),
+                  m.value("detail", "").c_str(), indent, m.value("query", "").c_str());
+      continue;
+    }
     std::printf("%s  %-9s %-8s p=%-10.3g effect %+.4g  samples %llu vs %llu\n", indent,
                 m.value("name", "").c_str(), m.value("verdict", "").c_str(),
                 m.value("p_value", 1.0), m.value("effect", 0.0),

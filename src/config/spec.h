@@ -80,6 +80,17 @@ struct CanaryStep {
 // What a step whose pools got fewer than min_requests requests does (it is inconclusive).
 enum class NoTraffic { kPass, kFail, kExtend };
 
+// canary.metrics: one check against Prometheus per step (docs/deploy.md, "Metric checks").
+// The query's placeholders {{release}}, {{app}}, {{env}} and {{window}} are filled per step.
+struct CanaryMetricCheck {
+  std::string name;   // unique within canary.metrics
+  std::string query;  // PromQL; one series or a scalar
+  // Exactly one is set: the value must be at most `max` (above: High) or at least `min`
+  // (below: Low).
+  std::optional<double> max, min;
+  bool operator==(const CanaryMetricCheck&) const = default;
+};
+
 struct CanarySpec {
   int weight = 10;                              // % of clients sent to the new release
   Duration duration = std::chrono::minutes(1);  // observed this long before promotion
@@ -106,6 +117,9 @@ struct CanarySpec {
   // share of clients, started with it) is what the canary is compared with; false: the
   // main pool.
   bool baseline = false;
+  // canary.prometheus: the server's base URL ("http://127.0.0.1:9090"); required with metrics.
+  std::string prometheus;
+  std::vector<CanaryMetricCheck> metrics;  // canary.metrics
 
   // The steps to run: `steps`, or the shorthand's one step.
   std::vector<CanaryStep> Steps() const {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/fs.h"
+#include "config/canary_metrics.h"
 #include "config/checker.h"
 #include "config/config.h"
 #include "config/document.h"
@@ -96,11 +97,12 @@ bool ReadTrueFalse(Checker& c, const Entry& e, const std::string& f, bool& out) 
 void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanarySpec& out) {
   if (!section.value.IsMap()) return;
   bool shorthand = false;
-  YAML::Mark steps_mark;
+  YAML::Mark steps_mark, metrics_mark;
   for (const auto& e : c.Entries(section.value, w,
                                  {"weight", "duration", "steps", "max_error_rate", "min_requests",
                                   "confidence", "max_latency_increase", "latency_noise", "max_error_increase",
-                                  "judge_4xx", "pass_score", "marginal_score", "no_traffic", "baseline"})) {
+                                  "judge_4xx", "pass_score", "marginal_score", "no_traffic",
+                                  "baseline", "prometheus", "metrics"})) {
     std::string f = Join(w, e.key);
     if (e.key == "weight") {
       shorthand = true;
@@ -149,6 +151,11 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
       ReadInt(c, e, f, 1, 100, out.pass_score);
     } else if (e.key == "marginal_score") {
       ReadInt(c, e, f, 0, 100, out.marginal_score);
+    } else if (e.key == "prometheus") {
+      ReadPrometheusUrl(c, e, f, out.prometheus);
+    } else if (e.key == "metrics") {
+      metrics_mark = e.key_node.Mark();
+      ReadCanaryMetrics(c, e, f, out.metrics);
     } else if (e.key == "no_traffic") {
       std::string s;
       if (!ReadString(c, e, f, s)) continue;
@@ -176,6 +183,11 @@ void ParseCanary(Checker& c, const Entry& section, const std::string& w, CanaryS
               "canary), got " + std::to_string(step.weight));
       break;
     }
+  }
+  if (!out.metrics.empty() && out.prometheus.empty()) {
+    c.Error(metrics_mark, Join(w, "metrics"),
+            "needs canary.prometheus, the Prometheus server's base URL (such as "
+            "http://127.0.0.1:9090)");
   }
   if (out.marginal_score > out.pass_score) {
     c.Error(section.key_node.Mark(), Join(w, "marginal_score"),

@@ -9,6 +9,7 @@
 #include "common/duration.h"
 #include "deploy/canary_analysis.h"
 #include "deploy/canary_judge.h"
+#include "deploy/metric_checks.h"
 #include "deploy/run.h"
 #include "runtime/logs.h"
 
@@ -206,6 +207,11 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
           vs_baseline ? watch.last_baseline.Since(watch.step_baseline)
                       : watch.last_main.Since(watch.step_main),
           vs_baseline ? "baseline" : "main pool");
+      // canary.metrics: the app's own figures from Prometheus join the score.
+      AddMetricChecks(spec,
+                      RunMetricChecks(spec, {run.release.commit, run.app.name, run.env.name,
+                                             steps[i].duration}, NowMs()),
+                      a);
       rec.analysis = AnalysisJson(a);
       rec.analysis["compared_with"] = vs_baseline ? "baseline" : "main pool";
       rec.decision = Name(a.decision);

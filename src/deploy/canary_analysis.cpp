@@ -154,7 +154,11 @@ StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& can
     a.canary_quantiles_ms.push_back(canary.QuantileMs(q));
     a.baseline_quantiles_ms.push_back(baseline.QuantileMs(q));
   }
+  DecideStep(spec, a);
+  return a;
+}
 
+void DecideStep(const config::CanarySpec& spec, StepAnalysis& a) {
   int judged = 0, passed = 0;
   std::string high, missing;
   for (const auto& m : a.metrics) {
@@ -163,7 +167,7 @@ StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& can
       continue;
     }
     ++judged;
-    if (m.verdict == MetricVerdict::kHigh) {
+    if (m.verdict == MetricVerdict::kHigh || (m.verdict == MetricVerdict::kLow && m.low_fails)) {
       high += (high.empty() ? "" : "; ") + m.detail;
     } else {
       ++passed;
@@ -178,18 +182,18 @@ StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& can
     a.decision = StepDecision::kFail;
     a.score = passed * 100 / all;
     a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
-    return a;
+    return;
   }
   if (!high.empty() && !missing.empty()) {
     // Something is worse and the rest unknown: never passed on for lack of data.
     a.decision = StepDecision::kMarginal;
     a.reason = high + fmt::format(" (score {} with metrics unknown: marginal)", a.score);
-    return a;
+    return;
   }
   if (!missing.empty()) {
     a.decision = StepDecision::kInconclusive;
     a.reason = "inconclusive: " + missing;
-    return a;
+    return;
   }
   if (a.score >= spec.pass_score) {
     a.decision = StepDecision::kPass;
@@ -202,7 +206,6 @@ StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& can
     a.decision = StepDecision::kFail;
     a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
   }
-  return a;
 }
 
 nlohmann::json AnalysisJson(const StepAnalysis& a) {
@@ -218,6 +221,10 @@ nlohmann::json AnalysisJson(const StepAnalysis& a) {
                        {"p_value", m.p_value},
                        {"effect", m.effect},
                        {"detail", m.detail}});
+    if (!m.query.empty()) {
+      metrics.back()["query"] = m.query;
+      metrics.back()["source"] = "prometheus";
+    }
   }
   return {{"score", a.score},
           {"decision", Name(a.decision)},

@@ -32,6 +32,10 @@ struct MetricResult {
   double p_value = 1;    // one-sided: the canary worse
   double effect = 0;     // rate difference, or relative latency increase (0.2 = +20%)
   std::string detail;    // one line, numbers included
+  // A metric check against Prometheus (metric_checks.h): its query as sent, its limit
+  // (baseline_value holds it too) and whether a value below it is the bad side (min).
+  std::string query;       // empty for the proxy's own metrics
+  bool low_fails = false;  // min checks: Low counts against the score (latency Low does not)
 };
 
 enum class StepDecision { kPass, kMarginal, kFail, kInconclusive };
@@ -51,6 +55,10 @@ struct StepAnalysis {
 StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& canary,
                            const PoolWindow& baseline, const std::string& comparison,
                            const std::string& subject = "canary");
+
+// The score, decision and reason of `a` from its metrics (AnalyzeWindow ends with it; metric
+// checks added later decide again).
+void DecideStep(const config::CanarySpec& spec, StepAnalysis& a);
 
 nlohmann::json AnalysisJson(const StepAnalysis& a);
 

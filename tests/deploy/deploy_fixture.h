@@ -84,11 +84,13 @@ class DeployFixture : public ::testing::Test {
   }
 
   void StartProxy() {
-    auto proxy =
-        test::Subprocess::Start({.argv = {GRAVITY_BIN, "proxy", "run", "--listen",
-                                          "127.0.0.1:" + std::to_string(proxy_port_), "--control",
-                                          sock_, "--state-dir", state_ + "/proxy"},
-                                 .output_path = dir_.Join("proxy.log")});
+    std::vector<std::string> argv = {GRAVITY_BIN, "proxy", "run", "--listen",
+                                     "127.0.0.1:" + std::to_string(proxy_port_), "--control",
+                                     sock_, "--state-dir", state_ + "/proxy"};
+    if (proxy_metrics_port_ != 0) {
+      argv.insert(argv.end(), {"--metrics", "127.0.0.1:" + std::to_string(proxy_metrics_port_)});
+    }
+    auto proxy = test::Subprocess::Start({.argv = argv, .output_path = dir_.Join("proxy.log")});
     ASSERT_TRUE(proxy.ok()) << proxy.error();
     proxy_ = std::move(*proxy);
     ASSERT_TRUE(test::WaitFor(
@@ -143,6 +145,7 @@ class DeployFixture : public ::testing::Test {
   test::TempDir dir_{"gravity-deploy-it"};
   std::string state_, sock_;
   int proxy_port_ = 0;
+  int proxy_metrics_port_ = 0;  // set before SetUp: the proxy serves /metrics there
   std::unique_ptr<test::Subprocess> proxy_;
   std::unique_ptr<store::Db> db_;
   std::unique_ptr<runtime::ProcessLauncher> launcher_;

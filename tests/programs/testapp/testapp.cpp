@@ -6,7 +6,7 @@
 //          [--start-delay D] [--exit-at-start] [--never-listen] [--crash-after-requests N]
 //          [--crash-after D] [--threads N] [--port-file PATH] [--log-requests]
 //          [--ignore-sigterm] [--term-grace D] [--alloc-at-start MIB]
-//          [--latency D] [--error-every N] [--fail-after D]
+//          [--latency D] [--error-every N] [--fail-after D] [--metric-value NAME=VALUE]...
 //
 // Paths (any method):
 //   /slow?ms=N                the normal response, after N ms
@@ -18,6 +18,8 @@
 //   /hostile?try=W&path=P&n=N an attempt to break out of the sandbox (hostile.h)
 //   /stats                    JSON: requests answered, other requests in flight
 //   /ws                       WebSocket echo (upgrade required)
+//   /metrics                  Prometheus text: a gauge per --metric-value NAME=VALUE,
+//                             labelled release="$GRAVITY_RELEASE" when that is set
 //   anything else             --body with --status (default 200), after --latency; every
 //                             --error-every'th such response, and all of them from
 //                             --fail-after after listening, are 500 instead
@@ -106,6 +108,7 @@ struct Options {
   std::chrono::milliseconds latency{0};     // added to each default response
   long error_every = 0;                     // every Nth default response is a 500
   std::chrono::milliseconds fail_after{0};  // default responses are 500 from then on
+  std::vector<std::pair<std::string, std::string>> metric_values;  // gauges on /metrics
   std::vector<std::string> argv;
 };
 
@@ -128,7 +131,8 @@ struct Shared {
                "  [--status N] [--start-delay D] [--exit-at-start] [--never-listen]\n"
                "  [--crash-after-requests N] [--crash-after D] [--threads N]\n"
                "  [--port-file PATH] [--log-requests] [--ignore-sigterm] [--term-grace D]\n"
-               "  [--alloc-at-start MIB] [--latency D] [--error-every N] [--fail-after D]\n",
+               "  [--alloc-at-start MIB] [--latency D] [--error-every N] [--fail-after D]\n"
+               "  [--metric-value NAME=VALUE]...\n",
                error.c_str());
   std::exit(2);
 }
@@ -211,6 +215,13 @@ Options ParseArgs(int argc, char** argv) {
       o.error_every = ParseLong(a, v(), 1, 1000000);
     } else if (a == "--fail-after") {
       o.fail_after = ParseDur(a, v());
+    } else if (a == "--metric-value") {
+      std::string nv = v();
+      std::size_t eq = nv.find('=');
+      if (eq == 0 || eq == std::string::npos || eq + 1 == nv.size()) {
+        Usage("--metric-value expects NAME=VALUE, got '" + nv + "'");
+      }
+      o.metric_values.emplace_back(nv.substr(0, eq), nv.substr(eq + 1));
     } else if (a == "--help" || a == "-h") {
       Usage("help");
     } else {
@@ -390,6 +401,10 @@ class Server {
       std::string_view t = Sv(req.target());
       body = Hostile(QueryText(t, "try"), QueryText(t, "path"), QueryLong(t, "n", 0)) + "\n";
       status = 200;
+    } else if (path == "/metrics") {
+      body = Metrics();
+      content_type = "text/plain; version=0.0.4";
+      status = 200;
     } else if (path == "/info") {
       body = Info() + "\n";
       content_type = "application/json";
@@ -484,6 +499,18 @@ class Server {
       if (ec) co_return;
       buffer.consume(buffer.size());
     }
+  }
+
+  // The Prometheus text format: one gauge per --metric-value.
+  std::string Metrics() const {
+    const char* release = std::getenv("GRAVITY_RELEASE");
+    std::string labels =
+        release && *release ? std::string("{release=\"") + release + "\"}" : std::string();
+    std::string out;
+    for (const auto& [name, value] : shared_.options.metric_values) {
+      out += "# TYPE " + name + " gauge\n" + name + labels + " " + value + "\n";
+    }
+    return out;
   }
 
   std::string Info() const {

@@ -1,0 +1,214 @@
+#include "deploy/metric_checks.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "acme/https_client.h"
+
+namespace gravity::deploy {
+
+namespace {
+
+using nlohmann::json;
+
+// "250", "0.993", "+Inf": a check's value as messages show it.
+std::string Value(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{:.6g}", v);
+}
+
+// The sample's value: Prometheus sends [time, "value"] with the value as a string
+// ("NaN", "+Inf" and "-Inf" included).
+Result<double> SampleValue(const json& sample) {
+  if (!sample.is_array() || sample.size() != 2 || !sample[1].is_string()) {
+    return Status::Error("the answer's sample is not [time, \"value\"]: " + sample.dump());
+  }
+  const std::string s = sample[1].get<std::string>();
+  if (s == "+Inf" || s == "Inf") return std::numeric_limits<double>::infinity();
+  if (s == "-Inf") return -std::numeric_limits<double>::infinity();
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size()) {
+    return Status::Error("the answer's value " + json(s).dump() + " is not a number");
+  }
+  if (std::isnan(v)) return Status::NotFound("the query's value is NaN");
+  return v;
+}
+
+// Text from the server for a one-line message: control characters become spaces.
+std::string OneLineOf(std::string s) {
+  for (char& ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string PromDuration(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  if (ms > 0 && ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms > 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string FillPlaceholders(const std::string& query, const MetricContext& ctx) {
+  const std::pair<std::string_view, std::string> values[] = {{"{{release}}", ctx.release},
+                                                             {"{{app}}", ctx.app},
+                                                             {"{{env}}", ctx.env},
+                                                             {"{{window}}", PromDuration(ctx.window)}};
+  std::string out;
+  std::size_t i = 0;
+  while (i < query.size()) {
+    bool replaced = false;
+    for (const auto& [name, value] : values) {
+      if (query.compare(i, name.size(), name) == 0) {
+        out += value;
+        i += name.size();
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += query[i++];
+  }
+  return out;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out;
+}
+
+Result<double> ParseQueryResponse(long http_status, const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("status")) {
+    // Not Prometheus's API answering (a proxy in between, a wrong URL).
+    std::string what = body.substr(0, 200);
+    return Status::Unavailable(fmt::format("HTTP {} without a Prometheus answer{}", http_status,
+                                           what.empty() ? "" : ": " + OneLineOf(what)));
+  }
+  if (j.value("status", "") != "success") {
+    // 400 bad_data (a PromQL syntax error), 422 execution, 503 unavailable, ...
+    std::string type = j.value("errorType", "");
+    std::string error = j.value("error", "no error text");
+    std::string text = "Prometheus refused the query" + (type.empty() ? "" : " (" + type + ")") +
+                       ": " + OneLineOf(error);
+    return http_status >= 500 ? Status::Unavailable(text) : Status::InvalidArgument(text);
+  }
+  const json data = j.value("data", json::object());
+  const std::string type = data.value("resultType", "");
+  const json result = data.value("result", json());
+  if (type == "scalar") return SampleValue(result);
+  if (type != "vector") {
+    return Status::InvalidArgument("the query returned a " + (type.empty() ? "?" : type) +
+                                   "; a check needs an instant vector of one series or a "
+                                   "scalar");
+  }
+  if (!result.is_array() || result.empty()) {
+    return Status::NotFound("the query returned no series");
+  }
+  if (result.size() > 1) {
+    return Status::InvalidArgument(fmt::format(
+        "the query returned {} series; a check needs one (aggregate it, e.g. max(...))",
+        result.size()));
+  }
+  return SampleValue(result[0].value("value", json()));
+}
+
+MetricResult EvaluateCheck(const config::CanaryMetricCheck& check, const Result<double>& value) {
+  MetricResult m;
+  m.name = check.name;
+  m.query = check.query;
+  m.low_fails = check.min.has_value();
+  const double limit = check.max ? *check.max : *check.min;
+  const std::string bound = (check.max ? "max " : "min ") + Value(limit);
+  m.baseline_value = limit;
+  if (!value.ok()) {
+    m.verdict = MetricVerdict::kNoData;
+    m.detail = check.name + ": no data: " + value.error();
+    return m;
+  }
+  m.canary_value = *value;
+  m.canary_samples = 1;
+  m.effect = *value - limit;
+  if (check.max && *value > *check.max) {
+    m.verdict = MetricVerdict::kHigh;
+    m.detail = fmt::format("{} high: {} above its {} (Prometheus)", check.name, Value(*value), bound);
+  } else if (check.min && *value < *check.min) {
+    m.verdict = MetricVerdict::kLow;
+    m.detail = fmt::format("{} low: {} below its {} (Prometheus)", check.name, Value(*value), bound);
+  } else {
+    m.verdict = MetricVerdict::kPass;
+    m.detail = fmt::format("{} pass: {} within its {} (Prometheus)", check.name, Value(*value), bound);
+  }
+  return m;
+}
+
+PrometheusClient::PrometheusClient(std::string base_url, std::chrono::seconds timeout)
+    : base_url_(std::move(base_url)), timeout_(timeout) {}
+
+Result<double> PrometheusClient::Query(const std::string& promql, std::int64_t at_ms) const {
+  const std::string url = base_url_ + "/api/v1/query?query=" + UrlEncode(promql) +
+                          fmt::format("&time={}.{:03}", at_ms / 1000, at_ms % 1000);
+  acme::HttpsClient http("", timeout_);
+  auto r = http.Get(url);
+  if (!r.ok()) {
+    // The client names the whole URL; the server's base URL is enough here.
+    std::string why = r.error();
+    if (why.rfind("GET " + url + ": ", 0) == 0) why = why.substr(url.size() + 6);
+    return Status::Unavailable("Prometheus at " + base_url_ + " did not answer: " + why);
+  }
+  return ParseQueryResponse(r->status, r->body);
+}
+
+std::vector<MetricResult> RunMetricChecks(const config::CanarySpec& spec,
+                                          const MetricContext& ctx, std::int64_t at_ms) {
+  std::vector<MetricResult> out;
+  if (spec.metrics.empty()) return out;
+  PrometheusClient client(spec.prometheus);
+  for (const auto& check : spec.metrics) {
+    const std::string query = FillPlaceholders(check.query, ctx);
+    MetricResult m = EvaluateCheck(check, client.Query(query, at_ms));
+    m.query = query;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void AddMetricChecks(const config::CanarySpec& spec, std::vector<MetricResult> checks,
+                     StepAnalysis& a) {
+  if (checks.empty()) return;
+  std::string unanswered;
+  for (auto& m : checks) {
+    if (m.verdict == MetricVerdict::kNoData) {
+      unanswered += (unanswered.empty() ? "" : "; ") + m.detail;
+    }
+    a.metrics.push_back(std::move(m));
+  }
+  DecideStep(spec, a);
+  if (!unanswered.empty() && a.decision == StepDecision::kInconclusive &&
+      spec.no_traffic == config::NoTraffic::kPass) {
+    // no_traffic: pass is about too little traffic; a check that could not be made is no
+    // evidence the canary is fine.
+    a.decision = StepDecision::kFail;
+    a.reason = "metric checks without a value, never passed on: " + unanswered;
+  }
+}
+
+}  // namespace gravity::deploy
