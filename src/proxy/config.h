@@ -39,8 +39,9 @@ struct PoolSpec {
 struct CanarySpec {
   PoolSpec pool;
   int weight = 0;  // 0..100: share of clients sent to the canary
-  // Non-empty: a baseline pool (fresh instances of the live release, checked like the
-  // canary's) with the same share of clients as the canary (weight then at most 50).
+  // Non-empty: a baseline pool (fresh instances of the live release, health-checked with
+  // the main pool's spec) with the same share of clients as the canary (weight then at
+  // most 50).
   std::vector<std::string> baseline;
 };
 

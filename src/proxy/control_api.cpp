@@ -146,9 +146,11 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
   const auto started = clock_.Now();
   std::vector<TargetRef> fresh = table_.NewTargets(req.pool);
   // The baseline's targets pass the same gate, in the same wait: both pools get clients
-  // together or not at all.
+  // together or not at all. They run the live release, so they are checked as the main
+  // pool is (its health path and thresholds), not as the new release asks.
+  const HealthSpec baseline_health = before->main.health;
   std::vector<TargetRef> fresh_baseline =
-      table_.NewTargets(PoolSpec{req.baseline, req.pool.health});
+      table_.NewTargets(PoolSpec{req.baseline, baseline_health});
   std::vector<TargetRef> gated = fresh;
   gated.insert(gated.end(), fresh_baseline.begin(), fresh_baseline.end());
   json failures;
@@ -170,7 +172,7 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
   }
   svc->canary = PoolRuntime{fresh, req.pool.health};
   svc->baseline.reset();
-  if (!fresh_baseline.empty()) svc->baseline = PoolRuntime{fresh_baseline, req.pool.health};
+  if (!fresh_baseline.empty()) svc->baseline = PoolRuntime{fresh_baseline, baseline_health};
   svc->canary_weight = req.weight;
   svc->candidate_token = req.candidate_token;
   auto switched = std::chrono::duration_cast<milliseconds>(clock_.Now() - started);

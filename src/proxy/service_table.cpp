@@ -323,10 +323,11 @@ void ServiceTable::Restore() {
             NewTarget(a, spec.canary->pool.health, HealthState::kHealthy));
       }
       if (!spec.canary->baseline.empty()) {
-        svc->baseline = PoolRuntime{{}, spec.canary->pool.health};
+        // The live release: checked as the main pool is.
+        svc->baseline = PoolRuntime{{}, spec.main.health};
         for (const auto& a : spec.canary->baseline) {
           svc->baseline->targets.push_back(
-              NewTarget(a, spec.canary->pool.health, HealthState::kHealthy));
+              NewTarget(a, spec.main.health, HealthState::kHealthy));
         }
       }
     }

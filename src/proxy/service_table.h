@@ -43,7 +43,8 @@ struct ServiceRuntime {
   PoolRuntime main;
   std::optional<PoolRuntime> canary;
   // With a canary only: the live release's fresh instances the canary is compared with,
-  // health-checked like it, with the same share of clients.
+  // with the same share of clients, health-checked with the main pool's spec (the same
+  // release).
   std::optional<PoolRuntime> baseline;
   int canary_weight = 0;
   std::string candidate_token;  // CanaryRequest::candidate_token; not persisted

@@ -413,6 +413,47 @@ TEST_F(ProxyTest, CanaryGetsItsShareStickyByCookieAndCanBePromoted) {
   EXPECT_TRUE((*doc)["services"][0]["pools"]["canary"].is_null());
 }
 
+TEST_F(ProxyTest, BaselineIsHealthCheckedAsTheLiveReleaseNotAsTheCanary) {
+  // The new release's health check asks for a body the live release does not serve; the
+  // baseline runs the live release, so it must be checked with the main pool's spec, or
+  // no canary with a changed health check could ever have a baseline.
+  StartProxy();
+  std::vector<std::unique_ptr<TestApp>> stable;
+  stable.push_back(StartApp("stable", {}, 200, "v1"));
+  auto baseline = StartApp("baseline", {}, 200, "v1");
+  auto canary = StartApp("canary", {}, 200, "v2 ready");
+  ASSERT_TRUE(stable[0] && baseline && canary);
+  Deploy(Request(stable));
+  proxy::CanaryRequest2 cr;
+  cr.service = "site";
+  cr.targets = {canary->address()};
+  cr.baseline_targets = {baseline->address()};
+  cr.weight = 20;
+  cr.health = FastHealth();
+  cr.health.body_contains = "v2 ready";
+  cr.deploy_timeout = seconds(10);
+  auto res = proxy_->client().DeployCanary(cr);
+  ASSERT_TRUE(res.ok()) << res.error();
+  ASSERT_TRUE(res->ok) << res->error;
+
+  HttpClient c("127.0.0.1", port_);
+  auto as = [&](int bucket) {
+    HttpRequest r;
+    r.headers = {{"Cookie", "gravity_bucket=" + std::to_string(bucket)}};
+    auto got = c.Send(r);
+    return got.ok() ? got->Instance() : "error: " + got.error();
+  };
+  EXPECT_EQ(as(10), "canary");
+  EXPECT_EQ(as(30), "baseline");
+  EXPECT_EQ(as(90), "stable");
+  auto doc = proxy_->client().List();
+  ASSERT_TRUE(doc.ok());
+  const auto& pools = (*doc)["services"][0]["pools"];
+  ASSERT_TRUE(pools["baseline"].is_object()) << pools.dump();
+  EXPECT_EQ(pools["baseline"]["health"]["body_contains"], "") << pools.dump();
+  EXPECT_EQ(pools["canary"]["health"]["body_contains"], "v2 ready") << pools.dump();
+}
+
 TEST_F(ProxyTest, ControlApiAnswersInJsonWhenTheRequestHoldsBytesThatAreNotUtf8) {
   // The byte 0xFF in the target must not drop the connection without an answer. The HTTP
   // parser refuses it before the control API sees it (a request target is ASCII); that
