@@ -19,6 +19,7 @@ std::vector<std::pair<std::string, PoolRequests>> PoolsOf(const ProxyService& se
   std::vector<std::pair<std::string, PoolRequests>> pools;
   pools.emplace_back("main", service.main_requests);
   if (service.has_canary) pools.emplace_back("canary", service.canary_requests);
+  if (service.has_baseline) pools.emplace_back("baseline", service.baseline_requests);
   return pools;
 }
 

@@ -214,6 +214,33 @@ TEST_F(TrafficHistoryTest, CanaryPoolHasItsOwnSeriesAndANewBaseWhenItReturns) {
   EXPECT_EQ(series[0].points.size(), 3u);
 }
 
+TEST_F(TrafficHistoryTest, BaselinePoolIsAThirdSeriesBesideTheCanary) {
+  ProxyService s;
+  s.has_canary = true;
+  s.has_baseline = true;
+  proxy_.Set("site.staging", s);
+  history_.Sample();
+  s.main_requests = Add(s.main_requests, 60, 1000);
+  s.canary_requests = Add(s.canary_requests, 20, 9000, 2);
+  s.baseline_requests = Add(s.baseline_requests, 20, 1000);
+  proxy_.Set("site.staging", s);
+  Tick();
+  auto series = Staging();
+  ASSERT_EQ(series.size(), 3u);
+  auto pool = [&series](const std::string& name) -> const TrafficSeries& {
+    for (const auto& s : series) {
+      if (s.pool == name) return s;
+    }
+    ADD_FAILURE() << "no series " << name;
+    return series.front();
+  };
+  ASSERT_EQ(pool("baseline").points.size(), 1u);
+  EXPECT_EQ(pool("baseline").points[0].requests, 20u);
+  EXPECT_DOUBLE_EQ(pool("baseline").points[0].ErrorRate(), 0.0);
+  EXPECT_DOUBLE_EQ(pool("canary").points.at(0).ErrorRate(), 0.1);
+  EXPECT_EQ(pool("main").points.at(0).requests, 60u);
+}
+
 TEST_F(TrafficHistoryTest, UnknownAppOrEnvironmentIsNotFoundByName) {
   auto app = history_.Series("shop", "staging");
   ASSERT_FALSE(app.ok());

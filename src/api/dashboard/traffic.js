@@ -7,7 +7,7 @@ import {lineChart} from "./charts.js";
 
 const HOUR = 3600 * 1000;
 // The colour class of a pool (any other pool name gets a third colour).
-const poolClass = name => (name === "main" || name === "canary") ? name : "other";
+const poolClass = name => ["main", "canary", "baseline"].includes(name) ? name : "other";
 
 const rate = v => v >= 100 ? v.toFixed(0) + "/s" : v >= 10 ? v.toFixed(1) + "/s" : v.toFixed(2) + "/s";
 const percent = v => (v * 100).toFixed(v >= 0.1 ? 0 : 1) + "%";
