@@ -118,6 +118,7 @@ Result<ProxyDeployOutcome> Deployer::CanaryStepsLocked(Run& run) {
   // 1. The health gate into the canary pool at the first step's share (main untouched
   // whatever happens).
   ASSIGN_OR_RETURN(ProxyDeployOutcome gate, proxy_.DeployCanary(run.route, steps[0].weight));
+  if (gate.switched) run.candidate_slot = false;  // replaced by the canary's pools
   if (!gate.switched) {
     c.phase = CanaryPhase::kDropped;
     c.verdict = "did not become healthy";

@@ -182,6 +182,8 @@ class Deployer {
   // into the canary slot with no share of clients, reachable with a one-off header; then
   // the command. switched: it passed (the instances are still in the canary slot).
   Result<ProxyDeployOutcome> Verify(Run& run);
+  // Drops the verify step's slot from the proxy if it is still there (Run::candidate_slot).
+  void DropCandidateSlot(Run& run);
   Status CheckStayedUp(Run& run);
   void RecordSwitch(Run& run, const ProxyDeployOutcome& outcome);
   // Polls until every instance accepts connections, one exits, or `limit` passes; returns

@@ -204,10 +204,12 @@ Result<ProxyDeployOutcome> Deployer::HandOver(Run& run) {
       // Passed: the verified instances go live by the usual swap, which also applies the
       // route's settings (hosts, prefix, drain, HSTS); then the verify slot goes.
       outcome = proxy_.Deploy(run.route);
-      Status dropped = proxy_.DropCanary(run.route.service);
-      if (!dropped.ok()) MarkReconcilePending();
+      DropCandidateSlot(run);
     } else if (outcome.ok() && outcome->switched) {
       outcome = CanaryLocked(run);  // the canary's first step replaces the verify slot
+      // Unless the canary never got its pools (its baseline did not start, or the proxy
+      // refused them): then the slot is still there, and goes now.
+      DropCandidateSlot(run);
     }
   } else {
     outcome = canary ? CanaryLocked(run) : proxy_.Deploy(run.route);

@@ -47,6 +47,9 @@ struct Deployer::Run {
   std::vector<runtime::InstanceInfo> baseline;  // canary.baseline: the live release's fresh ones
   ProxyRoute route;                           // what the proxy is asked to serve
   std::string judged;                         // why a canary was dropped after it got traffic
+  // The verify step's weight-0 canary slot is in the proxy: a canary that never passes its
+  // own gate must drop it.
+  bool candidate_slot = false;
   // With a watch: the main pool's counters when the deployment began and just before the
   // switch (the previous release's window, which the new release is judged against).
   PoolRequests main_at_begin, main_before_switch;

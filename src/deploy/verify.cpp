@@ -38,6 +38,12 @@ std::string CandidateHost(const std::string& host) {
 
 }  // namespace
 
+void Deployer::DropCandidateSlot(Run& run) {
+  if (!run.candidate_slot) return;
+  run.candidate_slot = false;
+  if (Status dropped = proxy_.DropCanary(run.route.service); !dropped.ok()) MarkReconcilePending();
+}
+
 Result<ProxyDeployOutcome> Deployer::Verify(Run& run) {
   const config::VerifySpec& spec = *run.release.spec.verify;
   run.d.step = DeploymentStep::kVerify;
@@ -46,6 +52,7 @@ Result<ProxyDeployOutcome> Deployer::Verify(Run& run) {
   route.candidate_token = CandidateToken();
   ASSIGN_OR_RETURN(ProxyDeployOutcome gate, proxy_.DeployCanary(route, 0));
   if (!gate.switched) return gate;  // not healthy: the usual failure, nothing to verify
+  run.candidate_slot = true;
 
   const std::string host = CandidateHost(run.env.host);
   std::map<std::string, std::string> env = {
@@ -66,8 +73,7 @@ Result<ProxyDeployOutcome> Deployer::Verify(Run& run) {
     return gate;
   }
   // Failed: the candidate slot drains away; the main pool never changed.
-  Status dropped = proxy_.DropCanary(run.route.service);
-  if (!dropped.ok()) MarkReconcilePending();
+  DropCandidateSlot(run);
   run.judged = "verify failed: " + verdict.message();
   Progress(run.where + ": verify failed", run.log);
   ProxyDeployOutcome out;

@@ -554,5 +554,31 @@ TEST_F(VerifyTest, CanaryStrategyVerifiesBeforeItsFirstStep) {
   EXPECT_EQ(LastCanary()["phase"], "promoted");
 }
 
+TEST_F(VerifyTest, CanaryWhoseBaselineCannotStartAfterVerifyLeavesNoCandidateSlot) {
+  auto& env = stack_.apps[0].environments[0];
+  env.strategy = config::Strategy::kCanary;
+  env.canary.steps = {{25, 1s}};
+  env.canary.baseline = true;
+  deployer_->SetStack(stack_);
+  Release r0 = MakeRelease("r0");
+  ASSERT_TRUE(deployer_->Deploy("staging", r0).ok());
+  const std::vector<std::string> live = Env("staging").live_instances;
+  // The live release's directory is gone (its running instances keep theirs): a baseline
+  // of it cannot start, after the new release's verify passed.
+  ASSERT_TRUE(RemoveTree(r0.release_dir).ok());
+  VerifyProbe probe{"release r1:"};
+  auto out = deployer_->Deploy("staging", WithVerify(MakeRelease("r1")), {}, probe.Hook());
+  ASSERT_FALSE(out.ok()) << "a canary without its baseline went ahead";
+  EXPECT_NE(out.error().find("did not start"), std::string::npos) << out.error();
+  EXPECT_EQ(probe.instances.size(), 10u);  // the verify ran and passed first
+  auto listed = proxy::ControlClient(sock_).List().value();
+  EXPECT_TRUE(listed["services"][0]["pools"]["canary"].is_null())
+      << "the verify slot stayed in the proxy: " << listed.dump();
+  EXPECT_EQ(Env("staging").live_instances, live);
+  auto plain = test::HttpGet(proxy_port_, "/");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->Instance().rfind("r0-", 0), 0u);
+}
+
 }  // namespace
 }  // namespace gravity::deploy
