@@ -167,6 +167,40 @@ std::string StepName(std::size_t i, const std::vector<config::CanaryStep>& steps
 // How often an inconclusive step is extended under no_traffic: extend before it fails.
 constexpr int kMaxNoTrafficExtensions = 3;
 
+// What a judged step's decision means: the next step (or promotion), one more window, or
+// the canary dropped; `text` is the verdict or the reason.
+struct StepVerdict {
+  enum Kind { kDone, kExtend, kDropped } kind;
+  std::string text;
+};
+
+StepVerdict Interpret(const config::CanarySpec& spec, const StepAnalysis& a, int extensions,
+                      const std::string& where) {
+  switch (a.decision) {
+    case StepDecision::kPass:
+      return {StepVerdict::kDone, where + ": pass, " + a.reason};
+    case StepDecision::kFail:
+      break;
+    case StepDecision::kMarginal:
+      if (extensions < 1) return {StepVerdict::kExtend, ""};
+      return {StepVerdict::kDropped, where + ": still marginal after an extension: " + a.reason};
+    case StepDecision::kInconclusive:
+      switch (spec.no_traffic) {
+        case config::NoTraffic::kFail:
+          return {StepVerdict::kDropped, where + ": " + a.reason + " (no_traffic: fail)"};
+        case config::NoTraffic::kExtend:
+          if (extensions < kMaxNoTrafficExtensions) return {StepVerdict::kExtend, ""};
+          return {StepVerdict::kDropped,
+                  where + ": " + a.reason + "; still so after " +
+                      std::to_string(kMaxNoTrafficExtensions) + " extensions (no_traffic: extend)"};
+        case config::NoTraffic::kPass:
+          return {StepVerdict::kDone, where + ": " + a.reason + " (no_traffic: pass)"};
+      }
+      break;
+  }
+  return {StepVerdict::kDropped, where + ": " + a.reason};
+}
+
 }  // namespace
 
 Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::size_t i,
@@ -200,58 +234,17 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
       return failure;
     }
     if (window_over) {
-      // Against the fresh baseline when there is one (Kayenta's rule: not against the
-      // long-warm main pool), else against the main pool.
-      const bool vs_baseline = !run.baseline.empty();
-      StepAnalysis a = AnalyzeWindow(
-          spec, watch.last_canary.Since(watch.step_canary),
-          vs_baseline ? watch.last_baseline.Since(watch.step_baseline)
-                      : watch.last_main.Since(watch.step_main),
-          vs_baseline ? "baseline" : "main pool");
-      // canary.metrics: the app's own figures from Prometheus join the score.
-      AddMetricChecks(spec,
-                      RunMetricChecks(spec, {run.release.commit, run.app.name, run.env.name,
-                                             steps[i].duration}, NowMs()),
-                      a);
-      rec.analysis = AnalysisJson(a);
-      rec.analysis["compared_with"] = vs_baseline ? "baseline" : "main pool";
-      rec.decision = Name(a.decision);
+      // The window covers the step's extensions too.
+      const StepAnalysis a =
+          JudgeWindow(run, watch, steps[i].duration * (1 + rec.extensions), rec);
       const std::string where = StepName(i, steps);
-      bool extend = false;
-      std::string verdict;
-      switch (a.decision) {
-        case StepDecision::kPass:
-          verdict = where + ": pass, " + a.reason;
-          break;
-        case StepDecision::kFail:
-          rec.ended_at_ms = NowMs();
-          SaveStep(run, DeploymentStep::kCanary);
-          return where + ": " + a.reason;
-        case StepDecision::kMarginal:
-          if (rec.extensions >= 1) {
-            rec.ended_at_ms = NowMs();
-            return where + ": still marginal after an extension: " + a.reason;
-          }
-          extend = true;
-          break;
-        case StepDecision::kInconclusive:
-          if (spec.no_traffic == config::NoTraffic::kFail) {
-            rec.ended_at_ms = NowMs();
-            return where + ": " + a.reason + " (no_traffic: fail)";
-          }
-          if (spec.no_traffic == config::NoTraffic::kExtend) {
-            if (rec.extensions >= kMaxNoTrafficExtensions) {
-              rec.ended_at_ms = NowMs();
-              return where + ": " + a.reason + "; still so after " +
-                     std::to_string(kMaxNoTrafficExtensions) + " extensions (no_traffic: extend)";
-            }
-            extend = true;
-            break;
-          }
-          verdict = where + ": " + a.reason + " (no_traffic: pass)";
-          break;
+      const StepVerdict v = Interpret(spec, a, rec.extensions, where);
+      if (v.kind == StepVerdict::kDropped) {
+        rec.ended_at_ms = NowMs();
+        SaveStep(run, DeploymentStep::kCanary);
+        return v.text;
       }
-      if (extend) {
+      if (v.kind == StepVerdict::kExtend) {
         ++rec.extensions;
         watch.deadline = clock_.Now() + steps[i].duration;
         c.ends_at_ms += steps[i].duration.count();
@@ -262,7 +255,7 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
         continue;
       }
       rec.ended_at_ms = NowMs();
-      c.verdict = watch.legacy_verdict + "; " + verdict;
+      c.verdict = watch.legacy_verdict + "; " + v.text;
       SaveStep(run, DeploymentStep::kCanary);
       return std::string();
     }
@@ -292,6 +285,26 @@ Result<Deployer::CanaryWatch> Deployer::StartWatch(Run& run) {
   c.phase = CanaryPhase::kObserving;
   c.started_at_ms = NowMs();
   return watch;
+}
+
+StepAnalysis Deployer::JudgeWindow(Run& run, const CanaryWatch& watch, milliseconds window,
+                                   CanaryStepRecord& rec) {
+  const config::CanarySpec& spec = run.env.canary;
+  // Against the fresh baseline when there is one (Kayenta's rule: not against the
+  // long-warm main pool), else against the main pool.
+  const bool vs_baseline = !run.baseline.empty();
+  StepAnalysis a = AnalyzeWindow(spec, watch.last_canary.Since(watch.step_canary),
+                                 vs_baseline ? watch.last_baseline.Since(watch.step_baseline)
+                                             : watch.last_main.Since(watch.step_main),
+                                 vs_baseline ? "baseline" : "main pool");
+  // canary.metrics: the app's own figures from Prometheus join the score.
+  AddMetricChecks(
+      spec, RunMetricChecks(spec, {run.release.commit, run.app.name, run.env.name, window}, NowMs()),
+      a);
+  rec.analysis = AnalysisJson(a);
+  rec.analysis["compared_with"] = vs_baseline ? "baseline" : "main pool";
+  rec.decision = Name(a.decision);
+  return a;
 }
 
 Result<std::string> Deployer::CheckCanary(Run& run, CanaryWatch& watch, bool* window_over) {

@@ -158,29 +158,56 @@ StepAnalysis AnalyzeWindow(const config::CanarySpec& spec, const PoolWindow& can
   return a;
 }
 
+namespace {
+
+// The metrics of one source: what the proxy measured (5xx, 4xx, latency) or the
+// Prometheus checks (canary.metrics).
+struct Tally {
+  int all = 0, judged = 0, passed = 0;
+};
+
+}  // namespace
+
 void DecideStep(const config::CanarySpec& spec, StepAnalysis& a) {
-  int judged = 0, passed = 0;
+  // Each source is scored on its own and the step gets the lower score, so that passing
+  // checks cannot outvote what the proxy saw (a 5xx-high canary stays failed however many
+  // app checks pass), nor the proxy's passes a failing check.
+  Tally proxy, checks;
   std::string high, missing;
   for (const auto& m : a.metrics) {
+    Tally& t = m.query.empty() ? proxy : checks;
+    ++t.all;
     if (m.verdict == MetricVerdict::kNoData) {
       missing += (missing.empty() ? "" : "; ") + m.detail;
       continue;
     }
-    ++judged;
+    ++t.judged;
     if (m.verdict == MetricVerdict::kHigh || (m.verdict == MetricVerdict::kLow && m.low_fails)) {
       high += (high.empty() ? "" : "; ") + m.detail;
     } else {
-      ++passed;
+      ++t.passed;
     }
   }
-  const int all = static_cast<int>(a.metrics.size());
+  // The lowest over the sources that have metrics of `f`'s kind.
+  auto lowest = [&](auto f) {
+    int v = 100;
+    for (const Tally* t : {&proxy, &checks}) {
+      if (t->all > 0) v = std::min(v, f(*t));
+    }
+    return v;
+  };
+  const int judged = proxy.judged + checks.judged;
   // Metrics without data count as failed for the score's lower bound: when even with them
   // passing the score is below marginal, the step fails on what is known.
-  const int best = (passed + (all - judged)) * 100 / all;
-  a.score = judged ? passed * 100 / judged : 0;
+  const int best =
+      lowest([](const Tally& t) { return (t.passed + t.all - t.judged) * 100 / t.all; });
+  a.score = judged ? lowest([](const Tally& t) {
+    return t.judged ? t.passed * 100 / t.judged : 100;
+  })
+                   : 0;
   if (!high.empty() && best < spec.marginal_score) {
     a.decision = StepDecision::kFail;
-    a.score = passed * 100 / all;
+    a.score = lowest([](const Tally& t) { return t.passed * 100 / t.all; });
     a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
     return;
   }

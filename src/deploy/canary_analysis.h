@@ -36,6 +36,9 @@ struct MetricResult {
   // (baseline_value holds it too) and whether a value below it is the bad side (min).
   std::string query;       // empty for the proxy's own metrics
   bool low_fails = false;  // min checks: Low counts against the score (latency Low does not)
+  // No data that waiting cannot bring: Prometheus refused the query (bad PromQL) or its
+  // answer can never be one value (several series, a matrix).
+  bool unanswerable = false;
 };
 
 enum class StepDecision { kPass, kMarginal, kFail, kInconclusive };

@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "config/spec.h"
+#include "deploy/canary_analysis.h"
 #include "deploy/proxy_control.h"
 #include "deploy/records.h"
 #include "runtime/supervisor.h"
@@ -212,6 +213,10 @@ class Deployer {
   // analysis; "" when it passed, or why the canary fails.
   Result<std::string> RunCanaryStep(Run& run, CanaryWatch& watch, std::size_t i,
                                     const std::vector<config::CanaryStep>& steps);
+  // The step's window so far (`window` long) judged: the canary against the baseline or
+  // the main pool, with the metric checks; recorded in the step's record.
+  StepAnalysis JudgeWindow(Run& run, const CanaryWatch& watch, std::chrono::milliseconds window,
+                           CanaryStepRecord& rec);
   // One check of the step's window: "" to go on, or why the canary fails (crash,
   // unhealthy, the 5xx limit). Updates the counts in run's canary record; *window_over when
   // the window ended without such a failure.

@@ -22,11 +22,34 @@ std::string Value(double v) {
   return fmt::format("{:.6g}", v);
 }
 
+// One line of printable ASCII: control bytes become spaces, and any other byte outside
+// ASCII a '?' (a cut can split a UTF-8 character, and an error page need not be UTF-8 at
+// all; the text goes into the deployment's JSON).
+std::string OneLineOf(std::string s) {
+  for (char& ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f) {
+      ch = ' ';
+    } else if (u >= 0x80) {
+      ch = '?';
+    }
+  }
+  return s;
+}
+
+// The string at `key` of an object, or `fallback` when it is missing or not a string.
+std::string StringAt(const json& j, const char* key, const std::string& fallback) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
 // The sample's value: Prometheus sends [time, "value"] with the value as a string
 // ("NaN", "+Inf" and "-Inf" included).
 Result<double> SampleValue(const json& sample) {
   if (!sample.is_array() || sample.size() != 2 || !sample[1].is_string()) {
-    return Status::Error("the answer's sample is not [time, \"value\"]: " + sample.dump());
+    return Status::Error("the answer's sample is not [time, \"value\"]: " +
+                         OneLineOf(sample.dump(-1, ' ', false, json::error_handler_t::replace))
+                             .substr(0, 200));
   }
   const std::string s = sample[1].get<std::string>();
   if (s == "+Inf" || s == "Inf") return std::numeric_limits<double>::infinity();
@@ -34,18 +57,10 @@ Result<double> SampleValue(const json& sample) {
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
   if (s.empty() || end != s.c_str() + s.size()) {
-    return Status::Error("the answer's value " + json(s).dump() + " is not a number");
+    return Status::Error("the answer's value '" + OneLineOf(s.substr(0, 64)) + "' is not a number");
   }
   if (std::isnan(v)) return Status::NotFound("the query's value is NaN");
   return v;
-}
-
-// Text from the server for a one-line message: control characters become spaces.
-std::string OneLineOf(std::string s) {
-  for (char& ch : s) {
-    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
-  }
-  return s;
 }
 
 }  // namespace
@@ -97,23 +112,25 @@ std::string UrlEncode(std::string_view s) {
 
 Result<double> ParseQueryResponse(long http_status, const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("status")) {
-    // Not Prometheus's API answering (a proxy in between, a wrong URL).
+  if (!j.is_object() || !j.contains("status") || !j["status"].is_string()) {
+    // Not Prometheus's API answering (a proxy in between, a wrong URL, an app's own
+    // {"status": 404} error).
     std::string what = body.substr(0, 200);
     return Status::Unavailable(fmt::format("HTTP {} without a Prometheus answer{}", http_status,
                                            what.empty() ? "" : ": " + OneLineOf(what)));
   }
-  if (j.value("status", "") != "success") {
+  if (j["status"] != "success") {
     // 400 bad_data (a PromQL syntax error), 422 execution, 503 unavailable, ...
-    std::string type = j.value("errorType", "");
-    std::string error = j.value("error", "no error text");
+    std::string type = OneLineOf(StringAt(j, "errorType", ""));
+    std::string error = StringAt(j, "error", "no error text");
     std::string text = "Prometheus refused the query" + (type.empty() ? "" : " (" + type + ")") +
                        ": " + OneLineOf(error);
     return http_status >= 500 ? Status::Unavailable(text) : Status::InvalidArgument(text);
   }
-  const json data = j.value("data", json::object());
-  const std::string type = data.value("resultType", "");
-  const json result = data.value("result", json());
+  // Every field read by its type: a wrong shape is an error, never an exception.
+  const json data = j.contains("data") && j["data"].is_object() ? j["data"] : json::object();
+  const std::string type = OneLineOf(StringAt(data, "resultType", ""));
+  const json result = data.contains("result") ? data["result"] : json();
   if (type == "scalar") return SampleValue(result);
   if (type != "vector") {
     return Status::InvalidArgument("the query returned a " + (type.empty() ? "?" : type) +
@@ -128,7 +145,11 @@ Result<double> ParseQueryResponse(long http_status, const std::string& body) {
         "the query returned {} series; a check needs one (aggregate it, e.g. max(...))",
         result.size()));
   }
-  return SampleValue(result[0].value("value", json()));
+  if (!result[0].is_object() || !result[0].contains("value")) {
+    return Status::Error("the answer's series has no value: " + OneLineOf(result[0].dump(
+                             -1, ' ', false, json::error_handler_t::replace)).substr(0, 200));
+  }
+  return SampleValue(result[0]["value"]);
 }
 
 MetricResult EvaluateCheck(const config::CanaryMetricCheck& check, const Result<double>& value) {
@@ -142,6 +163,7 @@ MetricResult EvaluateCheck(const config::CanaryMetricCheck& check, const Result<
   if (!value.ok()) {
     m.verdict = MetricVerdict::kNoData;
     m.detail = check.name + ": no data: " + value.error();
+    m.unanswerable = value.status().IsInvalidArgument();
     return m;
   }
   m.canary_value = *value;
@@ -194,20 +216,28 @@ std::vector<MetricResult> RunMetricChecks(const config::CanarySpec& spec,
 void AddMetricChecks(const config::CanarySpec& spec, std::vector<MetricResult> checks,
                      StepAnalysis& a) {
   if (checks.empty()) return;
-  std::string unanswered;
+  std::string unanswered, unanswerable;
   for (auto& m : checks) {
     if (m.verdict == MetricVerdict::kNoData) {
       unanswered += (unanswered.empty() ? "" : "; ") + m.detail;
+      if (m.unanswerable) unanswerable += (unanswerable.empty() ? "" : "; ") + m.detail;
     }
     a.metrics.push_back(std::move(m));
   }
   DecideStep(spec, a);
+  if (!unanswerable.empty() && a.decision != StepDecision::kFail) {
+    // Extending the step cannot make such a query answer.
+    a.decision = StepDecision::kFail;
+    a.reason = "metric checks that cannot be made: " + unanswerable;
+    return;
+  }
   if (!unanswered.empty() && a.decision == StepDecision::kInconclusive &&
       spec.no_traffic == config::NoTraffic::kPass) {
     // no_traffic: pass is about too little traffic; a check that could not be made is no
     // evidence the canary is fine.
     a.decision = StepDecision::kFail;
-    a.reason = "metric checks without a value, never passed on: " + unanswered;
+    a.reason = "metric checks without a value, never passed on: " + unanswered + " (" +
+               a.reason + ")";
   }
 }
 

@@ -146,7 +146,8 @@ TEST(MetricChecks, ACheckOverItsMaxFailsTheStepNamingIt) {
   ASSERT_EQ(a.decision, StepDecision::kPass);
   AddMetricChecks(spec, {EvaluateCheck(Max(100), 250.0)}, a);
   EXPECT_EQ(a.metrics.size(), 3u);
-  EXPECT_EQ(a.decision, StepDecision::kFail);  // 2 of 3: 66 < 75
+  EXPECT_EQ(a.decision, StepDecision::kFail);  // the checks score 0 of 1: 0 < 75
+  EXPECT_EQ(a.score, 0);
   EXPECT_THAT(a.reason, HasSubstr("queue_depth high: 250 above its max 100"));
 }
 
@@ -180,6 +181,83 @@ TEST(MetricChecks, ACheckWithoutDataIsNeverAPass) {
   StepAnalysis b = PassingStep(spec);
   AddMetricChecks(spec, {EvaluateCheck(Max(100), Status::NotFound("no series"))}, b);
   EXPECT_EQ(b.decision, StepDecision::kInconclusive);
+}
+
+TEST(MetricChecks, AnswersOfTheWrongShapeAreErrorsNeverExceptions) {
+  // An app's or a gateway's own JSON, and Prometheus-like answers with fields of the wrong
+  // type: each is an error naming what is wrong, and the daemon goes on.
+  const std::vector<std::string> bodies = {
+      R"({"status":404,"error":"Not Found"})",
+      R"({"status":"error","errorType":7,"error":{"text":"x"}})",
+      R"({"status":"success","data":null})",
+      R"({"status":"success","data":{"resultType":5,"result":[]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":{"a":1}}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[1]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}})",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}})",
+      R"({"status":"success","data":{"resultType":"scalar","result":"1"}})",
+      R"([1,2,3])",
+      "",
+  };
+  for (const auto& body : bodies) {
+    Result<double> v = Status::Error("unset");
+    EXPECT_NO_THROW(v = ParseQueryResponse(200, body)) << body;
+    EXPECT_FALSE(v.ok()) << body;
+  }
+  auto app = ParseQueryResponse(404, R"({"status":404,"error":"Not Found"})");
+  EXPECT_THAT(app.error(), HasSubstr("HTTP 404 without a Prometheus answer"));
+}
+
+TEST(MetricChecks, ServerTextThatIsNotUtf8IsKeptAsAsciiAndTheRecordIsValidJson) {
+  // A cut at 200 bytes inside a multi-byte character, and a Latin-1 error page.
+  std::string page = std::string(199, 'x') + "\xc3\xa9 and \xe9t\xe9";
+  auto v = ParseQueryResponse(502, page);
+  ASSERT_FALSE(v.ok());
+  for (unsigned char ch : v.error()) EXPECT_LT(ch, 0x80) << v.error();
+  config::CanarySpec spec;
+  StepAnalysis a = PassingStep(spec);
+  AddMetricChecks(spec, {EvaluateCheck(Max(1), v)}, a);
+  EXPECT_NO_THROW((void)AnalysisJson(a).dump());
+}
+
+TEST(MetricChecks, PassingChecksCannotOutvoteWhatTheProxySaw) {
+  // 5xx high, latency fine: dropped without checks (50 < 75); passing app checks must not
+  // turn that into a marginal step or a pass, however many there are.
+  config::CanarySpec spec;
+  StepAnalysis a;
+  MetricResult errors;
+  errors.name = "5xx rate";
+  errors.verdict = MetricVerdict::kHigh;
+  errors.detail = "5xx rate high";
+  MetricResult latency;
+  latency.name = "latency";
+  latency.verdict = MetricVerdict::kPass;
+  a.metrics = {errors, latency};
+  DecideStep(spec, a);
+  ASSERT_EQ(a.decision, StepDecision::kFail);
+  for (int n : {2, 19}) {
+    StepAnalysis b;
+    b.metrics = {errors, latency};
+    std::vector<MetricResult> checks;
+    for (int k = 0; k < n; ++k) checks.push_back(EvaluateCheck(Max(100), 3.0));
+    AddMetricChecks(spec, checks, b);
+    EXPECT_EQ(b.decision, StepDecision::kFail) << n << " checks: " << b.reason;
+    EXPECT_EQ(b.score, 50) << n << " checks";
+    EXPECT_THAT(b.reason, HasSubstr("5xx rate high"));
+  }
+}
+
+TEST(MetricChecks, ACheckThatCanNeverAnswerFailsAtOnceEvenWhenExtending) {
+  config::CanarySpec spec;
+  spec.no_traffic = config::NoTraffic::kExtend;
+  StepAnalysis a = PassingStep(spec);
+  AddMetricChecks(spec,
+                  {EvaluateCheck(Max(100), Status::InvalidArgument(
+                                               "Prometheus refused the query (bad_data): x"))},
+                  a);
+  EXPECT_EQ(a.decision, StepDecision::kFail);
+  EXPECT_THAT(a.reason, HasSubstr("metric checks that cannot be made: queue_depth: no data: "
+                                  "Prometheus refused the query (bad_data)"));
 }
 
 TEST(MetricChecks, RecordedWithTheirQuery) {

@@ -36,7 +36,9 @@ constexpr std::string_view kPhaseNames[] = {"gate", "observing", "promoting", "p
                                             "dropped"};
 
 std::string CanaryText(const std::optional<CanaryRecord>& c) {
-  return c ? CanaryJson(*c).dump() : std::string();
+  // replace: a byte that is not UTF-8 in a reason (an app's or a server's text) must not
+  // keep the record from being saved.
+  return c ? CanaryJson(*c).dump(-1, ' ', false, json::error_handler_t::replace) : std::string();
 }
 
 std::optional<CanaryRecord> CanaryFromText(const std::string& text) {
@@ -302,7 +304,9 @@ Status Records::UpdateDeployment(const DeploymentRecord& d) {
       "WHERE id = ?",
       {std::string(Name(d.status)), std::string(Name(d.step)), d.error, ToJson(d.instances),
        d.finished_at_ms, d.switched_after_ms, d.duration_ms, CanaryText(d.canary),
-       d.watch ? WatchJson(*d.watch).dump() : std::string(), d.id});
+       d.watch ? WatchJson(*d.watch).dump(-1, ' ', false, json::error_handler_t::replace)
+               : std::string(),
+       d.id});
 }
 
 Result<std::optional<DeploymentRecord>> Records::Deployment(std::int64_t id) {
