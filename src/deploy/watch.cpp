@@ -31,6 +31,22 @@ milliseconds JudgedWindow(milliseconds watch) {
   return std::clamp<milliseconds>(watch / 10, std::chrono::seconds(5), std::chrono::seconds(30));
 }
 
+// The watch ends before its time (not judged to the end): recorded with why.
+Status EndWatch(Records& records, DeploymentRecord& d, std::string verdict) {
+  d.watch->phase = "ended";
+  d.watch->verdict = std::move(verdict);
+  (void)records.UpdateDeployment(d);
+  return Status::Ok();
+}
+
+// The 5xx limit, checked at every reading: a release that breaks is caught within a poll.
+bool OverErrorLimit(const config::CanarySpec& spec, const PoolRequests& current) {
+  const auto min = static_cast<std::uint64_t>(std::max(1, spec.min_requests));
+  return current.total >= min &&
+         static_cast<double>(current.errors_5xx) >
+             spec.max_error_rate * static_cast<double>(current.total);
+}
+
 }  // namespace
 
 void Deployer::InterruptWatch(const std::string& app, const std::string& env) {
@@ -87,10 +103,8 @@ Status Deployer::WatchWindows(Run& run) {
 
   auto first = MainReading(run.route.service);
   if (!first.ok() || !*first) {
-    w.phase = "ended";
-    w.verdict = "not watched: the proxy could not be asked for the new release's requests";
-    (void)records_.UpdateDeployment(run.d);
-    return Status::Ok();
+    return EndWatch(records_, run.d,
+                    "not watched: the proxy could not be asked for the new release's requests");
   }
   const auto t_switch = clock_.Now();
   const auto deadline = t_switch + run.env.watch;
@@ -104,30 +118,20 @@ Status Deployer::WatchWindows(Run& run) {
     Sleep(std::min<milliseconds>(options_.canary_poll_interval,
                                  std::max<milliseconds>(milliseconds(1), left)));
     if (WatchInterrupted(run.where)) {
-      w.phase = "ended";
-      w.verdict = "ended early: a rollback, promotion or removal of " + run.where +
-                  " was asked for";
-      (void)records_.UpdateDeployment(run.d);
-      Progress(run.where + ": watch of " + name + " " + w.verdict, run.log);
-      return Status::Ok();
+      const std::string why =
+          "ended early: a rollback, promotion or removal of " + run.where + " was asked for";
+      Progress(run.where + ": watch of " + name + " " + why, run.log);
+      return EndWatch(records_, run.d, why);
     }
     auto now = MainReading(run.route.service);
     if (!now.ok()) continue;  // the proxy restarting: judge at the next reading
     if (!*now) {
-      w.phase = "ended";
-      w.verdict = "the service was removed from the proxy during the watch";
-      (void)records_.UpdateDeployment(run.d);
-      return Status::Ok();
+      return EndWatch(records_, run.d, "the service was removed from the proxy during the watch");
     }
     const PoolRequests current = (*now)->Since(window_start);
     const bool window_over = clock_.Now() - window_began >= window || clock_.Now() >= deadline;
-    // The 5xx limit at every reading (a release that breaks is caught within a poll); the
-    // whole analysis once per window.
-    const auto min = static_cast<std::uint64_t>(std::max(1, spec.min_requests));
-    const bool errors_over = current.total >= min &&
-                             static_cast<double>(current.errors_5xx) >
-                                 spec.max_error_rate * static_cast<double>(current.total);
-    if (!window_over && !errors_over) continue;
+    // The 5xx limit at every reading, the whole analysis once per window.
+    if (!window_over && !OverErrorLimit(spec, current)) continue;
     StepAnalysis a = AnalyzeWindow(spec, current, previous, "previous release", name);
     w.analysis = AnalysisJson(a);
     if (a.decision == StepDecision::kFail) {
