@@ -226,6 +226,10 @@ Result<std::string> Deployer::RunCanaryStep(Run& run, CanaryWatch& watch, std::s
                (steps.size() > 1 ? " (" + StepName(i, steps) + ")" : ""),
            run.log);
   for (;;) {
+    if (stopping_.load()) {
+      return Status::Interrupted("the daemon is stopping during the canary's " +
+                                 StepName(i, steps));
+    }
     bool window_over = false;
     ASSIGN_OR_RETURN(std::string failure, CheckCanary(run, watch, &window_over));
     if (!failure.empty()) {

@@ -346,6 +346,42 @@ TEST_F(CanaryDeployerTest, RestartedDaemonDropsACanaryLeftMidObservation) {
   EXPECT_EQ(CanaryOf(after)["phase"], "dropped");
 }
 
+TEST_F(CanaryDeployerTest, DaemonStoppingMidStepLeavesTheCanaryForItsRestartToSettle) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
+  ASSERT_TRUE(first.ok()) << first.error();
+  // A step far longer than a stop may wait.
+  stack_.apps[0].environments[0].canary.duration = std::chrono::hours(1);
+  deployer_->SetStack(stack_);
+  slept_ = milliseconds(0);
+  int polls = 0;
+  on_sleep_ = [&] {
+    if (++polls == 3) deployer_->RequestStop();
+  };
+  auto second = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kInterrupted) << second.error();
+  EXPECT_NE(second.error().find("the daemon is stopping during the canary's step 1 of 1"),
+            std::string::npos)
+      << second.error();
+  EXPECT_LT(slept_, seconds(5));  // ended at its next poll, not after the hour
+  // Left as a kill leaves it: running, its canary in the proxy, live untouched.
+  DeploymentRecord d = Last();
+  EXPECT_EQ(d.status, DeploymentStatus::kRunning);
+  EXPECT_FALSE(proxy_.canary["site.staging"].empty());
+  EXPECT_EQ(proxy_.served["site.staging"], Addresses(first->instances));
+  EXPECT_EQ(Env().live_commit, "aaaaaaa1");
+
+  Deployer restarted(*db_, *supervisor_, proxy_, clock_);
+  ASSERT_TRUE(restarted.Init().ok());
+  restarted.SetStack(stack_);
+  ASSERT_TRUE(restarted.Reconcile().ok());
+  EXPECT_TRUE(proxy_.canary.empty());
+  EXPECT_EQ(proxy_.served["site.staging"], Addresses(first->instances));
+  auto after = deployer_->records().Deployment(d.id).value().value();
+  EXPECT_EQ(after.status, DeploymentStatus::kInterrupted);
+  EXPECT_EQ(CanaryOf(after)["phase"], "dropped");
+}
+
 TEST_F(CanaryDeployerTest, RestartedDaemonCompletesACanaryTheProxyHadPromoted) {
   auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaa1"));
   ASSERT_TRUE(first.ok()) << first.error();
@@ -678,6 +714,29 @@ TEST_F(WatchTest, ARollbackAskedForDuringTheWatchEndsItAtTheNextPoll) {
   deployer_->InterruptWatch("site", "staging");
   ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("ccccccc3")).ok());
   EXPECT_EQ(Last().watch->phase, "passed");
+}
+
+TEST_F(WatchTest, DaemonStoppingDuringTheWatchEndsItAtTheNextPollWithTheReleaseLive) {
+  ASSERT_TRUE(deployer_->Deploy("staging", MakeRelease("aaaaaaa1")).ok());
+  first_live_ = proxy_.served["site.staging"];
+  Traffic([] { return false; }, 2.0, 2.0, 0);
+  milliseconds asked{-1};
+  on_sleep_ = [&] {
+    if (asked.count() < 0 && !ServesFirst() && slept_ >= seconds(3)) {
+      asked = slept_;
+      deployer_->RequestStop();
+    }
+  };
+  auto out = deployer_->Deploy("staging", MakeRelease("bbbbbbb2"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  ASSERT_GE(asked.count(), 0);
+  EXPECT_LE(slept_ - asked, milliseconds(500));  // one poll, not the rest of the 20 s
+  auto d = Last();
+  EXPECT_EQ(d.status, DeploymentStatus::kSucceeded);
+  EXPECT_EQ(d.watch->phase, "ended");
+  EXPECT_EQ(d.watch->verdict, "ended early: the daemon stopped during the watch");
+  EXPECT_EQ(Env().live_commit, "bbbbbbb2");
+  EXPECT_EQ(Env().warm_commit, "aaaaaaa1");  // the warm set is still there for a rollback
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -140,6 +141,10 @@ class Deployer {
   // first, so that a watch running on app/env ends at its next poll instead of making them
   // wait for it. Nothing when no watch runs there.
   void InterruptWatch(const std::string& app, const std::string& env) EXCLUDES(watch_mutex_);
+  // The daemon is stopping: a canary step ends at its next poll and its deployment is left
+  // running, settled by Reconcile when the daemon starts again (as after a kill); a watch
+  // ends at its next poll with the new release live. Irreversible.
+  void RequestStop() { stopping_.store(true); }
   // One deployment as the API shows it (its canary steps and watch included); nullopt when
   // there is no such deployment.
   Result<std::optional<nlohmann::json>> DeploymentView(std::int64_t id);
@@ -301,6 +306,7 @@ class Deployer {
   Mutex watch_mutex_;
   std::set<std::string> watching_ GUARDED_BY(watch_mutex_);
   std::set<std::string> watch_interrupts_ GUARDED_BY(watch_mutex_);
+  std::atomic<bool> stopping_{false};  // RequestStop
 };
 
 }  // namespace gravity::deploy

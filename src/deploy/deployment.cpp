@@ -215,6 +215,14 @@ Result<ProxyDeployOutcome> Deployer::HandOver(Run& run) {
     outcome = canary ? CanaryLocked(run) : proxy_.Deploy(run.route);
   }
   if (outcome.ok()) return outcome;
+  if (stopping_.load()) {
+    // Left as a kill would leave it (running, no error): Reconcile settles it when the
+    // daemon starts again, and records it as interrupted at its step.
+    MarkReconcilePending();
+    Progress(run.where + ": " + run.What() + " interrupted: " + outcome.error(), run.log);
+    return Status::Interrupted(run.where + ": " + run.What() + " interrupted: " +
+                               outcome.error() + " (settled when the daemon starts again)");
+  }
   // Whether the proxy switched is unknown: leave the record running so that Reconcile
   // (from Tick, once the proxy answers) settles it by what the proxy serves.
   run.d.error = "proxy: " + outcome.error() + " (settled when the proxy answers again)";

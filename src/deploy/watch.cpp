@@ -117,6 +117,10 @@ Status Deployer::WatchWindows(Run& run) {
     auto left = std::chrono::duration_cast<milliseconds>(deadline - clock_.Now());
     Sleep(std::min<milliseconds>(options_.canary_poll_interval,
                                  std::max<milliseconds>(milliseconds(1), left)));
+    if (stopping_.load()) {
+      Progress(run.where + ": watch of " + name + " ended: the daemon is stopping", run.log);
+      return EndWatch(records_, run.d, "ended early: the daemon stopped during the watch");
+    }
     if (WatchInterrupted(run.where)) {
       const std::string why =
           "ended early: a rollback, promotion or removal of " + run.where + " was asked for";
