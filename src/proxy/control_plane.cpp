@@ -41,6 +41,22 @@ class ControlPlane {
   int Run();
 
  private:
+  // What Listen() opens and the later steps serve on, announce and close. A local of Run(),
+  // so that its sockets are destroyed when Run() returns, before the event loop they use.
+  struct Sockets {
+    explicit Sockets(asio::io_context& io) : control(io) {}
+    tcp::endpoint bound;                 // the HTTP listener
+    std::optional<tcp::endpoint> https;  // with --https-listen
+    local::stream_protocol::acceptor control;
+    std::optional<tcp::acceptor> metrics;  // with --metrics
+  };
+
+  int CheckFlags() const;
+  Status Listen(const AccessLogSink& sink, Sockets& sockets);
+  void Serve(local::stream_protocol::acceptor& control);
+  void AnnounceReady(const Sockets& sockets) const;
+  void Stop(Sockets& sockets, const AccessLogSink& sink);
+
   Result<AccessLogSink> OpenAccessLog() const;
   Result<tcp::endpoint> StartWorkers(AccessLogSink sink);
   Result<tcp::endpoint> ListenHttps();
@@ -227,13 +243,8 @@ void ControlPlane::BeginShutdown() {
       asio::detached);
 }
 
-int ControlPlane::Run() {
-  std::signal(SIGPIPE, SIG_IGN);
-  if (Status st = MakeDirs(options_.state_dir, 0700); !st.ok()) {
-    spdlog::error("proxy: {}", st.message());
-    return 1;
-  }
-  // Bad flags are exit code 2, before anything starts.
+// Bad flags are exit code 2, before anything starts; 0 when all are good.
+int ControlPlane::CheckFlags() const {
   if (auto l = ParseListenAddress(options_.listen); !l.ok()) {
     spdlog::error("proxy: --listen: {}", l.error());
     return 2;
@@ -248,27 +259,22 @@ int ControlPlane::Run() {
     spdlog::error("proxy: --https-listen: {}", h.error());
     return 2;
   }
-  auto sink = OpenAccessLog();
-  if (!sink.ok()) {
-    spdlog::error("proxy: {}", sink.error());
-    return 1;
-  }
+  return 0;
+}
+
+// Every socket: the ones a previous process hands over (with --takeover), the workers'
+// listeners, metrics, the takeover offer and the control socket, in that order.
+Status ControlPlane::Listen(const AccessLogSink& sink, Sockets& sockets) {
   if (options_.takeover) {
     auto got = ReceiveSockets(TakeoverPath(SocketPath()), std::chrono::seconds(10));
-    if (!got.ok()) {
-      spdlog::error("proxy: --takeover: {}", got.error());
-      return 1;
-    }
+    if (!got.ok()) return Status::Error("--takeover: " + got.error());
     inherited_ = *got;
   }
   // The listener first: a proxy started on an address in use fails before it touches the
   // control socket or the state.
-  auto bound = StartWorkers(*sink);
-  if (!bound.ok()) {
-    spdlog::error("proxy: {}", bound.error());
-    return 1;
-  }
-  std::optional<tcp::endpoint> https;
+  auto bound = StartWorkers(sink);
+  if (!bound.ok()) return bound.status();
+  sockets.bound = *bound;
   if (!tls_ && inherited_.https_fd >= 0) {
     // The previous process had an HTTPS listener and this one has none: close it, or it
     // would keep completing handshakes into a backlog nobody accepts from.
@@ -277,21 +283,17 @@ int ControlPlane::Run() {
   }
   if (tls_) {
     auto h = ListenHttps();
-    if (!h.ok()) {
-      spdlog::error("proxy: {}", h.error());
-      return 1;
-    }
-    https = *h;
+    if (!h.ok()) return h.status();
+    sockets.https = *h;
   }
-  local::stream_protocol::acceptor control(io_);
-  std::optional<tcp::acceptor> metrics;
-  Status st = ListenMetrics(metrics);
-  if (st.ok()) st = OfferTakeover(metrics);
-  if (st.ok()) st = ListenControl(control);
-  if (!st.ok()) {
-    spdlog::error("proxy: {}", st.message());
-    return 1;
-  }
+  RETURN_IF_ERROR(ListenMetrics(sockets.metrics));
+  RETURN_IF_ERROR(OfferTakeover(sockets.metrics));
+  return ListenControl(sockets.control);
+}
+
+// The state restored, the workers accepting, the ControlApi on the control socket; then
+// the previous process (with --takeover) is told it may stop accepting.
+void ControlPlane::Serve(local::stream_protocol::acceptor& control) {
   table_.Restore();
   for (auto& w : workers_) w->Start();
   ServeAdminHttp(control, [this](std::string method, std::string target, std::string body) {
@@ -303,15 +305,15 @@ int ControlPlane::Run() {
     inherited_.channel_fd = -1;
     spdlog::info("proxy: took over from the previous process");
   }
-  asio::signal_set signals(io_, SIGTERM, SIGINT);
-  signals.async_wait([this](error_code ec, int) {
-    if (!ec) BeginShutdown();
-  });
+}
 
-  std::string where = bound->address().to_string() + ":" + std::to_string(bound->port());
+// The log lines saying where the proxy listens, and the ready files.
+void ControlPlane::AnnounceReady(const Sockets& sockets) const {
+  const tcp::endpoint& bound = sockets.bound;
+  std::string where = bound.address().to_string() + ":" + std::to_string(bound.port());
   spdlog::info("proxy: listening on {} with {} worker(s); control socket {}", where,
                workers_.size(), SocketPath());
-  if (https) {
+  if (const auto& https = sockets.https) {
     std::string hw = https->address().to_string() + ":" + std::to_string(https->port());
     spdlog::info("proxy: HTTPS on {} ({} certificate(s))", hw, tls_->List().size());
     if (!options_.https_ready_file.empty()) {
@@ -323,17 +325,48 @@ int ControlPlane::Run() {
     Status w = WriteFileAtomic(options_.ready_file, where + "\n");
     if (!w.ok()) spdlog::error("proxy: {}", w.message());
   }
+}
 
-  io_.run();
-
+// After the event loop: the workers joined, the control socket closed and removed (when
+// it still is this process's), the access log closed.
+void ControlPlane::Stop(Sockets& sockets, const AccessLogSink& sink) {
   for (auto& w : workers_) w->StopAndJoin();
   workers_.clear();
   error_code ec;
-  control.close(ec);
+  sockets.control.close(ec);
   takeover_.Close();
   UnlinkIfOurs(SocketPath(), control_inode_);
-  if (sink->fd > 2) ::close(sink->fd);
+  if (sink.fd > 2) ::close(sink.fd);
   spdlog::info("proxy: stopped");
+}
+
+int ControlPlane::Run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  if (Status st = MakeDirs(options_.state_dir, 0700); !st.ok()) {
+    spdlog::error("proxy: {}", st.message());
+    return 1;
+  }
+  if (int code = CheckFlags(); code != 0) return code;
+  auto sink = OpenAccessLog();
+  if (!sink.ok()) {
+    spdlog::error("proxy: {}", sink.error());
+    return 1;
+  }
+  Sockets sockets(io_);
+  if (Status st = Listen(*sink, sockets); !st.ok()) {
+    spdlog::error("proxy: {}", st.message());
+    return 1;
+  }
+  Serve(sockets.control);
+  asio::signal_set signals(io_, SIGTERM, SIGINT);
+  signals.async_wait([this](error_code ec, int) {
+    if (!ec) BeginShutdown();
+  });
+  AnnounceReady(sockets);
+
+  io_.run();
+
+  Stop(sockets, *sink);
   return 0;
 }
 
