@@ -232,4 +232,8 @@ bool KeepAlive(int version_minor, const ConnectionInfo& connection);
 // Standard reason phrase ("Not Found"), or "Unknown".
 const char* ReasonPhrase(int status);
 
+// Percent-encoding of a query-string value (RFC 3986 2.1): every byte but the unreserved
+// characters (letters, digits, "-._~") as %XX.
+std::string PercentEncode(std::string_view s);
+
 }  // namespace gravity::http1

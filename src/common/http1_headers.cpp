@@ -1,4 +1,7 @@
 #include "common/http1.h"
+
+#include <cctype>
+
 #include "common/http1_chars.h"
 
 // Header field rules: case-insensitive names, token lists, Connection and hop-by-hop
@@ -149,6 +152,22 @@ const char* ReasonPhrase(int status) {
     default:
       return "Unknown";
   }
+}
+
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace gravity::http1

@@ -190,11 +190,13 @@ Status Daemon::Start() {
 }
 
 void Daemon::Stop() {
+  // First of all, a canary or watch in progress ends at its next poll (its run is then
+  // interrupted, not failed), so that neither the API's threads nor the pipeline's runner,
+  // both joined below, hold the stop for the rest of a step.
+  if (pipeline_) pipeline_->BeginStop();
+  if (deploys_) deploys_->deployer().RequestStop();
   if (server_) server_->Stop();
   if (hook_server_) hook_server_->Stop();
-  // A canary or watch in progress ends at its next poll, so that the pipeline's runner
-  // (joined next) does not hold the stop for the rest of a step.
-  if (deploys_) deploys_->deployer().RequestStop();
   if (pipeline_) pipeline_->Stop();
   if (certs_) certs_->Stop();
   if (logs_) logs_->Stop();

@@ -207,7 +207,8 @@ void DecideStep(const config::CanarySpec& spec, StepAnalysis& a) {
                    : 0;
   if (!high.empty() && best < spec.marginal_score) {
     a.decision = StepDecision::kFail;
-    a.score = lowest([](const Tally& t) { return t.passed * 100 / t.all; });
+    // A source with no data at all is not a 0: it is left out of the score shown.
+    a.score = lowest([](const Tally& t) { return t.judged ? t.passed * 100 / t.all : 100; });
     a.reason = high + fmt::format(" (score {} < {})", a.score, spec.marginal_score);
     return;
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acme/https_client.h"
+#include "common/http1.h"
 
 namespace gravity::deploy {
 
@@ -95,21 +96,6 @@ std::string FillPlaceholders(const std::string& query, const MetricContext& ctx)
   return out;
 }
 
-std::string UrlEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    }
-  }
-  return out;
-}
-
 Result<double> ParseQueryResponse(long http_status, const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("status") || !j["status"].is_string()) {
@@ -125,7 +111,10 @@ Result<double> ParseQueryResponse(long http_status, const std::string& body) {
     std::string error = StringAt(j, "error", "no error text");
     std::string text = "Prometheus refused the query" + (type.empty() ? "" : " (" + type + ")") +
                        ": " + OneLineOf(error);
-    return http_status >= 500 ? Status::Unavailable(text) : Status::InvalidArgument(text);
+    // Only a query Prometheus cannot parse is wrong as written; an execution error (422:
+    // too many samples, a timeout), a limit or an auth proxy's 4xx may pass.
+    const bool bad_query = type == "bad_data" || http_status == 400;
+    return bad_query ? Status::InvalidArgument(text) : Status::Unavailable(text);
   }
   // Every field read by its type: a wrong shape is an error, never an exception.
   const json data = j.contains("data") && j["data"].is_object() ? j["data"] : json::object();
@@ -186,7 +175,7 @@ PrometheusClient::PrometheusClient(std::string base_url, std::chrono::seconds ti
     : base_url_(std::move(base_url)), timeout_(timeout) {}
 
 Result<double> PrometheusClient::Query(const std::string& promql, std::int64_t at_ms) const {
-  const std::string url = base_url_ + "/api/v1/query?query=" + UrlEncode(promql) +
+  const std::string url = base_url_ + "/api/v1/query?query=" + http1::PercentEncode(promql) +
                           fmt::format("&time={}.{:03}", at_ms / 1000, at_ms % 1000);
   acme::HttpsClient http("", timeout_);
   auto r = http.Get(url);

@@ -36,9 +36,6 @@ std::string PromDuration(std::chrono::milliseconds d);
 // `query` with {{release}}, {{app}}, {{env}} and {{window}} replaced.
 std::string FillPlaceholders(const std::string& query, const MetricContext& ctx);
 
-// Percent-encoding of a query-string value (RFC 3986: all but unreserved characters).
-std::string UrlEncode(std::string_view s);
-
 // The value of an instant query from Prometheus's answer (HTTP status and body). Errors
 // (Status::Unavailable for the server, InvalidArgument for the query, NotFound for no
 // data) say what went wrong: Prometheus's own `error` text, an empty result, a result of

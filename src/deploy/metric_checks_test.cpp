@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/http1.h"
+
 #include <cmath>
 
 namespace gravity::deploy {
@@ -31,10 +33,10 @@ TEST(MetricChecks, WindowIsAPromQLDuration) {
 }
 
 TEST(MetricChecks, UrlEncodesAllButUnreserved) {
-  EXPECT_EQ(UrlEncode("sum(rate(x{a=\"b c\"}[1m])) > 0.5 & y+1/2"),
+  EXPECT_EQ(http1::PercentEncode("sum(rate(x{a=\"b c\"}[1m])) > 0.5 & y+1/2"),
             "sum%28rate%28x%7Ba%3D%22b%20c%22%7D%5B1m%5D%29%29%20%3E%200.5%20%26%20y%2B1%2F2");
-  EXPECT_EQ(UrlEncode("AZaz09-._~"), "AZaz09-._~");
-  EXPECT_EQ(UrlEncode("\xc3\xa9"), "%C3%A9");
+  EXPECT_EQ(http1::PercentEncode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(http1::PercentEncode("\xc3\xa9"), "%C3%A9");
 }
 
 TEST(MetricChecks, ReadsOneSeriesOfAVector) {
@@ -97,6 +99,12 @@ TEST(MetricChecks, PromQLErrorTextIsShown) {
                        "1:5: parse error: unexpected \")\"");
   auto busy = ParseQueryResponse(503, R"({"status":"error","errorType":"unavailable","error":"x"})");
   EXPECT_TRUE(busy.status().IsUnavailable());
+  // An execution error (too many samples for this window) may pass: not a wrong query.
+  auto heavy = ParseQueryResponse(
+      422, R"({"status":"error","errorType":"execution","error":"query processing would load too many samples"})");
+  EXPECT_TRUE(heavy.status().IsUnavailable()) << heavy.error();
+  auto limited = ParseQueryResponse(429, R"({"status":"error","errorType":"too_many_requests","error":"x"})");
+  EXPECT_TRUE(limited.status().IsUnavailable());
 }
 
 TEST(MetricChecks, NonPrometheusAnswerNamesTheHttpStatus) {
@@ -245,6 +253,22 @@ TEST(MetricChecks, PassingChecksCannotOutvoteWhatTheProxySaw) {
     EXPECT_EQ(b.score, 50) << n << " checks";
     EXPECT_THAT(b.reason, HasSubstr("5xx rate high"));
   }
+}
+
+TEST(MetricChecks, ChecksWithoutDataAreLeftOutOfTheFailingScore) {
+  config::CanarySpec spec;
+  StepAnalysis a;
+  MetricResult errors;
+  errors.name = "5xx rate";
+  errors.verdict = MetricVerdict::kHigh;
+  errors.detail = "5xx rate high";
+  MetricResult latency;
+  latency.name = "latency";
+  latency.verdict = MetricVerdict::kPass;
+  a.metrics = {errors, latency};
+  AddMetricChecks(spec, {EvaluateCheck(Max(100), Status::Unavailable("down"))}, a);
+  EXPECT_EQ(a.decision, StepDecision::kFail);
+  EXPECT_EQ(a.score, 50) << a.reason;  // the proxy's 1 of 2, not 0 for the silent check
 }
 
 TEST(MetricChecks, ACheckThatCanNeverAnswerFailsAtOnceEvenWhenExtending) {

@@ -195,13 +195,18 @@ void Pipeline::Start() {
   }
 }
 
-void Pipeline::Stop() {
-  if (stopping_.exchange(true)) return;
+void Pipeline::BeginStop() {
+  stopping_ = true;
   for (auto& [name, app] : apps_) {
     app->cancel = true;
     std::lock_guard lock(app->mutex);
     app->cv.notify_all();
   }
+}
+
+void Pipeline::Stop() {
+  if (stopped_.exchange(true)) return;
+  BeginStop();
   for (auto& [name, app] : apps_) {
     if (app->watcher.joinable()) app->watcher.join();
     if (app->runner.joinable()) app->runner.join();
@@ -806,6 +811,11 @@ Status Pipeline::DeployStage(RunContext& ctx) {
   const std::int64_t id = ctx.id();
   RETURN_IF_ERROR(runs_.StartStage(id, "deploy", NowMs()));
   for (const auto& env : Split(ctx.record.environments, ',')) {
+    if (stopping_.load()) {
+      // Not the next environment during a shutdown (nor one whose watch was cut short).
+      return Finish(ctx, "deploy", "interrupted",
+                    "interrupted: the daemon stopped before the deploy to " + env);
+    }
     DeployRequest req;
     req.run_id = id;
     req.app = ctx.app->spec.name;
@@ -823,6 +833,13 @@ Status Pipeline::DeployStage(RunContext& ctx) {
       };
     }
     Status st = options_.deploy_hook(req);
+    if (!st.ok() && stopping_.load()) {
+      // As a kill would leave it: the deployer settles the environment at its next start,
+      // and the run is queued again.
+      return Finish(ctx, "deploy", "interrupted",
+                    "interrupted: the daemon stopped during the deploy to " + env + ": " +
+                        st.message());
+    }
     if (!st.ok()) return Finish(ctx, "deploy", "failed", "deploy to " + env + ": " + st.message());
   }
   RETURN_IF_ERROR(runs_.FinishStage(id, "deploy", "succeeded", "", NowMs()));

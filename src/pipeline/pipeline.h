@@ -85,6 +85,10 @@ class Pipeline {
   Status Init();
   void Start();  // starts the threads (unless options.start_threads is false)
   void Stop();   // cancels running commands (their runs become interrupted) and joins
+  // The first half of Stop, without the join: running commands are cancelled and a run
+  // that then fails, or reaches its next stage or environment, is interrupted (queued
+  // again at the next start). The daemon calls it before it asks the deployer to stop.
+  void BeginStop();
 
   // Asks the app's watcher to fetch now.
   Status TriggerFetch(const std::string& app, const std::string& trigger = "webhook");
@@ -180,7 +184,8 @@ class Pipeline {
   PipelineOptions options_;
   Clock& clock_;
   std::map<std::string, std::unique_ptr<AppState>> apps_;  // immutable after Init()
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_{false};  // BeginStop
+  std::atomic<bool> stopped_{false};   // Stop
   bool started_ = false;
 };
 

@@ -389,6 +389,28 @@ TEST_F(PipelineTest, DeployHookGetsTheSealedReleaseAndDecidesTheDeployStage) {
   EXPECT_EQ(*ReadFile(seen[1].release_dir + "/built.txt"), "built\n");  // kept, sealed
 }
 
+TEST_F(PipelineTest, DeployCutShortByADaemonStopIsInterruptedAndQueuedAgain) {
+  std::string c = Commit(kSimple);
+  MakePipeline([&](const DeployRequest&) -> Status {
+    // What the daemon's stop does while a canary step runs: the pipeline is told first,
+    // then the deployer returns from its next poll.
+    pipeline_->BeginStop();
+    return Status::Interrupted("the daemon is stopping during the canary's step 1 of 1");
+  });
+  ASSERT_TRUE(pipeline_->PollOnce("site").ok());
+  ASSERT_TRUE(*pipeline_->RunNext("site"));
+  std::vector<RunRecord> runs = AllRuns();
+  ASSERT_EQ(runs.size(), 2u);  // the interrupted run and the one queued for the next start
+  const RunRecord& cut = runs[1];
+  EXPECT_EQ(cut.status, "interrupted");
+  EXPECT_EQ(cut.stage, "deploy");
+  EXPECT_NE(cut.error.find("interrupted: the daemon stopped during the deploy to staging"),
+            std::string::npos)
+      << cut.error;
+  EXPECT_EQ(runs[0].trigger, "restart");
+  EXPECT_EQ(runs[0].commit, c);
+}
+
 TEST_F(PipelineTest, VerifyRunsTheReleasesCommandWithTheCandidateVariables) {
   // The verify command checks what the deployer hands it and says so; the second commit's
   // fails with output.

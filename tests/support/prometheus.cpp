@@ -1,6 +1,7 @@
 #include "support/prometheus.h"
 
 #include "common/fs.h"
+#include "common/http1.h"
 #include "support/http_client.h"
 #include "support/net.h"
 #include "support/wait.h"
@@ -13,21 +14,6 @@ std::string TargetsJson(const std::vector<std::string>& targets) {
   std::string list;
   for (const auto& t : targets) list += (list.empty() ? "\"" : ", \"") + t + "\"";
   return "[{\"targets\": [" + list + "]}]\n";
-}
-
-std::string Encode(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -78,7 +64,7 @@ Status Prometheus::SetAppTargets(const std::vector<std::string>& targets) {
 }
 
 Result<std::string> Prometheus::Query(const std::string& promql) const {
-  auto r = HttpGet(port_, "/api/v1/query?query=" + Encode(promql), "", std::chrono::seconds(5));
+  auto r = HttpGet(port_, "/api/v1/query?query=" + http1::PercentEncode(promql), "", std::chrono::seconds(5));
   if (!r.ok()) return r.status();
   return r->body;
 }
