@@ -135,17 +135,25 @@ TEST(MetricChecks, MaxAndMinVerdicts) {
   EXPECT_EQ(none.detail, "queue_depth: no data: the query returned no series");
 }
 
-// A step whose proxy metrics passed (5xx rate and latency).
-StepAnalysis PassingStep(const config::CanarySpec& spec) {
+// A step judged on the proxy's metrics alone: its 5xx rate with `errors`, its latency
+// passing.
+StepAnalysis ProxyStep(const config::CanarySpec& spec, MetricVerdict errors) {
   StepAnalysis a;
-  for (const char* n : {"5xx rate", "latency"}) {
-    MetricResult m;
-    m.name = n;
-    m.verdict = MetricVerdict::kPass;
-    a.metrics.push_back(m);
-  }
+  MetricResult e;
+  e.name = "5xx rate";
+  e.verdict = errors;
+  e.detail = errors == MetricVerdict::kHigh ? "5xx rate high" : "";
+  MetricResult latency;
+  latency.name = "latency";
+  latency.verdict = MetricVerdict::kPass;
+  a.metrics = {e, latency};
   DecideStep(spec, a);
   return a;
+}
+
+// A step whose proxy metrics passed (5xx rate and latency).
+StepAnalysis PassingStep(const config::CanarySpec& spec) {
+  return ProxyStep(spec, MetricVerdict::kPass);
 }
 
 TEST(MetricChecks, ACheckOverItsMaxFailsTheStepNamingIt) {
@@ -232,20 +240,9 @@ TEST(MetricChecks, PassingChecksCannotOutvoteWhatTheProxySaw) {
   // 5xx high, latency fine: dropped without checks (50 < 75); passing app checks must not
   // turn that into a marginal step or a pass, however many there are.
   config::CanarySpec spec;
-  StepAnalysis a;
-  MetricResult errors;
-  errors.name = "5xx rate";
-  errors.verdict = MetricVerdict::kHigh;
-  errors.detail = "5xx rate high";
-  MetricResult latency;
-  latency.name = "latency";
-  latency.verdict = MetricVerdict::kPass;
-  a.metrics = {errors, latency};
-  DecideStep(spec, a);
-  ASSERT_EQ(a.decision, StepDecision::kFail);
+  ASSERT_EQ(ProxyStep(spec, MetricVerdict::kHigh).decision, StepDecision::kFail);
   for (int n : {2, 19}) {
-    StepAnalysis b;
-    b.metrics = {errors, latency};
+    StepAnalysis b = ProxyStep(spec, MetricVerdict::kHigh);
     std::vector<MetricResult> checks;
     for (int k = 0; k < n; ++k) checks.push_back(EvaluateCheck(Max(100), 3.0));
     AddMetricChecks(spec, checks, b);
@@ -257,15 +254,7 @@ TEST(MetricChecks, PassingChecksCannotOutvoteWhatTheProxySaw) {
 
 TEST(MetricChecks, ChecksWithoutDataAreLeftOutOfTheFailingScore) {
   config::CanarySpec spec;
-  StepAnalysis a;
-  MetricResult errors;
-  errors.name = "5xx rate";
-  errors.verdict = MetricVerdict::kHigh;
-  errors.detail = "5xx rate high";
-  MetricResult latency;
-  latency.name = "latency";
-  latency.verdict = MetricVerdict::kPass;
-  a.metrics = {errors, latency};
+  StepAnalysis a = ProxyStep(spec, MetricVerdict::kHigh);
   AddMetricChecks(spec, {EvaluateCheck(Max(100), Status::Unavailable("down"))}, a);
   EXPECT_EQ(a.decision, StepDecision::kFail);
   EXPECT_EQ(a.score, 50) << a.reason;  // the proxy's 1 of 2, not 0 for the silent check
