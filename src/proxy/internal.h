@@ -77,8 +77,8 @@ class Worker {
   struct Impl;
 
  private:
+  std::atomic<std::int64_t> connections_{0};  // before impl_: sessions destroyed with it count down
   std::unique_ptr<Impl> impl_;
-  std::atomic<std::int64_t> connections_{0};
   std::thread thread_;
 };
 

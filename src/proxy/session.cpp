@@ -1,8 +1,10 @@
 #include "proxy/session.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 
 #include "proxy/canary_split.h"
 #include "proxy/forwarding.h"
@@ -34,10 +36,80 @@ std::uint64_t MicrosSince(Clock::TimePoint start, Clock::TimePoint end) {
 Session::Session(Worker::Impl& w, tcp::socket sock, bool tls)
     : w_(w), sock_(std::move(sock)), buf_(kClientBufInitial) {
   watch_.sock = &sock_;
+  w_.watches.Add(&watch_);
   if (tls && w_.tls) tls_ = std::make_unique<TlsStream>(w_.tls->base(), sock_);
+}
+
+void Session::LearnClient() {
   error_code ec;
   auto ep = sock_.remote_endpoint(ec);
   if (!ec) client_ip_ = ep.address().to_string();
+}
+
+Session::~Session() {
+  WatchList::Remove(&watch_);
+  if (!handed_on_) w_.SessionEnded();
+}
+
+// ---- parked connections ---------------------------------------------------------------
+
+ParkedConn::ParkedConn(Worker::Impl& w_in, tcp::socket s) : w(w_in), sock(std::move(s)) {
+  watch.sock = &sock;
+  w.watches.Add(&watch);
+}
+
+ParkedConn::~ParkedConn() {
+  WatchList::Remove(&watch);
+  if (!handed_on) w.SessionEnded();
+}
+
+void* ParkedConn::operator new(std::size_t n, BlockPool& pool) {
+  if (n > pool.block_size()) throw std::bad_alloc();
+  return pool.Get();
+}
+
+void ParkedConn::operator delete(void* p, BlockPool& pool) { pool.Put(p); }
+
+void ParkedConn::operator delete(ParkedConn* p, std::destroying_delete_t) {
+  BlockPool& pool = p->w.parked_blocks;
+  p->~ParkedConn();
+  pool.Put(p);
+}
+
+namespace {
+
+// The deadline state of a connection moving between a Session and a ParkedConn.
+void CopyDeadline(const Watch& from, Watch* to) {
+  to->at = from.at;
+  to->fired = from.fired;
+  to->idle_client = from.idle_client;
+  to->idle_since = from.idle_since;
+  to->trimmed = from.trimmed;
+}
+
+}  // namespace
+
+std::unique_ptr<ParkedConn> Session::Compact(std::unique_ptr<Session>& s) {
+  if (s->tls_ || !s->buf_.empty()) return nullptr;
+  Worker::Impl& w = s->w_;
+  std::unique_ptr<ParkedConn> p(new (w.parked_blocks) ParkedConn(w, std::move(s->sock_)));
+  CopyDeadline(s->watch_, &p->watch);
+  p->client_ip = std::move(s->client_ip_);
+  p->served = s->served_;
+  s->handed_on_ = true;
+  s.reset();
+  return p;
+}
+
+std::unique_ptr<Session> Session::Wake(std::unique_ptr<ParkedConn> p) {
+  Worker::Impl& w = p->w;
+  std::unique_ptr<Session> s(new Session(w, std::move(p->sock), false));
+  CopyDeadline(p->watch, &s->watch_);
+  s->client_ip_ = std::move(p->client_ip);
+  s->served_ = p->served;
+  s->started_ = true;
+  p->handed_on = true;
+  return s;
 }
 
 void Session::TrimIdle() {
@@ -46,30 +118,45 @@ void Session::TrimIdle() {
   std::string().swap(request_id_);
   std::string().swap(log_host_);
   std::string().swap(log_path_);
-  head_.headers = {};
-  resp_.headers = {};
-  cinfo_.tokens = {};
-  rinfo_.tokens = {};
+  // Swapped with empty ones: `v = {}` would keep the capacity.
+  std::vector<http1::Header>().swap(head_.headers);
+  std::vector<http1::Header>().swap(resp_.headers);
+  std::vector<std::string_view>().swap(cinfo_.tokens);
+  std::vector<std::string_view>().swap(rinfo_.tokens);
   if (tls_) tls_->ReleaseScratch();
 }
 
-awaitable<void> Session::Run() {
-  WatchGuard guard(w_.watches, &watch_);
-  // co_await kept out of && and ?: (GCC 12 has miscompiled such coroutine expressions).
-  if (tls_) {
-    const bool shaken = co_await Handshake();
-    if (!shaken) co_return;
+awaitable<bool> Session::Run() {
+  if (!started_) {
+    started_ = true;
+    LearnClient();
+    // co_await kept out of && and ?: (GCC 12 has miscompiled such coroutine expressions).
+    if (tls_) {
+      const bool shaken = co_await Handshake();
+      if (!shaken) co_return false;
+    }
+    if (tls_ && tls_->alpn() == "h2") {
+      H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
+      co_await h2.Run();  // it has closed the TLS stream itself
+      co_return false;
+    }
   }
-  if (tls_ && tls_->alpn() == "h2") {
-    H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
-    co_await h2.Run();  // it has closed the TLS stream itself
-    co_return;
-  }
-  while (co_await ReadHead()) {
+  for (;;) {
+    const Next next = co_await ReadHead();
+    if (next == Next::kPark) co_return true;
+    if (next == Next::kClose) break;
     if (co_await Handle() == After::kClose) break;
     ++served_;
   }
   if (tls_) tls_->Close();
+  co_return false;
+}
+
+bool Session::Readable() {
+  if (tls_ && tls_->HasPending()) return true;
+  char byte;
+  const ssize_t n = ::recv(sock_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 // The TLS handshake has the head's deadline: a client that never finishes it is cut off
@@ -88,7 +175,7 @@ awaitable<std::size_t> Session::ReadClient(asio::mutable_buffer b) {
 
 // ---- 1. the request head --------------------------------------------------------------
 
-awaitable<bool> Session::ReadHead() {
+awaitable<Session::Next> Session::ReadHead() {
   const ProxyLimits& limits = w_.limits;
   http1::HeadScanner scanner;
   method_.clear();
@@ -109,10 +196,12 @@ awaitable<bool> Session::ReadHead() {
       if (pr.status != http1::ParseStatus::kNeedMore) break;
     }
     if (buf_.empty() && watch_.trimmed) {
-      // Idle for a while: wait holding no buffer (the sweep cancelled the read to get here).
+      // Idle for a while (the sweep cancelled the read to get here): park, holding nothing.
+      // The check comes after the cancelled read: bytes that came in between are read now
+      // (the owner's read wait would only see bytes that arrive after it starts).
       TrimIdle();
-      if (!tls_ || !tls_->HasPending()) co_await sock_.async_wait(tcp::socket::wait_read, tok);
-      if (ec_) co_return false;
+      if (!Readable()) co_return Next::kPark;
+      watch_.trimmed = false;
     }
     auto space = buf_.Space(limits.max_header_bytes + 1024);
     std::size_t n = 0;
@@ -122,7 +211,7 @@ awaitable<bool> Session::ReadHead() {
       n = co_await sock_.async_read_some(space, tok);
     }
     if (ec_ == asio::error::operation_aborted && watch_.trimmed && !watch_.fired) continue;
-    if (ec_) co_return false;  // closed, reset, idle or header deadline passed
+    if (ec_) co_return Next::kClose;  // closed, reset, idle or header deadline passed
     if (watch_.idle_client) {
       watch_.idle_client = false;
       watch_.at = w_.now + limits.client_header_timeout;
@@ -132,13 +221,13 @@ awaitable<bool> Session::ReadHead() {
   watch_.idle_client = false;
   if (pr.status == http1::ParseStatus::kError) {
     co_await SendError(pr.error_status, pr.error_reason, false);
-    co_return false;
+    co_return Next::kClose;
   }
   r_ = Request{};
   r_.head_len = pr.head_length;
   r_.started = w_.clock.Now();
   method_.assign(head_.method);
-  co_return true;
+  co_return Next::kRequest;
 }
 
 // ---- 2. checks and route ----------------------------------------------------------------
@@ -635,17 +724,39 @@ awaitable<void> Session::SendError(int status, std::string_view detail, bool kee
 
 // ---- Worker::Impl::Serve ---------------------------------------------------------------
 
-// Takes over a count the acceptor raised when it handed the connection over.
-struct CountGuard {
-  explicit CountGuard(std::atomic<std::int64_t>& c) : count(c) {}
-  ~CountGuard() { count.fetch_sub(1); }
-  std::atomic<std::int64_t>& count;
-};
+// Takes over the count the acceptor raised when it handed the connection over (the
+// session gives it back when it is destroyed).
+void Worker::Impl::Serve(tcp::socket sock, bool tls) {
+  Resume(std::make_unique<Session>(*this, std::move(sock), tls));
+}
 
-awaitable<void> Worker::Impl::Serve(tcp::socket sock, bool tls) {
-  CountGuard connections(owner->connections_);
-  auto session = std::make_unique<Session>(*this, std::move(sock), tls);
-  co_await session->Run();
+std::size_t Worker::Impl::ParkedSize() { return sizeof(ParkedConn); }
+
+void Worker::Impl::Resume(std::unique_ptr<Session> s) {
+  Session* raw = s.get();
+  asio::co_spawn(io, raw->Run(),
+                 [this, s = std::move(s)](const std::exception_ptr& e, bool parked) mutable {
+                   if (!e && parked) Park(std::move(s));
+                 });
+}
+
+// A parked session is owned by the read wait: when bytes (or EOF) arrive it runs again;
+// when the sweep closes the socket (idle timeout, shutdown) it is destroyed.
+void Worker::Impl::Park(std::unique_ptr<Session> s) {
+  std::unique_ptr<ParkedConn> p = Session::Compact(s);
+  if (!p) {  // TLS: the session itself waits
+    tcp::socket& sock = s->socket();
+    sock.async_wait(tcp::socket::wait_read, [this, s = std::move(s)](error_code ec) mutable {
+      if (ec || s->timed_out() || !s->socket().is_open()) return;
+      Resume(std::move(s));
+    });
+    return;
+  }
+  tcp::socket& sock = p->sock;
+  sock.async_wait(tcp::socket::wait_read, [this, p = std::move(p)](error_code ec) mutable {
+    if (ec || p->watch.fired || !p->sock.is_open()) return;
+    Resume(Session::Wake(std::move(p)));
+  });
 }
 
 }  // namespace gravity::proxy

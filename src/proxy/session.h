@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/http1.h"
+#include "proxy/block_pool.h"
 #include "proxy/buffer.h"
 #include "proxy/inflight.h"
 #include "proxy/retry_policy.h"
@@ -22,13 +23,44 @@
 
 namespace gravity::proxy {
 
+// A plain-HTTP connection parked between requests, compacted to what its next request
+// needs: the socket, its deadline and its client's address (about a sixth of a Session).
+// Session::Wake makes a session of it again.
+struct ParkedConn {
+  ParkedConn(Worker::Impl& w, tcp::socket s);
+  ~ParkedConn();
+  ParkedConn(const ParkedConn&) = delete;
+  ParkedConn& operator=(const ParkedConn&) = delete;
+  static void* operator new(std::size_t n, BlockPool& pool);
+  static void operator delete(void* p, BlockPool& pool);
+  static void operator delete(ParkedConn* p, std::destroying_delete_t);
+
+  Worker::Impl& w;
+  tcp::socket sock;
+  Watch watch;
+  std::string client_ip;
+  int served = 0;
+  bool handed_on = false;  // a session took it over (and the connection count with it)
+};
+
 class Session {
  public:
   Session(Worker::Impl& w, tcp::socket sock, bool tls);
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  asio::awaitable<void> Run();
+  // Serves requests until the connection is over (false) or it parks (true): idle long
+  // enough to be trimmed, with nothing to read. A parked session holds no buffer and no
+  // coroutine frame; its owner waits for the socket to become readable (a plain read
+  // wait that owns the session) and runs Run() again, which goes on with the next request.
+  asio::awaitable<bool> Run();
+  tcp::socket& socket() { return sock_; }
+  bool timed_out() const { return watch_.fired; }  // the sweep closed it (a deadline)
+  // A parked plain-HTTP session gives way to a ParkedConn: `s` is destroyed, the connection
+  // goes on. Null (and `s` kept) for TLS, whose stream state stays with the session.
+  static std::unique_ptr<ParkedConn> Compact(std::unique_ptr<Session>& s);
+  static std::unique_ptr<Session> Wake(std::unique_ptr<ParkedConn> p);
 
  private:
   enum class After { kNext, kClose };  // what follows one request on this connection
@@ -65,7 +97,10 @@ class Session {
   };
 
   asio::awaitable<bool> Handshake();  // TLS only: false when it failed or timed out
-  asio::awaitable<bool> ReadHead();  // false: the connection is over
+  enum class Next { kRequest, kPark, kClose };
+  asio::awaitable<Next> ReadHead();
+  bool Readable();  // bytes (or EOF) are waiting on the socket or in the TLS stream
+  void LearnClient();  // client_ip_ from the socket's peer address
   // The client's side, plain or TLS (ec_ holds the error).
   asio::awaitable<std::size_t> ReadClient(asio::mutable_buffer b);
   // Answers what the proxy serves itself on plain HTTP: ACME HTTP-01 challenges and the
@@ -105,6 +140,8 @@ class Session {
   error_code ec_;
   std::string client_ip_;
   int served_ = 0;  // requests answered on this connection
+  bool started_ = false;  // Run() has run before (handshake done; this is a resume)
+  bool handed_on_ = false;  // compacted: a ParkedConn has the connection (and its count)
 
   Request r_;
   Inflight inflight_;

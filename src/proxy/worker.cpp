@@ -31,6 +31,7 @@ Worker::Impl::Impl(Worker* owner_in, int index_in, const ServerOptions& options_
       limits(options.limits),
       clock(clock_in),
       on_failure(std::move(on_failure_in)),
+      parked_blocks(ParkedSize()),
       pool(options.limits),
       log(log_in.fd) {
   parse_limits.max_head_bytes = limits.max_header_bytes;
@@ -80,8 +81,10 @@ awaitable<void> Worker::Impl::AcceptLoop(tcp::acceptor& from, bool tls) {
     }
     sock.set_option(tcp::no_delay(true), ec);
     to->connections_.fetch_add(1, std::memory_order_relaxed);
-    // Serve runs on the receiving worker's thread (co_spawn posts there).
-    asio::co_spawn(dst->io, dst->Serve(std::move(sock), tls), asio::detached);
+    // Serve runs on the receiving worker's thread.
+    asio::post(dst->io, [dst, sock = std::move(sock), tls]() mutable {
+      dst->Serve(std::move(sock), tls);
+    });
   }
 }
 

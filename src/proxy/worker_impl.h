@@ -12,6 +12,7 @@
 
 #include "common/http1.h"
 #include "proxy/access_log.h"
+#include "proxy/block_pool.h"
 #include "proxy/internal.h"
 #include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
@@ -20,6 +21,7 @@
 namespace gravity::proxy {
 
 class H2Session;
+class Session;
 
 struct Worker::Impl {
   Impl(Worker* owner, int index, const ServerOptions& options, Clock& clock,
@@ -28,7 +30,11 @@ struct Worker::Impl {
 
   std::uint64_t Random();  // xorshift64*: request ids and canary buckets, not secrets
   asio::awaitable<void> AcceptLoop(tcp::acceptor& from, bool tls);
-  asio::awaitable<void> Serve(tcp::socket sock, bool tls);
+  void Serve(tcp::socket sock, bool tls);  // on this worker's thread
+  void Resume(std::unique_ptr<Session> s);  // runs (or goes on running) a session
+  void Park(std::unique_ptr<Session> s);    // waits, holding only s, for its next request
+  static std::size_t ParkedSize();
+  void SessionEnded() { owner->connections_.fetch_sub(1, std::memory_order_relaxed); }
   void ScheduleSweep();
   // How long an idle client connection may wait for its last request after Shutdown.
   Clock::Duration ShutdownGrace() const {
@@ -49,7 +55,8 @@ struct Worker::Impl {
   std::shared_ptr<const RouteTable> table = std::make_shared<RouteTable>();
   std::vector<Worker*> peers;  // set by Listen: the workers this one accepts for
   std::uint32_t next_peer = 0;
-  WatchList watches;  // declared before io: coroutine frames destroyed with io unlink from it
+  WatchList watches;  // declared before io: sessions destroyed with io unlink from it
+  BlockPool parked_blocks;  // before io too: parked connections destroyed with io go back
   UpstreamPool pool;
   AccessLog log;
   bool shutting_down = false;

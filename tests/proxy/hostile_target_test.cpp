@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <thread>
 
 #include "common/fs.h"
@@ -263,6 +264,35 @@ TEST_F(HostileTargetTest, KeepAliveConnectionIdleLongEnoughToBeTrimmedIsServedAs
   auto out = raw.ReadUntilClose();
   ASSERT_TRUE(out.ok());
   EXPECT_THAT(*out, HasSubstr("for /split"));
+}
+
+// A connection parked between requests (idle past the trim, holding neither buffer nor
+// coroutine) keeps its deadline: the idle timeout closes it, and a shutdown does not wait
+// for it (the proxy exits within its short grace, not at the shutdown timeout).
+TEST_F(HostileTargetTest, ParkedConnectionsCloseAtTheIdleTimeoutAndDoNotHoldAShutdown) {
+  StartProxy({"--idle-timeout", "1500ms", "--shutdown-timeout", "30s"});
+  RawTarget t(WithHealth([](const std::string& head) {
+    return RawReply{SimpleResponse(200, "for " + PathOf(head))};
+  }));
+  ASSERT_TRUE(t.Start());
+  DeployRaw("site", t);
+  HttpClient idle("127.0.0.1", port_);
+  idle.set_retry_stale(false);
+  auto r = idle.Get("/a");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(idle.WaitClosed(seconds(10)));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(1000));  // parked first, closed at 1.5 s
+
+  HttpClient parked("127.0.0.1", port_);
+  ASSERT_TRUE(parked.Get("/b").ok());
+  std::this_thread::sleep_for(milliseconds(450));  // past the trim: parked
+  const auto t1 = std::chrono::steady_clock::now();
+  proxy_->process().Signal(SIGTERM);
+  ASSERT_TRUE(proxy_->process().Wait(seconds(20)).has_value()) << proxy_->process().Output();
+  EXPECT_EQ(proxy_->process().ExitCode(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, seconds(10));
+  EXPECT_TRUE(parked.WaitClosed(seconds(1)));
 }
 
 TEST_F(HostileTargetTest, ListenOnPortZeroPicksAFreePort) {
