@@ -1,10 +1,8 @@
 #include "proxy/session.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <array>
-#include <cerrno>
 
 #include "proxy/canary_split.h"
 #include "proxy/forwarding.h"
@@ -154,9 +152,7 @@ awaitable<bool> Session::Run() {
 
 bool Session::Readable() {
   if (tls_ && tls_->HasPending()) return true;
-  char byte;
-  const ssize_t n = ::recv(sock_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  return !Quiet(sock_);
 }
 
 // The TLS handshake has the head's deadline: a client that never finishes it is cut off

@@ -7,16 +7,11 @@
 
 namespace gravity::proxy {
 
-namespace {
-
-// True when the socket has nothing to read and is not at EOF.
 bool Quiet(tcp::socket& sock) {
   char byte;
   ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
-
-}  // namespace
 
 std::unique_ptr<UpstreamConn> UpstreamPool::Take(const Target& t) {
   auto it = idle_.find(t.id);

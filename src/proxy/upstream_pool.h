@@ -24,6 +24,10 @@ namespace gravity::proxy {
 // Large bodies move in few reads; a pooled connection holds none (BufferPool).
 inline constexpr std::size_t kUpstreamBuf = 64 * 1024;
 
+// True when the socket has nothing to read and is not at EOF (one non-blocking peek): a
+// pooled upstream connection before reuse, a client connection before it parks.
+bool Quiet(tcp::socket& sock);
+
 struct UpstreamConn {
   UpstreamConn(asio::io_context& io, BufferPool* buffers) : sock(io), buf(buffers) {}
   ~UpstreamConn() { WatchList::Remove(&watch); }
