@@ -1,6 +1,7 @@
 #include "proxy/session.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <array>
 
@@ -17,8 +18,7 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 
-// Most request heads fit; larger ones grow the buffer (up to the head limit).
-constexpr std::size_t kClientBufInitial = 1024;
+constexpr std::size_t kClientBufInitial = Worker::Impl::kClientBuf;
 
 bool IsIdempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
@@ -32,7 +32,7 @@ std::uint64_t MicrosSince(Clock::TimePoint start, Clock::TimePoint end) {
 }  // namespace
 
 Session::Session(Worker::Impl& w, tcp::socket sock, bool tls)
-    : w_(w), sock_(std::move(sock)), buf_(kClientBufInitial) {
+    : w_(w), sock_(std::move(sock)), buf_(&w.client_bufs) {
   watch_.sock = &sock_;
   w_.watches.Add(&watch_);
   if (tls && w_.tls) tls_ = std::make_unique<TlsStream>(w_.tls->base(), sock_);
@@ -41,7 +41,9 @@ Session::Session(Worker::Impl& w, tcp::socket sock, bool tls)
 void Session::LearnClient() {
   error_code ec;
   auto ep = sock_.remote_endpoint(ec);
-  if (!ec) client_ip_ = ep.address().to_string();
+  if (ec) return;
+  client_ip_ = ep.address().to_string();
+  v6_ = ep.address().is_v6();
 }
 
 Session::~Session() {
@@ -51,13 +53,18 @@ Session::~Session() {
 
 // ---- parked connections ---------------------------------------------------------------
 
-ParkedConn::ParkedConn(Worker::Impl& w_in, tcp::socket s) : w(w_in), sock(std::move(s)) {
-  watch.sock = &sock;
+ParkedConn::ParkedConn(Worker::Impl& w_in, int fd_in, bool v6_in)
+    : w(w_in), fd(fd_in), v6(v6_in) {
+  watch.parked = this;
   w.watches.Add(&watch);
 }
 
 ParkedConn::~ParkedConn() {
   WatchList::Remove(&watch);
+  if (fd >= 0) {
+    w.lot.Remove(fd);
+    ::close(fd);
+  }
   if (!handed_on) w.SessionEnded();
 }
 
@@ -87,10 +94,19 @@ void CopyDeadline(const Watch& from, Watch* to) {
 
 }  // namespace
 
-std::unique_ptr<ParkedConn> Session::Compact(std::unique_ptr<Session>& s) {
+ParkedConn* Session::Compact(std::unique_ptr<Session>& s) {
   if (s->tls_ || !s->buf_.empty()) return nullptr;
   Worker::Impl& w = s->w_;
-  std::unique_ptr<ParkedConn> p(new (w.parked_blocks) ParkedConn(w, std::move(s->sock_)));
+  const int fd = s->sock_.native_handle();
+  auto* p = new (w.parked_blocks) ParkedConn(w, fd, s->v6_);
+  if (!w.lot.Add(fd, p).ok()) {  // the session waits itself, as a TLS one does
+    p->fd = -1;
+    p->handed_on = true;
+    delete p;
+    return nullptr;
+  }
+  error_code ec;
+  s->sock_.release(ec);  // out of the event loop: the lot watches it now
   CopyDeadline(s->watch_, &p->watch);
   p->client_ip = std::move(s->client_ip_);
   p->served = s->served_;
@@ -101,9 +117,19 @@ std::unique_ptr<ParkedConn> Session::Compact(std::unique_ptr<Session>& s) {
 
 std::unique_ptr<Session> Session::Wake(std::unique_ptr<ParkedConn> p) {
   Worker::Impl& w = p->w;
-  std::unique_ptr<Session> s(new Session(w, std::move(p->sock), false));
+  w.lot.Remove(p->fd);
+  tcp::socket sock(w.io);
+  error_code ec;
+  sock.assign(p->v6 ? tcp::v6() : tcp::v4(), p->fd, ec);
+  if (ec) {
+    spdlog::warn("proxy: cannot resume a parked connection: {}", ec.message());
+    return nullptr;  // p closes it
+  }
+  p->fd = -1;
+  std::unique_ptr<Session> s(new Session(w, std::move(sock), false));
   CopyDeadline(p->watch, &s->watch_);
   s->client_ip_ = std::move(p->client_ip);
+  s->v6_ = p->v6;
   s->served_ = p->served;
   s->started_ = true;
   p->handed_on = true;
@@ -134,8 +160,7 @@ awaitable<bool> Session::Run() {
       if (!shaken) co_return false;
     }
     if (tls_ && tls_->alpn() == "h2") {
-      H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
-      co_await h2.Run();  // it has closed the TLS stream itself
+      co_await ServeH2();  // it has closed the TLS stream itself
       co_return false;
     }
   }
@@ -148,6 +173,31 @@ awaitable<bool> Session::Run() {
   }
   if (tls_) tls_->Close();
   co_return false;
+}
+
+// In a coroutine of its own, so that the H2Session is not part of every session's frame.
+awaitable<void> Session::ServeH2() {
+  H2Session h2(w_, sock_, *tls_, watch_, client_ip_);
+  co_await h2.Run();
+}
+
+bool Session::TryRead(asio::mutable_buffer b, std::size_t* n) {
+  ec_ = {};
+  for (;;) {
+    const ssize_t r = ::recv(sock_.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+    if (r > 0) {
+      *n = static_cast<std::size_t>(r);
+      return true;
+    }
+    if (r == 0) {
+      ec_ = asio::error::eof;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    ec_ = error_code(errno, asio::error::get_system_category());
+    return true;
+  }
 }
 
 bool Session::Readable() {
@@ -203,6 +253,16 @@ awaitable<Session::Next> Session::ReadHead() {
     std::size_t n = 0;
     if (tls_) {
       n = co_await tls_->ReadSome(space, ec_);
+    } else if (buf_.empty()) {
+      // Waiting for a request: what is there is read at once; otherwise the wait holds no
+      // buffer (a connection between requests costs its Session, not its buffer too).
+      if (!TryRead(space, &n)) {
+        buf_.Release();
+        co_await sock_.async_wait(tcp::socket::wait_read, tok);
+        if (ec_ == asio::error::operation_aborted && watch_.trimmed && !watch_.fired) continue;
+        if (ec_) co_return Next::kClose;
+        continue;
+      }
     } else {
       n = co_await sock_.async_read_some(space, tok);
     }
@@ -736,23 +796,30 @@ void Worker::Impl::Resume(std::unique_ptr<Session> s) {
                  });
 }
 
-// A parked session is owned by the read wait: when bytes (or EOF) arrive it runs again;
-// when the sweep closes the socket (idle timeout, shutdown) it is destroyed.
+// A parked TLS session is owned by its read wait: when bytes (or EOF) arrive it runs again;
+// when the sweep closes the socket (idle timeout, shutdown) it is destroyed. A compacted
+// plain-HTTP one belongs to the lot (Unparked) or to the sweep (its deadline).
 void Worker::Impl::Park(std::unique_ptr<Session> s) {
-  std::unique_ptr<ParkedConn> p = Session::Compact(s);
-  if (!p) {  // TLS: the session itself waits
-    tcp::socket& sock = s->socket();
-    sock.async_wait(tcp::socket::wait_read, [this, s = std::move(s)](error_code ec) mutable {
-      if (ec || s->timed_out() || !s->socket().is_open()) return;
-      Resume(std::move(s));
-    });
+  if (Session::Compact(s)) {
+    ++parked_since_trim;
     return;
   }
-  tcp::socket& sock = p->sock;
-  sock.async_wait(tcp::socket::wait_read, [this, p = std::move(p)](error_code ec) mutable {
-    if (ec || p->watch.fired || !p->sock.is_open()) return;
-    Resume(Session::Wake(std::move(p)));
+  tcp::socket& sock = s->socket();
+  sock.async_wait(tcp::socket::wait_read, [this, s = std::move(s)](error_code ec) mutable {
+    if (ec || s->timed_out() || !s->socket().is_open()) return;
+    Resume(std::move(s));
   });
+}
+
+void Worker::Impl::Unparked(void* key) {
+  std::unique_ptr<ParkedConn> p(static_cast<ParkedConn*>(key));
+  if (p->watch.fired) return;
+  std::unique_ptr<Session> s = Session::Wake(std::move(p));
+  if (s) Resume(std::move(s));
+}
+
+void Worker::Impl::CloseParked() {
+  watches.ForEach([](Watch* w) { delete w->parked; });
 }
 
 }  // namespace gravity::proxy

@@ -24,10 +24,11 @@
 namespace gravity::proxy {
 
 // A plain-HTTP connection parked between requests, compacted to what its next request
-// needs: the socket, its deadline and its client's address (about a sixth of a Session).
-// Session::Wake makes a session of it again.
+// needs: the descriptor (in the worker's ParkingLot, out of the event loop), its deadline
+// and its client's address (about a sixth of a Session). Session::Wake makes a session of
+// it again; destroying it closes the connection.
 struct ParkedConn {
-  ParkedConn(Worker::Impl& w, tcp::socket s);
+  ParkedConn(Worker::Impl& w, int fd, bool v6);
   ~ParkedConn();
   ParkedConn(const ParkedConn&) = delete;
   ParkedConn& operator=(const ParkedConn&) = delete;
@@ -36,7 +37,8 @@ struct ParkedConn {
   static void operator delete(ParkedConn* p, std::destroying_delete_t);
 
   Worker::Impl& w;
-  tcp::socket sock;
+  int fd;   // open and in the lot until a session takes it (then -1)
+  bool v6;  // the address family, for the socket that takes it
   Watch watch;
   std::string client_ip;
   int served = 0;
@@ -57,9 +59,12 @@ class Session {
   asio::awaitable<bool> Run();
   tcp::socket& socket() { return sock_; }
   bool timed_out() const { return watch_.fired; }  // the sweep closed it (a deadline)
-  // A parked plain-HTTP session gives way to a ParkedConn: `s` is destroyed, the connection
-  // goes on. Null (and `s` kept) for TLS, whose stream state stays with the session.
-  static std::unique_ptr<ParkedConn> Compact(std::unique_ptr<Session>& s);
+  // A parked plain-HTTP session gives way to a ParkedConn in the worker's ParkingLot: `s`
+  // is destroyed, the connection goes on. Null (and `s` kept) for TLS, whose stream state
+  // stays with the session, or when the lot cannot take it.
+  static ParkedConn* Compact(std::unique_ptr<Session>& s);
+  // The session of a parked connection whose next request (or EOF) came; null when the
+  // descriptor could not be handed back to the event loop (`p` closes it).
   static std::unique_ptr<Session> Wake(std::unique_ptr<ParkedConn> p);
 
  private:
@@ -97,9 +102,13 @@ class Session {
   };
 
   asio::awaitable<bool> Handshake();  // TLS only: false when it failed or timed out
+  asio::awaitable<void> ServeH2();    // TLS with ALPN h2: the connection is HTTP/2
   enum class Next { kRequest, kPark, kClose };
   asio::awaitable<Next> ReadHead();
   bool Readable();  // bytes (or EOF) are waiting on the socket or in the TLS stream
+  // Plain HTTP: reads what is there without waiting. False: nothing yet. True: *n bytes,
+  // or ec_ says why none (EOF, an error).
+  bool TryRead(asio::mutable_buffer b, std::size_t* n);
   void LearnClient();  // client_ip_ from the socket's peer address
   // The client's side, plain or TLS (ec_ holds the error).
   asio::awaitable<std::size_t> ReadClient(asio::mutable_buffer b);
@@ -139,6 +148,7 @@ class Session {
   Buffer buf_;
   error_code ec_;
   std::string client_ip_;
+  bool v6_ = false;  // the client's address family
   int served_ = 0;  // requests answered on this connection
   bool started_ = false;  // Run() has run before (handshake done; this is a resume)
   bool handed_on_ = false;  // compacted: a ParkedConn has the connection (and its count)

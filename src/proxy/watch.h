@@ -12,6 +12,8 @@
 
 namespace gravity::proxy {
 
+struct ParkedConn;
+
 struct Watch {
   Watch* prev = nullptr;
   Watch* next = nullptr;
@@ -25,6 +27,9 @@ struct Watch {
   // A wait with no socket of its own (an HTTP/2 stream waiting for its client's window or
   // body): the sweep cancels this timer instead when the deadline passes.
   asio::steady_timer* timer = nullptr;
+  // A parked connection (out of the event loop, see parking_lot.h): the sweep destroys it
+  // when the deadline passes, which closes it.
+  ParkedConn* parked = nullptr;
 };
 
 class WatchList {

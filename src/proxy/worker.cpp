@@ -2,12 +2,14 @@
 // connections (session.cpp), with its own upstream pool and its own copy of the routes.
 
 #include <spdlog/spdlog.h>
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "proxy/h2_session.h"
+#include "proxy/session.h"
 #include "proxy/worker_impl.h"
 
 namespace gravity::proxy {
@@ -20,6 +22,10 @@ using asio::use_awaitable;
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 // A client connection idle this long waits for its next request holding no buffer.
 constexpr auto kTrimIdleAfter = std::chrono::milliseconds(200);
+// After this many connections parked, the heap their sessions used is given back to the
+// system (at most once a second).
+constexpr int kReturnMemoryAfterParked = 1000;
+constexpr auto kReturnMemoryEvery = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -43,6 +49,7 @@ Worker::Impl::Impl(Worker* owner_in, int index_in, const ServerOptions& options_
 }
 
 Worker::Impl::~Impl() {
+  CloseParked();
   pool.Clear();  // their sockets belong to io
   error_code ec;
   acceptor.close(ec);
@@ -101,10 +108,14 @@ void Worker::Impl::ScheduleSweep() {
 void Worker::Impl::Sweep() {
   now = clock.Now();
   watches.ForEach([&](Watch* w) {
-    if (!w->sock && !w->timer) return;
+    if (!w->sock && !w->timer && !w->parked) return;
     error_code ec;
     if (!w->fired && w->at <= now) {
       w->fired = true;
+      if (w->parked) {
+        delete w->parked;  // closes it (and unlinks w)
+        return;
+      }
       if (w->sock) w->sock->close(ec);
       if (w->timer) w->timer->cancel();
     } else if (w->sock && w->idle_client && !w->trimmed && w->idle_since + kTrimIdleAfter <= now) {
@@ -114,6 +125,24 @@ void Worker::Impl::Sweep() {
   });
   pool.Sweep(now);
   log.Flush();
+  if (parked_since_trim >= kReturnMemoryAfterParked && now >= memory_returned + kReturnMemoryEvery) {
+    ReturnFreedMemory();
+  }
+}
+
+// Many sessions that parked at once (a burst of new keep-alive connections) leave their
+// memory free but resident: the allocator keeps freed pages between live blocks. Handing
+// the whole free pages back costs a walk of the free lists, so it is done after bursts.
+void Worker::Impl::ReturnFreedMemory() {
+  parked_since_trim = 0;
+  memory_returned = now;
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  const auto start = std::chrono::steady_clock::now();
+  ::malloc_trim(0);
+  spdlog::debug("proxy: worker {} returned freed memory in {} us", index,
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start).count());
+#endif
 }
 
 // ---- Worker --------------------------------------------------------------------------
@@ -235,7 +264,7 @@ void Worker::Shutdown() {
     // gets its next response with Connection: close, or is closed after a short grace.
     const Clock::TimePoint grace = impl->now + impl->ShutdownGrace();
     impl->watches.ForEach([&](Watch* w) {
-      if (w->idle_client && w->sock && w->at > grace) w->at = grace;
+      if (w->idle_client && (w->sock || w->parked) && w->at > grace) w->at = grace;
     });
     // HTTP/2 connections say GOAWAY: streams in flight finish, no new ones start.
     for (H2Session* h2 : impl->h2_sessions) h2->GoAway();

@@ -13,7 +13,9 @@
 #include "common/http1.h"
 #include "proxy/access_log.h"
 #include "proxy/block_pool.h"
+#include "proxy/buffer.h"
 #include "proxy/internal.h"
+#include "proxy/parking_lot.h"
 #include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/watch.h"
@@ -33,6 +35,8 @@ struct Worker::Impl {
   void Serve(tcp::socket sock, bool tls);  // on this worker's thread
   void Resume(std::unique_ptr<Session> s);  // runs (or goes on running) a session
   void Park(std::unique_ptr<Session> s);    // waits, holding only s, for its next request
+  void Unparked(void* key);  // the lot: a parked connection's next request (or EOF) came
+  void CloseParked();        // every parked connection (the worker is going away)
   static std::size_t ParkedSize();
   void SessionEnded() { owner->connections_.fetch_sub(1, std::memory_order_relaxed); }
   void ScheduleSweep();
@@ -41,6 +45,7 @@ struct Worker::Impl {
     return std::min<Clock::Duration>(std::chrono::seconds(1), limits.shutdown_timeout);
   }
   void Sweep();
+  void ReturnFreedMemory();  // after many connections parked (see worker.cpp)
 
   Worker* const owner;
   const int index;
@@ -56,16 +61,23 @@ struct Worker::Impl {
   std::vector<Worker*> peers;  // set by Listen: the workers this one accepts for
   std::uint32_t next_peer = 0;
   WatchList watches;  // declared before io: sessions destroyed with io unlink from it
-  BlockPool parked_blocks;  // before io too: parked connections destroyed with io go back
+  BlockPool parked_blocks;  // before io and lot: the parked connections' blocks
+  // Client connections' head buffers: most request heads fit (larger ones grow the buffer,
+  // up to the head limit); one waiting for its next request gives its buffer back here.
+  static constexpr std::size_t kClientBuf = 1024;
+  BufferPool client_bufs{kClientBuf};
   UpstreamPool pool;
   AccessLog log;
   bool shutting_down = false;
+  int parked_since_trim = 0;  // connections parked since ReturnFreedMemory last ran
+  Clock::TimePoint memory_returned{};
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   tcp::acceptor https_acceptor{io};  // the HTTPS listener, when there is one
   TlsStore* tls = nullptr;           // set with the HTTPS listener; outlives the worker
   std::uint16_t https_port = 443;    // for redirects to HTTPS
   asio::steady_timer sweep_timer{io};
+  ParkingLot lot{io, [this](void* key) { Unparked(key); }};  // parked plain-HTTP connections
   std::unordered_set<H2Session*> h2_sessions;  // told to GOAWAY on Shutdown
 };
 
