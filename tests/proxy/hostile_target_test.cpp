@@ -266,6 +266,40 @@ TEST_F(HostileTargetTest, KeepAliveConnectionIdleLongEnoughToBeTrimmedIsServedAs
   EXPECT_THAT(*out, HasSubstr("for /split"));
 }
 
+// Parked connections are watched as one set outside the event loop: when many of them send
+// their next request at the same moment (more than one batch of the set), each is woken
+// once and served on the connection it parked with.
+TEST_F(HostileTargetTest, ManyParkedConnectionsWokenAtOnceAreEachServed) {
+  StartProxy();
+  RawTarget t(WithHealth([](const std::string& head) {
+    return RawReply{SimpleResponse(200, "for " + PathOf(head))};
+  }));
+  ASSERT_TRUE(t.Start());
+  DeployRaw("site", t);
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<HttpClient>("127.0.0.1", port_));
+    clients.back()->set_retry_stale(false);
+    auto r = clients.back()->Get("/first-" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.error();
+  }
+  std::this_thread::sleep_for(milliseconds(450));  // past the trim: all parked
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(clients[static_cast<std::size_t>(i)]
+                    ->SendRaw("GET /second-" + std::to_string(i) + " HTTP/1.1\r\nHost: a\r\n\r\n")
+                    .ok());
+  }
+  for (int i = 0; i < kClients; ++i) {
+    HttpClient& c = *clients[static_cast<std::size_t>(i)];
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r.ok()) << i << ": " << r.error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "for /second-" + std::to_string(i));
+    EXPECT_EQ(c.connections_opened(), 1) << i;
+  }
+}
+
 // A connection parked between requests (idle past the trim, holding neither buffer nor
 // coroutine) keeps its deadline: the idle timeout closes it, and a shutdown does not wait
 // for it (the proxy exits within its short grace, not at the shutdown timeout).
