@@ -8,7 +8,8 @@
 // Each step is a member function; the forwarding rules (forwarding.h), the canary split
 // (canary_split.h), the pool (upstream_pool.h), deadlines (watch.h) and the access log
 // (access_log.h) live in their own files. Every read has a deadline (a Watch) and a size
-// limit; a connection waiting for its next request holds no buffer once the sweep trims it.
+// limit; a connection waiting for its next request holds no buffer (its wait is a readiness
+// wait), and once the sweep trims it, no coroutine frame either: it parks (parking_lot.h).
 // Thread-safety: a Session lives on its worker's thread only.
 
 #include <string>
