@@ -248,10 +248,11 @@ int ProxyCommand(int argc, char** argv) {
   add_control(rm);
 
   // ---- canary ----
-  proxy::CanaryRequest2 creq;
+  std::string canary_service;
+  proxy::CanaryRequest creq;
   auto* canary = app.add_subcommand("canary", "health-gate a canary pool and send it a share");
-  canary->add_option("SERVICE", creq.service)->required();
-  canary->add_option("--target", creq.targets, "HOST:PORT (repeat)")->required();
+  canary->add_option("SERVICE", canary_service)->required();
+  canary->add_option("--target", creq.pool.targets, "HOST:PORT (repeat)")->required();
   canary->add_option("--weight", creq.weight, "share of clients, 0-100")->required();
   health.Add(canary);
   canary->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
@@ -336,10 +337,11 @@ int ProxyCommand(int argc, char** argv) {
       dreq.drain_timeout = *dr;
       return PrintDeployResult(client.Deploy(dreq), "deployed " + dreq.service);
     }
-    creq.health = *h;
+    creq.pool.health = *h;
     creq.deploy_timeout = *dt;
-    return PrintDeployResult(client.DeployCanary(creq), "canary of " + creq.service + " at " +
-                                                            std::to_string(creq.weight) + "%");
+    return PrintDeployResult(client.DeployCanary(canary_service, creq),
+                             "canary of " + canary_service + " at " +
+                                 std::to_string(creq.weight) + "%");
   }
   ControlClient client(sock, std::chrono::seconds(30));
   if (ls->parsed()) {

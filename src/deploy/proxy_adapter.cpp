@@ -85,15 +85,14 @@ class ClientProxyControl final : public ProxyControl {
   }
 
   Result<ProxyDeployOutcome> DeployCanary(const ProxyRoute& route, int weight) override {
-    proxy::CanaryRequest2 req;
-    req.service = route.service;
-    req.targets = route.targets;
+    proxy::CanaryRequest req;
+    req.pool.targets = route.targets;
+    req.pool.health = ToProxyHealth(route.health);
     req.weight = weight;
     req.candidate_token = route.candidate_token;
-    req.baseline_targets = route.baseline_targets;
-    req.health = ToProxyHealth(route.health);
+    req.baseline = route.baseline_targets;
     req.deploy_timeout = route.health.deploy_timeout;
-    ASSIGN_OR_RETURN(proxy::DeployResult r, client_.DeployCanary(req));
+    ASSIGN_OR_RETURN(proxy::DeployResult r, client_.DeployCanary(route.service, req));
     ProxyDeployOutcome out;
     out.switched = r.ok;
     out.switched_after_ms = r.switched_after_ms;

@@ -229,6 +229,16 @@ Result<ServiceSpec> DeployRequestFromJson(const std::string& name, const json& j
   return s;
 }
 
+json CanaryRequestToJson(const CanaryRequest& c) {
+  json body{{"targets", c.pool.targets},
+            {"weight", c.weight},
+            {"health", HealthToJson(c.pool.health)},
+            {"deploy_timeout_ms", c.deploy_timeout.count()}};
+  if (!c.candidate_token.empty()) body["candidate_token"] = c.candidate_token;
+  if (!c.baseline.empty()) body["baseline_targets"] = c.baseline;
+  return body;
+}
+
 Result<CanaryRequest> CanaryRequestFromJson(const json& j) {
   if (!j.is_object()) return Status::Error("request body must be a JSON object");
   CanaryRequest c;

@@ -81,6 +81,8 @@ struct CanaryRequest {
   milliseconds deploy_timeout{30000};
 };
 Result<CanaryRequest> CanaryRequestFromJson(const nlohmann::json& j);
+// The body CanaryRequestFromJson reads (what ControlClient::DeployCanary sends).
+nlohmann::json CanaryRequestToJson(const CanaryRequest& c);
 // 0..100, or 0..50 with a baseline pool (which gets the same share again).
 Status ValidateWeight(int weight, bool with_baseline = false);
 

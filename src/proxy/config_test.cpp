@@ -83,5 +83,41 @@ TEST(ProxyConfig, CanaryWithABaselinePool) {
   EXPECT_FALSE(ValidateWeight(51, true).ok());
 }
 
+// What the control client sends is what the control API reads back, field for field.
+TEST(ProxyConfig, CanaryRequestSurvivesItsJsonBody) {
+  CanaryRequest c;
+  c.pool.targets = {"127.0.0.1:20001", "127.0.0.1:20002"};
+  c.pool.health.path = "/ready";
+  c.pool.health.status = 204;
+  c.pool.health.body_contains = "ok";
+  c.pool.health.interval = std::chrono::milliseconds(250);
+  c.pool.health.timeout = std::chrono::milliseconds(100);
+  c.pool.health.healthy_threshold = 3;
+  c.pool.health.unhealthy_threshold = 4;
+  c.weight = 25;
+  c.candidate_token = "abcdefghijklmnop0123";
+  c.baseline = {"127.0.0.1:20003"};
+  c.deploy_timeout = std::chrono::milliseconds(7000);
+  auto back = CanaryRequestFromJson(CanaryRequestToJson(c));
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(back->pool.targets, c.pool.targets);
+  EXPECT_EQ(back->pool.health, c.pool.health);
+  EXPECT_EQ(back->weight, 25);
+  EXPECT_EQ(back->candidate_token, c.candidate_token);
+  EXPECT_EQ(back->baseline, c.baseline);
+  EXPECT_EQ(back->deploy_timeout.count(), 7000);
+  // Without a token or a baseline the body carries neither (the API's defaults apply).
+  CanaryRequest plain;
+  plain.pool.targets = {"127.0.0.1:20001"};
+  plain.weight = 10;
+  const json body = CanaryRequestToJson(plain);
+  EXPECT_FALSE(body.contains("candidate_token"));
+  EXPECT_FALSE(body.contains("baseline_targets"));
+  auto plain_back = CanaryRequestFromJson(body);
+  ASSERT_TRUE(plain_back.ok()) << plain_back.error();
+  EXPECT_TRUE(plain_back->baseline.empty());
+  EXPECT_TRUE(plain_back->candidate_token.empty());
+}
+
 }  // namespace
 }  // namespace gravity::proxy

@@ -191,15 +191,10 @@ Result<json> ControlClient::List() {
   return j;
 }
 
-Result<DeployResult> ControlClient::DeployCanary(const CanaryRequest2& request) {
-  json body{{"targets", request.targets},
-            {"weight", request.weight},
-            {"health", HealthJson(request.health)},
-            {"deploy_timeout_ms", request.deploy_timeout.count()}};
-  if (!request.candidate_token.empty()) body["candidate_token"] = request.candidate_token;
-  if (!request.baseline_targets.empty()) body["baseline_targets"] = request.baseline_targets;
-  ASSIGN_OR_RETURN(Response r,
-                   Call("PUT", "/v1/services/" + request.service + "/canary", body.dump()));
+Result<DeployResult> ControlClient::DeployCanary(const std::string& service,
+                                                const CanaryRequest& request) {
+  ASSIGN_OR_RETURN(Response r, Call("PUT", "/v1/services/" + service + "/canary",
+                                    CanaryRequestToJson(request).dump()));
   return ToDeployResult(r);
 }
 

@@ -38,16 +38,6 @@ struct DeployResult {
   std::vector<TargetFailure> failures;  // per failing target when !ok
 };
 
-struct CanaryRequest2 {
-  std::string service;
-  std::vector<std::string> targets;
-  int weight = 0;
-  std::string candidate_token;  // see proxy::CanaryRequest
-  std::vector<std::string> baseline_targets;  // see proxy::CanarySpec::baseline
-  HealthSpec health;
-  std::chrono::milliseconds deploy_timeout{30000};
-};
-
 class ControlClient {
  public:
   explicit ControlClient(std::string socket_path,
@@ -58,7 +48,7 @@ class ControlClient {
   Result<DeployResult> Deploy(const DeployRequest& request);
   Status Remove(const std::string& service);
   Result<nlohmann::json> List();  // the GET /v1/services document
-  Result<DeployResult> DeployCanary(const CanaryRequest2& request);
+  Result<DeployResult> DeployCanary(const std::string& service, const CanaryRequest& request);
   Status SetCanaryWeight(const std::string& service, int weight);
   Status PromoteCanary(const std::string& service);
   Status DropCanary(const std::string& service);

@@ -209,12 +209,11 @@ TEST_F(H2Test, CanarySplitStaysStickyByCookie) {
   stable.push_back(StartApp("stable"));
   canary.push_back(StartApp("canary"));
   DeployApps(stable);
-  proxy::CanaryRequest2 cr;
-  cr.service = "site";
-  cr.targets = {canary[0]->address()};
+  proxy::CanaryRequest cr;
+  cr.pool.targets = {canary[0]->address()};
   cr.weight = 30;
-  cr.health = FastHealth();
-  auto res = proxy_->client().DeployCanary(cr);
+  cr.pool.health = FastHealth();
+  auto res = proxy_->client().DeployCanary("site", cr);
   ASSERT_TRUE(res.ok()) << res.error();
   ASSERT_TRUE(res->ok) << res->error;
   auto instance = [&](const std::string& cookie) {

@@ -375,12 +375,11 @@ TEST_F(ProxyTest, CanaryGetsItsShareStickyByCookieAndCanBePromoted) {
   stable.push_back(StartApp("stable"));
   canary.push_back(StartApp("canary"));
   Deploy(Request(stable));
-  proxy::CanaryRequest2 cr;
-  cr.service = "site";
-  cr.targets = {canary[0]->address()};
+  proxy::CanaryRequest cr;
+  cr.pool.targets = {canary[0]->address()};
   cr.weight = 30;
-  cr.health = FastHealth();
-  auto res = proxy_->client().DeployCanary(cr);
+  cr.pool.health = FastHealth();
+  auto res = proxy_->client().DeployCanary("site", cr);
   ASSERT_TRUE(res.ok()) << res.error();
   ASSERT_TRUE(res->ok) << res->error;
 
@@ -424,15 +423,14 @@ TEST_F(ProxyTest, BaselineIsHealthCheckedAsTheLiveReleaseNotAsTheCanary) {
   auto canary = StartApp("canary", {}, 200, "v2 ready");
   ASSERT_TRUE(stable[0] && baseline && canary);
   Deploy(Request(stable));
-  proxy::CanaryRequest2 cr;
-  cr.service = "site";
-  cr.targets = {canary->address()};
-  cr.baseline_targets = {baseline->address()};
+  proxy::CanaryRequest cr;
+  cr.pool.targets = {canary->address()};
+  cr.baseline = {baseline->address()};
   cr.weight = 20;
-  cr.health = FastHealth();
-  cr.health.body_contains = "v2 ready";
+  cr.pool.health = FastHealth();
+  cr.pool.health.body_contains = "v2 ready";
   cr.deploy_timeout = seconds(10);
-  auto res = proxy_->client().DeployCanary(cr);
+  auto res = proxy_->client().DeployCanary("site", cr);
   ASSERT_TRUE(res.ok()) << res.error();
   ASSERT_TRUE(res->ok) << res->error;
 
