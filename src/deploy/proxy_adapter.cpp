@@ -56,7 +56,7 @@ class ClientProxyControl final : public ProxyControl {
     out.switched = r.ok;
     out.switched_after_ms = r.switched_after_ms;
     out.error = r.error;
-    for (const auto& f : r.failures) out.failures.push_back({f.target, f.reason});
+    out.failures = r.failures;
     return out;
   }
 
@@ -97,7 +97,7 @@ class ClientProxyControl final : public ProxyControl {
     out.switched = r.ok;
     out.switched_after_ms = r.switched_after_ms;
     out.error = r.error;
-    for (const auto& f : r.failures) out.failures.push_back({f.target, f.reason});
+    out.failures = std::move(r.failures);
     return out;
   }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/health_check_spec.h"
 #include "common/status.h"
 #include "config/spec.h"
 
@@ -27,11 +28,6 @@ struct ProxyRoute {
   // gated with the canary's and given the same share of clients; empty: none.
   std::vector<std::string> baseline_targets;
   bool operator==(const ProxyRoute&) const = default;
-};
-
-struct TargetFailure {
-  std::string target;  // "127.0.0.1:20001"
-  std::string reason;  // "connection refused", "body lacks 'X'", ...
 };
 
 // The proxy's verdict on a deploy it ran to the end.

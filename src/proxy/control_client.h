@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/health_check_spec.h"
 #include "common/status.h"
 #include "proxy/config.h"
 
@@ -24,11 +25,6 @@ struct DeployRequest {
   std::chrono::milliseconds deploy_timeout{30000};
   std::chrono::milliseconds drain_timeout{30000};
   std::chrono::seconds hsts{0};  // Strict-Transport-Security max-age over HTTPS; 0: none
-};
-
-struct TargetFailure {
-  std::string target;
-  std::string reason;  // "connection refused", "timed out after 2s", ...
 };
 
 struct DeployResult {
