@@ -2,7 +2,8 @@
 
 // The inside of a Worker (see internal.h): its event loop, acceptor, route table copy,
 // upstream pool, deadlines and access log. Shared by worker.cpp (accepting, sweeping,
-// table updates) and session.cpp (serving one client connection).
+// table updates), session.cpp (serving one client connection) and parking.cpp (running
+// sessions, parking them between requests).
 // Thread-safety: everything here is touched only on the worker's own thread, except what
 // Worker's "any thread" methods post to it.
 
