@@ -90,5 +90,60 @@ TEST_F(CliCommandsTest, AnUnreachableDaemonIsAnError) {
   EXPECT_EQ(RunCli(RunsCommand, {"runs", "--admin", "127.0.0.1:1", "-f", "/nonexistent.yml"}), 1);
 }
 
+// `gravity proxy run` refuses a bad value before it listens or touches any state, and says
+// which flag is wrong.
+TEST(ProxyRunFlags, BadValuesAreRefusedNamingTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* expect;
+  } cases[] = {
+      {{"--balance", "fastest"}, "--balance must be round-robin or least-outstanding"},
+      {{"--workers", "0"}, "--workers must be 1-256"},
+      {{"--workers", "257"}, "--workers must be 1-256"},
+      {{"--idle-timeout", "soon"}, "--idle-timeout"},
+      {{"--header-timeout", "-5s"}, "--header-timeout"},
+      {{"--shutdown-timeout", "10 parsecs"}, "--shutdown-timeout"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"proxy", "run", "--listen", "127.0.0.1:1",
+                                     "--state-dir", "/nonexistent/gravity-proxy-state"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    testing::internal::CaptureStderr();
+    const int code = RunCli(ProxyCommand, args);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(code, 1) << c.args[0];
+    EXPECT_NE(err.find(c.expect), std::string::npos) << c.args[0] << ": " << err;
+  }
+}
+
+// `gravity proxy deploy` and `canary` check their durations before they reach the proxy
+// (the control socket here does not exist: a check that passed would fail on connecting).
+TEST(ProxyDeployFlags, BadDurationsAreRefusedNamingTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* expect;
+  } cases[] = {
+      {{"deploy", "site", "--target", "127.0.0.1:1", "--deploy-timeout", "soon"},
+       "--deploy-timeout"},
+      {{"deploy", "site", "--target", "127.0.0.1:1", "--drain-timeout", "1 fortnight"},
+       "--drain-timeout"},
+      {{"deploy", "site", "--target", "127.0.0.1:1", "--health-interval", "-1s"},
+       "--health-interval"},
+      {{"canary", "site", "--target", "127.0.0.1:1", "--weight", "5", "--health-timeout", "x"},
+       "--health-timeout"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"proxy"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    args.insert(args.end(), {"--control", "/nonexistent/gravity-proxy.sock"});
+    testing::internal::CaptureStderr();
+    const int code = RunCli(ProxyCommand, args);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(code, 1) << c.expect;
+    EXPECT_NE(err.find(c.expect), std::string::npos) << c.expect << ": " << err;
+    EXPECT_EQ(err.find("/nonexistent/gravity-proxy.sock"), std::string::npos) << err;
+  }
+}
+
 }  // namespace
 }  // namespace gravity::cli

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <ctime>
 #include <iostream>
 #include <string>
@@ -169,161 +170,38 @@ int CertCommand(ControlClient& client, bool put, bool ls, bool json_out, const s
 
 }  // namespace
 
-int ProxyCommand(int argc, char** argv) {
-  // `restart` acts on a stack (through its supervisor), not on one proxy's flags.
-  if (argc >= 2 && std::string(argv[1]) == "restart") return ProxyRestartCommand(argc - 1, argv + 1);
-  CLI::App app{"gravity proxy: the reverse proxy and load balancer, and its control commands"};
-  app.name("gravity proxy");
-  app.require_subcommand(1);
+namespace {
 
-  // ---- run ----
-  proxy::ServerOptions run_opts;
-  std::string log_level = "info";
-  std::string balance = "round-robin";
-  std::string header_timeout = "10s", body_timeout = "60s", idle_timeout = "60s",
-              connect_timeout = "5s", response_timeout = "60s", upstream_idle = "30s",
-              shutdown_timeout = "10s";
-  auto* run = app.add_subcommand("run", "run the proxy (until SIGTERM)");
-  run->add_option("--listen", run_opts.listen,
-                  "HOST:PORT to serve HTTP on (default 127.0.0.1:8080)");
-  run->add_option("--https-listen", run_opts.https_listen,
-                  "HOST:PORT to serve HTTPS on (certificates: `gravity proxy cert`)");
-  run->add_flag("--redirect-http", run_opts.redirect_http,
-                "answer plain HTTP for hosts with a certificate with 308 to https://");
-  run->add_option("--https-ready-file", run_opts.https_ready_file,
-                  "write HOST:PORT of the HTTPS listener here once listening");
-  run->add_option("--control", run_opts.control_socket,
-                  "control socket (default STATE_DIR/proxy.sock)");
-  run->add_option("--state-dir", run_opts.state_dir, "where the routing table is kept")
-      ->default_val(kDefaultStateDir);
-  run->add_option("--metrics", run_opts.metrics_listen, "HOST:PORT for Prometheus /metrics");
-  run->add_option("--workers", run_opts.workers, "event-loop threads (default 1)");
-  run->add_option("--access-log", run_opts.access_log, "FILE, - (stdout) or off (default)");
-  run->add_option("--balance", balance, "round-robin (default) or least-outstanding");
-  run->add_option("--ready-file", run_opts.ready_file, "write HOST:PORT here once listening");
-  run->add_flag("--takeover", run_opts.takeover,
-                "take the listening sockets over from the proxy serving --control, which then "
-                "finishes its in-flight requests and exits (a restart or upgrade with no gap)");
-  run->add_option("--max-header-bytes", run_opts.limits.max_header_bytes,
-                  "request head limit (431)");
-  run->add_option("--max-headers", run_opts.limits.max_headers, "header field count limit (431)");
-  run->add_option("--max-body-bytes", run_opts.limits.max_body_bytes, "request body limit (413)");
-  run->add_option("--header-timeout", header_timeout, "a request head must arrive within (10s)");
-  run->add_option("--body-timeout", body_timeout, "client body read/response write idle (60s)");
-  run->add_option("--idle-timeout", idle_timeout, "idle keep-alive client connections (60s)");
-  run->add_option("--connect-timeout", connect_timeout, "upstream connect (5s, then 504)");
-  run->add_option("--response-timeout", response_timeout, "upstream response (60s, then 504)");
-  run->add_option("--upstream-idle-timeout", upstream_idle, "pooled upstream connections (30s)");
-  run->add_option("--shutdown-timeout", shutdown_timeout, "SIGTERM: in-flight requests get (10s)");
-  run->add_option("--log-level", log_level, "trace|debug|info|warn|error");
-
-  // ---- deploy ----
-  std::string control, state_dir = kDefaultStateDir;
-  auto add_control = [&](CLI::App* sub) {
-    sub->add_option("--control", control, "control socket (default STATE_DIR/proxy.sock)");
-    sub->add_option("--state-dir", state_dir, "the proxy's state dir (default .gravity/proxy)");
-  };
+// `gravity proxy deploy` and `gravity proxy canary`: a health-gated switch, of the main
+// pool or of a canary share (they share the health and deploy-timeout flags).
+struct DeployFlags {
   proxy::DeployRequest dreq;
-  HealthFlags health;
-  std::string deploy_timeout = "30s", drain_timeout = "30s";
-  auto* deploy =
-      app.add_subcommand("deploy", "health-gate new targets, switch, drain the old ones");
-  deploy->add_option("SERVICE", dreq.service, "service name")->required();
-  deploy->add_option("--target", dreq.targets, "HOST:PORT (repeat)")->required();
-  deploy->add_option("--host", dreq.hosts, "Host to route (exact, *.domain, *; repeat)");
-  deploy->add_option("--path-prefix", dreq.path_prefix, "path prefix to route (default /)");
-  health.Add(deploy);
-  deploy->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
-  deploy->add_option("--drain-timeout", drain_timeout, "in-flight requests on old targets (30s)");
-  add_control(deploy);
-
-  // ---- ls / rm ----
-  bool json_out = false;
-  auto* ls = app.add_subcommand("ls", "services, pools, targets and health");
-  ls->add_flag("--json", json_out, "the control API's JSON document");
-  add_control(ls);
-  std::string service;
-  auto* rm = app.add_subcommand("rm", "remove a service (its targets drain)");
-  rm->add_option("SERVICE", service)->required();
-  add_control(rm);
-
-  // ---- canary ----
   std::string canary_service;
   proxy::CanaryRequest creq;
-  auto* canary = app.add_subcommand("canary", "health-gate a canary pool and send it a share");
-  canary->add_option("SERVICE", canary_service)->required();
-  canary->add_option("--target", creq.pool.targets, "HOST:PORT (repeat)")->required();
-  canary->add_option("--weight", creq.weight, "share of clients, 0-100")->required();
-  health.Add(canary);
-  canary->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
-  add_control(canary);
-  int weight = 0;
-  auto* cweight = app.add_subcommand("canary-weight", "change the canary's share");
-  cweight->add_option("SERVICE", service)->required();
-  cweight->add_option("WEIGHT", weight, "0-100")->required();
-  add_control(cweight);
-  auto* promote = app.add_subcommand("promote-canary", "the canary pool becomes the main pool");
-  promote->add_option("SERVICE", service)->required();
-  add_control(promote);
-  auto* drop = app.add_subcommand("drop-canary", "remove the canary pool (its targets drain)");
-  drop->add_option("SERVICE", service)->required();
-  add_control(drop);
+  HealthFlags health;
+  std::string deploy_timeout = "30s", drain_timeout = "30s";
+  CLI::App* deploy = nullptr;
+  CLI::App* canary = nullptr;
 
-  // ---- cert ----
-  auto* cert = app.add_subcommand("cert", "certificates served by the HTTPS listener");
-  cert->require_subcommand(1);
-  std::string cert_host, cert_file, key_file, cert_source = "file";
-  bool cert_default = false;
-  auto* cert_put = cert->add_subcommand("put", "serve a certificate for HOST (replaces one)");
-  cert_put->add_option("HOST", cert_host, "exact name or *.domain")->required();
-  cert_put->add_option("--cert", cert_file, "PEM chain, leaf first")->required();
-  cert_put->add_option("--key", key_file, "PEM private key")->required();
-  cert_put->add_flag("--default", cert_default, "also serve it to clients without a known SNI name");
-  add_control(cert_put);
-  auto* cert_ls = cert->add_subcommand("ls", "every certificate: names, issuer, expiry, source");
-  cert_ls->add_flag("--json", json_out, "the control API's JSON document");
-  add_control(cert_ls);
-  auto* cert_rm = cert->add_subcommand("rm", "stop serving HOST's certificate");
-  cert_rm->add_option("HOST", cert_host)->required();
-  add_control(cert_rm);
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+  void Add(CLI::App& app, const std::function<void(CLI::App*)>& add_control) {
+    deploy = app.add_subcommand("deploy", "health-gate new targets, switch, drain the old ones");
+    deploy->add_option("SERVICE", dreq.service, "service name")->required();
+    deploy->add_option("--target", dreq.targets, "HOST:PORT (repeat)")->required();
+    deploy->add_option("--host", dreq.hosts, "Host to route (exact, *.domain, *; repeat)");
+    deploy->add_option("--path-prefix", dreq.path_prefix, "path prefix to route (default /)");
+    health.Add(deploy);
+    deploy->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
+    deploy->add_option("--drain-timeout", drain_timeout, "in-flight requests on old targets (30s)");
+    add_control(deploy);
+    canary = app.add_subcommand("canary", "health-gate a canary pool and send it a share");
+    canary->add_option("SERVICE", canary_service)->required();
+    canary->add_option("--target", creq.pool.targets, "HOST:PORT (repeat)")->required();
+    canary->add_option("--weight", creq.weight, "share of clients, 0-100")->required();
+    health.Add(canary);
+    canary->add_option("--deploy-timeout", deploy_timeout, "targets must be healthy within (30s)");
+    add_control(canary);
   }
-
-  if (run->parsed()) {
-    SetupLogging(log_level);
-    if (balance == "least-outstanding" || balance == "least") {
-      run_opts.balance = proxy::Balance::kLeastOutstanding;
-    } else if (balance != "round-robin" && balance != "rr") {
-      return Fail("--balance must be round-robin or least-outstanding");
-    }
-    struct {
-      const char* flag;
-      std::string* text;
-      std::chrono::milliseconds* out;
-    } durations[] = {
-        {"--header-timeout", &header_timeout, &run_opts.limits.client_header_timeout},
-        {"--body-timeout", &body_timeout, &run_opts.limits.client_body_timeout},
-        {"--idle-timeout", &idle_timeout, &run_opts.limits.idle_timeout},
-        {"--connect-timeout", &connect_timeout, &run_opts.limits.upstream_connect_timeout},
-        {"--response-timeout", &response_timeout, &run_opts.limits.upstream_response_timeout},
-        {"--upstream-idle-timeout", &upstream_idle, &run_opts.limits.upstream_idle_timeout},
-        {"--shutdown-timeout", &shutdown_timeout, &run_opts.limits.shutdown_timeout},
-    };
-    for (auto& d : durations) {
-      auto r = Duration(d.flag, *d.text);
-      if (!r.ok()) return Fail(r.error());
-      *d.out = *r;
-    }
-    if (run_opts.workers < 1 || run_opts.workers > 256) return Fail("--workers must be 1-256");
-    return proxy::RunServer(run_opts, Clock::Real());
-  }
-
-  const std::string sock = SocketPath(control, state_dir);
-  if (deploy->parsed() || canary->parsed()) {
+  int Run(const std::string& sock) {
     auto h = health.Spec();
     if (!h.ok()) return Fail(h.error());
     auto dt = Duration("--deploy-timeout", deploy_timeout);
@@ -343,6 +221,174 @@ int ProxyCommand(int argc, char** argv) {
                              "canary of " + canary_service + " at " +
                                  std::to_string(creq.weight) + "%");
   }
+};
+
+// `gravity proxy cert put|ls|rm`.
+struct CertFlags {
+  std::string host, cert_file, key_file;
+  bool is_default = false;
+  bool json_out = false;
+  CLI::App* cert = nullptr;
+  CLI::App* put = nullptr;
+  CLI::App* ls = nullptr;
+
+  void Add(CLI::App& app, const std::function<void(CLI::App*)>& add_control) {
+    cert = app.add_subcommand("cert", "certificates served by the HTTPS listener");
+    cert->require_subcommand(1);
+    put = cert->add_subcommand("put", "serve a certificate for HOST (replaces one)");
+    put->add_option("HOST", host, "exact name or *.domain")->required();
+    put->add_option("--cert", cert_file, "PEM chain, leaf first")->required();
+    put->add_option("--key", key_file, "PEM private key")->required();
+    put->add_flag("--default", is_default, "also serve it to clients without a known SNI name");
+    add_control(put);
+    ls = cert->add_subcommand("ls", "every certificate: names, issuer, expiry, source");
+    ls->add_flag("--json", json_out, "the control API's JSON document");
+    add_control(ls);
+    auto* rm = cert->add_subcommand("rm", "stop serving HOST's certificate");
+    rm->add_option("HOST", host)->required();
+    add_control(rm);
+  }
+  int Run(ControlClient& client) const {
+    return CertCommand(client, put->parsed(), ls->parsed(), json_out, host, cert_file, key_file,
+                       is_default);
+  }
+};
+
+// `gravity proxy run`: its flags, checked before anything starts.
+struct RunFlags {
+  proxy::ServerOptions opts;
+  std::string log_level = "info";
+  std::string balance = "round-robin";
+  std::string header_timeout = "10s", body_timeout = "60s", idle_timeout = "60s",
+              connect_timeout = "5s", response_timeout = "60s", upstream_idle = "30s",
+              shutdown_timeout = "10s";
+
+  void Add(CLI::App* run);
+  Status Check();  // the text flags into opts; an error names the flag
+  int Run() {
+    Status st = Check();
+    if (!st.ok()) return Fail(st.message());
+    SetupLogging(log_level);
+    return proxy::RunServer(opts, Clock::Real());
+  }
+};
+
+void RunFlags::Add(CLI::App* run) {
+  run->add_option("--listen", opts.listen, "HOST:PORT to serve HTTP on (default 127.0.0.1:8080)");
+  run->add_option("--https-listen", opts.https_listen,
+                  "HOST:PORT to serve HTTPS on (certificates: `gravity proxy cert`)");
+  run->add_flag("--redirect-http", opts.redirect_http,
+                "answer plain HTTP for hosts with a certificate with 308 to https://");
+  run->add_option("--https-ready-file", opts.https_ready_file,
+                  "write HOST:PORT of the HTTPS listener here once listening");
+  run->add_option("--control", opts.control_socket,
+                  "control socket (default STATE_DIR/proxy.sock)");
+  run->add_option("--state-dir", opts.state_dir, "where the routing table is kept")
+      ->default_val(kDefaultStateDir);
+  run->add_option("--metrics", opts.metrics_listen, "HOST:PORT for Prometheus /metrics");
+  run->add_option("--workers", opts.workers, "event-loop threads (default 1)");
+  run->add_option("--access-log", opts.access_log, "FILE, - (stdout) or off (default)");
+  run->add_option("--balance", balance, "round-robin (default) or least-outstanding");
+  run->add_option("--ready-file", opts.ready_file, "write HOST:PORT here once listening");
+  run->add_flag("--takeover", opts.takeover,
+                "take the listening sockets over from the proxy serving --control, which then "
+                "finishes its in-flight requests and exits (a restart or upgrade with no gap)");
+  run->add_option("--max-header-bytes", opts.limits.max_header_bytes, "request head limit (431)");
+  run->add_option("--max-headers", opts.limits.max_headers, "header field count limit (431)");
+  run->add_option("--max-body-bytes", opts.limits.max_body_bytes, "request body limit (413)");
+  run->add_option("--header-timeout", header_timeout, "a request head must arrive within (10s)");
+  run->add_option("--body-timeout", body_timeout, "client body read/response write idle (60s)");
+  run->add_option("--idle-timeout", idle_timeout, "idle keep-alive client connections (60s)");
+  run->add_option("--connect-timeout", connect_timeout, "upstream connect (5s, then 504)");
+  run->add_option("--response-timeout", response_timeout, "upstream response (60s, then 504)");
+  run->add_option("--upstream-idle-timeout", upstream_idle, "pooled upstream connections (30s)");
+  run->add_option("--shutdown-timeout", shutdown_timeout, "SIGTERM: in-flight requests get (10s)");
+  run->add_option("--log-level", log_level, "trace|debug|info|warn|error");
+}
+
+Status RunFlags::Check() {
+  if (balance == "least-outstanding" || balance == "least") {
+    opts.balance = proxy::Balance::kLeastOutstanding;
+  } else if (balance != "round-robin" && balance != "rr") {
+    return Status::Error("--balance must be round-robin or least-outstanding");
+  }
+  struct {
+    const char* flag;
+    const std::string* text;
+    std::chrono::milliseconds* out;
+  } durations[] = {
+      {"--header-timeout", &header_timeout, &opts.limits.client_header_timeout},
+      {"--body-timeout", &body_timeout, &opts.limits.client_body_timeout},
+      {"--idle-timeout", &idle_timeout, &opts.limits.idle_timeout},
+      {"--connect-timeout", &connect_timeout, &opts.limits.upstream_connect_timeout},
+      {"--response-timeout", &response_timeout, &opts.limits.upstream_response_timeout},
+      {"--upstream-idle-timeout", &upstream_idle, &opts.limits.upstream_idle_timeout},
+      {"--shutdown-timeout", &shutdown_timeout, &opts.limits.shutdown_timeout},
+  };
+  for (auto& d : durations) {
+    ASSIGN_OR_RETURN(*d.out, Duration(d.flag, *d.text));
+  }
+  if (opts.workers < 1 || opts.workers > 256) return Status::Error("--workers must be 1-256");
+  return Status::Ok();
+}
+
+}  // namespace
+
+int ProxyCommand(int argc, char** argv) {
+  // `restart` acts on a stack (through its supervisor), not on one proxy's flags.
+  if (argc >= 2 && std::string(argv[1]) == "restart") return ProxyRestartCommand(argc - 1, argv + 1);
+  CLI::App app{"gravity proxy: the reverse proxy and load balancer, and its control commands"};
+  app.name("gravity proxy");
+  app.require_subcommand(1);
+
+  RunFlags run_flags;
+  auto* run = app.add_subcommand("run", "run the proxy (until SIGTERM)");
+  run_flags.Add(run);
+
+  // ---- deploy, canary (DeployFlags), ls, rm, canary-weight, promote, drop, cert ----
+  std::string control, state_dir = kDefaultStateDir;
+  auto add_control = [&](CLI::App* sub) {
+    sub->add_option("--control", control, "control socket (default STATE_DIR/proxy.sock)");
+    sub->add_option("--state-dir", state_dir, "the proxy's state dir (default .gravity/proxy)");
+  };
+  DeployFlags deploys;
+  deploys.Add(app, add_control);
+
+  // ---- ls / rm ----
+  bool json_out = false;
+  auto* ls = app.add_subcommand("ls", "services, pools, targets and health");
+  ls->add_flag("--json", json_out, "the control API's JSON document");
+  add_control(ls);
+  std::string service;
+  auto* rm = app.add_subcommand("rm", "remove a service (its targets drain)");
+  rm->add_option("SERVICE", service)->required();
+  add_control(rm);
+
+  int weight = 0;
+  auto* cweight = app.add_subcommand("canary-weight", "change the canary's share");
+  cweight->add_option("SERVICE", service)->required();
+  cweight->add_option("WEIGHT", weight, "0-100")->required();
+  add_control(cweight);
+  auto* promote = app.add_subcommand("promote-canary", "the canary pool becomes the main pool");
+  promote->add_option("SERVICE", service)->required();
+  add_control(promote);
+  auto* drop = app.add_subcommand("drop-canary", "remove the canary pool (its targets drain)");
+  drop->add_option("SERVICE", service)->required();
+  add_control(drop);
+
+  CertFlags certs;
+  certs.Add(app, add_control);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (run->parsed()) return run_flags.Run();
+
+  const std::string sock = SocketPath(control, state_dir);
+  if (deploys.deploy->parsed() || deploys.canary->parsed()) return deploys.Run(sock);
   ControlClient client(sock, std::chrono::seconds(30));
   if (ls->parsed()) {
     auto doc = client.List();
@@ -353,8 +399,7 @@ int ProxyCommand(int argc, char** argv) {
     }
     return PrintList(*doc);
   }
-  if (cert->parsed()) return CertCommand(client, cert_put->parsed(), cert_ls->parsed(), json_out,
-                                         cert_host, cert_file, key_file, cert_default);
+  if (certs.cert->parsed()) return certs.Run(client);
   Status st;
   if (rm->parsed()) st = client.Remove(service);
   if (cweight->parsed()) st = client.SetCanaryWeight(service, weight);

@@ -7,6 +7,9 @@ namespace gravity {
 
 void SetupLogging(const std::string& level, const std::string& file) {
   std::shared_ptr<spdlog::logger> logger;
+  // Set up again (a second command in one process, as the CLI's tests run them): the
+  // registry refuses a second logger of the same name.
+  spdlog::drop(file.empty() ? "gravity-stderr" : "gravity-file");
   if (file.empty()) {
     logger = spdlog::stderr_logger_mt("gravity-stderr");
   } else {
