@@ -8,15 +8,17 @@ namespace gravity::deploy {
 
 namespace {
 
+// gravity.yml's health spec is the proxy's plus the deploy's wait (taken apart here).
 proxy::HealthSpec ToProxyHealth(const config::HealthSpec& h) {
-  proxy::HealthSpec out;
-  out.path = h.path;
-  out.status = h.status;
-  out.body_contains = h.body_contains;
-  out.interval = h.interval;
-  out.timeout = h.timeout;
-  out.healthy_threshold = h.healthy_threshold;
-  out.unhealthy_threshold = h.unhealthy_threshold;
+  return static_cast<const HealthCheckSpec&>(h);
+}
+
+ProxyDeployOutcome ToOutcome(proxy::DeployResult r) {
+  ProxyDeployOutcome out;
+  out.switched = r.ok;
+  out.switched_after_ms = r.switched_after_ms;
+  out.error = std::move(r.error);
+  out.failures = std::move(r.failures);
   return out;
 }
 
@@ -31,13 +33,7 @@ class ClientProxyControl final : public ProxyControl {
     req.targets = route.targets;
     req.hosts = route.hosts;
     req.path_prefix = route.path_prefix;
-    req.health.path = route.health.path;
-    req.health.status = route.health.status;
-    req.health.body_contains = route.health.body_contains;
-    req.health.interval = route.health.interval;
-    req.health.timeout = route.health.timeout;
-    req.health.healthy_threshold = route.health.healthy_threshold;
-    req.health.unhealthy_threshold = route.health.unhealthy_threshold;
+    req.health = ToProxyHealth(route.health);
     req.deploy_timeout = route.health.deploy_timeout;
     req.drain_timeout = route.drain_timeout;
     req.hsts = std::chrono::duration_cast<std::chrono::seconds>(route.hsts);
@@ -51,13 +47,7 @@ class ClientProxyControl final : public ProxyControl {
       refused.error = result.error();
       return refused;
     }
-    const proxy::DeployResult& r = *result;
-    ProxyDeployOutcome out;
-    out.switched = r.ok;
-    out.switched_after_ms = r.switched_after_ms;
-    out.error = r.error;
-    out.failures = r.failures;
-    return out;
+    return ToOutcome(std::move(result).value());
   }
 
   Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) override {
@@ -93,12 +83,7 @@ class ClientProxyControl final : public ProxyControl {
     req.baseline = route.baseline_targets;
     req.deploy_timeout = route.health.deploy_timeout;
     ASSIGN_OR_RETURN(proxy::DeployResult r, client_.DeployCanary(route.service, req));
-    ProxyDeployOutcome out;
-    out.switched = r.ok;
-    out.switched_after_ms = r.switched_after_ms;
-    out.error = r.error;
-    out.failures = std::move(r.failures);
-    return out;
+    return ToOutcome(std::move(r));
   }
 
   Status SetCanaryWeight(const std::string& service, int weight) override {
