@@ -127,9 +127,9 @@ void Worker::Impl::Park(std::unique_ptr<Session> s) {
 }
 
 void Worker::Impl::Unparked(void* key) {
-  std::unique_ptr<ParkedConn> p(static_cast<ParkedConn*>(key));
-  if (p->watch.fired) return;
-  std::unique_ptr<Session> s = Session::Wake(std::move(p));
+  // (One whose deadline passed is not here: the sweep destroys it at once.)
+  std::unique_ptr<Session> s =
+      Session::Wake(std::unique_ptr<ParkedConn>(static_cast<ParkedConn*>(key)));
   if (s) Resume(std::move(s));
 }
 

@@ -16,8 +16,7 @@ constexpr int kMaxBatch = 256;
 
 ParkingLot::ParkingLot(asio::io_context& io, std::function<void(void*)> on_ready, int batch,
                        int batches_per_turn)
-    : io_(io),
-      on_ready_(std::move(on_ready)),
+    : on_ready_(std::move(on_ready)),
       batch_(std::clamp(batch, 1, kMaxBatch)),
       batches_per_turn_(std::max(batches_per_turn, 1)),
       set_(io) {
@@ -80,7 +79,7 @@ void ParkingLot::Drain() {
       return;
     }
   }
-  asio::post(io_, [this] { Drain(); });
+  asio::post(set_.get_executor(), [this] { Drain(); });
 }
 
 }  // namespace gravity::proxy

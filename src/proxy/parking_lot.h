@@ -35,7 +35,6 @@ class ParkingLot {
   void Arm();
   void Drain();
 
-  asio::io_context& io_;
   std::function<void(void*)> on_ready_;
   const int batch_;
   const int batches_per_turn_;

@@ -18,8 +18,6 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 
-constexpr std::size_t kClientBufInitial = Worker::Impl::kClientBuf;
-
 bool IsIdempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
@@ -149,7 +147,7 @@ awaitable<Session::Next> Session::ReadHead() {
   if (w_.shutting_down && buf_.empty()) {  // one more request may come, with a short wait
     watch_.at = std::min(watch_.at, w_.now + w_.ShutdownGrace());
   }
-  buf_.Shrink(kClientBufInitial);
+  buf_.Shrink(Worker::Impl::kClientBuf);
   http1::ParseResult pr;
   for (;;) {
     if (!buf_.empty()) {
@@ -159,7 +157,8 @@ awaitable<Session::Next> Session::ReadHead() {
     if (buf_.empty() && watch_.trimmed) {
       // Idle for a while (the sweep cancelled the read to get here): park, holding nothing.
       // The check comes after the cancelled read: bytes that came in between are read now
-      // (the owner's read wait would only see bytes that arrive after it starts).
+      // instead of being parked with (a TLS session's read wait would only see bytes that
+      // arrive after it starts; the lot would report them, after a park and a wake).
       TrimIdle();
       if (!Readable()) co_return Next::kPark;
       watch_.trimmed = false;
@@ -174,9 +173,7 @@ awaitable<Session::Next> Session::ReadHead() {
       if (!TryRead(space, &n)) {
         buf_.Release();
         co_await sock_.async_wait(tcp::socket::wait_read, tok);
-        if (ec_ == asio::error::operation_aborted && watch_.trimmed && !watch_.fired) continue;
-        if (ec_) co_return Next::kClose;
-        continue;
+        if (!ec_) continue;  // readable: read it at the top (a failed wait is judged below)
       }
     } else {
       n = co_await sock_.async_read_some(space, tok);
@@ -410,7 +407,7 @@ awaitable<Session::Outcome> Session::StreamBody() {
                                 : 0;
   for (bool done = false; !done;) {
     watch_.at = w_.now + limits.client_body_timeout;
-    std::size_t n = co_await ReadClient(buf_.Space(kClientBufInitial));
+    std::size_t n = co_await ReadClient(buf_.Space(Worker::Impl::kClientBuf));
     if (ec_) co_return abort;  // the client went away mid-body: drop both connections
     buf_.Commit(n);
     std::size_t take;

@@ -26,7 +26,7 @@ namespace gravity::proxy {
 
 // A plain-HTTP connection parked between requests, compacted to what its next request
 // needs: the descriptor (in the worker's ParkingLot, out of the event loop), its deadline
-// and its client's address (about a sixth of a Session). Session::Wake makes a session of
+// and its client's address (136 B, against about 1 KiB for a Session). Session::Wake makes a session of
 // it again; destroying it closes the connection.
 struct ParkedConn {
   ParkedConn(Worker::Impl& w, int fd, bool v6);
@@ -55,8 +55,9 @@ class Session {
 
   // Serves requests until the connection is over (false) or it parks (true): idle long
   // enough to be trimmed, with nothing to read. A parked session holds no buffer and no
-  // coroutine frame; its owner waits for the socket to become readable (a plain read
-  // wait that owns the session) and runs Run() again, which goes on with the next request.
+  // coroutine frame; its owner (Worker::Impl::Park) compacts it into the ParkingLot, or,
+  // for TLS, keeps it behind a read wait and runs Run() again, which goes on with the next
+  // request.
   asio::awaitable<bool> Run();
   tcp::socket& socket() { return sock_; }
   bool timed_out() const { return watch_.fired; }  // the sweep closed it (a deadline)

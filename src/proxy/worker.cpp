@@ -20,7 +20,7 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
-// A client connection idle this long waits for its next request holding no buffer.
+// A client connection idle this long parks (Session::Run, parking.cpp).
 constexpr auto kTrimIdleAfter = std::chrono::milliseconds(200);
 // After this many connections parked, the heap their sessions used is given back to the
 // system (at most once a second).
