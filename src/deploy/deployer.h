@@ -261,6 +261,11 @@ class Deployer {
 
   // reconcile.cpp
   Status ReconcileLocked(const std::string& app, const std::string& env);
+  // Before a new deployment (the caller holds the environment's lock, so none of this
+  // process runs there): one left running (by a previous daemon, or by a lost proxy
+  // answer) is settled first, waiting up to `limit` while the proxy still decides it.
+  Status SettleLeftBehind(const std::string& app, const std::string& env,
+                          std::chrono::milliseconds limit);
   // Settles one deployment a previous daemon left running; true when `rec` changed.
   Result<bool> SettleInterrupted(DeploymentRecord& d, EnvironmentRecord& rec,
                                  const std::vector<std::string>& serving);

@@ -75,6 +75,26 @@ class DeployerTest : public ::testing::Test {
     return out;
   }
   size_t Running() { return supervisor_->List().size(); }
+  // A staging deployment of `commit` a killed daemon left at the health wait: two
+  // instances started and handed to the proxy, the record still running.
+  DeploymentRecord LeftBehind(const std::string& commit) {
+    runtime::InstanceSpec spec;
+    spec.app = "site";
+    spec.environment = "staging";
+    spec.release = commit;
+    spec.command = "serve";
+    DeploymentRecord d;
+    d.app = "site";
+    d.environment = "staging";
+    d.commit = commit;
+    d.kind = DeploymentKind::kDeploy;
+    d.status = DeploymentStatus::kRunning;
+    d.step = DeploymentStep::kHealthWait;
+    d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
+    d.started_at_ms = 1;
+    d.id = deployer_->records().InsertDeployment(d).value();
+    return d;
+  }
 
   std::string dir_;
   std::unique_ptr<store::Db> db_;
@@ -289,21 +309,8 @@ TEST_F(DeployerTest, RetentionKeepsLastReleasesAndNeverLiveOrWarm) {
 TEST_F(DeployerTest, ReconcileAfterCrashMidHealthWaitKeepsLiveAndStopsNew) {
   auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
   // A daemon that died after starting instances and handing them to the proxy.
-  runtime::InstanceSpec spec;
-  spec.app = "site";
-  spec.environment = "staging";
-  spec.release = "bbbbbbbb2";
-  spec.command = "serve";
-  DeploymentRecord d;
-  d.app = "site";
-  d.environment = "staging";
-  d.commit = "bbbbbbbb2";
-  d.kind = DeploymentKind::kDeploy;
-  d.status = DeploymentStatus::kRunning;
-  d.step = DeploymentStep::kHealthWait;
-  d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
-  d.started_at_ms = 1;
-  auto id = deployer_->records().InsertDeployment(d).value();
+  DeploymentRecord d = LeftBehind("bbbbbbbb2");
+  auto id = d.id;
   size_t routes = proxy_.routes.size();
   ASSERT_TRUE(deployer_->Reconcile().ok());
   auto after = deployer_->records().Deployment(id).value().value();
@@ -318,21 +325,8 @@ TEST_F(DeployerTest, ReconcileAfterCrashMidHealthWaitKeepsLiveAndStopsNew) {
 
 TEST_F(DeployerTest, ReconcileCompletesADeployTheProxyAlreadySwitched) {
   auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
-  runtime::InstanceSpec spec;
-  spec.app = "site";
-  spec.environment = "staging";
-  spec.release = "bbbbbbbb2";
-  spec.command = "serve";
-  DeploymentRecord d;
-  d.app = "site";
-  d.environment = "staging";
-  d.commit = "bbbbbbbb2";
-  d.kind = DeploymentKind::kDeploy;
-  d.status = DeploymentStatus::kRunning;
-  d.step = DeploymentStep::kHealthWait;
-  d.instances = {supervisor_->Start(spec).value().id, supervisor_->Start(spec).value().id};
-  d.started_at_ms = 1;
-  auto id = deployer_->records().InsertDeployment(d).value();
+  DeploymentRecord d = LeftBehind("bbbbbbbb2");
+  auto id = d.id;
   proxy_.served["site.staging"] = Addresses(d.instances);  // the swap happened, then kill -9
   ASSERT_TRUE(deployer_->Reconcile().ok());
   auto after = deployer_->records().Deployment(id).value().value();
@@ -342,6 +336,93 @@ TEST_F(DeployerTest, ReconcileCompletesADeployTheProxyAlreadySwitched) {
   EXPECT_EQ(env.live_commit, "bbbbbbbb2");
   EXPECT_EQ(env.live_instances, d.instances);
   EXPECT_EQ(env.warm_instances, first.instances);
+}
+
+TEST_F(DeployerTest, ReconcileWaitsWhileTheProxyIsStillDecidingTheInterruptedDeploy) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  DeploymentRecord d = LeftBehind("bbbbbbbb2");
+  proxy_.deploying = {"site.staging"};  // its health gate goes on in the proxy
+  size_t routes = proxy_.routes.size();
+  Status st = deployer_->Reconcile();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.IsConflict()) << st.message();
+  EXPECT_NE(st.message().find("still health-checking"), std::string::npos) << st.message();
+  // Nothing decided, nothing stopped: the gate may still switch to the new instances.
+  EXPECT_EQ(deployer_->records().Deployment(d.id).value()->status, DeploymentStatus::kRunning);
+  EXPECT_EQ(Running(), 4u);
+  EXPECT_EQ(proxy_.routes.size(), routes);
+  deployer_->Tick();  // still deciding
+  EXPECT_EQ(Running(), 4u);
+  // The gate passes and the proxy switches: the next Tick completes the record.
+  proxy_.served["site.staging"] = Addresses(d.instances);
+  proxy_.deploying.clear();
+  deployer_->Tick();
+  auto after = deployer_->records().Deployment(d.id).value().value();
+  EXPECT_EQ(after.status, DeploymentStatus::kSucceeded) << after.error;
+  EXPECT_EQ(Env("staging").live_instances, d.instances);
+  // The old ones are not kept warm after an interrupted deploy: the same Tick stopped them.
+  for (const auto& id : first.instances) EXPECT_FALSE(supervisor_->Get(id)) << id;
+  EXPECT_EQ(Running(), 2u);
+}
+
+TEST_F(DeployerTest, ABusyProxyRefusingTheReassertedLiveTargetsStopsNothing) {
+  // The interrupted deploy's request reaches the proxy only after the restarted daemon
+  // asked: its re-assertion of the live targets is refused as busy.
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  DeploymentRecord d = LeftBehind("bbbbbbbb2");
+  proxy_.after_deploy_in_progress = [&] {
+    std::lock_guard lock(proxy_.mutex_);
+    proxy_.deploying = {"site.staging"};  // right after it answered "no"
+  };
+  Status st = deployer_->Reconcile();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("re-asserting the live targets"), std::string::npos) << st.message();
+  EXPECT_EQ(deployer_->records().Deployment(d.id).value()->status, DeploymentStatus::kRunning);
+  EXPECT_EQ(Running(), 4u);
+  EXPECT_EQ(Env("staging").live_instances, first.instances);
+}
+
+TEST_F(DeployerTest, ANewDeployWaitsUntilTheProxyHasDecidedTheOneLeftBehind) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  DeploymentRecord d = LeftBehind("bbbbbbbb2");
+  proxy_.deploying = {"site.staging"};
+  // The left-behind gate fails after a few polls (the proxy keeps serving the live ones).
+  int polls = 0;
+  DeployerOptions options;
+  options.listen_poll = milliseconds(0);
+  options.sleep = [&](milliseconds step) {
+    clock_.Advance(step);
+    if (++polls == 3) {
+      std::lock_guard lock(proxy_.mutex_);
+      proxy_.deploying.clear();
+    }
+  };
+  Deployer waiting(*db_, *supervisor_, proxy_, clock_, options);
+  ASSERT_TRUE(waiting.Init().ok());
+  waiting.SetStack(stack_);
+  auto out = waiting.Deploy("staging", MakeRelease("cccccccc3"));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(polls, 3);
+  auto left = waiting.records().Deployment(d.id).value().value();
+  EXPECT_EQ(left.status, DeploymentStatus::kInterrupted) << left.error;
+  for (const auto& id : d.instances) EXPECT_FALSE(supervisor_->Get(id)) << id;
+  EXPECT_EQ(Env("staging").live_commit, "cccccccc3");
+  EXPECT_EQ(Env("staging").warm_instances, first.instances);
+}
+
+TEST_F(DeployerTest, ANewDeployRefusesWhenTheProxyNeverDecidesAndChangesNothing) {
+  auto first = deployer_->Deploy("staging", MakeRelease("aaaaaaaa1")).value();
+  DeploymentRecord d = LeftBehind("bbbbbbbb2");
+  proxy_.deploying = {"site.staging"};
+  size_t launched = launcher_.launched.size();
+  auto out = deployer_->Deploy("staging", MakeRelease("cccccccc3"));  // the fake clock moves on
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("an earlier deployment is not settled yet"), std::string::npos)
+      << out.error();
+  EXPECT_EQ(launcher_.launched.size(), launched);
+  EXPECT_EQ(Running(), 4u);
+  EXPECT_EQ(Env("staging").live_instances, first.instances);
+  EXPECT_EQ(deployer_->records().Deployment(d.id).value()->status, DeploymentStatus::kRunning);
 }
 
 TEST_F(DeployerTest, ReconcileStopsInstancesNoDeploymentOwns) {

@@ -60,6 +60,10 @@ Result<DeployOutcome> Deployer::RunLocked(const config::StackApp& app,
 }
 
 Status Deployer::Begin(Run& run) {
+  // The proxy's gate for a deploy left behind lasts at most its deploy timeout; the new
+  // release's, plus a margin, bounds the wait.
+  RETURN_IF_ERROR(SettleLeftBehind(run.app.name, run.env.name,
+                                   run.release.spec.health.deploy_timeout + std::chrono::seconds(5)));
   run.t0 = clock_.Now();
   ASSIGN_OR_RETURN(run.rec, records_.Environment(run.app.name, run.env.name));
   DeploymentRecord& d = run.d;

@@ -14,7 +14,8 @@ namespace gravity::deploy {
 // The proxy seam for unit tests, with both pools. Serves per service the targets of the
 // last successful deploy (`served`, the main pool), the canary pool (`canary`) and its
 // baseline pool (`baseline`).
-// Targets in `unhealthy` fail the main health gate; `gate_fails` fails the canary's; `down`
+// Targets in `unhealthy` fail the main health gate; a service in `deploying` has a gate
+// in progress (a deploy to it is refused as busy); `gate_fails` fails the canary's; `down`
 // makes every main-pool call a transport error. Counters move only when the test says so
 // (`on_poll` runs on every Service() call, i.e. on every check of a canary's observation).
 // Thread-safe: every call takes mutex_; tests read and write the fields between calls.
@@ -25,6 +26,10 @@ class FakeProxy : public ProxyControl {
     routes.push_back(route);
     if (down) return Status::Unavailable("connect to proxy.sock: connection refused");
     ProxyDeployOutcome out;
+    if (deploying.count(route.service)) {
+      out.error = "a deploy of '" + route.service + "' is already in progress";
+      return out;
+    }
     for (const auto& t : route.targets) {
       if (unhealthy.count(t)) out.failures.push_back({t, "connection refused"});
     }
@@ -45,6 +50,18 @@ class FakeProxy : public ProxyControl {
     std::vector<ProxyTarget> out;
     for (const auto& a : it->second) out.push_back({a, "healthy", ""});
     return std::optional<std::vector<ProxyTarget>>(out);
+  }
+  Result<bool> DeployInProgress(const std::string& service) override {
+    bool in_progress;
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mutex_);
+      if (down) return Status::Unavailable("connect to proxy.sock: connection refused");
+      in_progress = deploying.count(service) > 0;
+      hook = after_deploy_in_progress;
+    }
+    if (hook) hook();
+    return in_progress;
   }
   Status Remove(const std::string& service) override {
     std::lock_guard lock(mutex_);
@@ -123,6 +140,7 @@ class FakeProxy : public ProxyControl {
   std::mutex mutex_;
   bool down = false;
   std::set<std::string> unhealthy;
+  std::set<std::string> deploying;  // services whose (earlier) health gate still runs
   bool gate_fails = false;
   std::map<std::string, std::vector<std::string>> served, canary, baseline;
   std::vector<ProxyRoute> routes;
@@ -132,6 +150,7 @@ class FakeProxy : public ProxyControl {
   PoolRequests canary_requests{50, 50};  // an earlier canary's: not counted
   PoolRequests baseline_requests;
   std::function<void()> on_poll;
+  std::function<void()> after_deploy_in_progress;  // runs after each answer, unlocked
   int canary_deploys = 0, promotes = 0, drops = 0;
 };
 

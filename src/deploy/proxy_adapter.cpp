@@ -68,6 +68,14 @@ class ClientProxyControl final : public ProxyControl {
     return std::optional<std::vector<ProxyTarget>>();
   }
 
+  Result<bool> DeployInProgress(const std::string& service) override {
+    ASSIGN_OR_RETURN(nlohmann::json doc, client_.List());
+    for (const auto& name : doc.value("deploying", nlohmann::json::array())) {
+      if (name.is_string() && name.get<std::string>() == service) return true;
+    }
+    return false;
+  }
+
   Status Remove(const std::string& service) override {
     Status st = client_.Remove(service);
     if (st.IsNotFound()) return Status::Ok();  // no such service: nothing to remove

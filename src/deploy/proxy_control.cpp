@@ -42,6 +42,7 @@ PoolRequests PoolRequests::Since(const PoolRequests& base) const {
 }
 
 
+Result<bool> ProxyControl::DeployInProgress(const std::string&) { return false; }
 Result<ProxyDeployOutcome> ProxyControl::DeployCanary(const ProxyRoute&, int) {
   return Status::Error("this proxy control has no canary support");
 }

@@ -90,6 +90,9 @@ class ProxyControl {
   // proxy has no such service. Error when the proxy cannot be asked.
   virtual Result<std::optional<std::vector<ProxyTarget>>> Targets(const std::string& service) = 0;
   virtual Status Remove(const std::string& service) = 0;
+  // True while the proxy runs a deploy's health gate for `service` (one a daemon killed
+  // mid-deploy handed it goes on): what it serves may still change. The default: never.
+  virtual Result<bool> DeployInProgress(const std::string& service);
 
   // The canary pool (the defaults answer "not supported", for fakes that need no canary).
   // Health-gated like Deploy: `route.targets` become the service's second pool with

@@ -54,6 +54,26 @@ Status Deployer::Reconcile() {
 
 Status Deployer::ReconcileLocked(const std::string& app, const std::string& env) {
   const std::string where = app + "/" + env;
+  ASSIGN_OR_RETURN(auto all_running, records_.RunningDeployments());
+  std::vector<DeploymentRecord> running;
+  for (auto& d : all_running) {
+    if (d.app == app && d.environment == env) running.push_back(std::move(d));
+  }
+  if (!running.empty()) {
+    // A deploy the previous daemon handed the proxy may still be in its health gate: what
+    // the proxy serves is not decided yet, and stopping its instances now would leave the
+    // proxy switching to dead targets. Asked before what it serves, so that the answer
+    // below is final.
+    auto deciding = proxy_.DeployInProgress(ServiceName(app, env));
+    if (!deciding.ok()) {
+      return deciding.status().Prefixed(where + ": cannot ask the proxy what it serves");
+    }
+    if (*deciding) {
+      return Status::Conflict(where +
+                              ": the proxy is still health-checking the deploy a previous "
+                              "daemon handed it; settled once it decides");
+    }
+  }
   auto served = proxy_.Targets(ServiceName(app, env));
   if (!served.ok()) {
     return served.status().Prefixed(where + ": cannot ask the proxy what it serves");
@@ -63,10 +83,8 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env)
     for (const auto& t : **served) serving.push_back(t.address);
   }
   ASSIGN_OR_RETURN(EnvironmentRecord rec, records_.Environment(app, env));
-  ASSIGN_OR_RETURN(auto running, records_.RunningDeployments());
   bool changed = false;
   for (auto d : running) {
-    if (d.app != app || d.environment != env) continue;
     ASSIGN_OR_RETURN(bool settled_changed, SettleInterrupted(d, rec, serving));
     changed |= settled_changed;
     d.finished_at_ms = NowMs();
@@ -101,6 +119,27 @@ Status Deployer::ReconcileLocked(const std::string& app, const std::string& env)
   }
   StopOrphans(app, env, rec);
   return Status::Ok();
+}
+
+Status Deployer::SettleLeftBehind(const std::string& app, const std::string& env,
+                                  std::chrono::milliseconds limit) {
+  const auto deadline = clock_.Now() + limit;
+  for (;;) {
+    ASSIGN_OR_RETURN(auto running, records_.RunningDeployments());
+    if (std::none_of(running.begin(), running.end(), [&](const DeploymentRecord& d) {
+          return d.app == app && d.environment == env;
+        })) {
+      return Status::Ok();
+    }
+    Status st = ReconcileLocked(app, env);
+    if (st.ok()) return Status::Ok();
+    if (!st.IsConflict() || clock_.Now() >= deadline) {  // only a deciding proxy is waited for
+      return Status::FailedPrecondition(app + "/" + env +
+                                        ": an earlier deployment is not settled yet: " +
+                                        st.message());
+    }
+    Sleep(std::chrono::milliseconds(200));
+  }
 }
 
 Result<bool> Deployer::SettleInterrupted(DeploymentRecord& d, EnvironmentRecord& rec,
@@ -193,8 +232,21 @@ Status Deployer::ReassertLive(const std::string& app, const std::string& env,
   if (auto rel = ReleaseFromDisk(app, rec.live_commit); rel.ok()) route.health = rel->spec.health;
   route.health.healthy_threshold = 1;
   route.health.interval = std::min(route.health.interval, options_.warm_health_interval);
+  const std::string where = app + "/" + env;
   auto again = proxy_.Deploy(route);
-  if (!again.ok()) return again.status().Prefixed(app + "/" + env + ": re-asserting the live targets");
+  if (!again.ok()) return again.status().Prefixed(where + ": re-asserting the live targets");
+  if (!again->switched) {
+    // Busy: the interrupted deploy's request reached the proxy only now. Nothing is
+    // stopped; settled again once the proxy has decided.
+    auto deciding = proxy_.DeployInProgress(route.service);
+    if (!deciding.ok() || *deciding) {
+      return Status::Conflict(where + ": re-asserting the live targets: " + again->error);
+    }
+    // Refused for their health: the proxy keeps serving them as it did.
+    spdlog::warn("{}: the live targets did not pass a new health gate ({}); the proxy keeps "
+                 "serving them",
+                 where, again->error);
+  }
   return Status::Ok();
 }
 

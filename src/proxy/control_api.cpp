@@ -43,7 +43,10 @@ awaitable<ApiResponse> ControlApi::Handle(std::string method, std::string path,
   if (std::size_t q = path.find('?'); q != std::string::npos) path.resize(q);
   if (path == "/v1/services" || path == "/v1/services/") {
     if (method != "GET") co_return JsonError(405, "use GET");
-    co_return JsonResponse(200, json{{"services", table_.DescribeAll()}});
+    // "deploying": services whose health gate runs now (a first deploy has no entry in
+    // "services" yet), so that a restarted daemon waits for the proxy's decision.
+    co_return JsonResponse(200, json{{"services", table_.DescribeAll()},
+                                     {"deploying", table_.DeploysInProgress()}});
   }
   if (path.rfind("/v1/tls/", 0) == 0) {
     json j = json::object();
@@ -105,13 +108,12 @@ awaitable<ApiResponse> ControlApi::Deploy(const std::string& name, const json& b
   if (!spec_r.ok()) co_return JsonError(400, spec_r.error());
   ServiceSpec spec = std::move(spec_r).value();
   if (Status c = table_.CheckRouteConflict(spec); !c.ok()) co_return JsonError(409, c.message());
-  if (ServiceRuntime* svc = table_.Find(name); svc && svc->busy) co_return Busy(name);
+  if (!table_.BeginDeploy(name)) co_return Busy(name);
   const auto started = clock_.Now();
   std::vector<TargetRef> fresh = table_.NewTargets(spec.main);
-  if (ServiceRuntime* svc = table_.Find(name)) svc->busy = true;
   json failures;
   Status st = co_await table_.WaitHealthy(fresh, spec.deploy_timeout, &failures);
-  if (ServiceRuntime* svc = table_.Find(name)) svc->busy = false;
+  table_.EndDeploy(name);
   if (!st.ok()) {
     table_.StopChecks(fresh);
     spdlog::warn("proxy: deploy of {} refused: {}", name, st.message());
@@ -141,8 +143,7 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
   if (!req_r.ok()) co_return JsonError(400, req_r.error());
   CanaryRequest req = std::move(req_r).value();
   ServiceRuntime* before = table_.Find(name);
-  if (before->busy) co_return Busy(name);
-  before->busy = true;
+  if (!table_.BeginDeploy(name)) co_return Busy(name);
   const auto started = clock_.Now();
   std::vector<TargetRef> fresh = table_.NewTargets(req.pool);
   // The baseline's targets pass the same gate, in the same wait: both pools get clients
@@ -155,12 +156,12 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
   gated.insert(gated.end(), fresh_baseline.begin(), fresh_baseline.end());
   json failures;
   Status st = co_await table_.WaitHealthy(gated, req.deploy_timeout, &failures);
+  table_.EndDeploy(name);
   ServiceRuntime* svc = table_.Find(name);
   if (!svc) {
     table_.StopChecks(gated);
     co_return JsonError(409, "service '" + name + "' was removed during the canary deploy");
   }
-  svc->busy = false;
   if (!st.ok()) {
     table_.StopChecks(gated);
     co_return Refused("canary of '" + name + "'", st, failures);
@@ -183,7 +184,7 @@ awaitable<ApiResponse> ControlApi::DeployCanary(const std::string& name, const j
 ApiResponse ControlApi::Remove(const std::string& name) {
   ServiceRuntime* svc = table_.Find(name);
   if (!svc) return NoSuchService(name);
-  if (svc->busy) return JsonError(409, "a deploy of '" + name + "' is in progress");
+  if (table_.Deploying(name)) return JsonError(409, "a deploy of '" + name + "' is in progress");
   table_.Remove(name);
   return Ok();
 }
@@ -217,7 +218,9 @@ ApiResponse ControlApi::SetWeight(ServiceRuntime& svc, const json& body) {
 
 ApiResponse ControlApi::Promote(ServiceRuntime& svc) {
   if (!svc.canary) return NoCanary(svc);
-  if (svc.busy) return JsonError(409, "a deploy of '" + svc.spec.name + "' is in progress");
+  if (table_.Deploying(svc.spec.name)) {
+    return JsonError(409, "a deploy of '" + svc.spec.name + "' is in progress");
+  }
   // The old main pool and the baseline (the same release) drain.
   std::vector<TargetRef> old = std::move(svc.main.targets);
   if (svc.baseline) {

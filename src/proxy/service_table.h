@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,7 +53,6 @@ struct ServiceRuntime {
   std::shared_ptr<PoolStats> main_stats = std::make_shared<PoolStats>();
   std::shared_ptr<PoolStats> canary_stats = std::make_shared<PoolStats>();
   std::shared_ptr<PoolStats> baseline_stats = std::make_shared<PoolStats>();
-  bool busy = false;  // a deploy or canary deploy is in progress
 };
 
 class ServiceTable {
@@ -81,6 +81,16 @@ class ServiceTable {
   asio::awaitable<Status> WaitHealthy(const std::vector<TargetRef>& targets,
                                       milliseconds timeout, nlohmann::json* failures);
 
+  // One deploy or canary deploy per service at a time, a first deploy (no service yet)
+  // included: BeginDeploy is false while another one's health gate runs.
+  bool BeginDeploy(const std::string& name) { return deploying_.insert(name).second; }
+  void EndDeploy(const std::string& name) { deploying_.erase(name); }
+  bool Deploying(const std::string& name) const { return deploying_.count(name) > 0; }
+  // The services with a deploy in progress, for the listing.
+  std::vector<std::string> DeploysInProgress() const {
+    return {deploying_.begin(), deploying_.end()};
+  }
+
   Status CheckRouteConflict(const ServiceSpec& spec) const;
   // Publishes and saves the table after a change to `svc`, then drains `leaving`.
   void Commit(ServiceRuntime& svc, std::vector<TargetRef> leaving, milliseconds drain_timeout);
@@ -105,6 +115,7 @@ class ServiceTable {
   const std::string state_path_;
   std::map<std::string, std::unique_ptr<ServiceRuntime>> services_;
   std::unordered_map<std::uint64_t, TargetRef> by_id_;
+  std::set<std::string> deploying_;
   std::uint64_t next_target_id_ = 1;
   bool stopping_ = false;
   // Workers that applied the latest published table (a drain waits for all of them: only
