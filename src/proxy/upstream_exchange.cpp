@@ -66,6 +66,11 @@ awaitable<HeadRead> ReadTargetResponseHead(Worker::Impl& w, UpstreamConn& up,
       out.reason = "response head too large";
       co_return out;
     }
+    if (up.await_response) {
+      up.await_response = false;
+      co_await up.sock.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, uec));
+      if (uec) break;  // cancelled by the response deadline, or the socket failed
+    }
     std::size_t n = co_await up.sock.async_read_some(space, asio::redirect_error(use_awaitable, uec));
     if (uec) break;
     got_bytes = true;

@@ -36,6 +36,7 @@ void UpstreamPool::Put(std::unique_ptr<UpstreamConn> c, Clock::TimePoint now) {
   c->buf.Release();
   c->idle_since = now;
   c->watch.fired = false;
+  c->await_response = false;
   v.push_back(std::move(c));
 }
 

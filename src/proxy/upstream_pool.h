@@ -36,6 +36,11 @@ struct UpstreamConn {
   Buffer buf;  // released to the worker's BufferPool while the connection is pooled
   Clock::TimePoint idle_since{};
   Watch watch;
+  // The whole request went out in one send, right after Take found the connection quiet,
+  // with nothing run in between: the response's readiness event cannot have been taken
+  // by the event loop before, so the first read waits for it rather than trying a recv
+  // that would fail with EAGAIN (Asio tries one on every read otherwise).
+  bool await_response = false;
 };
 
 class UpstreamPool {
