@@ -198,8 +198,7 @@ awaitable<bool> H2Session::Attempt(H2Stream& s, bool* reused, AttemptFailure* fa
   std::string_view body = s.body_whole ? std::string_view(s.body) : std::string_view();
   std::array<asio::const_buffer, 2> bufs = {asio::buffer(s.upstream_head),
                                             asio::buffer(body.data(), body.size())};
-  error_code uec;
-  co_await asio::async_write(up.sock, bufs, asio::redirect_error(use_awaitable, uec));
+  const error_code uec = co_await SendRequest(up, bufs, *reused && s.body_whole);
   if (s.closed) co_return false;
   if (uec) {
     *failure = AttemptFailure::kSendFailed;

@@ -27,38 +27,6 @@ std::uint64_t MicrosSince(Clock::TimePoint start, Clock::TimePoint end) {
       std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
 }
 
-// One non-blocking sendmsg of both buffers: the bytes sent (0 when the socket would
-// block), or an error in `ec`.
-std::size_t SendNow(tcp::socket& sock, const std::array<asio::const_buffer, 2>& bufs,
-                    error_code& ec) {
-  iovec iov[2];
-  for (std::size_t i = 0; i < 2; ++i) {
-    iov[i].iov_base = const_cast<void*>(bufs[i].data());
-    iov[i].iov_len = bufs[i].size();
-  }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
-  for (;;) {
-    const ssize_t n = ::sendmsg(sock.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      ec = error_code(errno, asio::error::get_system_category());
-    }
-    return 0;
-  }
-}
-
-// Drops the first `n` bytes of the two buffers.
-void Skip(std::array<asio::const_buffer, 2>& bufs, std::size_t n) {
-  for (auto& b : bufs) {
-    const std::size_t k = std::min(n, b.size());
-    b += k;
-    n -= k;
-  }
-}
-
 }  // namespace
 
 Session::Session(Worker::Impl& w, tcp::socket sock, bool tls)
@@ -403,19 +371,7 @@ awaitable<Session::Outcome> Session::Attempt(bool* reused, AttemptFailure* failu
   std::array<asio::const_buffer, 2> bufs = {
       asio::buffer(out_.data(), r_.upstream_head_len),
       asio::buffer(buf_.view().data() + r_.head_len, r_.prefix)};
-  // A whole request to a pooled connection (checked quiet just now) goes out in one
-  // send, so that the response read can wait for readiness (UpstreamConn::await_response).
-  bool whole = false;
-  if (*reused && r_.body_complete) {
-    const std::size_t total = bufs[0].size() + bufs[1].size();
-    const std::size_t sent = SendNow(up_->sock, bufs, uec);
-    whole = !uec && sent == total;
-    Skip(bufs, sent);  // what is left, if anything, goes by async_write
-  }
-  if (!uec && !whole) {
-    co_await asio::async_write(up_->sock, bufs, asio::redirect_error(use_awaitable, uec));
-  }
-  up_->await_response = whole;
+  uec = co_await SendRequest(*up_, bufs, *reused && r_.body_complete);
   if (uec) {
     *failure = AttemptFailure::kSendFailed;
     o.reason = "sending the request failed";

@@ -1,9 +1,66 @@
 #include "proxy/upstream_exchange.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace gravity::proxy {
 
 using asio::awaitable;
 using asio::use_awaitable;
+
+namespace {
+
+// One non-blocking sendmsg of both buffers: the bytes sent (0 when the socket would
+// block), or an error in `ec`.
+std::size_t SendNow(tcp::socket& sock, const std::array<asio::const_buffer, 2>& bufs,
+                    error_code& ec) {
+  iovec iov[2];
+  for (std::size_t i = 0; i < 2; ++i) {
+    iov[i].iov_base = const_cast<void*>(bufs[i].data());
+    iov[i].iov_len = bufs[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  for (;;) {
+    const ssize_t n = ::sendmsg(sock.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = error_code(errno, asio::error::get_system_category());
+    }
+    return 0;
+  }
+}
+
+// Drops the first `n` bytes of the two buffers.
+void Skip(std::array<asio::const_buffer, 2>& bufs, std::size_t n) {
+  for (auto& b : bufs) {
+    const std::size_t k = std::min(n, b.size());
+    b += k;
+    n -= k;
+  }
+}
+
+}  // namespace
+
+awaitable<error_code> SendRequest(UpstreamConn& up, std::array<asio::const_buffer, 2> bufs,
+                                  bool whole_to_quiet) {
+  error_code ec;
+  bool whole = false;
+  if (whole_to_quiet) {
+    const std::size_t total = bufs[0].size() + bufs[1].size();
+    const std::size_t sent = SendNow(up.sock, bufs, ec);
+    whole = !ec && sent == total;
+    Skip(bufs, sent);  // what is left, if anything, goes by async_write
+  }
+  if (!ec && !whole) {
+    co_await asio::async_write(up.sock, bufs, asio::redirect_error(use_awaitable, ec));
+  }
+  up.await_response = whole;
+  co_return ec;
+}
 
 awaitable<std::unique_ptr<UpstreamConn>> ConnectTarget(Worker::Impl& w,
                                                        std::shared_ptr<Target> target,

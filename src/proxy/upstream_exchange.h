@@ -2,10 +2,11 @@
 
 // The two steps of talking to a target that the HTTP/1.1 session and HTTP/2 streams share:
 // opening a connection (with the connect timeout, reporting a failure to the health
-// checker as a passive failure) and reading a response head (skipping interim 1xx
+// checker as a passive failure), sending the request, and reading a response head (skipping interim 1xx
 // responses but 101). The caller owns the connection and decides on retries (RetryPolicy).
 // Thread-safety: on the worker's thread only.
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,14 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectTarget(Worker::Impl& w,
                                                              std::shared_ptr<Target> target,
                                                              AttemptFailure* failure,
                                                              std::string* reason);
+
+// Sends the request (head, then what of the body is at hand). `whole_to_quiet`: the
+// buffers are the whole request and `up` is a pooled connection just checked quiet; then
+// one non-blocking sendmsg is tried first, and if it takes everything the response read
+// waits for readiness instead of first trying a recv that would fail with EAGAIN
+// (UpstreamConn::await_response). Anything left goes by async_write.
+asio::awaitable<error_code> SendRequest(UpstreamConn& up, std::array<asio::const_buffer, 2> bufs,
+                                        bool whole_to_quiet);
 
 struct HeadRead {
   bool ok = false;           // a final response head is in `resp`, head_len bytes of up.buf
