@@ -92,9 +92,10 @@ class LogsTest : public ::testing::Test {
     args.insert(args.begin(), {"logs", "site", "--file", dir_.Join("stack.yml")});
     return Gravity(args, dir_.path(), kWait);
   }
-  // Lines of GET /v1/logs (the daemon's store only).
-  json ApiLogs(const std::string& query) {
-    auto r = HttpGet(admin_port_, "/v1/logs?app=site&" + query, "127.0.0.1");
+  // Lines of GET /v1/logs (the daemon's store only). A query of 100,000 lines and more
+  // takes seconds under a sanitizer while the daemon still ingests: give it `timeout`.
+  json ApiLogs(const std::string& query, std::chrono::milliseconds timeout = 10s) {
+    auto r = HttpGet(admin_port_, "/v1/logs?app=site&" + query, "127.0.0.1", timeout);
     if (!r.ok() || r->status != 200) return json::object();
     return json::parse(r->body, nullptr, false);
   }
@@ -160,7 +161,7 @@ TEST_F(LogsTest, TwoInstancesUnderLoadEveryLineOnceTimeOrderedWithInstanceAndRel
   EXPECT_EQ(prefixed, 40000);
   ExpectEveryLineOnce(texts, {{"one", 40000}, {"two", 40000}});
   // The API sees the same lines (the daemon ingested them; the CLI only caught up).
-  json api = ApiLogs("instance=site-staging-2&n=100000&grep=two");
+  json api = ApiLogs("instance=site-staging-2&n=100000&grep=two", 60s);
   ASSERT_TRUE(api.contains("lines")) << api.dump().substr(0, 500);
   EXPECT_EQ(api["lines"].size(), 40000u);
   EXPECT_EQ(api["lines"][0]["release"], kRelease);
@@ -189,7 +190,7 @@ TEST_F(LogsTest, DaemonKilledMidStreamLosesAndDoublesNothing) {
   std::vector<std::string> texts;
   ASSERT_TRUE(WaitFor(
       [&] {
-        json all = ApiLogs("n=1000000&source=app");
+        json all = ApiLogs("n=1000000&source=app", 60s);
         texts.clear();
         if (!all.contains("lines")) return false;
         for (const auto& l : all["lines"]) {
