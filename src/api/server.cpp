@@ -51,6 +51,66 @@ Result<sockaddr_storage> Resolve(const std::string& host, std::uint16_t port, so
   return ss;
 }
 
+// Waits up to `slice_ms` for `fd` to be readable.
+bool WaitReadable(int fd, int slice_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, slice_ms) > 0;
+}
+
+// A request that could not be read: the status to answer it with (0: just close), and why.
+std::pair<int, std::string> ReadFailure(const beast::error_code& ec, std::size_t buffered,
+                                        std::size_t max_body_bytes) {
+  if (ec == http::error::body_limit) {
+    return {413, "request body larger than " + std::to_string(max_body_bytes) + " bytes"};
+  }
+  if (ec == http::error::header_limit) return {431, "request headers too large"};
+  if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+      ec != asio::error::connection_reset && buffered > 0) {
+    return {400, "malformed HTTP request: " + ec.message()};
+  }
+  return {0, ""};
+}
+
+// Answers a request that could not be read, then lets the client finish sending (up to
+// 64 MiB, or 2 s of silence) so that it reads the answer instead of a reset.
+void AnswerAndDrain(tcp::socket& socket, int status, const std::string& message) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::connection, "close");
+  res.body() = Response::Error(status, message).body;
+  res.prepare_payload();
+  beast::error_code wec;
+  socket.non_blocking(false, wec);
+  http::write(socket, res, wec);
+  socket.shutdown(tcp::socket::shutdown_send, wec);
+  socket.non_blocking(true, wec);
+  char sink[16384];
+  std::size_t drained = 0;
+  for (int idle = 0; idle < 10 && drained < (64u << 20);) {
+    std::size_t n = socket.read_some(asio::buffer(sink), wec);
+    if (wec == asio::error::would_block || wec == asio::error::try_again) {
+      if (!WaitReadable(socket.native_handle(), 200)) ++idle;
+      continue;
+    }
+    if (wec) break;
+    drained += n;
+  }
+}
+
+// The router's view of a parsed request: header names lowercased.
+Request ToRequest(http::request<http::string_body>& msg) {
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  for (const auto& field : msg) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers[name] = std::string(field.value());
+  }
+  req.body = std::move(msg.body());
+  return req;
+}
+
 }  // namespace
 
 HttpServer::HttpServer(const Router& router, ServerOptions options)
@@ -138,10 +198,6 @@ void HttpServer::Serve(int fd) {
   }
   // Reads are non-blocking and waited for here in slices, so a stopping server and idle
   // or slow clients are noticed; writes block.
-  auto wait_readable = [&](int slice_ms) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, slice_ms) > 0;
-  };
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -154,7 +210,7 @@ void HttpServer::Serve(int fd) {
       http::read(socket, buffer, parser, ec);
       if ((ec == asio::error::would_block || ec == asio::error::try_again) && !stopping_ &&
           waited_ms < options_.read_timeout_ms) {
-        if (!wait_readable(200)) waited_ms += 200;
+        if (!WaitReadable(fd, 200)) waited_ms += 200;
         ec = {};
         continue;
       }
@@ -164,55 +220,12 @@ void HttpServer::Serve(int fd) {
     socket.non_blocking(false, mode_ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;  // idle
     if (ec) {
-      int status = 0;
-      std::string message;
-      if (ec == http::error::body_limit) {
-        status = 413;
-        message = "request body larger than " + std::to_string(options_.max_body_bytes) + " bytes";
-      } else if (ec == http::error::header_limit) {
-        status = 431;
-        message = "request headers too large";
-      } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-                 ec != asio::error::connection_reset && buffer.size() > 0) {
-        status = 400;
-        message = "malformed HTTP request: " + ec.message();
-      }
-      if (status) {
-        http::response<http::string_body> res{static_cast<http::status>(status), 11};
-        res.set(http::field::content_type, "application/json");
-        res.set(http::field::connection, "close");
-        res.body() = Response::Error(status, message).body;
-        res.prepare_payload();
-        beast::error_code wec;
-        socket.non_blocking(false, wec);
-        http::write(socket, res, wec);
-        // Let the client finish sending so it reads the answer instead of a reset.
-        socket.shutdown(tcp::socket::shutdown_send, wec);
-        socket.non_blocking(true, wec);
-        char sink[16384];
-        std::size_t drained = 0;
-        for (int idle = 0; idle < 10 && drained < (64u << 20);) {
-          std::size_t n = socket.read_some(asio::buffer(sink), wec);
-          if (wec == asio::error::would_block || wec == asio::error::try_again) {
-            if (!wait_readable(200)) ++idle;
-            continue;
-          }
-          if (wec) break;
-          drained += n;
-        }
-      }
+      auto [status, message] = ReadFailure(ec, buffer.size(), options_.max_body_bytes);
+      if (status) AnswerAndDrain(socket, status, message);
       break;
     }
     auto& msg = parser.get();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    for (const auto& field : msg) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(field.value());
-    }
-    req.body = std::move(msg.body());
+    Request req = ToRequest(msg);
     Response r = router_.Handle(std::move(req));
     if (r.stream) {
       ServeStream(fd, r, *r.stream);

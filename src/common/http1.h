@@ -191,7 +191,9 @@ class ChunkedDecoder {
   };
   std::size_t Fail(const char* why);
   bool Reject(const char* why);  // Fail, for the bool-returning steps
+  bool SizeChar(char c);       // one byte of the size line's digits; false: failed
   bool ExtensionChar(char c);  // one byte of the size line after the digits; false: failed
+  bool TrailerChar(char c);    // one byte of a trailer line; false: failed
 
   Limits limits_;
   State state_ = State::kSize;

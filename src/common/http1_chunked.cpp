@@ -100,6 +100,79 @@ bool ChunkedDecoder::ExtensionChar(char c) {
   }
 }
 
+// One byte of the chunk-size line: a hex digit, or what ends the digits.
+bool ChunkedDecoder::SizeChar(char c) {
+  int digit = -1;
+  if (c >= '0' && c <= '9')
+    digit = c - '0';
+  else if (c >= 'a' && c <= 'f')
+    digit = c - 'a' + 10;
+  else if (c >= 'A' && c <= 'F')
+    digit = c - 'A' + 10;
+  if (digit >= 0) {
+    // Leading zeros do not count toward the size limit; the line limit bounds them.
+    if ((remaining_ != 0 || digit != 0) && ++size_digits_ > 15)
+      return Reject("chunk size too large");
+    if (++line_bytes_ > limits_.max_line_bytes) return Reject("chunk size line too long");
+    remaining_ = remaining_ * 16 + static_cast<std::uint64_t>(digit);
+    return true;
+  }
+  if (line_bytes_ == 0) return Reject("malformed chunk size");
+  if (c == '\r') {
+    state_ = State::kSizeLf;
+  } else if (c == ';') {
+    state_ = State::kExtNameStart;
+  } else if (IsOws(c)) {
+    state_ = State::kExtBws;
+  } else {
+    return Reject("malformed chunk size");
+  }
+  return true;
+}
+
+// One byte of the trailer section (RFC 9112 7.1.2), up to the CR of the final empty line.
+bool ChunkedDecoder::TrailerChar(char c) {
+  switch (state_) {
+    case State::kTrailerStart:
+      if (c == '\r') {
+        state_ = State::kFinalLf;
+        return true;
+      }
+      if (!IsTchar(c)) return Reject("malformed trailer field");
+      state_ = State::kTrailerName;
+      line_bytes_ = 1;
+      if (++trailer_bytes_ > limits_.max_trailer_bytes) return Reject("trailer section too large");
+      return true;
+    case State::kTrailerName:
+      if (c == ':') {
+        state_ = State::kTrailer;
+      } else if (!IsTchar(c)) {
+        return Reject("malformed trailer field name");
+      }
+      if (++line_bytes_ > limits_.max_line_bytes ||
+          ++trailer_bytes_ > limits_.max_trailer_bytes) {
+        return Reject("trailer section too large");
+      }
+      return true;
+    case State::kTrailer:
+      if (c == '\r') {
+        state_ = State::kTrailerLf;
+      } else if (!IsFieldChar(c)) {
+        return Reject("invalid character in trailer field");
+      } else if (++line_bytes_ > limits_.max_line_bytes ||
+                 ++trailer_bytes_ > limits_.max_trailer_bytes) {
+        return Reject("trailer section too large");
+      }
+      return true;
+    case State::kTrailerLf:
+      if (c != '\n') return Reject("trailer line not ended by CRLF");
+      state_ = State::kTrailerStart;
+      return true;
+    default:
+      return Reject("internal chunked decoder state");
+  }
+}
+
 std::size_t ChunkedDecoder::Feed(std::string_view data, std::string* payload) {
   std::size_t i = 0;
   const std::size_t n = data.size();
@@ -118,34 +191,9 @@ std::size_t ChunkedDecoder::Feed(std::string_view data, std::string* payload) {
     }
     char c = data[i++];
     switch (state_) {
-      case State::kSize: {
-        int digit = -1;
-        if (c >= '0' && c <= '9')
-          digit = c - '0';
-        else if (c >= 'a' && c <= 'f')
-          digit = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-          digit = c - 'A' + 10;
-        if (digit >= 0) {
-          // Leading zeros do not count toward the size limit; the line limit bounds them.
-          if ((remaining_ != 0 || digit != 0) && ++size_digits_ > 15)
-            return Fail("chunk size too large");
-          if (++line_bytes_ > limits_.max_line_bytes) return Fail("chunk size line too long");
-          remaining_ = remaining_ * 16 + static_cast<std::uint64_t>(digit);
-          break;
-        }
-        if (line_bytes_ == 0) return Fail("malformed chunk size");
-        if (c == '\r') {
-          state_ = State::kSizeLf;
-        } else if (c == ';') {
-          state_ = State::kExtNameStart;
-        } else if (IsOws(c)) {
-          state_ = State::kExtBws;
-        } else {
-          return Fail("malformed chunk size");
-        }
+      case State::kSize:
+        if (!SizeChar(c)) return 0;
         break;
-      }
       case State::kExtBws:
       case State::kExtNameStart:
       case State::kExtName:
@@ -172,39 +220,10 @@ std::size_t ChunkedDecoder::Feed(std::string_view data, std::string* payload) {
         state_ = State::kSize;
         break;
       case State::kTrailerStart:
-        if (c == '\r') {
-          state_ = State::kFinalLf;
-          break;
-        }
-        if (!IsTchar(c)) return Fail("malformed trailer field");
-        state_ = State::kTrailerName;
-        line_bytes_ = 1;
-        if (++trailer_bytes_ > limits_.max_trailer_bytes) return Fail("trailer section too large");
-        break;
       case State::kTrailerName:
-        if (c == ':') {
-          state_ = State::kTrailer;
-        } else if (!IsTchar(c)) {
-          return Fail("malformed trailer field name");
-        }
-        if (++line_bytes_ > limits_.max_line_bytes ||
-            ++trailer_bytes_ > limits_.max_trailer_bytes) {
-          return Fail("trailer section too large");
-        }
-        break;
       case State::kTrailer:
-        if (c == '\r') {
-          state_ = State::kTrailerLf;
-        } else if (!IsFieldChar(c)) {
-          return Fail("invalid character in trailer field");
-        } else if (++line_bytes_ > limits_.max_line_bytes ||
-                   ++trailer_bytes_ > limits_.max_trailer_bytes) {
-          return Fail("trailer section too large");
-        }
-        break;
       case State::kTrailerLf:
-        if (c != '\n') return Fail("trailer line not ended by CRLF");
-        state_ = State::kTrailerStart;
+        if (!TrailerChar(c)) return 0;
         break;
       case State::kFinalLf:
         if (c != '\n') return Fail("chunked body not ended by CRLF");

@@ -18,50 +18,102 @@ extern char** environ;
 
 namespace gravity {
 
-Result<pid_t> Spawn(const SpawnOptions& options) {
-  if (options.argv.empty()) return Status::Error("spawn: empty command");
-  // Build everything the child needs before fork: after fork only async-signal-safe calls.
-  std::vector<std::string> env_storage;
+namespace {
+
+// The child's environment: the parent's (with inherit_env) overridden by options.env.
+std::vector<std::string> ChildEnvironment(const SpawnOptions& options) {
+  std::vector<std::string> env;
   if (options.inherit_env) {
     for (char** e = environ; *e; ++e) {
       std::string entry(*e);
       std::string key = entry.substr(0, entry.find('='));
-      if (!options.env.count(key)) env_storage.push_back(std::move(entry));
+      if (!options.env.count(key)) env.push_back(std::move(entry));
     }
   }
-  for (const auto& [k, v] : options.env) env_storage.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_storage) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_storage = options.argv;
-  std::vector<char*> argv;
-  for (auto& s : argv_storage) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  // Resolve the program on PATH from the child's environment.
+  for (const auto& [k, v] : options.env) env.push_back(k + "=" + v);
+  return env;
+}
+
+// argv[0] as a path: as given when it has a slash, else found on the child's PATH.
+Result<std::string> ResolveProgram(const SpawnOptions& options) {
   std::string program = options.argv[0];
-  if (program.find('/') == std::string::npos) {
-    std::string path = "/usr/local/bin:/usr/bin:/bin";
-    auto it = options.env.find("PATH");
-    if (it != options.env.end()) {
-      path = it->second;
-    } else if (const char* p = ::getenv("PATH"); p && options.inherit_env) {
-      path = p;
-    }
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t end = path.find(':', start);
-      if (end == std::string::npos) end = path.size();
-      std::string candidate = path.substr(start, end - start) + "/" + program;
-      if (::access(candidate.c_str(), X_OK) == 0) {
-        program = candidate;
-        break;
-      }
-      start = end + 1;
-    }
-    if (program.find('/') == std::string::npos) {
-      return Status::Error("spawn: '" + program + "' not found on PATH");
-    }
+  if (program.find('/') != std::string::npos) return program;
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  auto it = options.env.find("PATH");
+  if (it != options.env.end()) {
+    path = it->second;
+  } else if (const char* p = ::getenv("PATH"); p && options.inherit_env) {
+    path = p;
   }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string candidate = path.substr(start, end - start) + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return Status::Error("spawn: '" + program + "' not found on PATH");
+}
+
+std::vector<char*> Pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// In the forked child: only async-signal-safe calls from here (everything was built before
+// fork). On failure the errno goes to `err_fd` and the child exits 127.
+[[noreturn]] void ExecChild(const SpawnOptions& options, const char* program, char** argv,
+                            char** envp, int err_fd) {
+  auto fail = [err_fd] {
+    int e = errno;
+    [[maybe_unused]] ssize_t n = ::write(err_fd, &e, sizeof e);
+    ::_exit(127);
+  };
+  if (options.new_session) {
+    if (::setsid() < 0) fail();
+  } else if (options.new_process_group) {
+    if (::setpgid(0, 0) != 0) fail();
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
+  }
+  int devnull = ::open("/dev/null", O_RDWR);
+  int in = options.stdin_fd >= 0 ? options.stdin_fd : devnull;
+  int out = options.stdout_fd >= 0 ? options.stdout_fd : devnull;
+  int err = options.stderr_fd >= 0 ? options.stderr_fd : devnull;
+  // dup2 onto 0..2; dup first to high fds to survive overlaps.
+  int hin = ::fcntl(in, F_DUPFD_CLOEXEC, 10);
+  int hout = ::fcntl(out, F_DUPFD_CLOEXEC, 10);
+  int herr = ::fcntl(err, F_DUPFD_CLOEXEC, 10);
+  if (hin < 0 || hout < 0 || herr < 0) fail();
+  if (::dup2(hin, 0) < 0 || ::dup2(hout, 1) < 0 || ::dup2(herr, 2) < 0) fail();
+  if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) fail();
+  // Close everything else except the error pipe (close-on-exec): two close_range calls
+  // instead of one close per possible descriptor (65k system calls per spawn).
+  const unsigned keep = static_cast<unsigned>(err_fd);
+  if (keep > 3) ::syscall(SYS_close_range, 3u, keep - 1, 0);
+  ::syscall(SYS_close_range, keep + 1, ~0u, 0);
+  ::execve(program, argv, envp);
+  fail();
+  ::_exit(127);  // not reached: fail() exits
+}
+
+}  // namespace
+
+Result<pid_t> Spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return Status::Error("spawn: empty command");
+  // Build everything the child needs before fork: after fork only async-signal-safe calls.
+  std::vector<std::string> env_storage = ChildEnvironment(options);
+  std::vector<char*> envp = Pointers(env_storage);
+  std::vector<std::string> argv_storage = options.argv;
+  std::vector<char*> argv = Pointers(argv_storage);
+  ASSIGN_OR_RETURN(std::string program, ResolveProgram(options));
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Status::Error("spawn: pipe failed");
   pid_t pid = ::fork();
@@ -70,43 +122,7 @@ Result<pid_t> Spawn(const SpawnOptions& options) {
     ::close(err_pipe[1]);
     return Status::Error(std::string("spawn: fork failed: ") + std::strerror(errno));
   }
-  if (pid == 0) {
-    auto fail = [&](int code) {
-      int e = errno;
-      (void)code;
-      [[maybe_unused]] ssize_t n = ::write(err_pipe[1], &e, sizeof e);
-      ::_exit(127);
-    };
-    if (options.new_session) {
-      if (::setsid() < 0) fail(1);
-    } else if (options.new_process_group) {
-      if (::setpgid(0, 0) != 0) fail(1);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int s = 1; s < NSIG; ++s) {
-      if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
-    }
-    int devnull = ::open("/dev/null", O_RDWR);
-    int in = options.stdin_fd >= 0 ? options.stdin_fd : devnull;
-    int out = options.stdout_fd >= 0 ? options.stdout_fd : devnull;
-    int err = options.stderr_fd >= 0 ? options.stderr_fd : devnull;
-    // dup2 onto 0..2; dup first to high fds to survive overlaps.
-    int hin = ::fcntl(in, F_DUPFD_CLOEXEC, 10);
-    int hout = ::fcntl(out, F_DUPFD_CLOEXEC, 10);
-    int herr = ::fcntl(err, F_DUPFD_CLOEXEC, 10);
-    if (hin < 0 || hout < 0 || herr < 0) fail(2);
-    if (::dup2(hin, 0) < 0 || ::dup2(hout, 1) < 0 || ::dup2(herr, 2) < 0) fail(2);
-    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) fail(3);
-    // Close everything else except the error pipe (close-on-exec): two close_range calls
-    // instead of one close per possible descriptor (65k system calls per spawn).
-    const unsigned keep = static_cast<unsigned>(err_pipe[1]);
-    if (keep > 3) ::syscall(SYS_close_range, 3u, keep - 1, 0);
-    ::syscall(SYS_close_range, keep + 1, ~0u, 0);
-    ::execve(program.c_str(), argv.data(), envp.data());
-    fail(4);
-  }
+  if (pid == 0) ExecChild(options, program.c_str(), argv.data(), envp.data(), err_pipe[1]);
   ::close(err_pipe[1]);
   int child_errno = 0;
   ssize_t n;

@@ -32,6 +32,15 @@ Status Daemon::Init() {
   RETURN_IF_ERROR(TakePidFile(layout_.daemon_pid, "gravity daemon", layout_.state_dir));
   owns_pid_file_ = true;
   ASSIGN_OR_RETURN(db_, store::Db::Open(layout_.db));
+  RETURN_IF_ERROR(GuardAdminApi());
+  RETURN_IF_ERROR(OpenLogs());
+  RETURN_IF_ERROR(OpenPipeline());
+  RETURN_IF_ERROR(StartDeploys());
+  return AddRoutes();
+}
+
+// The admin API's token (made on first start) and who may call it.
+Status Daemon::GuardAdminApi() {
   ASSIGN_OR_RETURN(std::string token, LoadOrMakeToken(layout_.token));
   router_.SetToken(token);
   router_.RequireLoopbackHost(IsLoopbackHost(stack_.admin_listen.host));
@@ -42,7 +51,11 @@ Status Daemon::Init() {
     spdlog::warn("admin API on {}: not a loopback address, every call needs the token",
                  stack_.admin_listen.ToString());
   }
+  return Status::Ok();
+}
 
+// The log store, its ingester and logs.forward's destinations.
+Status Daemon::OpenLogs() {
   logs::ServiceOptions log_options;
   log_options.store_path = layout_.logs_db;
   log_options.logs_root = layout_.logs_dir;
@@ -66,7 +79,11 @@ Status Daemon::Init() {
     };
   }
   ASSIGN_OR_RETURN(logs_, logs::LogService::Open(log_options));
+  return Status::Ok();
+}
 
+// The pipeline (its stages' output to the log store); warns of environments unsandboxed.
+Status Daemon::OpenPipeline() {
   pipeline::PipelineOptions options;
   options.state_dir = layout_.state_dir;
   options.output_sink = [logs = logs_.get()](const std::string& app, const std::string& commit,
@@ -93,8 +110,12 @@ Status Daemon::Init() {
     }
   }
   pipeline_ = std::make_unique<pipeline::Pipeline>(*db_, stack_, options);
-  RETURN_IF_ERROR(pipeline_->Init());
+  return pipeline_->Init();
+}
 
+// The deploy service (re-adopts instances, reconciles with the proxy), its events to the
+// log store, and the pipeline's deploy stage handed to it.
+Status Daemon::StartDeploys() {
   deploy::DeployService::Options deploy_options;
   deploy_options.proxy_socket = layout_.proxy_socket;
   // GRAVITY_TRAFFIC_RESOLUTION (e.g. 500ms): a finer traffic history, for tests.
@@ -119,7 +140,12 @@ Status Daemon::Init() {
   });
   RETURN_IF_ERROR(deploys_->Start());
   pipeline_->SetDeployHook([this](const pipeline::DeployRequest& r) { return Deploy(r); });
+  return Status::Ok();
+}
 
+// The admin API's routes (and the TLS certificates' manager, with proxy.https), and the
+// webhook listener's.
+Status Daemon::AddRoutes() {
   api::AddPipelineRoutes(router_, *pipeline_);
   api::AddDeployRoutes(router_, deploys_->deployer(), [this](bool stop_instances) {
     stop_instances_.store(stop_instances);

@@ -55,6 +55,12 @@ class Daemon {
  private:
   // The pipeline's deploy stage: a sealed release onto one environment.
   Status Deploy(const pipeline::DeployRequest& request);
+  // The steps of Init, in order.
+  Status GuardAdminApi();
+  Status OpenLogs();
+  Status OpenPipeline();
+  Status StartDeploys();
+  Status AddRoutes();
 
   const config::StackSpec stack_;
   const StateLayout layout_;

@@ -74,10 +74,9 @@ std::int64_t WallMs(Clock& clock) {
       .count();
 }
 
-}  // namespace
-
-Result<CommandResult> RunCommand(const CommandOptions& options) {
-  Clock& clock = options.clock ? *options.clock : Clock::Real();
+// Starts `/bin/sh -c command` (behind options.wrapper) in a process group of its own, its
+// stdout and stderr on one pipe; `*out` is the pipe's read end, non-blocking.
+Result<pid_t> StartCommand(const CommandOptions& options, int* out) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::Error("cannot create a pipe");
   SpawnOptions spawn;
@@ -96,6 +95,64 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
     return pid.status();
   }
   ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  *out = fds[0];
+  return *pid;
+}
+
+// Cuts the command's output into lines for the result's bounded log (the first ones also
+// to on_head_line); a partial line is held up to 64 KiB.
+class LineCollector {
+ public:
+  LineCollector(const CommandOptions& options, Clock& clock, BoundedLog& log)
+      : options_(options), clock_(clock), log_(log) {}
+
+  void Append(const char* data, std::size_t n) {
+    partial_.append(data, n);
+    Flush(false);
+  }
+
+  // `all`: the output has ended; a last line without a newline counts too.
+  void Flush(bool all) {
+    std::size_t pos;
+    while ((pos = partial_.find('\n')) != std::string::npos) {
+      std::string text = partial_.substr(0, pos);
+      if (!text.empty() && text.back() == '\r') text.pop_back();
+      Add(std::move(text));
+      partial_.erase(0, pos + 1);
+    }
+    if (all && !partial_.empty()) {
+      Add(std::move(partial_));
+      partial_.clear();
+    }
+    // Never hold an unbounded partial line.
+    if (partial_.size() > 64 * 1024) {
+      Add(partial_);
+      partial_.clear();
+    }
+  }
+
+ private:
+  void Add(std::string text) {
+    std::size_t head_before = log_.head_lines();
+    log_.Add({WallMs(clock_), std::move(text)});
+    if (options_.on_head_line && log_.head_lines() > head_before) {
+      options_.on_head_line(log_.head_line(head_before));
+    }
+  }
+
+  const CommandOptions& options_;
+  Clock& clock_;
+  BoundedLog& log_;
+  std::string partial_;
+};
+
+}  // namespace
+
+Result<CommandResult> RunCommand(const CommandOptions& options) {
+  Clock& clock = options.clock ? *options.clock : Clock::Real();
+  int out = -1;  // the output pipe
+  auto pid = StartCommand(options, &out);
+  if (!pid.ok()) return pid.status();
   if (options.on_start) options.on_start(*pid);
 
   CommandResult result;
@@ -103,46 +160,20 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
   result.timeout = options.timeout;
   auto start = clock.Now();
   auto deadline = start + options.timeout;
-  std::string partial;
+  LineCollector lines(options, clock, result.log);
   bool eof = false;
   bool exited = false;
   bool killed = false;
   Clock::TimePoint exited_at{};
-  auto add_line = [&](std::string text) {
-    std::size_t head_before = result.log.head_lines();
-    result.log.Add({WallMs(clock), std::move(text)});
-    if (options.on_head_line && result.log.head_lines() > head_before) {
-      options.on_head_line(result.log.head_line(head_before));
-    }
-  };
-  auto flush_lines = [&](bool all) {
-    std::size_t pos;
-    while ((pos = partial.find('\n')) != std::string::npos) {
-      std::string text = partial.substr(0, pos);
-      if (!text.empty() && text.back() == '\r') text.pop_back();
-      add_line(std::move(text));
-      partial.erase(0, pos + 1);
-    }
-    if (all && !partial.empty()) {
-      add_line(std::move(partial));
-      partial.clear();
-    }
-    // Never hold an unbounded partial line.
-    if (partial.size() > 64 * 1024) {
-      add_line(partial);
-      partial.clear();
-    }
-  };
   char buf[16384];
   while (!eof) {
-    pollfd p{fds[0], POLLIN, 0};
+    pollfd p{out, POLLIN, 0};
     int rc = ::poll(&p, 1, 100);
     if (rc > 0) {
       for (;;) {
-        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        ssize_t n = ::read(out, buf, sizeof buf);
         if (n > 0) {
-          partial.append(buf, static_cast<std::size_t>(n));
-          flush_lines(false);
+          lines.Append(buf, static_cast<std::size_t>(n));
           continue;
         }
         if (n == 0) eof = true;
@@ -172,8 +203,8 @@ Result<CommandResult> RunCommand(const CommandOptions& options) {
       if (now - exited_at > std::chrono::seconds(5)) break;  // a process outside the group
     }
   }
-  flush_lines(true);
-  ::close(fds[0]);
+  lines.Flush(true);
+  ::close(out);
   if (!exited) {
     int st = 0;
     if (::waitpid(*pid, &st, 0) == *pid) result.wait_status = st;

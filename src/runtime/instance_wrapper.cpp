@@ -70,25 +70,31 @@ std::string FormatLogLine(std::chrono::system_clock::time_point when, std::strin
   return line;
 }
 
-int InstanceWrapperMain(int argc, char** argv) {
+namespace {
+
+struct WrapperArgs {
   std::string log_path;
   std::int64_t log_max_bytes = kDefaultLogMaxBytes;
   std::vector<std::string> program;
   SandboxOptions sandbox;
   bool sandboxed = false;  // any sandbox flag given (else: a plain child, as before)
+};
+
+// Reads the command line into `args`: 0, or the exit status for a bad one (said on stderr).
+int ParseWrapperArgs(int argc, char** argv, WrapperArgs& args) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--") {
-      for (int j = i + 1; j < argc; ++j) program.push_back(argv[j]);
+      for (int j = i + 1; j < argc; ++j) args.program.push_back(argv[j]);
       break;
     }
     std::string flag_error;
-    if (sandbox.ParseFlag(argc, argv, i, flag_error)) {
+    if (args.sandbox.ParseFlag(argc, argv, i, flag_error)) {
       if (!flag_error.empty()) {
         std::fprintf(stderr, "gravity _instance: %s\n", flag_error.c_str());
         return 2;
       }
-      sandboxed = true;
+      args.sandboxed = true;
       continue;
     }
     if (a == "--log-max-bytes" && i + 1 < argc) {
@@ -99,115 +105,113 @@ int InstanceWrapperMain(int argc, char** argv) {
                      argv[i + 1]);
         return 2;
       }
-      log_max_bytes = v;
+      args.log_max_bytes = v;
       ++i;
       continue;
     }
     if ((a == "--log" || a == "--owner" || a == "--id") && i + 1 < argc) {
-      if (a == "--log") log_path = argv[i + 1];
+      if (a == "--log") args.log_path = argv[i + 1];
       ++i;
       continue;
     }
     std::fprintf(stderr, "gravity _instance: unexpected argument '%s'\n", a.c_str());
     return 2;
   }
-  if (log_path.empty() || program.empty()) {
+  if (args.log_path.empty() || args.program.empty()) {
     std::fprintf(stderr,
                  "usage: gravity _instance --log FILE [--owner O] [--id ID] -- PROGRAM...\n");
     return 2;
   }
-  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) {
-    std::fprintf(stderr, "gravity _instance: cannot open %s: %s\n", log_path.c_str(),
-                 std::strerror(errno));
-    return 2;
+  return 0;
+}
+
+// The instance's log file, rotated past `max_bytes`: FILE becomes FILE.1 (replacing the
+// one before) and a new FILE is started. A failed rotation keeps appending to the current
+// file rather than losing lines.
+class RotatingLog {
+ public:
+  RotatingLog(std::string path, std::int64_t max_bytes)
+      : path_(std::move(path)), max_bytes_(max_bytes) {}
+  ~RotatingLog() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  struct stat log_stat {};
-  std::int64_t log_size = ::fstat(log, &log_stat) == 0 ? log_stat.st_size : 0;
-  auto now = [] { return std::chrono::system_clock::now(); };
-  auto write_line = [&](std::string_view stream, std::string_view text) {
-    std::string line = FormatLogLine(now(), stream, text);
+  RotatingLog(const RotatingLog&) = delete;
+  RotatingLog& operator=(const RotatingLog&) = delete;
+
+  bool Open() {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) return false;
+    struct stat st {};
+    size_ = ::fstat(fd_, &st) == 0 ? st.st_size : 0;
+    return true;
+  }
+
+  void Write(std::string_view stream, std::string_view text) {
+    std::string line = FormatLogLine(std::chrono::system_clock::now(), stream, text);
     line += '\n';
-    WriteAll(log, line);
-    log_size += static_cast<std::int64_t>(line.size());
-    if (log_size < log_max_bytes) return;
-    // Rotate: FILE becomes FILE.1 (replacing the one before), a new FILE is started. A
-    // failure keeps appending to the current file rather than losing lines.
-    std::string older = log_path + ".1";
-    if (::rename(log_path.c_str(), older.c_str()) != 0) return;
-    int fresh = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    WriteAll(fd_, line);
+    size_ += static_cast<std::int64_t>(line.size());
+    if (size_ < max_bytes_) return;
+    std::string older = path_ + ".1";
+    if (::rename(path_.c_str(), older.c_str()) != 0) return;
+    int fresh = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fresh < 0) return;
-    ::close(log);
-    log = fresh;
-    log_size = 0;
-  };
-
-  struct sigaction sa {};
-  sa.sa_handler = NoteSignal;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    write_line("gravity", "cannot create pipes");
-    return 2;
+    ::close(fd_);
+    fd_ = fresh;
+    size_ = 0;
   }
-  // The instance's cgroup: created here, removed when the instance has ended.
-  std::optional<Cgroup> cgroup;
-  if (sandboxed && !sandbox.cgroup.empty()) {
-    cgroup.emplace(HostCgroups(), sandbox.cgroup);
-    if (Status s = cgroup->Create(sandbox.limits); !s.ok()) {
-      write_line("gravity", "cannot create the instance's cgroup: " + s.message());
-      (void)cgroup->Remove();
-      write_line("gravity", "exited with status 126");
-      return 126;
-    }
-  }
-  Result<pid_t> child = Status::Error("not started");
-  if (sandboxed) {
-    if (sandbox.mode == SandboxMode::kOff) {
-      write_line("gravity",
-                 "WARNING: sandbox: off — this instance runs as root in the daemon's "
-                 "namespaces and can read the API token and every app's files");
-    }
-    // Stays in the wrapper's group: one signal stops both.
-    child = SpawnSandboxed(sandbox, cgroup ? &*cgroup : nullptr, SelfExecutable(), program,
-                           out_pipe[1], err_pipe[1]);
-  } else {
+
+ private:
+  std::string path_;
+  std::int64_t max_bytes_;
+  int fd_ = -1;
+  std::int64_t size_ = 0;
+};
+
+// Starts the program with its stdout and stderr on the pipes' write ends, in the wrapper's
+// process group (one signal stops both).
+Result<pid_t> StartChild(const WrapperArgs& args, Cgroup* cgroup, int out_fd, int err_fd,
+                         RotatingLog& log) {
+  if (!args.sandboxed) {
     SpawnOptions o;
-    o.argv = program;
-    o.stdout_fd = out_pipe[1];
-    o.stderr_fd = err_pipe[1];
-    o.new_process_group = false;  // stay in the wrapper's group: one signal stops both
-    child = Spawn(o);
+    o.argv = args.program;
+    o.stdout_fd = out_fd;
+    o.stderr_fd = err_fd;
+    o.new_process_group = false;
+    return Spawn(o);
   }
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (!child.ok()) {
-    write_line("gravity", child.error());
-    if (cgroup) (void)cgroup->Remove();
-    write_line("gravity", "exited with status 127");
-    return 127;
+  if (args.sandbox.mode == SandboxMode::kOff) {
+    log.Write("gravity",
+              "WARNING: sandbox: off — this instance runs as root in the daemon's "
+              "namespaces and can read the API token and every app's files");
   }
-  write_line("gravity", "started pid " + std::to_string(*child) +
-                            (!sandboxed || sandbox.mode == SandboxMode::kOff
-                                 ? ""
-                                 : " (sandboxed as uid " + std::to_string(sandbox.uid) +
-                                       ", limits: memory " + FormatByteSize(sandbox.limits.memory) +
-                                       ", pids " + std::to_string(sandbox.limits.pids) + ")"));
-  std::int64_t oom_seen = 0;
+  return SpawnSandboxed(args.sandbox, cgroup, SelfExecutable(), args.program, out_fd, err_fd);
+}
 
-  Stream streams[2] = {{out_pipe[0], "out", {}}, {err_pipe[0], "err", {}}};
+std::string StartedLine(const WrapperArgs& args, pid_t pid) {
+  std::string line = "started pid " + std::to_string(pid);
+  if (!args.sandboxed || args.sandbox.mode == SandboxMode::kOff) return line;
+  return line + " (sandboxed as uid " + std::to_string(args.sandbox.uid) + ", limits: memory " +
+         FormatByteSize(args.sandbox.limits.memory) + ", pids " +
+         std::to_string(args.sandbox.limits.pids) + ")";
+}
+
+// Copies the child's output into the log line by line until the child has ended and its
+// pipes are closed (or a short while after it ended: descendants may still hold them);
+// notes signals to the wrapper and OOM kills in the cgroup as they happen. The child's wait
+// status.
+int PumpUntilExit(pid_t child, int out_fd, int err_fd, Cgroup* cgroup,
+                  const ResourceLimits& limits, RotatingLog& log) {
+  Stream streams[2] = {{out_fd, "out", {}}, {err_fd, "err", {}}};
   std::optional<int> status;
   int noted_signal = 0;
-  // After the child ends, descendants may still hold the pipes: read for a short while more.
+  std::int64_t oom_seen = 0;
   int drain_polls_left = 4;
   char buf[65536];
   while (true) {
     if (g_last_signal != noted_signal && g_last_signal != 0) {
       noted_signal = g_last_signal;
-      write_line("gravity", std::string("received ") + strsignal(noted_signal));
+      log.Write("gravity", std::string("received ") + strsignal(noted_signal));
     }
     pollfd fds[2];
     int nfds = 0;
@@ -224,14 +228,14 @@ int InstanceWrapperMain(int argc, char** argv) {
         ssize_t n = ::read(s.fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-          if (!s.pending.empty()) write_line(s.name, s.pending);
+          if (!s.pending.empty()) log.Write(s.name, s.pending);
           s.pending.clear();
           ::close(s.fd);
           s.fd = -1;
           continue;
         }
         SplitLines(s.pending, std::string_view(buf, static_cast<size_t>(n)), kMaxLine,
-                   [&](std::string_view line) { write_line(s.name, line); });
+                   [&](std::string_view line) { log.Write(s.name, line); });
       }
     } else {
       ::usleep(50 * 1000);
@@ -241,35 +245,86 @@ int InstanceWrapperMain(int argc, char** argv) {
       std::int64_t ooms = cgroup->OomKills();
       if (ooms > oom_seen) {
         oom_seen = ooms;
-        write_line("gravity",
-                   "out of memory: the kernel killed a process of the instance at "
-                   "its limit of " +
-                       FormatByteSize(sandbox.limits.memory));
+        log.Write("gravity",
+                  "out of memory: the kernel killed a process of the instance at "
+                  "its limit of " +
+                      FormatByteSize(limits.memory));
       }
     }
     if (!status) {
       int st = 0;
-      pid_t w = ::waitpid(*child, &st, WNOHANG);
-      if (w == *child) status = st;
+      pid_t w = ::waitpid(child, &st, WNOHANG);
+      if (w == child) status = st;
     } else if (--drain_polls_left <= 0) {
       for (auto& s : streams) {
-        if (!s.pending.empty()) write_line(s.name, s.pending);
+        if (!s.pending.empty()) log.Write(s.name, s.pending);
       }
       break;
     }
   }
+  for (auto& s : streams) {
+    if (s.fd >= 0) ::close(s.fd);
+  }
   if (!status) {
     int st = 0;
-    while (::waitpid(*child, &st, 0) < 0 && errno == EINTR) {
+    while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
     }
     status = st;
   }
-  std::string reason = cgroup ? LimitReason(*cgroup, sandbox.limits) : "";
+  return *status;
+}
+
+}  // namespace
+
+int InstanceWrapperMain(int argc, char** argv) {
+  WrapperArgs args;
+  if (int bad = ParseWrapperArgs(argc, argv, args); bad != 0) return bad;
+  RotatingLog log(args.log_path, args.log_max_bytes);
+  if (!log.Open()) {
+    std::fprintf(stderr, "gravity _instance: cannot open %s: %s\n", args.log_path.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = NoteSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    log.Write("gravity", "cannot create pipes");
+    return 2;
+  }
+  // The instance's cgroup: created here, removed when the instance has ended.
+  std::optional<Cgroup> cgroup;
+  if (args.sandboxed && !args.sandbox.cgroup.empty()) {
+    cgroup.emplace(HostCgroups(), args.sandbox.cgroup);
+    if (Status s = cgroup->Create(args.sandbox.limits); !s.ok()) {
+      log.Write("gravity", "cannot create the instance's cgroup: " + s.message());
+      (void)cgroup->Remove();
+      log.Write("gravity", "exited with status 126");
+      return 126;
+    }
+  }
+  Cgroup* cg = cgroup ? &*cgroup : nullptr;
+  Result<pid_t> child = StartChild(args, cg, out_pipe[1], err_pipe[1], log);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (!child.ok()) {
+    log.Write("gravity", child.error());
+    if (cgroup) (void)cgroup->Remove();
+    log.Write("gravity", "exited with status 127");
+    return 127;
+  }
+  log.Write("gravity", StartedLine(args, *child));
+  const int status = PumpUntilExit(*child, out_pipe[0], err_pipe[0], cg, args.sandbox.limits, log);
+  std::string reason = cgroup ? LimitReason(*cgroup, args.sandbox.limits) : "";
   if (cgroup) (void)cgroup->Remove();
-  write_line("gravity", reason.empty() ? DescribeWaitStatus(*status) : reason);
-  ::close(log);
-  if (WIFEXITED(*status)) return WEXITSTATUS(*status);
-  if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);
+  log.Write("gravity", reason.empty() ? DescribeWaitStatus(status) : reason);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;
 }
 

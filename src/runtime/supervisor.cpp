@@ -138,6 +138,45 @@ Status Supervisor::PersistLocked() {
   return st;
 }
 
+namespace {
+
+// One instance record of the file (as PersistLocked writes it); throws json::exception
+// when a field it needs is missing or of the wrong type.
+InstanceInfo InfoFromRecord(const json& r) {
+  InstanceInfo i;
+  i.id = r.at("id").get<std::string>();
+  i.spec.app = r.at("app").get<std::string>();
+  i.spec.environment = r.at("environment").get<std::string>();
+  i.spec.release = r.at("release").get<std::string>();
+  i.spec.release_dir = r.at("release_dir").get<std::string>();
+  i.spec.command = r.at("command").get<std::string>();
+  i.spec.env = r.value("env", std::map<std::string, std::string>{});
+  i.port = r.at("port").get<int>();
+  i.log_path = r.at("log").get<std::string>();
+  i.process.pid = r.at("pid").get<pid_t>();
+  i.process.start_time = r.at("start_time").get<std::uint64_t>();
+  i.process.cgroup = r.value("cgroup", "");
+  i.spec.sandbox =
+      r.value("sandbox", "strict") == "off" ? SandboxMode::kOff : SandboxMode::kStrict;
+  if (r.contains("limits") && r["limits"].is_object()) {
+    const auto& l = r["limits"];
+    i.spec.limits.memory = l.value("memory", i.spec.limits.memory);
+    i.spec.limits.cpu = l.value("cpu", i.spec.limits.cpu);
+    i.spec.limits.pids = l.value("pids", i.spec.limits.pids);
+    i.spec.limits.open_files = l.value("open_files", i.spec.limits.open_files);
+    i.spec.limits.tmp = l.value("tmp", i.spec.limits.tmp);
+  }
+  i.spec.data = r.value("data", std::vector<std::string>{});
+  i.state = StateFromName(r.value("state", "running")).value_or(InstanceState::kRunning);
+  i.restarts = r.value("restarts", 0);
+  i.last_exit = r.value("last_exit", "");
+  i.started_at =
+      std::chrono::system_clock::time_point(milliseconds(r.value("started_at_ms", 0LL)));
+  return i;
+}
+
+}  // namespace
+
 Status Supervisor::Recover() {
   if (options_.port_first < 1 || options_.port_last > 65535 ||
       options_.port_first > options_.port_last) {
@@ -158,35 +197,8 @@ Status Supervisor::Recover() {
       for (const auto& r : doc["instances"]) {
         try {
           Entry e;
+          e.info = InfoFromRecord(r);
           InstanceInfo& i = e.info;
-          i.id = r.at("id").get<std::string>();
-          i.spec.app = r.at("app").get<std::string>();
-          i.spec.environment = r.at("environment").get<std::string>();
-          i.spec.release = r.at("release").get<std::string>();
-          i.spec.release_dir = r.at("release_dir").get<std::string>();
-          i.spec.command = r.at("command").get<std::string>();
-          i.spec.env = r.value("env", std::map<std::string, std::string>{});
-          i.port = r.at("port").get<int>();
-          i.log_path = r.at("log").get<std::string>();
-          i.process.pid = r.at("pid").get<pid_t>();
-          i.process.start_time = r.at("start_time").get<std::uint64_t>();
-          i.process.cgroup = r.value("cgroup", "");
-          i.spec.sandbox =
-              r.value("sandbox", "strict") == "off" ? SandboxMode::kOff : SandboxMode::kStrict;
-          if (r.contains("limits") && r["limits"].is_object()) {
-            const auto& l = r["limits"];
-            i.spec.limits.memory = l.value("memory", i.spec.limits.memory);
-            i.spec.limits.cpu = l.value("cpu", i.spec.limits.cpu);
-            i.spec.limits.pids = l.value("pids", i.spec.limits.pids);
-            i.spec.limits.open_files = l.value("open_files", i.spec.limits.open_files);
-            i.spec.limits.tmp = l.value("tmp", i.spec.limits.tmp);
-          }
-          i.spec.data = r.value("data", std::vector<std::string>{});
-          i.state = StateFromName(r.value("state", "running")).value_or(InstanceState::kRunning);
-          i.restarts = r.value("restarts", 0);
-          i.last_exit = r.value("last_exit", "");
-          i.started_at =
-              std::chrono::system_clock::time_point(milliseconds(r.value("started_at_ms", 0LL)));
           e.process_started = clock_.Now();
           ports_.Reserve(i.port);
           if (i.state != InstanceState::kFailed && launcher_.Alive(i.process)) {
