@@ -156,6 +156,38 @@ Result<IngestStats> Ingester::RunOnce(std::size_t budget, std::vector<Entry>* co
   return stats;
 }
 
+// One line of `ref`'s file as a store entry (`e` is reused: every field is set). A line
+// that does not parse is kept as it is, at `last_time` (the time of the line before).
+void Ingester::ToEntry(const FileRef& ref, std::string_view line, std::int64_t last_time,
+                       Entry* e) {
+  e->request_id.clear();
+  e->method.clear();
+  e->path.clear();
+  e->status = 0;
+  e->duration_us = 0;
+  bool parsed;
+  if (ref.access) {
+    parsed = ParseAccessLine(line, e);
+  } else {
+    e->app = ref.app;
+    e->env = ref.env;
+    e->release = ref.release;
+    e->instance = ref.instance;
+    e->source = kSourceApp;
+    parsed = ParseInstanceLine(line, e);
+  }
+  if (parsed) return;
+  e->time_ns = last_time;
+  e->stream = ref.access ? "access" : "stdout";
+  if (ref.access) {
+    e->app = "-";
+    e->env.clear();
+    e->instance.clear();
+    e->source = kSourceProxy;
+  }
+  e->text = CleanText(line);
+}
+
 Status Ingester::IngestFile(WriteBatch& batch, const FileRef& ref, std::size_t budget,
                             IngestStats* stats,
                             std::vector<std::pair<std::string, std::int64_t>>* seen,
@@ -215,33 +247,7 @@ Status Ingester::IngestFile(WriteBatch& batch, const FileRef& ref, std::size_t b
           line = std::string_view(buf).substr(pos, nl - pos);
         }
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        e.request_id.clear();
-        e.method.clear();
-        e.path.clear();
-        e.status = 0;
-        e.duration_us = 0;
-        bool parsed;
-        if (ref.access) {
-          parsed = ParseAccessLine(line, &e);
-        } else {
-          e.app = ref.app;
-          e.env = ref.env;
-          e.release = ref.release;
-          e.instance = ref.instance;
-          e.source = kSourceApp;
-          parsed = ParseInstanceLine(line, &e);
-        }
-        if (!parsed) {  // kept as it is, at the time of the line before
-          e.time_ns = last_time;
-          e.stream = ref.access ? "access" : "stdout";
-          if (ref.access) {
-            e.app = "-";
-            e.env.clear();
-            e.instance.clear();
-            e.source = kSourceProxy;
-          }
-          e.text = CleanText(line);
-        }
+        ToEntry(ref, line, last_time, &e);
         last_time = e.time_ns;
         RETURN_IF_ERROR(batch.Add(e));
         if (stored) stored->push_back(e);

@@ -45,6 +45,8 @@ class Ingester {
 
  private:
   struct FileRef;
+  static void ToEntry(const FileRef& ref, std::string_view line, std::int64_t last_time,
+                      Entry* e);
   Status IngestFile(WriteBatch& batch, const FileRef& ref, std::size_t budget,
                     IngestStats* stats,
                     std::vector<std::pair<std::string, std::int64_t>>* seen,

@@ -346,6 +346,65 @@ std::string Supervisor::ExitOf(const InstanceInfo& info) {
   return how.empty() ? "ended" : how;
 }
 
+// Counts a crash of `e`'s process: failed past crash_loop_limit crashes within
+// crash_loop_window, else in backoff (doubling from backoff_initial up to backoff_max).
+InstanceEvent Supervisor::CrashedLocked(Entry& e, const std::string& id, const std::string& how,
+                                        Clock::TimePoint now) {
+  e.info.last_exit = how;
+  // A process that ran for a full window before crashing starts a fresh backoff.
+  if (now - e.process_started >= options_.crash_loop_window) e.consecutive_crashes = 0;
+  ++e.consecutive_crashes;
+  e.crashes.push_back(now);
+  while (!e.crashes.empty() && now - e.crashes.front() > options_.crash_loop_window) {
+    e.crashes.pop_front();
+  }
+  if (static_cast<int>(e.crashes.size()) >= options_.crash_loop_limit) {
+    e.info.state = InstanceState::kFailed;
+    return {InstanceEvent::kFailed, id,
+            "crashed " + std::to_string(e.crashes.size()) + " times within " +
+                std::to_string(options_.crash_loop_window.count() / 1000) + "s; last: " + how};
+  }
+  milliseconds delay = options_.backoff_initial;
+  for (int k = 1; k < e.consecutive_crashes && delay < options_.backoff_max; ++k) delay *= 2;
+  delay = std::min(delay, options_.backoff_max);
+  e.info.state = InstanceState::kBackoff;
+  e.restart_at = now + delay;
+  return {InstanceEvent::kCrashed, id, how + "; restarting in " + std::to_string(delay.count()) + "ms"};
+}
+
+// Starts a backed-off instance again (outside the lock), unless it was stopped meanwhile.
+void Supervisor::Restart(const InstanceInfo& i, std::vector<InstanceEvent>* events) {
+  auto ref = launcher_.Launch(LaunchSpecOf(i));
+  MutexLock lock(mutex_);
+  auto it = entries_.find(i.id);
+  if (it == entries_.end() || it->second.info.state != InstanceState::kBackoff) {
+    if (ref.ok()) launcher_.Stop(*ref, options_.stop_grace);  // stopped meanwhile
+    return;
+  }
+  Entry& e = it->second;
+  if (!ref.ok()) {
+    e.info.last_exit = ref.error();
+    e.crashes.push_back(clock_.Now());
+    ++e.consecutive_crashes;
+    milliseconds delay = std::min(options_.backoff_max, options_.backoff_initial * 4);
+    e.restart_at = clock_.Now() + delay;
+    if (static_cast<int>(e.crashes.size()) >= options_.crash_loop_limit) {
+      e.info.state = InstanceState::kFailed;
+      events->push_back({InstanceEvent::kFailed, i.id, ref.error()});
+    }
+  } else {
+    e.info.process = *ref;
+    e.info.state = InstanceState::kRunning;
+    e.info.started_at = clock_.WallNow();
+    e.process_started = clock_.Now();
+    ++e.info.restarts;
+    events->push_back({InstanceEvent::kRestarted, i.id,
+                       "pid " + std::to_string(ref->pid) + " (restart " +
+                           std::to_string(e.info.restarts) + ")"});
+  }
+  PersistLocked();
+}
+
 void Supervisor::Tick() {
   // 1. Which running processes are gone? (system calls outside the lock)
   std::vector<InstanceInfo> running;
@@ -368,31 +427,8 @@ void Supervisor::Tick() {
     for (const auto& [id, how] : ended) {
       auto it = entries_.find(id);
       if (it == entries_.end() || it->second.info.state != InstanceState::kRunning) continue;
-      Entry& e = it->second;
-      e.info.last_exit = how;
-      // A process that ran for a full window before crashing starts a fresh backoff.
-      if (now - e.process_started >= options_.crash_loop_window) e.consecutive_crashes = 0;
-      ++e.consecutive_crashes;
-      e.crashes.push_back(now);
-      while (!e.crashes.empty() && now - e.crashes.front() > options_.crash_loop_window) {
-        e.crashes.pop_front();
-      }
+      events.push_back(CrashedLocked(it->second, id, how, now));
       changed = true;
-      if (static_cast<int>(e.crashes.size()) >= options_.crash_loop_limit) {
-        e.info.state = InstanceState::kFailed;
-        events.push_back({InstanceEvent::kFailed, id,
-                          "crashed " + std::to_string(e.crashes.size()) + " times within " +
-                              std::to_string(options_.crash_loop_window.count() / 1000) +
-                              "s; last: " + how});
-        continue;
-      }
-      milliseconds delay = options_.backoff_initial;
-      for (int k = 1; k < e.consecutive_crashes && delay < options_.backoff_max; ++k) delay *= 2;
-      delay = std::min(delay, options_.backoff_max);
-      e.info.state = InstanceState::kBackoff;
-      e.restart_at = now + delay;
-      events.push_back({InstanceEvent::kCrashed, id,
-                        how + "; restarting in " + std::to_string(delay.count()) + "ms"});
     }
     for (auto& [id, e] : entries_) {
       if (e.info.state == InstanceState::kBackoff && now >= e.restart_at) {
@@ -402,37 +438,7 @@ void Supervisor::Tick() {
     if (changed) PersistLocked();
   }
   // 2. Restart those whose backoff has passed, on the same port (the proxy's target).
-  for (const auto& i : to_restart) {
-    auto ref = launcher_.Launch(LaunchSpecOf(i));
-    MutexLock lock(mutex_);
-    auto it = entries_.find(i.id);
-    if (it == entries_.end() || it->second.info.state != InstanceState::kBackoff) {
-      if (ref.ok()) launcher_.Stop(*ref, options_.stop_grace);  // stopped meanwhile
-      continue;
-    }
-    Entry& e = it->second;
-    if (!ref.ok()) {
-      e.info.last_exit = ref.error();
-      e.crashes.push_back(clock_.Now());
-      ++e.consecutive_crashes;
-      milliseconds delay = std::min(options_.backoff_max, options_.backoff_initial * 4);
-      e.restart_at = clock_.Now() + delay;
-      if (static_cast<int>(e.crashes.size()) >= options_.crash_loop_limit) {
-        e.info.state = InstanceState::kFailed;
-        events.push_back({InstanceEvent::kFailed, i.id, ref.error()});
-      }
-    } else {
-      e.info.process = *ref;
-      e.info.state = InstanceState::kRunning;
-      e.info.started_at = clock_.WallNow();
-      e.process_started = clock_.Now();
-      ++e.info.restarts;
-      events.push_back({InstanceEvent::kRestarted, i.id,
-                        "pid " + std::to_string(ref->pid) + " (restart " +
-                            std::to_string(e.info.restarts) + ")"});
-    }
-    PersistLocked();
-  }
+  for (const auto& i : to_restart) Restart(i, &events);
   Emit(events);
 }
 

@@ -127,6 +127,9 @@ class Supervisor {
   };
 
   Status PersistLocked() REQUIRES(mutex_);
+  InstanceEvent CrashedLocked(Entry& e, const std::string& id, const std::string& how,
+                              Clock::TimePoint now) REQUIRES(mutex_);
+  void Restart(const InstanceInfo& info, std::vector<InstanceEvent>* events) EXCLUDES(mutex_);
   void Emit(const std::vector<InstanceEvent>& events);
   void TickLoop() EXCLUDES(thread_mutex_);
   std::string ExitOf(const InstanceInfo& info);
