@@ -79,6 +79,52 @@ Status ToStatus(const Result<ControlClient::Response>& r) {
 
 json HealthJson(const HealthSpec& h) { return HealthToJson(h); }
 
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// Waits until `fd` is ready for `events` or `deadline` passes (Interrupted: by then the
+// proxy may have acted on the request).
+Status WaitReady(int fd, short events, SteadyTime deadline, const std::string& where) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return Status::Interrupted(where + ": no answer within the timeout");
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+    if (r > 0) return Status::Ok();
+    if (r < 0 && errno != EINTR) return Status::Interrupted(where + ": poll: " + std::strerror(errno));
+  }
+}
+
+// Sends `req` whole, then reads the answer to the end of the connection (64 MiB at most).
+Result<std::string> Exchange(int fd, const std::string& req, SteadyTime deadline,
+                             const std::string& where) {
+  std::size_t sent = 0;
+  while (sent < req.size()) {
+    RETURN_IF_ERROR(WaitReady(fd, POLLOUT, deadline, where));
+    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return Status::Interrupted(where + ": send: " + std::strerror(errno));
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    RETURN_IF_ERROR(WaitReady(fd, POLLIN, deadline, where));
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return Status::Interrupted(where + ": recv: " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<std::size_t>(n));
+    if (data.size() > (64u << 20)) return Status::Interrupted(where + ": answer too large");
+  }
+  return data;
+}
+
 }  // namespace
 
 ControlClient::ControlClient(std::string socket_path, std::chrono::milliseconds timeout)
@@ -115,42 +161,8 @@ Result<ControlClient::Response> ControlClient::Call(const std::string& method,
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n" + body;
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  auto wait = [&](short events) -> Status {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      deadline - std::chrono::steady_clock::now())
-                      .count();
-      if (left <= 0) return Status::Interrupted(where + ": no answer within the timeout");
-      pollfd p{fd.get(), events, 0};
-      int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
-      if (r > 0) return Status::Ok();
-      if (r < 0 && errno != EINTR) return Status::Interrupted(where + ": poll: " + std::strerror(errno));
-    }
-  };
-  std::size_t sent = 0;
-  while (sent < req.size()) {
-    RETURN_IF_ERROR(wait(POLLOUT));
-    ssize_t n = ::send(fd.get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return Status::Interrupted(where + ": send: " + std::strerror(errno));
-    }
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string data;
-  char buf[16384];
-  for (;;) {
-    RETURN_IF_ERROR(wait(POLLIN));
-    ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return Status::Interrupted(where + ": recv: " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > (64u << 20)) return Status::Interrupted(where + ": answer too large");
-  }
+  ASSIGN_OR_RETURN(std::string data,
+                   Exchange(fd.get(), req, std::chrono::steady_clock::now() + timeout_, where));
   http1::ResponseHead head;
   auto pr = http1::ParseResponseHead(data, http1::Limits{}, &head);
   if (pr.status != http1::ParseStatus::kComplete) {
