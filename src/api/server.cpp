@@ -51,12 +51,6 @@ Result<sockaddr_storage> Resolve(const std::string& host, std::uint16_t port, so
   return ss;
 }
 
-// Waits up to `slice_ms` for `fd` to be readable.
-bool WaitReadable(int fd, int slice_ms) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, slice_ms) > 0;
-}
-
 // A request that could not be read: the status to answer it with (0: just close), and why.
 std::pair<int, std::string> ReadFailure(const beast::error_code& ec, std::size_t buffered,
                                         std::size_t max_body_bytes) {
@@ -89,7 +83,7 @@ void AnswerAndDrain(tcp::socket& socket, int status, const std::string& message)
   for (int idle = 0; idle < 10 && drained < (64u << 20);) {
     std::size_t n = socket.read_some(asio::buffer(sink), wec);
     if (wec == asio::error::would_block || wec == asio::error::try_again) {
-      if (!WaitReadable(socket.native_handle(), 200)) ++idle;
+      if (!WaitReadable(socket.native_handle(), std::chrono::milliseconds(200))) ++idle;
       continue;
     }
     if (wec) break;
@@ -210,7 +204,7 @@ void HttpServer::Serve(int fd) {
       http::read(socket, buffer, parser, ec);
       if ((ec == asio::error::would_block || ec == asio::error::try_again) && !stopping_ &&
           waited_ms < options_.read_timeout_ms) {
-        if (!WaitReadable(fd, 200)) waited_ms += 200;
+        if (!WaitReadable(fd, std::chrono::milliseconds(200))) waited_ms += 200;
         ec = {};
         continue;
       }

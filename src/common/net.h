@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,5 +22,8 @@ bool IsLoopbackHost(std::string_view host);
 // host, whatever addresses and family it used (found in /proc/net/tcp and tcp6 by the
 // address pair, IPv4-mapped forms included); nullopt for a remote peer or when not found.
 std::optional<unsigned> LocalPeerUid(int fd);
+
+// Waits up to `timeout` for `fd` to be readable (or closed, or failed): false when it is not.
+bool WaitReadable(int fd, std::chrono::milliseconds timeout);
 
 }  // namespace gravity

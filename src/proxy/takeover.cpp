@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/net.h"
+
 namespace gravity::proxy {
 
 namespace {
@@ -27,11 +29,6 @@ constexpr std::string_view kReady = "ready\n";
 constexpr int kMaxFds = 3;
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
-bool WaitReadable(int fd, std::chrono::milliseconds timeout) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
-}
 
 // Sends the hello ("gravity-takeover 2 listen https metrics\n") with the descriptors.
 bool SendFds(int sock, const InheritedSockets& s) {
