@@ -6,23 +6,12 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/strings.h"
 #include "common/version.h"
 
 namespace gravity::api {
 
 namespace {
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < s.size()) {
-    std::size_t end = s.find(',', start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 bool IsTerminal(const std::string& status) {
   return status == "succeeded" || status == "failed" || status == "superseded" ||
@@ -41,7 +30,7 @@ nlohmann::json RunToJson(const pipeline::RunRecord& run) {
           {"commit", run.commit},
           {"subject", run.subject},
           {"author", run.author},
-          {"environments", SplitComma(run.environments)},
+          {"environments", SplitNonEmpty(run.environments, ',')},
           {"trigger", run.trigger},
           {"status", run.status},
           {"stage", run.stage},

@@ -1,6 +1,7 @@
 #include "config/spec.h"
 
 #include "common/duration.h"
+#include "common/strings.h"
 
 namespace gravity::config {
 
@@ -72,12 +73,6 @@ AppChange CompareApps(const StackApp& a, const StackApp& b) {
   return c;
 }
 
-std::string JoinList(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
 }  // namespace
 
 StackDiff Diff(const StackSpec& before, const StackSpec& after) {
@@ -109,11 +104,12 @@ StackDiff Diff(const StackSpec& before, const StackSpec& after) {
 
 std::vector<std::string> StackDiff::Describe() const {
   std::vector<std::string> out;
-  if (!fields.empty()) out.push_back("stack changed: " + JoinList(fields));
+  if (!fields.empty()) out.push_back("stack changed: " + gravity::Join(fields, ", "));
   for (const auto& a : apps_added) out.push_back("app " + a + " added");
   for (const auto& a : apps_removed) out.push_back("app " + a + " removed");
   for (const auto& c : apps_changed) {
-    if (!c.fields.empty()) out.push_back("app " + c.name + " changed: " + JoinList(c.fields));
+    if (!c.fields.empty())
+      out.push_back("app " + c.name + " changed: " + gravity::Join(c.fields, ", "));
     for (const auto& e : c.environments_added) {
       out.push_back("app " + c.name + ": environment " + e + " added");
     }
@@ -122,7 +118,7 @@ std::vector<std::string> StackDiff::Describe() const {
     }
     for (const auto& e : c.environments_changed) {
       out.push_back("app " + c.name + ": environment " + e.name +
-                    " changed: " + JoinList(e.fields));
+                    " changed: " + gravity::Join(e.fields, ", "));
     }
   }
   return out;

@@ -3,8 +3,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,51 +12,12 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "config/spec.h"
-#include "pipeline/command.h"
 #include "pipeline/mirror.h"
+#include "pipeline/options.h"
 #include "pipeline/run_store.h"
 #include "store/db.h"
 
 namespace gravity::pipeline {
-
-// What the deploy hook gets once a run's release passed build and test and was sealed.
-struct DeployRequest {
-  std::int64_t run_id = 0;
-  std::string app;
-  std::string environment;
-  std::string commit;
-  std::string release_dir;  // read-only
-  config::AppSpec spec;     // the release's gravity.yml
-  bool resumed = false;     // the run re-queued after a daemon restart interrupted one
-  // Appends one line to the run's `deploy` stage log (thread-safe).
-  std::function<void(const std::string&)> log;
-  // Runs the release's verify command (spec.verify) sandboxed like its tests, with these
-  // variables added to its environment; Ok when it exited 0. Set by the pipeline.
-  std::function<Status(const std::map<std::string, std::string>& candidate_env)> verify;
-};
-
-// Called once per environment the run deploys to; its Status decides the deploy stage.
-// Runs on the app's runner thread (one run per app at a time).
-using DeployHook = std::function<Status(const DeployRequest&)>;
-
-struct PipelineOptions {
-  std::string state_dir;   // mirrors in repos/, releases in releases/, scratch in tmp/
-  Clock* clock = nullptr;  // default: the real clock
-  DeployHook deploy_hook;  // empty: runs end after the release is sealed
-  // Also gets every line stored in a run's log (stage: checkout, build, test, seal,
-  // deploy), from the run's threads: must be thread-safe. The daemon feeds its log store.
-  std::function<void(const std::string& app, const std::string& commit, const std::string& stage,
-                     const std::vector<LogLine>& lines)>
-      output_sink;
-  int test_port_base = 41000;  // GRAVITY_PORT_BASE = base + 1000*app index + 100*worker
-  std::size_t log_head_bytes = 512 * 1024;  // per build, and per test file / 4
-  std::size_t log_tail_bytes = 512 * 1024;
-  int keep_logs_of_runs = 200;  // per app: older runs' logs are deleted (runs stay)
-  bool start_threads = true;    // false: tests drive PollOnce/RunNext themselves
-  // The gravity executable whose `_sandbox` runs each build and test command in the
-  // sandbox under the app's build_limits. Empty: commands run plainly (unit tests only).
-  std::string gravity_binary;
-};
 
 struct WebhookResponse {
   int status = 200;
@@ -144,38 +103,8 @@ class Pipeline {
   Status QueueRunForTip(AppState* app, const std::string& branch, const std::string& commit,
                         const std::vector<std::string>& envs, const std::string& trigger,
                         std::int64_t now);
-  // One run, stage by stage; each stage is a step below. A stage that ends the run
-  // (failure, interruption) calls Finish(), and no later stage runs.
-  struct RunContext;
-  struct TestFailure;
-  struct TestResults;
+  // One run, stage by stage (RunExecutor).
   Status Execute(AppState* app, const RunRecord& run);
-  Status CheckoutStage(RunContext& ctx);
-  Status BuildStage(RunContext& ctx);
-  Status TestStage(RunContext& ctx);
-  void TestWorker(RunContext& ctx, int w, const std::vector<std::string>& files,
-                  const std::string& tmp_root, TestResults& results);
-  bool RunTestFile(RunContext& ctx, int w, const std::string& file, const std::string& tmp,
-                   TestResults& results);
-  static std::string DescribeFailures(std::vector<TestFailure> failures, std::size_t total);
-  Status SealStage(RunContext& ctx);
-  Status DeployStage(RunContext& ctx);
-  Status Verify(RunContext& ctx, const std::string& env,
-                const std::map<std::string, std::string>& candidate);
-  Status Finish(RunContext& ctx, const std::string& stage, const std::string& status,
-                const std::string& error);
-  Status SkipStage(std::int64_t id, const std::string& stage);
-  Status AppendRunLogs(RunContext& ctx, const std::string& stage,
-                       const std::vector<LogLine>& lines);
-  void StoreLog(RunContext& ctx, const std::string& stage, const std::string& text);
-  std::vector<std::string> SandboxWrapper(RunContext& ctx, const std::string& stage,
-                                          const std::string& name,
-                                          const std::vector<std::string>& writable,
-                                          const std::vector<std::string>& read_only);
-  CommandOptions SandboxedLikeTest(RunContext& ctx, const std::string& stage,
-                                   const std::string& name, const std::string& tmp,
-                                   std::chrono::milliseconds timeout);
-  Result<CommandResult> RunTracked(RunContext& ctx, CommandOptions o);
   Status Recover();
 
   store::Db& db_;
@@ -184,8 +113,8 @@ class Pipeline {
   PipelineOptions options_;
   Clock& clock_;
   std::map<std::string, std::unique_ptr<AppState>> apps_;  // immutable after Init()
-  std::atomic<bool> stopping_{false};  // BeginStop
-  std::atomic<bool> stopped_{false};   // Stop
+  std::atomic<bool> stopping_{false};                      // BeginStop
+  std::atomic<bool> stopped_{false};                       // Stop
   bool started_ = false;
 };
 

@@ -18,25 +18,11 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/strings.h"
 
 namespace gravity::runtime {
 
 namespace {
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
 
 bool HasWord(const std::string& list, const std::string& word, char sep) {
   for (const auto& w : Split(list, sep)) {
