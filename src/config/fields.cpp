@@ -3,6 +3,8 @@
 #include <charconv>
 
 #include "common/duration.h"
+#include "common/fs.h"
+#include "config/values.h"
 
 namespace gravity::config {
 
@@ -89,6 +91,32 @@ bool IsMapOrNull(Checker& c, const Entry& e, const std::string& where) {
   if (e.value.IsMap() || e.value.IsNull()) return true;
   c.Error(e.value.Mark(), where, std::string("expected a mapping, got ") + KindName(e.value));
   return false;
+}
+
+std::optional<std::string> ReadFileField(Checker& c, const Entry& e, const std::string& f,
+                                         const std::string& base_dir, std::string* abs) {
+  std::string p;
+  if (!ReadString(c, e, f, p)) return std::nullopt;
+  *abs = Resolve(base_dir, p);
+  auto content = ReadFile(*abs);
+  if (!content.ok()) {
+    c.Error(e.value.Mark(), f, "cannot read " + Quote(*abs) + ": " + content.error());
+    return std::nullopt;
+  }
+  return std::move(*content);
+}
+
+void ReadPemFile(Checker& c, const Entry& e, const std::string& f, const std::string& base_dir,
+                 const char* kind, std::string& out) {
+  std::string abs;
+  auto content = ReadFileField(c, e, f, base_dir, &abs);
+  if (!content) return;
+  if (content->find("-----BEGIN ") == std::string::npos ||
+      content->find(std::string(kind) + "-----") == std::string::npos) {
+    c.Error(e.value.Mark(), f, Quote(abs) + " is not a PEM " + kind + " file");
+    return;
+  }
+  out = abs;
 }
 
 }  // namespace gravity::config

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "config/checker.h"
@@ -38,5 +39,17 @@ bool ReadDuration(Checker& c, const Entry& e, const std::string& where,
 // A section that must be a mapping. `null` (an empty section) is accepted as an empty
 // mapping so that its required fields are reported.
 bool IsMapOrNull(Checker& c, const Entry& e, const std::string& where);
+
+// A field naming a file, resolved against `base_dir` (the stack file's directory): its
+// content, with its absolute path in *abs; nullopt with the error reported (the value is
+// not a string, or the file is unreadable).
+std::optional<std::string> ReadFileField(Checker& c, const Entry& e, const std::string& where,
+                                         const std::string& base_dir, std::string* abs);
+
+// A PEM file the proxy will load: it must be readable and look like PEM of `kind`
+// ("CERTIFICATE", "PRIVATE KEY"); `out` gets its absolute path. The proxy checks the rest
+// (the key matches, the chain).
+void ReadPemFile(Checker& c, const Entry& e, const std::string& where, const std::string& base_dir,
+                 const char* kind, std::string& out);
 
 }  // namespace gravity::config
