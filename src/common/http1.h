@@ -194,6 +194,7 @@ class ChunkedDecoder {
   bool SizeChar(char c);       // one byte of the size line's digits; false: failed
   bool ExtensionChar(char c);  // one byte of the size line after the digits; false: failed
   bool TrailerChar(char c);    // one byte of a trailer line; false: failed
+  bool CountTrailerByte();     // the line and section limits; false: failed
 
   Limits limits_;
   State state_ = State::kSize;

@@ -131,6 +131,15 @@ bool ChunkedDecoder::SizeChar(char c) {
 }
 
 // One byte of the trailer section (RFC 9112 7.1.2), up to the CR of the final empty line.
+// One more byte of the trailer line being read: false (rejected) past the line limit or
+// the whole trailer section's.
+bool ChunkedDecoder::CountTrailerByte() {
+  if (++line_bytes_ > limits_.max_line_bytes || ++trailer_bytes_ > limits_.max_trailer_bytes) {
+    return Reject("trailer section too large");
+  }
+  return true;
+}
+
 bool ChunkedDecoder::TrailerChar(char c) {
   switch (state_) {
     case State::kTrailerStart:
@@ -140,30 +149,22 @@ bool ChunkedDecoder::TrailerChar(char c) {
       }
       if (!IsTchar(c)) return Reject("malformed trailer field");
       state_ = State::kTrailerName;
-      line_bytes_ = 1;
-      if (++trailer_bytes_ > limits_.max_trailer_bytes) return Reject("trailer section too large");
-      return true;
+      line_bytes_ = 0;
+      return CountTrailerByte();
     case State::kTrailerName:
       if (c == ':') {
         state_ = State::kTrailer;
       } else if (!IsTchar(c)) {
         return Reject("malformed trailer field name");
       }
-      if (++line_bytes_ > limits_.max_line_bytes ||
-          ++trailer_bytes_ > limits_.max_trailer_bytes) {
-        return Reject("trailer section too large");
-      }
-      return true;
+      return CountTrailerByte();
     case State::kTrailer:
       if (c == '\r') {
         state_ = State::kTrailerLf;
-      } else if (!IsFieldChar(c)) {
-        return Reject("invalid character in trailer field");
-      } else if (++line_bytes_ > limits_.max_line_bytes ||
-                 ++trailer_bytes_ > limits_.max_trailer_bytes) {
-        return Reject("trailer section too large");
+        return true;
       }
-      return true;
+      if (!IsFieldChar(c)) return Reject("invalid character in trailer field");
+      return CountTrailerByte();
     case State::kTrailerLf:
       if (c != '\n') return Reject("trailer line not ended by CRLF");
       state_ = State::kTrailerStart;
