@@ -47,7 +47,6 @@ std::string Str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-
 std::string WallTime(std::int64_t ms) {
   if (ms <= 0) return "-";
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
@@ -204,8 +203,7 @@ int Releases(DaemonClient& client, const std::string& app, bool as_json) {
   return 0;
 }
 
-int Move(DaemonClient& client, const std::string& path, const json& body,
-         const std::string& what) {
+int Move(DaemonClient& client, const std::string& path, const json& body, const std::string& what) {
   auto r = CallDaemon(client, "POST", path, body, std::chrono::minutes(15));
   if (!r) return 1;
   std::printf("%s: %s live%s after %lld ms\n", what.c_str(), ShortCommit(Str(*r, "commit")).c_str(),
@@ -260,16 +258,8 @@ void CatchUp(logs::Ingester& ingester) {
   }
 }
 
-int Logs(const config::StackSpec& stack, const LogsArgs& a) {
-  if (!stack.FindApp(a.app)) {
-    std::fprintf(stderr, "no app named '%s' in %s\n", a.app.c_str(), stack.file.c_str());
-    return 2;
-  }
-  if (!a.env.empty() && !stack.FindApp(a.app)->FindEnvironment(a.env)) {
-    std::fprintf(stderr, "app '%s' has no environment named '%s'\n", a.app.c_str(),
-                 a.env.c_str());
-    return 2;
-  }
+// The flags as the parameters of a log query (logs::ParseQuery), the API's names.
+std::map<std::string, std::string> QueryParams(const LogsArgs& a) {
   std::map<std::string, std::string> params = {{"app", a.app}};
   auto put = [&](const char* k, const std::string& v) {
     if (!v.empty()) params[k] = v;
@@ -286,6 +276,19 @@ int Logs(const config::StackSpec& stack, const LogsArgs& a) {
     params["field" + std::to_string(i)] = a.fields[i];
   }
   if (a.n > 0) params["n"] = std::to_string(a.n);
+  return params;
+}
+
+int Logs(const config::StackSpec& stack, const LogsArgs& a) {
+  if (!stack.FindApp(a.app)) {
+    std::fprintf(stderr, "no app named '%s' in %s\n", a.app.c_str(), stack.file.c_str());
+    return 2;
+  }
+  if (!a.env.empty() && !stack.FindApp(a.app)->FindEnvironment(a.env)) {
+    std::fprintf(stderr, "app '%s' has no environment named '%s'\n", a.app.c_str(), a.env.c_str());
+    return 2;
+  }
+  std::map<std::string, std::string> params = QueryParams(a);
   auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     Clock::Real().WallNow().time_since_epoch())
                     .count();
@@ -344,6 +347,26 @@ int Logs(const config::StackSpec& stack, const LogsArgs& a) {
   }
 }
 
+void AddLogsOptions(CLI::App& cmd, LogsArgs& a) {
+  cmd.add_option("app", a.app, "app name")->required();
+  cmd.add_option("--env", a.env, "only this environment");
+  cmd.add_option("--release", a.release, "only this release (commit prefix)");
+  cmd.add_option("--instance", a.instance, "only this instance");
+  cmd.add_option("--source", a.source, "only app, proxy, build, test or deploy");
+  cmd.add_option("--since", a.since,
+                 "only lines from this long ago (10m, 2h) or an RFC 3339 time on");
+  cmd.add_option("--until", a.until, "only lines before this (as --since)");
+  cmd.add_option("--grep", a.grep,
+                 "only lines matching this regular expression (plain text: a substring)");
+  cmd.add_option("--request", a.request,
+                 "the proxy's line of this request id and every line carrying it");
+  cmd.add_option("--field", a.fields,
+                 "JSON lines whose field equals a value: NAME=VALUE (repeatable)");
+  cmd.add_option("-n", a.n, "only the newest N lines");
+  cmd.add_flag("--json", a.json, "one JSON object per line");
+  cmd.add_flag("-f,--follow", a.follow, "keep printing new lines");
+}
+
 }  // namespace
 
 int ReleaseCommand(int argc, char** argv) {
@@ -380,23 +403,7 @@ int ReleaseCommand(int argc, char** argv) {
     cmd.description(
         "Lines of the stack's log store (instances, proxy, builds, tests, deploys), merged by "
         "time; each prefixed with its instance and release");
-    cmd.add_option("app", logs_args.app, "app name")->required();
-    cmd.add_option("--env", logs_args.env, "only this environment");
-    cmd.add_option("--release", logs_args.release, "only this release (commit prefix)");
-    cmd.add_option("--instance", logs_args.instance, "only this instance");
-    cmd.add_option("--source", logs_args.source, "only app, proxy, build, test or deploy");
-    cmd.add_option("--since", logs_args.since,
-                   "only lines from this long ago (10m, 2h) or an RFC 3339 time on");
-    cmd.add_option("--until", logs_args.until, "only lines before this (as --since)");
-    cmd.add_option("--grep", logs_args.grep,
-                   "only lines matching this regular expression (plain text: a substring)");
-    cmd.add_option("--request", logs_args.request,
-                   "the proxy's line of this request id and every line carrying it");
-    cmd.add_option("--field", logs_args.fields,
-                   "JSON lines whose field equals a value: NAME=VALUE (repeatable)");
-    cmd.add_option("-n", logs_args.n, "only the newest N lines");
-    cmd.add_flag("--json", logs_args.json, "one JSON object per line");
-    cmd.add_flag("-f,--follow", logs_args.follow, "keep printing new lines");
+    AddLogsOptions(cmd, logs_args);
   }
   try {
     cmd.parse(argc, argv);
