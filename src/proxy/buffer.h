@@ -45,6 +45,7 @@ class Buffer {
   std::string_view view() const { return {data_.get() + begin_, end_ - begin_}; }
   std::size_t size() const { return end_ - begin_; }
   bool empty() const { return begin_ == end_; }
+  bool held() const { return data_ != nullptr; }  // memory is held (Release frees it)
   void Consume(std::size_t n) {
     begin_ += n;
     if (begin_ >= end_) begin_ = end_ = 0;

@@ -163,13 +163,18 @@ awaitable<Session::Next> Session::ReadHead() {
       if (!Readable()) co_return Next::kPark;
       watch_.trimmed = false;
     }
+    const bool held = buf_.held();
     auto space = buf_.Space(limits.max_header_bytes + 1024);
     std::size_t n = 0;
     if (tls_) {
       n = co_await tls_->ReadSome(space, ec_);
-    } else if (buf_.empty()) {
-      // Waiting for a request: what is there is read at once; otherwise the wait holds no
-      // buffer (a connection between requests costs its Session, not its buffer too).
+    } else if (buf_.empty() && !held) {
+      // Waiting for a request with no buffer (a new or resumed connection): what is there
+      // is read at once; otherwise the wait holds no buffer either (a connection between
+      // requests costs its Session, not its buffer too). A connection that still holds
+      // the buffer of its last request reads into it below: that wait costs no readiness
+      // registration (Asio's read tries a recv, then waits on the registered socket),
+      // and the idle sweep trims the buffer after kTrimIdleAfter.
       if (!TryRead(space, &n)) {
         buf_.Release();
         co_await sock_.async_wait(tcp::socket::wait_read, tok);
