@@ -56,13 +56,6 @@ Result<std::string> ResolveProgram(const SpawnOptions& options) {
   return Status::Error("spawn: '" + program + "' not found on PATH");
 }
 
-std::vector<char*> Pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
 // In the forked child: only async-signal-safe calls from here (everything was built before
 // fork). On failure the errno goes to `err_fd` and the child exits 127.
 [[noreturn]] void ExecChild(const SpawnOptions& options, const char* program, char** argv,
@@ -106,13 +99,20 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
 
 }  // namespace
 
+std::vector<char*> ExecPointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
 Result<pid_t> Spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return Status::Error("spawn: empty command");
   // Build everything the child needs before fork: after fork only async-signal-safe calls.
   std::vector<std::string> env_storage = ChildEnvironment(options);
-  std::vector<char*> envp = Pointers(env_storage);
+  std::vector<char*> envp = ExecPointers(env_storage);
   std::vector<std::string> argv_storage = options.argv;
-  std::vector<char*> argv = Pointers(argv_storage);
+  std::vector<char*> argv = ExecPointers(argv_storage);
   ASSIGN_OR_RETURN(std::string program, ResolveProgram(options));
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Status::Error("spawn: pipe failed");

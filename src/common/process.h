@@ -29,6 +29,10 @@ struct SpawnOptions {
 // between fork and exec, so it may be called from a multi-threaded process.
 Result<pid_t> Spawn(const SpawnOptions& options);
 
+// The strings as the null-ended `char*` array execve takes (argv, envp), pointing into
+// `strings`: built before fork, so the child allocates nothing.
+std::vector<char*> ExecPointers(std::vector<std::string>& strings);
+
 // Start time of a process in clock ticks since boot (/proc/PID/stat field 22). Together
 // with the pid it identifies a process for good: a reused pid has a different start time.
 Result<std::uint64_t> ProcessStartTime(pid_t pid);

@@ -139,7 +139,7 @@ class RotatingLog {
   RotatingLog& operator=(const RotatingLog&) = delete;
 
   bool Open() {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd_ = OpenForAppend();
     if (fd_ < 0) return false;
     struct stat st {};
     size_ = ::fstat(fd_, &st) == 0 ? st.st_size : 0;
@@ -154,7 +154,7 @@ class RotatingLog {
     if (size_ < max_bytes_) return;
     std::string older = path_ + ".1";
     if (::rename(path_.c_str(), older.c_str()) != 0) return;
-    int fresh = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fresh = OpenForAppend();
     if (fresh < 0) return;
     ::close(fd_);
     fd_ = fresh;
@@ -162,6 +162,10 @@ class RotatingLog {
   }
 
  private:
+  int OpenForAppend() const {
+    return ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
+
   std::string path_;
   std::int64_t max_bytes_;
   int fd_ = -1;

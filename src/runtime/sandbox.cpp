@@ -349,9 +349,7 @@ Result<pid_t> SpawnSandboxed(const SandboxOptions& o, const Cgroup* cgroup,
     argv = SandboxArgv(o, gravity_binary, seccomp_fd, program);
   }
   // Everything the child needs is prepared before fork (no allocation after it).
-  std::vector<char*> cargv;
-  for (auto& s : argv) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
+  std::vector<char*> cargv = ExecPointers(argv);
   // The environment minus what would reach the daemon: an operator who exported
   // GRAVITY_TOKEN for the CLI before `gravity up` must not hand it to every app.
   std::vector<char*> envp;
