@@ -29,11 +29,7 @@ namespace {
 using std::chrono::milliseconds;
 using nlohmann::json;
 
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             Clock::Real().WallNow().time_since_epoch())
-      .count();
-}
+std::int64_t NowMs() { return Clock::Real().WallMs(); }
 
 std::vector<std::string> ProxyArgv(const std::string& self, const config::StackSpec& stack,
                                    const StackPaths& paths) {

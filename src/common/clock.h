@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 
 namespace gravity {
@@ -16,6 +17,11 @@ class Clock {
   virtual TimePoint Now() const = 0;
   // Wall-clock time, for records shown to users.
   virtual std::chrono::system_clock::time_point WallNow() const = 0;
+  // WallNow() in milliseconds since the Unix epoch: the time stamps of stored records.
+  std::int64_t WallMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(WallNow().time_since_epoch())
+        .count();
+  }
   // Waits `d`: the real clock sleeps; a fake one moves its time on instead. Logic that
   // polls waits through this, never through std::this_thread::sleep_for.
   virtual void SleepFor(Duration d) = 0;

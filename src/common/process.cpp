@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/strings.h"
 
 extern char** environ;
 
@@ -45,14 +46,7 @@ Result<std::string> ResolveProgram(const SpawnOptions& options) {
   } else if (const char* p = ::getenv("PATH"); p && options.inherit_env) {
     path = p;
   }
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string candidate = path.substr(start, end - start) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
+  if (auto found = FindOnPath(program, path)) return *found;
   return Status::Error("spawn: '" + program + "' not found on PATH");
 }
 
@@ -98,6 +92,14 @@ Result<std::string> ResolveProgram(const SpawnOptions& options) {
 }
 
 }  // namespace
+
+std::optional<std::string> FindOnPath(const std::string& program, const std::string& path) {
+  for (const auto& dir : Split(path, ':')) {
+    std::string candidate = dir + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
+}
 
 std::vector<char*> ExecPointers(std::vector<std::string>& strings) {
   std::vector<char*> out;

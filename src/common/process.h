@@ -33,6 +33,10 @@ Result<pid_t> Spawn(const SpawnOptions& options);
 // `strings`: built before fork, so the child allocates nothing.
 std::vector<char*> ExecPointers(std::vector<std::string>& strings);
 
+// The first `dir/program` that is executable, for each dir of the ':'-separated `path`
+// in turn; nullopt when none is.
+std::optional<std::string> FindOnPath(const std::string& program, const std::string& path);
+
 // Start time of a process in clock ticks since boot (/proc/PID/stat field 22). Together
 // with the pid it identifies a process for good: a reused pid has a different start time.
 Result<std::uint64_t> ProcessStartTime(pid_t pid);

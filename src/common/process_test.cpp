@@ -60,6 +60,21 @@ TEST(Process, StopProcessGroupKillsGrandchildrenThatIgnoreTerm) {
   RemoveTree(*dir);
 }
 
+TEST(Process, FindOnPathTakesTheFirstExecutableInPathOrder) {
+  auto dir = MakeTempDir("gravity-path-test");
+  ASSERT_TRUE(dir.ok()) << dir.error();
+  const std::string a = *dir + "/a", b = *dir + "/b";
+  ASSERT_TRUE(MakeDirs(a).ok() && MakeDirs(b).ok());
+  ASSERT_TRUE(WriteFileAtomic(a + "/tool", "#!/bin/sh\n", 0644).ok());  // not executable
+  ASSERT_TRUE(WriteFileAtomic(b + "/tool", "#!/bin/sh\n", 0755).ok());
+  EXPECT_EQ(FindOnPath("tool", a + ":" + b), b + "/tool");
+  EXPECT_EQ(FindOnPath("tool", "::" + b + ":"), b + "/tool");  // empty fields are skipped
+  EXPECT_EQ(FindOnPath("tool", a), std::nullopt);
+  EXPECT_EQ(FindOnPath("missing", a + ":" + b), std::nullopt);
+  EXPECT_EQ(FindOnPath("tool", ""), std::nullopt);
+  EXPECT_TRUE(RemoveTree(*dir).ok());
+}
+
 TEST(Process, ShellQuoteSurvivesTheShell) {
   EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
 }

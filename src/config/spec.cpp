@@ -108,8 +108,9 @@ std::vector<std::string> StackDiff::Describe() const {
   for (const auto& a : apps_added) out.push_back("app " + a + " added");
   for (const auto& a : apps_removed) out.push_back("app " + a + " removed");
   for (const auto& c : apps_changed) {
-    if (!c.fields.empty())
+    if (!c.fields.empty()) {
       out.push_back("app " + c.name + " changed: " + gravity::Join(c.fields, ", "));
+    }
     for (const auto& e : c.environments_added) {
       out.push_back("app " + c.name + ": environment " + e + " added");
     }

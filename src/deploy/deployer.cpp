@@ -47,11 +47,7 @@ void Deployer::Sleep(std::chrono::milliseconds d) {
   }
 }
 
-std::int64_t Deployer::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             clock_.WallNow().time_since_epoch())
-      .count();
-}
+std::int64_t Deployer::NowMs() const { return clock_.WallMs(); }
 
 std::mutex& Deployer::EnvLock(const std::string& app, const std::string& env) {
   MutexLock lock(locks_mutex_);

@@ -88,9 +88,7 @@ void TrafficHistory::Append(Pool& pool, const PoolRequests& reading, Clock::Time
   if (!from || at <= *from) return;  // the first reading: a base only
   const PoolRequests d = reading.Since(base);  // a restarted proxy: what it answered since
   TrafficPoint p;
-  p.t_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-               clock_.WallNow().time_since_epoch())
-               .count();
+  p.t_ms = clock_.WallMs();
   p.seconds = std::chrono::duration<double>(at - *from).count();
   p.requests = d.total;
   p.errors_5xx = d.errors_5xx;

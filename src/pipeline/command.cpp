@@ -69,11 +69,6 @@ std::string CommandResult::Describe() const {
 
 namespace {
 
-std::int64_t WallMs(Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch())
-      .count();
-}
-
 // Starts `/bin/sh -c command` (behind options.wrapper) in a process group of its own, its
 // stdout and stderr on one pipe; `*out` is the pipe's read end, non-blocking.
 Result<pid_t> StartCommand(const CommandOptions& options, int* out) {
@@ -134,7 +129,7 @@ class LineCollector {
  private:
   void Add(std::string text) {
     std::size_t head_before = log_.head_lines();
-    log_.Add({WallMs(clock_), std::move(text)});
+    log_.Add({clock_.WallMs(), std::move(text)});
     if (options_.on_head_line && log_.head_lines() > head_before) {
       options_.on_head_line(log_.head_line(head_before));
     }

@@ -21,11 +21,6 @@ Pipeline::Pipeline(store::Db& db, config::StackSpec stack, PipelineOptions optio
 
 Pipeline::~Pipeline() { Stop(); }
 
-std::int64_t Pipeline::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch())
-      .count();
-}
-
 std::string Pipeline::ReleaseRoot(const std::string& app) const {
   return RunExecutor::ReleaseRoot(options_.state_dir, app);
 }
@@ -68,8 +63,8 @@ Status Pipeline::Recover() {
     }
     std::string stage = run.stage.empty() ? "checkout" : run.stage;
     std::string error = "interrupted: the daemon stopped during the " + stage + " stage";
-    RETURN_IF_ERROR(runs_.FinishStage(run.id, stage, "interrupted", error, NowMs()));
-    RETURN_IF_ERROR(runs_.FinishRun(run.id, "interrupted", stage, error, NowMs()));
+    RETURN_IF_ERROR(runs_.FinishStage(run.id, stage, "interrupted", error, clock_.WallMs()));
+    RETURN_IF_ERROR(runs_.FinishRun(run.id, "interrupted", stage, error, clock_.WallMs()));
     ASSIGN_OR_RETURN(auto sealed, runs_.ReleaseDir(run.app, run.commit));
     if (!run.release_dir.empty() && !sealed) {
       spdlog::info("run {}: discarding half-made release {}", run.id, run.release_dir);
@@ -87,7 +82,7 @@ Status Pipeline::Recover() {
       again.author = app->mirror->Author(again.commit);
     }
     again.trigger = "restart";
-    again.created_ms = NowMs();
+    again.created_ms = clock_.WallMs();
     ASSIGN_OR_RETURN(auto id, runs_.CreateRun(again));
     spdlog::info("run {} of {} was interrupted; queued run {} for {}", run.id, run.app, id,
                  again.commit.substr(0, 12));
@@ -168,7 +163,7 @@ Status Pipeline::PollOnce(const std::string& app_name, const std::string& trigge
     if (!envs_by_branch.count(b)) branches.push_back(b);
   }
   if (branches.empty()) return Status::Ok();
-  auto now = NowMs();
+  auto now = clock_.WallMs();
   auto tips = app->mirror->FetchBranches(branches);
   if (!tips.ok()) return RecordFetchFailure(app, branches, tips.error(), now);
   if (!app->last_remote_error.empty()) {
@@ -284,7 +279,7 @@ Result<std::int64_t> Pipeline::RequestRun(const std::string& app_name, const std
   run.author = app->mirror->Author(commit);
   run.environments = env->name;
   run.trigger = "manual";
-  run.created_ms = NowMs();
+  run.created_ms = clock_.WallMs();
   ASSIGN_OR_RETURN(auto id, runs_.CreateRun(run));
   NotifyRunner(app);
   return id;
@@ -296,7 +291,7 @@ Status Pipeline::Pause(const std::string& app_name, const std::string& env) {
   if (!app->spec.FindEnvironment(env)) {
     return Status::NotFound("app '" + app_name + "' has no environment '" + env + "'");
   }
-  RETURN_IF_ERROR(runs_.Pause(app_name, env, NowMs()));
+  RETURN_IF_ERROR(runs_.Pause(app_name, env, clock_.WallMs()));
   spdlog::info("app {}: automatic deploys to {} paused", app_name, env);
   return Status::Ok();
 }
@@ -361,7 +356,7 @@ Result<bool> Pipeline::RunNext(const std::string& app_name) {
   AppState* app = Find(app_name);
   if (!app) return Status::Error("no app '" + app_name + "' in the stack");
   if (stopping_) return false;
-  ASSIGN_OR_RETURN(auto run, runs_.TakeNext(app_name, NowMs()));
+  ASSIGN_OR_RETURN(auto run, runs_.TakeNext(app_name, clock_.WallMs()));
   if (!run) return false;
   spdlog::info("run {}: {} {} ({}) started", run->id, app_name, run->commit.substr(0, 12),
                run->branch.empty() ? run->ref : run->branch);
@@ -369,7 +364,7 @@ Result<bool> Pipeline::RunNext(const std::string& app_name) {
   if (!st.ok()) {
     // Store trouble: make sure the run does not stay `running`.
     spdlog::error("run {}: {}", run->id, st.message());
-    (void)runs_.FinishRun(run->id, "failed", run->stage, st.message(), NowMs());
+    (void)runs_.FinishRun(run->id, "failed", run->stage, st.message(), clock_.WallMs());
   }
   if (Status pruned = runs_.PruneLogs(app_name, options_.keep_logs_of_runs); !pruned.ok()) {
     spdlog::warn("app {}: pruning old logs: {}", app_name, pruned.message());

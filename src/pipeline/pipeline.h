@@ -94,7 +94,6 @@ class Pipeline {
   };
 
   AppState* Find(const std::string& app);
-  std::int64_t NowMs() const;
   void WatchLoop(AppState* app);
   void RunLoop(AppState* app);
   void NotifyRunner(AppState* app);

@@ -103,11 +103,6 @@ std::string RunExecutor::ReleaseRoot(const std::string& state_dir, const std::st
   return state_dir + "/releases/" + app;
 }
 
-std::int64_t RunExecutor::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch())
-      .count();
-}
-
 Status RunExecutor::Execute(const RunApp& app, const RunRecord& run) {
   Context ctx{app, run, ReleaseRoot(options_.state_dir, app.spec.name) + "/" + run.commit};
   for (auto stage : {&RunExecutor::CheckoutStage, &RunExecutor::BuildStage, &RunExecutor::TestStage,
@@ -116,7 +111,8 @@ Status RunExecutor::Execute(const RunApp& app, const RunRecord& run) {
     if (ctx.ended) return Status::Ok();
   }
   if (options_.deploy_hook) return DeployStage(ctx);
-  RETURN_IF_ERROR(runs_.FinishRun(run.id, "succeeded", ctx.reuse ? "test" : "seal", "", NowMs()));
+  RETURN_IF_ERROR(
+      runs_.FinishRun(run.id, "succeeded", ctx.reuse ? "test" : "seal", "", clock_.WallMs()));
   spdlog::info("run {}: succeeded", run.id);
   return Status::Ok();
 }
@@ -127,18 +123,18 @@ Status RunExecutor::Finish(Context& ctx, const std::string& stage, const std::st
   ctx.ended = true;
   const std::int64_t id = ctx.id();
   const RunRecord& run = ctx.record;
-  RETURN_IF_ERROR(
-      runs_.FinishStage(id, stage, status == "succeeded" ? "succeeded" : status, error, NowMs()));
+  RETURN_IF_ERROR(runs_.FinishStage(id, stage, status == "succeeded" ? "succeeded" : status, error,
+                                    clock_.WallMs()));
   if (status != "succeeded" && ctx.created_release) {
     ASSIGN_OR_RETURN(auto sealed, runs_.ReleaseDir(ctx.app.spec.name, run.commit));
     if (!sealed) (void)RemoveTree(ctx.release_dir);
   }
-  RETURN_IF_ERROR(runs_.FinishRun(id, status, stage, error, NowMs()));
+  RETURN_IF_ERROR(runs_.FinishRun(id, status, stage, error, clock_.WallMs()));
   if (status == "interrupted") {
     // Stopped by a daemon shutdown: run the newest tip again next time.
     RunRecord again = run;
     again.trigger = "restart";
-    again.created_ms = NowMs();
+    again.created_ms = clock_.WallMs();
     if (!run.branch.empty()) {
       auto b = runs_.GetBranch(run.app, run.branch);
       if (b.ok() && *b && !(*b)->commit.empty()) again.commit = (*b)->commit;
@@ -160,12 +156,12 @@ Status RunExecutor::AppendRunLogs(Context& ctx, const std::string& stage,
 }
 
 void RunExecutor::StoreLog(Context& ctx, const std::string& stage, const std::string& text) {
-  (void)AppendRunLogs(ctx, stage, {{NowMs(), text}});
+  (void)AppendRunLogs(ctx, stage, {{clock_.WallMs(), text}});
 }
 
 Status RunExecutor::SkipStage(std::int64_t id, const std::string& stage) {
-  RETURN_IF_ERROR(runs_.StartStage(id, stage, NowMs()));
-  return runs_.FinishStage(id, stage, "skipped", "", NowMs());
+  RETURN_IF_ERROR(runs_.StartStage(id, stage, clock_.WallMs()));
+  return runs_.FinishStage(id, stage, "skipped", "", clock_.WallMs());
 }
 
 // Build and test commands run sandboxed: the app's uid, its build_limits, the state dir
@@ -235,7 +231,7 @@ Status RunExecutor::CheckoutStage(Context& ctx) {
   const std::int64_t id = ctx.id();
   const std::string& app_name = ctx.app.spec.name;
   const std::string& commit = ctx.record.commit;
-  RETURN_IF_ERROR(runs_.StartStage(id, "checkout", NowMs()));
+  RETURN_IF_ERROR(runs_.StartStage(id, "checkout", clock_.WallMs()));
   RETURN_IF_ERROR(runs_.SetReleaseDir(id, ctx.release_dir));
   ASSIGN_OR_RETURN(auto sealed_dir, runs_.ReleaseDir(app_name, commit));
   ctx.reuse = sealed_dir && ::access(ctx.release_dir.c_str(), F_OK) == 0;
@@ -253,7 +249,7 @@ Status RunExecutor::CheckoutStage(Context& ctx) {
   auto spec = config::LoadAppSpec(ctx.release_dir + "/gravity.yml", "gravity.yml");
   if (!spec.ok()) return Finish(ctx, "checkout", "failed", spec.error());
   ctx.spec = std::move(*spec);
-  RETURN_IF_ERROR(runs_.FinishStage(id, "checkout", "succeeded", "", NowMs()));
+  RETURN_IF_ERROR(runs_.FinishStage(id, "checkout", "succeeded", "", clock_.WallMs()));
   if (stopping_.load()) {
     return Finish(ctx, "checkout", "interrupted", "interrupted: the daemon stopped");
   }
@@ -270,7 +266,7 @@ Status RunExecutor::BuildStage(Context& ctx) {
   const std::int64_t id = ctx.id();
   if (ctx.reuse) return SkipStage(id, "build");
   if (!ctx.spec.build || ctx.spec.build->command.empty()) return Status::Ok();
-  RETURN_IF_ERROR(runs_.StartStage(id, "build", NowMs()));
+  RETURN_IF_ERROR(runs_.StartStage(id, "build", clock_.WallMs()));
   CommandOptions o;
   o.command = ctx.spec.build->command;
   o.wrapper =
@@ -301,14 +297,14 @@ Status RunExecutor::BuildStage(Context& ctx) {
         ctx, "build", "failed",
         "build command " + r->Describe() + (tail.empty() ? "" : "; last output:\n" + tail));
   }
-  return runs_.FinishStage(id, "build", "succeeded", "", NowMs());
+  return runs_.FinishStage(id, "build", "succeeded", "", clock_.WallMs());
 }
 
 Status RunExecutor::TestStage(Context& ctx) {
   const std::int64_t id = ctx.id();
   if (ctx.reuse) return SkipStage(id, "test");
   if (!ctx.spec.test || ctx.spec.test->command.empty()) return Status::Ok();
-  RETURN_IF_ERROR(runs_.StartStage(id, "test", NowMs()));
+  RETURN_IF_ERROR(runs_.StartStage(id, "test", clock_.WallMs()));
   auto files = ExpandTests(ctx.release_dir, ctx.spec.test->files);
   if (!files.ok()) return Finish(ctx, "test", "failed", "test: " + files.error());
   ASSIGN_OR_RETURN(auto history, runs_.TestHistory(ctx.app.spec.name));
@@ -334,7 +330,7 @@ Status RunExecutor::TestStage(Context& ctx) {
   if (!results.failures.empty()) {
     return Finish(ctx, "test", "failed", DescribeFailures(results.failures, files->size()));
   }
-  return runs_.FinishStage(id, "test", "succeeded", "", NowMs());
+  return runs_.FinishStage(id, "test", "succeeded", "", clock_.WallMs());
 }
 
 // "test: N of M test files failed: a (why), b (why)", then each one's last output.
@@ -388,7 +384,7 @@ bool RunExecutor::RunTestFile(Context& ctx, int w, const std::string& file, cons
     (void)runs_.AppendLogs(id, "test", lines);
   });
   head.AttachTo(o);
-  std::int64_t started_ms = NowMs();
+  std::int64_t started_ms = clock_.WallMs();
   auto r = RunTracked(ctx, std::move(o));
   head.Flush();
   if (!r.ok()) {
@@ -398,9 +394,9 @@ bool RunExecutor::RunTestFile(Context& ctx, int w, const std::string& file, cons
   }
   if (r->cancelled) return false;
   std::vector<LogLine> lines = head.Unstreamed(r->log.Lines());
-  lines.push_back({NowMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) + " in " +
-                                std::to_string(r->elapsed.count()) + "ms" + " (worker " +
-                                std::to_string(w) + ")"});
+  lines.push_back({clock_.WallMs(), "[" + file + "] " + (r->ok ? "passed" : r->Describe()) +
+                                        " in " + std::to_string(r->elapsed.count()) + "ms" +
+                                        " (worker " + std::to_string(w) + ")"});
   (void)AppendRunLogs(ctx, "test", lines);
   (void)runs_.RecordTest(id, app_name,
                          {file, w, r->ok, r->elapsed.count(), r->Describe(), started_ms});
@@ -414,18 +410,18 @@ bool RunExecutor::RunTestFile(Context& ctx, int w, const std::string& file, cons
 Status RunExecutor::SealStage(Context& ctx) {
   if (ctx.reuse) return Status::Ok();
   const std::int64_t id = ctx.id();
-  RETURN_IF_ERROR(runs_.StartStage(id, "seal", NowMs()));
+  RETURN_IF_ERROR(runs_.StartStage(id, "seal", clock_.WallMs()));
   Status sealed = Seal(ctx.release_dir);
   if (!sealed.ok()) return Finish(ctx, "seal", "failed", sealed.message());
   RETURN_IF_ERROR(
-      runs_.AddRelease(ctx.app.spec.name, ctx.record.commit, ctx.release_dir, id, NowMs()));
+      runs_.AddRelease(ctx.app.spec.name, ctx.record.commit, ctx.release_dir, id, clock_.WallMs()));
   StoreLog(ctx, "seal", "release " + ctx.release_dir + " is now read-only");
-  return runs_.FinishStage(id, "seal", "succeeded", "", NowMs());
+  return runs_.FinishStage(id, "seal", "succeeded", "", clock_.WallMs());
 }
 
 Status RunExecutor::DeployStage(Context& ctx) {
   const std::int64_t id = ctx.id();
-  RETURN_IF_ERROR(runs_.StartStage(id, "deploy", NowMs()));
+  RETURN_IF_ERROR(runs_.StartStage(id, "deploy", clock_.WallMs()));
   for (const auto& env : SplitNonEmpty(ctx.record.environments, ',')) {
     if (stopping_.load()) {
       // Not the next environment during a shutdown (nor one whose watch was cut short).
@@ -458,7 +454,7 @@ Status RunExecutor::DeployStage(Context& ctx) {
     }
     if (!st.ok()) return Finish(ctx, "deploy", "failed", "deploy to " + env + ": " + st.message());
   }
-  RETURN_IF_ERROR(runs_.FinishStage(id, "deploy", "succeeded", "", NowMs()));
+  RETURN_IF_ERROR(runs_.FinishStage(id, "deploy", "succeeded", "", clock_.WallMs()));
   return Finish(ctx, "deploy", "succeeded", "");
 }
 
@@ -479,8 +475,8 @@ Status RunExecutor::Verify(Context& ctx, const std::string& env,
   if (!r.ok()) return Status::Error("verify: " + r.error());
   std::vector<LogLine> lines = r->log.Lines();
   for (auto& l : lines) l.text = "[" + env + "] [verify] " + l.text;
-  lines.push_back({NowMs(), "[" + env + "] [verify] " + (r->ok ? "passed" : r->Describe()) +
-                                " in " + std::to_string(r->elapsed.count()) + "ms"});
+  lines.push_back({clock_.WallMs(), "[" + env + "] [verify] " + (r->ok ? "passed" : r->Describe()) +
+                                        " in " + std::to_string(r->elapsed.count()) + "ms"});
   (void)runs_.AppendLogs(id, "deploy", lines);
   if (r->ok) return Status::Ok();
   std::string tail = r->log.Tail(20);

@@ -50,7 +50,6 @@ class RunExecutor {
   struct TestFailure;
   struct TestResults;
 
-  std::int64_t NowMs() const;
   Status CheckoutStage(Context& ctx);
   Status BuildStage(Context& ctx);
   Status TestStage(Context& ctx);

@@ -258,15 +258,7 @@ std::vector<std::string> DropArgv(uid_t uid, const std::string& gravity_binary) 
 Status SandboxAvailable() {
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start);
-    candidate.append("/bwrap");
-    if (::access(candidate.c_str(), X_OK) == 0) return Status::Ok();
-    start = end + 1;
-  }
+  if (FindOnPath("bwrap", dirs)) return Status::Ok();
   return Status::Error(
       "bwrap is not on PATH: sandboxed instances, builds and tests cannot start (install "
       "Debian's bubblewrap package: scripts/setup.sh)");

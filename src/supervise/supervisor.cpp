@@ -23,10 +23,6 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-std::int64_t WallMs(Clock& clock) {
-  return duration_cast<milliseconds>(clock.WallNow().time_since_epoch()).count();
-}
-
 void NoOp(int) {}
 
 }  // namespace
@@ -54,7 +50,7 @@ Supervisor::Supervisor(SupervisorOptions options, Clock& clock)
       pid_file_(std::move(options.pid_file)),
       clock_(clock),
       self_(::getpid()),
-      started_ms_(WallMs(clock)) {
+      started_ms_(clock.WallMs()) {
   for (auto& spec : options.children) {
     Child c{std::move(spec), RestartPolicy(options.policy)};  // the rest: member defaults
     c.due = clock_.Now();
@@ -93,7 +89,7 @@ void Supervisor::Start(Child& c) {
   c.status.pid = *pid;
   c.status.state = "running";
   c.started_at = clock_.Now();
-  c.status.started_ms = WallMs(clock_);
+  c.status.started_ms = clock_.WallMs();
   if (!c.gate_open) c.gate_deadline = clock_.Now() + c.spec.ready_timeout;
   if (!c.spec.pid_file.empty()) {
     if (Status st = daemon::WritePidFile(c.spec.pid_file, *pid); !st.ok()) {
@@ -112,7 +108,7 @@ void Supervisor::OnExit(Child& c, int wait_status) {
   pid_t old = c.status.pid;
   c.status.pid = 0;
   c.status.last_exit = reason;
-  c.status.last_exit_ms = WallMs(clock_);
+  c.status.last_exit_ms = clock_.WallMs();
   if (!c.spec.pid_file.empty()) ::unlink(c.spec.pid_file.c_str());
   if (c.planned) {
     spdlog::info("supervisor: {} (pid {}) stopped for a restart; starting it again",
@@ -162,7 +158,7 @@ void Supervisor::StartSuccessor(Child& c) {
   }
   c.successor = *pid;
   c.successor_started_at = clock_.Now();
-  c.successor_started_ms = WallMs(clock_);
+  c.successor_started_ms = clock_.WallMs();
   c.successor_kill_at = clock_.Now() + c.spec.ready_timeout + c.spec.stop_grace;
   c.successor_binary = BinaryId(c.spec.argv.front());
   c.status.successor_pid = *pid;
@@ -193,7 +189,7 @@ void Supervisor::OnSuccessorExit(Child& c, int wait_status) {
   c.status.successor_pid = 0;
   c.status.state = "running";
   c.status.last_exit = reason;
-  c.status.last_exit_ms = WallMs(clock_);
+  c.status.last_exit_ms = clock_.WallMs();
   WriteStatus();
 }
 
@@ -204,7 +200,7 @@ void Supervisor::OnHandedOver(Child& c, int wait_status) {
   std::string how = "handed over to pid ";
   how.append(std::to_string(c.successor)).append(", then ").append(DescribeWaitStatus(wait_status));
   c.status.last_exit = how;
-  c.status.last_exit_ms = WallMs(clock_);
+  c.status.last_exit_ms = clock_.WallMs();
   // After "ready" the old process exits by itself, with status 0; anything else (a crash
   // or kill -9 while the successor started) is an exit nobody asked for.
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) ++c.status.restarts;
